@@ -1,0 +1,703 @@
+#!/usr/bin/env bash
+# Local development stack of the study tracker: a single-node Kafka (KRaft,
+# broker + controller in one JVM) and a PostgreSQL 15 server, both bound to
+# 127.0.0.1 only. State lives in <project>/.local/ (git ignores it).
+#
+# Usage: deploy/local/stack.sh <command>
+#   up              start both servers (idempotent), create missing topics,
+#                   the tracker role and the tracker / tracker_test databases
+#   down [--purge]  stop both servers; --purge also deletes their data
+#   status          tell whether each server is running (exit 0 if both are)
+#   env             print export lines: eval "$(deploy/local/stack.sh env)"
+#   logs [kafka|postgresql] [-f] [-n N]
+#                   show (or follow) the server logs
+#   kafka-stop      stop only the broker (for tests of broker outages)
+#   kafka-start     start only the broker again and wait until it answers
+#
+# Environment: TRACKER_KAFKA_PORT (19092), TRACKER_KAFKA_CONTROLLER_PORT
+# (19093), TRACKER_PG_PORT (15432), TRACKER_KAFKA_HEAP_OPTS
+# ("-Xms256m -Xmx512m"), TRACKER_KAFKA_JVM_OPTS (extra broker JVM options),
+# TRACKER_PG_BIN (/usr/lib/postgresql/15/bin).
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+ROOT=$(cd "$SCRIPT_DIR/../.." && pwd -P)
+STATE=$ROOT/.local
+
+HOST=127.0.0.1
+KAFKA_PORT=${TRACKER_KAFKA_PORT:-19092}
+CONTROLLER_PORT=${TRACKER_KAFKA_CONTROLLER_PORT:-19093}
+PG_PORT=${TRACKER_PG_PORT:-15432}
+
+KAFKA_WAIT_S=90
+KAFKA_STOP_WAIT_S=30
+PG_WAIT_S=60
+
+POM=$SCRIPT_DIR/pom.xml
+KAFKA_TEMPLATE=$SCRIPT_DIR/server.properties.in
+KAFKA_LOG4J=$SCRIPT_DIR/log4j2.properties
+TOOLS_LOG4J=$SCRIPT_DIR/tools-log4j2.properties
+TOPICS_FILE=$ROOT/schemas/topics.json
+
+KAFKA_HOME=$STATE/kafka
+KAFKA_LIBS=$KAFKA_HOME/libs
+KAFKA_DATA=$KAFKA_HOME/data
+KAFKA_LOGS=$KAFKA_HOME/logs
+KAFKA_PROPS=$KAFKA_HOME/server.properties
+KAFKA_ADMIN_PROPS=$KAFKA_HOME/admin.properties
+KAFKA_PID_FILE=$KAFKA_HOME/kafka.pid
+KAFKA_CLUSTER_ID_FILE=$KAFKA_HOME/cluster-id
+KAFKA_TOPICS_SNAPSHOT=$KAFKA_HOME/topics.describe
+KAFKA_HEAP_OPTS=${TRACKER_KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}
+
+PG_BIN=${TRACKER_PG_BIN:-/usr/lib/postgresql/15/bin}
+PG_DATADIR_RECORD=$STATE/pg-datadir
+PG_USER=tracker
+PG_PASSWORD=tracker
+PG_DATABASES=(tracker tracker_test)
+
+if [[ -n ${JAVA_HOME:-} && -x $JAVA_HOME/bin/java ]]; then
+  JAVA=$JAVA_HOME/bin/java
+else
+  JAVA=java
+fi
+
+log() { printf 'stack: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+is_root() { [[ $(id -u) -eq 0 ]]; }
+
+root_hash() { printf '%s' "$ROOT" | sha256sum | cut -c1-12; }
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+port_open() {
+  timeout 2 bash -c "exec 3<>/dev/tcp/$HOST/$1" 2>/dev/null
+}
+
+# Who listens on port $1, for error messages.
+port_owner() {
+  local owner=''
+  if command -v ss >/dev/null 2>&1; then
+    owner=$(ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'users:.*' | head -n1 || true)
+  fi
+  printf '%s' "${owner:-unknown process}"
+}
+
+show_log_tail() { # <file> [lines]
+  local file=$1 lines=${2:-40}
+  if [[ -s $file ]]; then
+    log "last $lines lines of $file:"
+    tail -n "$lines" "$file" >&2
+  else
+    log "log file $file is empty or missing"
+  fi
+}
+
+# ---------------------------------------------------------------------------
+# Kafka
+
+require_java() {
+  command -v "$JAVA" >/dev/null 2>&1 || die "java not found; run scripts/install-deps.sh"
+}
+
+# Resolves the broker's jars into .local/kafka/libs once per pom checksum.
+ensure_kafka_jars() {
+  local sum stamp=$KAFKA_LIBS/.pom.sha256 tmp mvn_log
+  sum=$(sha256sum "$POM" | cut -d' ' -f1)
+  if [[ -f $stamp && $(<"$stamp") == "$sum" ]] && compgen -G "$KAFKA_LIBS/kafka_2.13-*.jar" >/dev/null; then
+    return 0
+  fi
+  command -v mvn >/dev/null 2>&1 || die "mvn not found; run scripts/install-deps.sh"
+  mkdir -p "$KAFKA_HOME" "$KAFKA_LOGS"
+  tmp=$KAFKA_HOME/libs.new
+  mvn_log=$KAFKA_LOGS/mvn.log
+  rm -rf "$tmp"
+  log "resolving Kafka jars with Maven (first run only)"
+  if ! mvn -q -B -f "$POM" dependency:copy-dependencies \
+      -DoutputDirectory="$tmp" -DincludeScope=runtime >"$mvn_log" 2>&1; then
+    show_log_tail "$mvn_log"
+    die "kafka: could not resolve the broker jars (mvn failed, see $mvn_log)"
+  fi
+  printf '%s\n' "$sum" >"$tmp/.pom.sha256"
+  rm -rf "$KAFKA_LIBS"
+  mv "$tmp" "$KAFKA_LIBS"
+}
+
+# Runs a short-lived Kafka tool class on the broker's classpath, bounded by
+# $KAFKA_TOOL_TIMEOUT seconds.
+KAFKA_TOOL_TIMEOUT=60
+kafka_tool() {
+  timeout "$KAFKA_TOOL_TIMEOUT" "$JAVA" -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto \
+    -Djava.awt.headless=true -Dlog4j2.configurationFile="$TOOLS_LOG4J" \
+    -cp "$KAFKA_LIBS/*" "$@"
+}
+
+topic_command() {
+  kafka_tool org.apache.kafka.tools.TopicCommand \
+    --bootstrap-server "$HOST:$KAFKA_PORT" --command-config "$KAFKA_ADMIN_PROPS" "$@"
+}
+
+render_kafka_config() {
+  mkdir -p "$KAFKA_DATA" "$KAFKA_LOGS"
+  sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
+      -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" \
+      -e "s|@DATA_DIR@|$KAFKA_DATA|g" \
+      "$KAFKA_TEMPLATE" >"$KAFKA_PROPS.tmp"
+  mv "$KAFKA_PROPS.tmp" "$KAFKA_PROPS"
+  cat >"$KAFKA_ADMIN_PROPS" <<EOF
+# Admin client settings of the tools run by deploy/local/stack.sh.
+request.timeout.ms=5000
+default.api.timeout.ms=10000
+reconnect.backoff.max.ms=1000
+EOF
+}
+
+# Formats the data directory once; the cluster id is generated once and kept.
+format_kafka_storage() {
+  local cluster_id out
+  if [[ -f $KAFKA_DATA/meta.properties ]]; then
+    if [[ ! -s $KAFKA_CLUSTER_ID_FILE ]]; then
+      sed -n 's/^cluster\.id=//p' "$KAFKA_DATA/meta.properties" >"$KAFKA_CLUSTER_ID_FILE"
+    fi
+    return 0
+  fi
+  if [[ -s $KAFKA_CLUSTER_ID_FILE ]]; then
+    cluster_id=$(<"$KAFKA_CLUSTER_ID_FILE")
+  else
+    cluster_id=$(kafka_tool kafka.tools.StorageTool random-uuid) \
+      || die "kafka: could not generate a cluster id"
+    printf '%s\n' "$cluster_id" >"$KAFKA_CLUSTER_ID_FILE"
+  fi
+  log "formatting Kafka storage in $KAFKA_DATA (cluster id $cluster_id)"
+  if ! out=$(kafka_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$KAFKA_PROPS" 2>&1); then
+    printf '%s\n' "$out" >&2
+    die "kafka: formatting the storage failed"
+  fi
+}
+
+# True when pid $1 is the broker started from this project's config.
+is_our_kafka() {
+  local cmdline
+  [[ -n $1 && -r /proc/$1/cmdline ]] || return 1
+  cmdline=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
+  [[ $cmdline == *kafka.Kafka*"$KAFKA_PROPS"* ]]
+}
+
+# Prints the broker's pid, if it runs; repairs a stale or missing pid file.
+kafka_pid() {
+  local pid='' p cmd
+  [[ -f $KAFKA_PID_FILE ]] && pid=$(<"$KAFKA_PID_FILE")
+  if is_our_kafka "$pid"; then
+    printf '%s\n' "$pid"
+    return 0
+  fi
+  # Pid file missing or stale: look for a broker started with our config file.
+  for cmd in /proc/[0-9]*/cmdline; do
+    p=${cmd#/proc/}
+    p=${p%/cmdline}
+    if is_our_kafka "$p"; then
+      printf '%s\n' "$p" >"$KAFKA_PID_FILE"
+      printf '%s\n' "$p"
+      return 0
+    fi
+  done
+  rm -f "$KAFKA_PID_FILE"
+  return 1
+}
+
+# One admin call: describes the topics into $KAFKA_TOPICS_SNAPSHOT. Succeeds
+# only when the broker answers metadata requests.
+kafka_answers() {
+  local KAFKA_TOOL_TIMEOUT=${1:-30}
+  port_open "$KAFKA_PORT" || return 1
+  topic_command --describe --exclude-internal \
+    >"$KAFKA_TOPICS_SNAPSHOT.tmp" 2>"$KAFKA_HOME/topics.err" || return 1
+  mv "$KAFKA_TOPICS_SNAPSHOT.tmp" "$KAFKA_TOPICS_SNAPSHOT"
+}
+
+wait_kafka() { # <pid>
+  local pid=$1 deadline=$((SECONDS + KAFKA_WAIT_S)) left
+  while :; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "kafka: the broker exited during startup"
+      kafka_failure_logs
+      die "kafka failed to start"
+    fi
+    left=$((deadline - SECONDS))
+    if ((left <= 0)); then
+      log "kafka: no answer on $HOST:$KAFKA_PORT within ${KAFKA_WAIT_S}s"
+      kafka_failure_logs
+      die "kafka failed to start"
+    fi
+    if kafka_answers "$((left < 20 ? left : 20))"; then
+      return 0
+    fi
+    sleep 1
+  done
+}
+
+kafka_failure_logs() {
+  show_log_tail "$KAFKA_LOGS/server.log" 40
+  if [[ -s $KAFKA_LOGS/kafka.out ]]; then
+    show_log_tail "$KAFKA_LOGS/kafka.out" 20
+  fi
+}
+
+# Starts the broker in the background (no wait); prints its pid.
+launch_kafka() {
+  local port pid_tmp=$KAFKA_PID_FILE.new pid='' i
+  for port in "$KAFKA_PORT" "$CONTROLLER_PORT"; do
+    if port_open "$port"; then
+      die "kafka: port $HOST:$port is already in use by another process ($(port_owner "$port")); stop it or set TRACKER_KAFKA_PORT / TRACKER_KAFKA_CONTROLLER_PORT"
+    fi
+  done
+  format_kafka_storage
+  rm -f "$pid_tmp"
+  local -a jvm_opts
+  # shellcheck disable=SC2206 # word splitting of the option strings is wanted
+  jvm_opts=($KAFKA_HEAP_OPTS
+    -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
+    -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError
+    -XX:ParallelGCThreads=2 -XX:ConcGCThreads=1
+    "-Xlog:gc*:file=$KAFKA_LOGS/gc.log:time,tags:filecount=3,filesize=10M"
+    -Djava.awt.headless=true
+    "-Dkafka.logs.dir=$KAFKA_LOGS"
+    "-Dlog4j2.configurationFile=$KAFKA_LOG4J"
+    ${TRACKER_KAFKA_JVM_OPTS:-})
+  : >"$KAFKA_LOGS/kafka.out"
+  # A session of its own, so the broker outlives the calling shell and is not
+  # hit by signals sent to the caller's process group; the inner shell records
+  # its pid and becomes the JVM.
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  (cd / && setsid bash -c 'echo $$ >"$1"; shift; exec nohup "$@"' _ "$pid_tmp" \
+      "$JAVA" "${jvm_opts[@]}" -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_PROPS" \
+      >>"$KAFKA_LOGS/kafka.out" 2>&1 </dev/null &)
+  for ((i = 0; i < 50; i++)); do
+    [[ -s $pid_tmp ]] && pid=$(<"$pid_tmp") && [[ -n $pid ]] && break
+    sleep 0.1
+  done
+  [[ -n $pid ]] || die "kafka: the broker process did not start"
+  mv "$pid_tmp" "$KAFKA_PID_FILE"
+  printf '%s\n' "$pid"
+}
+
+# Starts the broker if needed and waits until it answers.
+kafka_start() {
+  local pid
+  require_java
+  ensure_kafka_jars
+  render_kafka_config
+  if pid=$(kafka_pid); then
+    wait_kafka "$pid"
+    log "kafka: already running (pid $pid) on $HOST:$KAFKA_PORT"
+    return 0
+  fi
+  pid=$(launch_kafka)
+  log "kafka: starting (pid $pid)"
+  wait_kafka "$pid"
+  log "kafka: ready on $HOST:$KAFKA_PORT"
+}
+
+kafka_stop() {
+  local pid deadline
+  if ! pid=$(kafka_pid); then
+    log "kafka: not running"
+    return 0
+  fi
+  log "kafka: stopping (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  deadline=$((SECONDS + KAFKA_STOP_WAIT_S))
+  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
+    sleep 0.2
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "kafka: no clean shutdown within ${KAFKA_STOP_WAIT_S}s, killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  fi
+  rm -f "$KAFKA_PID_FILE"
+  log "kafka: stopped"
+}
+
+# Creates the topics of schemas/topics.json that are missing and raises
+# partition counts that are lower than the file says. Nothing is deleted.
+# Reads the describe snapshot taken by the last readiness check.
+ensure_topics() {
+  local action name partitions retention created=0 changed=0
+  [[ -f $TOPICS_FILE ]] || die "kafka: $TOPICS_FILE not found"
+  command -v python3 >/dev/null 2>&1 || die "python3 not found; run scripts/install-deps.sh"
+  while IFS=$'\t' read -r action name partitions retention; do
+    case $action in
+      create)
+        log "kafka: creating topic $name ($partitions partitions, retention.ms=$retention)"
+        topic_command --create --if-not-exists --topic "$name" \
+          --partitions "$partitions" --replication-factor 1 \
+          --config "retention.ms=$retention" >/dev/null \
+          || die "kafka: could not create topic $name"
+        created=$((created + 1))
+        ;;
+      alter)
+        log "kafka: raising partitions of $name to $partitions"
+        topic_command --alter --topic "$name" --partitions "$partitions" >/dev/null \
+          || die "kafka: could not alter topic $name"
+        changed=$((changed + 1))
+        ;;
+      note)
+        log "kafka: $name"
+        ;;
+    esac
+  done < <(python3 - "$TOPICS_FILE" "$KAFKA_TOPICS_SNAPSHOT" <<'PY'
+import json, re, sys
+
+spec_path, describe_path = sys.argv[1], sys.argv[2]
+with open(spec_path, encoding="utf-8") as f:
+    spec = json.load(f)
+
+existing = {}
+try:
+    with open(describe_path, encoding="utf-8") as f:
+        for line in f:
+            if not line.startswith("Topic:") or "PartitionCount:" not in line:
+                continue
+            name = re.search(r"^Topic:\s*(\S+)", line).group(1)
+            count = int(re.search(r"PartitionCount:\s*(\d+)", line).group(1))
+            conf = re.search(r"Configs:\s*(\S*)", line)
+            configs = dict(kv.split("=", 1) for kv in (conf.group(1) if conf else "").split(",") if "=" in kv)
+            existing[name] = (count, configs)
+except FileNotFoundError:
+    pass
+
+for topic in spec["topics"]:
+    name = topic["name"]
+    partitions = int(topic["partitions"])
+    retention = int(topic["retention_ms"])
+    if not name or partitions < 1:
+        sys.exit(f"invalid topic entry in {spec_path}: {topic}")
+    if name not in existing:
+        print(f"create\t{name}\t{partitions}\t{retention}")
+        continue
+    count, configs = existing[name]
+    if count < partitions:
+        print(f"alter\t{name}\t{partitions}\t")
+    elif count > partitions:
+        print(f"note\ttopic {name} has {count} partitions, more than the {partitions} in topics.json (left as is)\t\t")
+    current = configs.get("retention.ms")
+    if current is not None and int(current) != retention:
+        print(f"note\ttopic {name} has retention.ms={current}, topics.json says {retention} (left as is)\t\t")
+PY
+  )
+  if ((created + changed > 0)); then
+    log "kafka: topics ready ($created created, $changed altered)"
+  else
+    log "kafka: topics ready"
+  fi
+}
+
+# ---------------------------------------------------------------------------
+# PostgreSQL
+
+# The data directory must be reachable by the postgres user when the script
+# runs as root (the project may sit in a directory only root can enter), so
+# it then lives under /var/tmp; otherwise under .local/pg.
+pg_default_datadir() {
+  if is_root; then
+    printf '/var/tmp/study-tracker/%s-%s/pgdata\n' "$(root_hash)" "$PG_PORT"
+  else
+    printf '%s/pg/data\n' "$STATE"
+  fi
+}
+
+# The recorded data directory of this project (written by `up`), or the default.
+pg_datadir() {
+  local recorded=''
+  [[ -f $PG_DATADIR_RECORD ]] && recorded=$(<"$PG_DATADIR_RECORD")
+  # A record copied along with the tree from another checkout is ignored.
+  if [[ -n $recorded && ( $recorded == "/var/tmp/study-tracker/$(root_hash)-"* || $recorded == "$STATE/"* ) ]]; then
+    printf '%s\n' "$recorded"
+  else
+    pg_default_datadir
+  fi
+}
+
+# Unix socket directory: beside the data directory unless that path is too
+# long for a socket name (108 bytes), then under /tmp.
+pg_socket_dir() { # <datadir>
+  local dir
+  dir=$(dirname "$1")
+  if ((${#dir} > 80)); then
+    dir=${TMPDIR:-/tmp}/study-tracker-$(id -u)-$(root_hash)
+  fi
+  printf '%s\n' "$dir"
+}
+
+pg_logfile() { printf '%s/postgresql.log\n' "$(dirname "$1")"; }
+
+# Runs a PostgreSQL server command as the postgres user when root.
+run_pg() {
+  if is_root; then
+    (cd / && runuser -u postgres -- "$@")
+  else
+    "$@"
+  fi
+}
+
+require_pg() {
+  [[ -x $PG_BIN/pg_ctl ]] || die "postgresql: $PG_BIN/pg_ctl not found; run scripts/install-deps.sh"
+  if is_root && ! id postgres >/dev/null 2>&1; then
+    die "postgresql: user postgres does not exist; run scripts/install-deps.sh"
+  fi
+}
+
+pg_is_running() { # <datadir>
+  [[ -f $1/PG_VERSION ]] || return 1
+  run_pg "$PG_BIN/pg_ctl" -D "$1" status >/dev/null 2>&1
+}
+
+# Port the running server of <datadir> listens on (from postmaster.pid).
+pg_running_port() { sed -n '4p' "$1/postmaster.pid" 2>/dev/null; }
+
+pg_make_dir() { # <dir> owned by the server's user, mode 0700
+  mkdir -p "$1"
+  if is_root; then
+    chown postgres:postgres "$1"
+  fi
+  chmod 0700 "$1"
+}
+
+pg_init() { # <datadir>
+  local datadir=$1 locale=C out
+  if locale -a 2>/dev/null | grep -qix 'c\.utf-\?8'; then
+    locale=C.UTF-8
+  fi
+  if is_root; then
+    mkdir -p /var/tmp/study-tracker
+    chmod 0755 /var/tmp/study-tracker
+  fi
+  pg_make_dir "$(dirname "$datadir")"
+  log "postgresql: initializing $datadir"
+  if ! out=$(run_pg "$PG_BIN/initdb" -D "$datadir" -U postgres \
+      --auth-local=trust --auth-host=scram-sha-256 \
+      --encoding=UTF8 --locale="$locale" 2>&1); then
+    printf '%s\n' "$out" >&2
+    die "postgresql: initdb failed"
+  fi
+  printf "\ninclude_if_exists = 'tracker.conf'\n" >>"$datadir/postgresql.conf"
+}
+
+# Settings written before every start, so port changes take effect.
+pg_write_conf() { # <datadir> <socketdir>
+  cat >"$1/tracker.conf" <<EOF
+# Written by deploy/local/stack.sh on every start; edits are overwritten.
+listen_addresses = '$HOST'
+port = $PG_PORT
+unix_socket_directories = '$2'
+max_connections = 200
+shared_buffers = 128MB
+EOF
+  if is_root; then
+    chown postgres:postgres "$1/tracker.conf"
+  fi
+}
+
+pg_psql() { # <socketdir> [psql args]
+  local sock=$1
+  shift
+  psql -X -q -h "$sock" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"
+}
+
+pg_provision() { # <socketdir>
+  local out sql db
+  sql="SELECT format('CREATE ROLE %I LOGIN CREATEDB PASSWORD %L', '$PG_USER', '$PG_PASSWORD')
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_USER')\\gexec
+"
+  for db in "${PG_DATABASES[@]}"; do
+    sql+="SELECT format('CREATE DATABASE %I OWNER %I', '$db', '$PG_USER')
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$db')\\gexec
+"
+  done
+  if ! out=$(pg_psql "$1" 2>&1 <<<"$sql"); then
+    printf '%s\n' "$out" >&2
+    die "postgresql: could not create the $PG_USER role and databases"
+  fi
+}
+
+pg_start() {
+  local datadir sock logfile port deadline
+  require_pg
+  datadir=$(pg_default_datadir)
+  sock=$(pg_socket_dir "$datadir")
+  logfile=$(pg_logfile "$datadir")
+  mkdir -p "$STATE"
+  if pg_is_running "$datadir"; then
+    port=$(pg_running_port "$datadir")
+    if [[ $port != "$PG_PORT" ]]; then
+      die "postgresql: already running from $datadir on port $port, not $PG_PORT; run 'stack.sh down' first"
+    fi
+    printf '%s\n' "$datadir" >"$PG_DATADIR_RECORD"
+    log "postgresql: already running on $HOST:$PG_PORT"
+  else
+    if port_open "$PG_PORT"; then
+      die "postgresql: port $HOST:$PG_PORT is already in use by another process ($(port_owner "$PG_PORT")); stop it or set TRACKER_PG_PORT"
+    fi
+    [[ -f $datadir/PG_VERSION ]] || pg_init "$datadir"
+    printf '%s\n' "$datadir" >"$PG_DATADIR_RECORD"
+    pg_make_dir "$sock"
+    pg_write_conf "$datadir" "$sock"
+    log "postgresql: starting ($datadir)"
+    if ! run_pg "$PG_BIN/pg_ctl" -D "$datadir" -l "$logfile" -w -t "$PG_WAIT_S" start >/dev/null 2>&1; then
+      show_log_tail "$logfile" 40
+      die "postgresql failed to start (log: $logfile)"
+    fi
+  fi
+  deadline=$((SECONDS + PG_WAIT_S))
+  until "$PG_BIN/pg_isready" -q -h "$HOST" -p "$PG_PORT"; do
+    if ((SECONDS >= deadline)); then
+      show_log_tail "$logfile" 40
+      die "postgresql: no answer on $HOST:$PG_PORT within ${PG_WAIT_S}s (log: $logfile)"
+    fi
+    sleep 0.5
+  done
+  pg_provision "$sock"
+  log "postgresql: ready on $HOST:$PG_PORT"
+}
+
+pg_stop() {
+  local datadir
+  datadir=$(pg_datadir)
+  if [[ ! -x $PG_BIN/pg_ctl ]] || ! pg_is_running "$datadir"; then
+    log "postgresql: not running"
+    return 0
+  fi
+  log "postgresql: stopping"
+  if ! run_pg "$PG_BIN/pg_ctl" -D "$datadir" -m fast -w -t 60 stop >/dev/null 2>&1; then
+    show_log_tail "$(pg_logfile "$datadir")" 40
+    die "postgresql: could not stop the server of $datadir"
+  fi
+  log "postgresql: stopped"
+}
+
+# ---------------------------------------------------------------------------
+# Commands
+
+cmd_up() {
+  local kpid=''
+  require_java
+  ensure_kafka_jars
+  render_kafka_config
+  # The broker boots in the background while PostgreSQL starts.
+  if ! kpid=$(kafka_pid); then
+    kpid=$(launch_kafka)
+    log "kafka: starting (pid $kpid)"
+  fi
+  pg_start
+  wait_kafka "$kpid"
+  log "kafka: ready on $HOST:$KAFKA_PORT (pid $kpid)"
+  ensure_topics
+}
+
+cmd_down() {
+  local purge=0 arg datadir
+  for arg in "$@"; do
+    case $arg in
+      --purge) purge=1 ;;
+      *) die "down: unknown option $arg" ;;
+    esac
+  done
+  kafka_stop
+  pg_stop
+  if ((purge)); then
+    datadir=$(pg_datadir)
+    log "purging Kafka data ($KAFKA_DATA) and PostgreSQL data ($datadir)"
+    rm -rf "$KAFKA_DATA" "$KAFKA_CLUSTER_ID_FILE" "$KAFKA_TOPICS_SNAPSHOT"
+    if is_root && [[ $datadir == /var/tmp/study-tracker/* ]]; then
+      rm -rf "$(dirname "$datadir")"
+    else
+      rm -rf "$datadir" "$(pg_logfile "$datadir")"
+    fi
+    rm -f "$PG_DATADIR_RECORD"
+  fi
+}
+
+cmd_status() {
+  local pid datadir port rc=0
+  if pid=$(kafka_pid); then
+    if port_open "$KAFKA_PORT"; then
+      echo "kafka: running (pid $pid) on $HOST:$KAFKA_PORT"
+    else
+      echo "kafka: starting or unhealthy (pid $pid), $HOST:$KAFKA_PORT not listening"
+      rc=3
+    fi
+  else
+    echo "kafka: stopped"
+    rc=3
+  fi
+  datadir=$(pg_datadir)
+  if [[ -x $PG_BIN/pg_ctl ]] && pg_is_running "$datadir"; then
+    port=$(pg_running_port "$datadir")
+    if "$PG_BIN/pg_isready" -q -h "$HOST" -p "$port"; then
+      echo "postgresql: running on $HOST:$port ($datadir)"
+    else
+      echo "postgresql: running but not accepting connections on $HOST:$port ($datadir)"
+      rc=3
+    fi
+  else
+    echo "postgresql: stopped"
+    rc=3
+  fi
+  return "$rc"
+}
+
+cmd_env() {
+  cat <<EOF
+export KAFKA_BROKERS=$HOST:$KAFKA_PORT
+export DATABASE_URL=postgresql://$PG_USER:$PG_PASSWORD@$HOST:$PG_PORT/tracker
+export TRACKER_TEST_DATABASE_URL=postgresql://$PG_USER:$PG_PASSWORD@$HOST:$PG_PORT/tracker_test
+EOF
+}
+
+cmd_logs() {
+  local which=all follow=0 lines=40 datadir
+  local -a files=()
+  while (($#)); do
+    case $1 in
+      kafka | postgresql | all) which=$1 ;;
+      -f | --follow) follow=1 ;;
+      -n) lines=${2:?-n needs a number}; shift ;;
+      *) die "logs: unknown argument $1 (use: logs [kafka|postgresql] [-f] [-n N])" ;;
+    esac
+    shift
+  done
+  datadir=$(pg_datadir)
+  [[ $which == postgresql ]] || files+=("$KAFKA_LOGS/server.log")
+  [[ $which == kafka ]] || files+=("$(pg_logfile "$datadir")")
+  if ((follow)); then
+    exec tail -n "$lines" -F "${files[@]}"
+  fi
+  local f
+  for f in "${files[@]}"; do
+    echo "==> $f <=="
+    if [[ -f $f ]]; then tail -n "$lines" "$f"; else echo "(no log yet)"; fi
+  done
+}
+
+usage() {
+  sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
+}
+
+main() {
+  local cmd=${1:-}
+  [[ $# -gt 0 ]] && shift
+  case $cmd in
+    up) cmd_up "$@" ;;
+    down) cmd_down "$@" ;;
+    status) cmd_status "$@" ;;
+    env) cmd_env "$@" ;;
+    logs) cmd_logs "$@" ;;
+    kafka-start) kafka_start ;;
+    kafka-stop) kafka_stop ;;
+    -h | --help | help) usage ;;
+    *) usage >&2; exit 2 ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,114 @@
+#pragma once
+// An idempotent producer (enable.idempotence=true, acks=all) whose send completes only when the
+// broker has acknowledged the message, usable from a coroutine without blocking its thread:
+//
+//   auto [ec, report] = co_await producer.async_send(
+//       {.topic = "slack-events", .key = "T1:U1", .value = json},
+//       asio::as_tuple(asio::use_awaitable));
+//   if (ec == kafka::Failure::queue_full) ...          // refused at once, nothing queued
+//   if (ec == kafka::Failure::broker_unreachable) ...  // not acknowledged within message_timeout
+//
+// Threads: librdkafka's own threads do the I/O; one poller thread owned by the Producer serves
+// delivery reports and posts each completion to the awaiting handler's executor, so the handler
+// runs where it was started. A send that is cancelled (for example by a deadline raced with `||`)
+// completes at once with operation_aborted; the message itself may still be delivered later,
+// which at-least-once consumers absorb with idempotent writes.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <tracker/kafka/client_config.hpp>
+#include <tracker/log/logger.hpp>
+
+namespace tracker::kafka {
+
+namespace asio = boost::asio;
+
+struct ProducerOptions {
+  std::string brokers;
+  std::string client_id = "study-tracker";
+  // How long librdkafka keeps trying before it reports a message as failed (delivery.timeout.ms).
+  std::chrono::milliseconds message_timeout{30'000};
+  std::chrono::milliseconds linger{2};
+  int queue_max_messages = 100'000;
+  std::chrono::milliseconds statistics_interval{1'000};
+  // How long the destructor waits for queued messages before purging them.
+  std::chrono::milliseconds close_timeout{10'000};
+  Settings settings;  // further librdkafka settings, applied last
+};
+
+struct Header {
+  std::string name;
+  std::string value;
+};
+
+struct OutgoingMessage {
+  std::string topic;
+  std::string key;
+  std::string value;
+  std::vector<Header> headers;
+  std::int32_t partition = RD_KAFKA_PARTITION_UA;  // unassigned: the partitioner picks by key
+};
+
+struct DeliveryReport {
+  std::string topic;
+  std::int32_t partition = -1;
+  std::int64_t offset = -1;
+};
+
+using DeliverySignature = void(boost::system::error_code, DeliveryReport);
+
+class Producer {
+ public:
+  Producer(ProducerOptions options, log::Logger& logger);
+  ~Producer();
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
+
+  template <typename CompletionToken>
+  auto async_send(OutgoingMessage message, CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, DeliverySignature>(
+        [this](auto handler, OutgoingMessage m) {
+          // Captured before type erasure: completions are posted (never run inline) here.
+          asio::any_io_executor executor = asio::get_associated_executor(handler);
+          start_send(std::move(m), std::move(executor),
+                     asio::any_completion_handler<DeliverySignature>(std::move(handler)));
+        },
+        token, std::move(message));
+  }
+
+  // Blocks until every queued message is acknowledged or failed, or `timeout` passes; returns
+  // true when the queue emptied. Not for an io_context thread.
+  bool flush(std::chrono::milliseconds timeout);
+
+  // True while the client is connected to at least one broker of the cluster (not just the
+  // bootstrap address); updated from librdkafka's statistics and error callbacks.
+  [[nodiscard]] bool broker_up() const noexcept { return broker_up_.load(); }
+  // Messages queued or in flight, not yet acknowledged.
+  [[nodiscard]] int queue_depth() const noexcept;
+
+ private:
+  struct Callbacks;
+
+  void start_send(OutgoingMessage message, asio::any_io_executor executor,
+                  asio::any_completion_handler<DeliverySignature> handler);
+
+  ProducerOptions options_;
+  log::Logger& logger_;
+  std::atomic<bool> broker_up_{false};
+  std::shared_ptr<rd_kafka_t> client_;
+  std::jthread poller_;
+};
+
+}  // namespace tracker::kafka

@@ -1,0 +1,272 @@
+#include <tracker/kafka/consumer.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
+
+#include <tracker/async/blocking.hpp>
+#include <tracker/kafka/error.hpp>
+
+namespace tracker::kafka {
+
+namespace {
+
+// The longest the consumer sleeps between looks at its queue. The pipe wakes it as soon as a
+// message arrives; this bound only limits the cost of a wake-up that was somehow missed.
+constexpr std::chrono::milliseconds kMaxSleep{250};
+
+nlohmann::json describe(const rd_kafka_topic_partition_list_t* partitions) {
+  nlohmann::json out = nlohmann::json::array();
+  for (int i = 0; partitions != nullptr && i < partitions->cnt; ++i) {
+    out.push_back(std::string(partitions->elems[i].topic) + "[" +
+                  std::to_string(partitions->elems[i].partition) + "]");
+  }
+  return out;
+}
+
+log::Level syslog_to_level(int level) {
+  if (level <= 3) return log::Level::error;
+  if (level == 4) return log::Level::warn;
+  if (level <= 6) return log::Level::info;
+  return log::Level::debug;
+}
+
+}  // namespace
+
+// Rebalance callbacks run inside rd_kafka_consumer_poll (so on the consumer's executor) or
+// inside rd_kafka_consumer_close (on whichever thread closes); they touch only librdkafka, an
+// atomic and the thread-safe logger. Error and log callbacks may run on librdkafka's threads.
+struct Consumer::Callbacks {
+  static void rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                        rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+    auto* self = static_cast<Consumer*>(opaque);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      rd_kafka_assign(rk, partitions);
+      if (self->paused_.load()) rd_kafka_pause_partitions(rk, partitions);
+      self->logger_.info("kafka_partitions_assigned",
+                         {{"group", self->options_.group_id}, {"partitions", describe(partitions)}});
+      return;
+    }
+    // Revoked (or a rebalance error): with auto-commit on, librdkafka commits the stored offsets
+    // of the removed partitions as part of this unassign.
+    if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+      self->logger_.error("kafka_rebalance_error", {{"error", rd_kafka_err2name(err)}});
+    }
+    rd_kafka_assign(rk, nullptr);
+    self->logger_.info("kafka_partitions_revoked",
+                       {{"group", self->options_.group_id}, {"partitions", describe(partitions)}});
+  }
+
+  static void error(rd_kafka_t* /*rk*/, int err, const char* reason, void* opaque) {
+    auto* self = static_cast<Consumer*>(opaque);
+    self->logger_.warn("kafka_consumer_error",
+                       {{"error", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err))},
+                        {"detail", reason}});
+  }
+
+  static void log(const rd_kafka_t* rk, int level, const char* facility, const char* message) {
+    auto* self = static_cast<Consumer*>(rd_kafka_opaque(rk));
+    self->logger_.log(syslog_to_level(level), "librdkafka",
+                      {{"facility", facility}, {"detail", message}});
+  }
+};
+
+Consumer::Consumer(asio::any_io_executor executor, ConsumerOptions options, log::Logger& logger)
+    : options_(std::move(options)), logger_(logger), wake_(std::move(executor)) {
+  if (options_.group_id.empty()) throw ConfigurationError("Kafka consumer: group_id is empty");
+  if (options_.topics.empty()) throw ConfigurationError("Kafka consumer: no topics to consume");
+  Settings settings = {
+      {"bootstrap.servers", options_.brokers},
+      {"group.id", options_.group_id},
+      {"client.id", options_.client_id},
+      {"enable.auto.commit", "true"},
+      {"enable.auto.offset.store", "false"},
+      {"auto.commit.interval.ms", std::to_string(options_.auto_commit_interval.count())},
+      {"auto.offset.reset", options_.auto_offset_reset},
+      {"session.timeout.ms", std::to_string(options_.session_timeout.count())},
+      {"max.poll.interval.ms", std::to_string(options_.max_poll_interval.count())},
+      {"partition.assignment.strategy", "range,roundrobin"},
+      {"enable.partition.eof", "false"},
+      {"log.connection.close", "false"},
+  };
+  for (const auto& [key, value] : options_.settings) settings[key] = value;
+  ConfPtr conf = make_conf(settings);
+  rd_kafka_conf_set_opaque(conf.get(), this);
+  rd_kafka_conf_set_rebalance_cb(conf.get(), &Callbacks::rebalance);
+  rd_kafka_conf_set_error_cb(conf.get(), &Callbacks::error);
+  rd_kafka_conf_set_log_cb(conf.get(), &Callbacks::log);
+  client_ = make_client(RD_KAFKA_CONSUMER, std::move(conf));
+
+  // Serve rebalances, errors and logs from the consumer queue, which is the one we wait on.
+  rd_kafka_poll_set_consumer(client_.get());
+  queue_.reset(rd_kafka_queue_get_consumer(client_.get()));
+
+  std::array<int, 2> fds{};
+  if (::pipe2(fds.data(), O_NONBLOCK | O_CLOEXEC) != 0) {
+    throw std::system_error(errno, std::generic_category(), "Kafka consumer: pipe2");
+  }
+  wake_.assign(fds[0]);
+  wake_write_fd_ = fds[1];
+  static constexpr char kWakeByte = '1';
+  rd_kafka_queue_io_event_enable(queue_.get(), wake_write_fd_, &kWakeByte, 1);
+
+  PartitionListPtr topics(rd_kafka_topic_partition_list_new(static_cast<int>(options_.topics.size())));
+  for (const auto& topic : options_.topics) {
+    rd_kafka_topic_partition_list_add(topics.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
+  }
+  if (auto err = rd_kafka_subscribe(client_.get(), topics.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    close();
+    throw ConfigurationError(std::string("Kafka consumer: subscribe failed: ") +
+                             rd_kafka_err2str(err));
+  }
+}
+
+Consumer::~Consumer() { close(); }
+
+void Consumer::drain_wakeups() {
+  std::array<char, 256> sink{};
+  while (::read(wake_.native_handle(), sink.data(), sink.size()) > 0) {
+  }
+}
+
+asio::awaitable<boost::system::result<std::vector<Message>>> Consumer::poll_batch(
+    std::size_t max, std::chrono::milliseconds max_wait) {
+  using namespace asio::experimental::awaitable_operators;
+  std::vector<Message> batch;
+  if (closed_.load()) co_return make_error_code(RD_KAFKA_RESP_ERR__DESTROY);
+  batch.reserve(std::min<std::size_t>(max, 1024));
+  const auto deadline = std::chrono::steady_clock::now() + max_wait;
+  asio::steady_timer timer(wake_.get_executor());
+  for (;;) {
+    // Drain the pipe before looking at the queue: a message that arrives after the look
+    // writes to the pipe again, so the wait below cannot miss it.
+    drain_wakeups();
+    while (batch.size() < max) {
+      MessagePtr message(rd_kafka_consumer_poll(client_.get(), 0));
+      if (!message) break;
+      if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (belongs_to(message->err, Failure::fatal)) co_return make_error_code(message->err);
+        logger_.warn("kafka_consume_error",
+                     {{"error", rd_kafka_err2name(message->err)},
+                      {"topic", message->rkt ? rd_kafka_topic_name(message->rkt) : ""},
+                      {"partition", message->partition}});
+        continue;
+      }
+      batch.emplace_back(std::move(message), client_);
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (!batch.empty() || now >= deadline) co_return batch;
+    timer.expires_after(std::min<std::chrono::steady_clock::duration>(deadline - now, kMaxSleep));
+    co_await (wake_.async_wait(asio::posix::stream_descriptor::wait_read,
+                               asio::as_tuple(asio::use_awaitable)) ||
+              timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  }
+}
+
+boost::system::error_code Consumer::store_offset(const Message& message) {
+  if (!client_) return make_error_code(RD_KAFKA_RESP_ERR__DESTROY);
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
+  const std::string topic(message.topic());
+  auto* entry = rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), message.partition());
+  entry->offset = message.offset() + 1;
+  if (auto err = rd_kafka_offsets_store(client_.get(), list.get()); err) return make_error_code(err);
+  return entry->err ? make_error_code(entry->err) : boost::system::error_code{};
+}
+
+boost::system::error_code Consumer::commit() {
+  if (!client_) return make_error_code(RD_KAFKA_RESP_ERR__DESTROY);
+  const auto err = rd_kafka_commit(client_.get(), nullptr, 0);
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET) return {};
+  return make_error_code(err);
+}
+
+asio::awaitable<boost::system::error_code> Consumer::async_commit(asio::thread_pool& blocking) {
+  co_return co_await async::run_blocking(blocking, [this] { return commit(); });
+}
+
+void Consumer::apply_pause(rd_kafka_topic_partition_list_t* partitions, bool pause) {
+  if (partitions == nullptr || partitions->cnt == 0) return;
+  if (pause) {
+    rd_kafka_pause_partitions(client_.get(), partitions);
+  } else {
+    rd_kafka_resume_partitions(client_.get(), partitions);
+  }
+}
+
+void Consumer::pause() {
+  paused_.store(true);
+  if (!client_) return;
+  rd_kafka_topic_partition_list_t* raw = nullptr;
+  if (rd_kafka_assignment(client_.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  PartitionListPtr list(raw);
+  apply_pause(list.get(), true);
+}
+
+void Consumer::resume() {
+  paused_.store(false);
+  if (!client_) return;
+  rd_kafka_topic_partition_list_t* raw = nullptr;
+  if (rd_kafka_assignment(client_.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  PartitionListPtr list(raw);
+  apply_pause(list.get(), false);
+}
+
+std::vector<TopicPartition> Consumer::assignment() const {
+  std::vector<TopicPartition> out;
+  if (!client_) return out;
+  rd_kafka_topic_partition_list_t* raw = nullptr;
+  if (rd_kafka_assignment(client_.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return out;
+  PartitionListPtr list(raw);
+  for (int i = 0; i < list->cnt; ++i) {
+    out.push_back({list->elems[i].topic, list->elems[i].partition, list->elems[i].offset});
+  }
+  return out;
+}
+
+std::vector<TopicPartition> Consumer::committed(std::chrono::milliseconds timeout) const {
+  std::vector<TopicPartition> out;
+  if (!client_) return out;
+  rd_kafka_topic_partition_list_t* raw = nullptr;
+  if (rd_kafka_assignment(client_.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return out;
+  PartitionListPtr list(raw);
+  if (rd_kafka_committed(client_.get(), list.get(), static_cast<int>(timeout.count())) !=
+      RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return out;
+  }
+  for (int i = 0; i < list->cnt; ++i) {
+    out.push_back({list->elems[i].topic, list->elems[i].partition, list->elems[i].offset});
+  }
+  return out;
+}
+
+void Consumer::close() {
+  if (closed_.exchange(true)) return;
+  if (queue_) rd_kafka_queue_io_event_enable(queue_.get(), -1, nullptr, 0);
+  if (client_) {
+    // Leaves the group; the revoke commits stored offsets (auto-commit is on).
+    if (auto err = rd_kafka_consumer_close(client_.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      logger_.warn("kafka_consumer_close_failed", {{"error", rd_kafka_err2name(err)}});
+    }
+  }
+  queue_.reset();
+  boost::system::error_code ignored;
+  wake_.close(ignored);
+  if (wake_write_fd_ >= 0) ::close(wake_write_fd_);
+  wake_write_fd_ = -1;
+  // The client itself is destroyed when the last Message referring to it is gone.
+  client_.reset();
+}
+
+asio::awaitable<void> Consumer::async_close(asio::thread_pool& blocking) {
+  co_await async::run_blocking(blocking, [this] { close(); });
+}
+
+}  // namespace tracker::kafka

@@ -1,0 +1,198 @@
+#include <tracker/kafka/producer.hpp>
+
+#include <array>
+
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
+#include <nlohmann/json.hpp>
+
+#include <tracker/kafka/error.hpp>
+
+namespace tracker::kafka {
+
+namespace {
+
+// One send in flight. Ownership: a heap-allocated shared_ptr travels through librdkafka as the
+// message opaque and is taken back in the delivery callback; a weak_ptr sits in the handler's
+// cancellation slot. Whichever of the two claims `claimed` first completes the handler, and the
+// completion itself always runs on the handler's associated executor.
+struct PendingDelivery {
+  asio::any_completion_handler<DeliverySignature> handler;
+  asio::any_io_executor executor;  // tracks outstanding work until completion
+  asio::cancellation_slot slot;
+  std::atomic<bool> claimed{false};
+};
+
+void finish(std::shared_ptr<PendingDelivery> op, boost::system::error_code ec,
+            DeliveryReport report) {
+  if (op->claimed.exchange(true)) return;
+  auto executor = op->executor;
+  asio::post(executor, [op = std::move(op), ec, report = std::move(report)]() mutable {
+    if (op->slot.is_connected()) op->slot.clear();
+    auto handler = std::move(op->handler);
+    auto work = std::move(op->executor);
+    std::move(handler)(ec, std::move(report));
+  });
+}
+
+log::Level syslog_to_level(int level) {
+  if (level <= 3) return log::Level::error;
+  if (level == 4) return log::Level::warn;
+  if (level <= 6) return log::Level::info;
+  return log::Level::debug;
+}
+
+}  // namespace
+
+// librdkafka's C callbacks. They run on the poller thread (delivery, statistics, errors) or on
+// librdkafka's internal threads (logs) and touch only atomics, the thread-safe logger, and the
+// PendingDelivery objects designed for it.
+struct Producer::Callbacks {
+  static void delivery(rd_kafka_t* /*rk*/, const rd_kafka_message_t* message, void* /*opaque*/) {
+    std::unique_ptr<std::shared_ptr<PendingDelivery>> op(
+        static_cast<std::shared_ptr<PendingDelivery>*>(message->_private));
+    if (!op) return;
+    DeliveryReport report{.topic = rd_kafka_topic_name(message->rkt),
+                          .partition = message->partition,
+                          .offset = message->offset};
+    finish(std::move(*op), message->err ? make_error_code(message->err)
+                                        : boost::system::error_code{},
+           std::move(report));
+  }
+
+  static int statistics(rd_kafka_t* /*rk*/, char* json, std::size_t length, void* opaque) {
+    auto* self = static_cast<Producer*>(opaque);
+    const auto stats = nlohmann::json::parse(json, json + length, nullptr, false);
+    if (stats.is_discarded()) return 0;
+    bool up = false;
+    if (auto brokers = stats.find("brokers"); brokers != stats.end() && brokers->is_object()) {
+      for (const auto& broker : *brokers) {
+        // Bootstrap entries have nodeid -1; only a broker learned from metadata counts.
+        if (broker.value("nodeid", -1) >= 0 && broker.value("state", "") == "UP") up = true;
+      }
+    }
+    self->broker_up_.store(up);
+    return 0;  // librdkafka frees `json`
+  }
+
+  static void error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
+    auto* self = static_cast<Producer*>(opaque);
+    const auto code = static_cast<rd_kafka_resp_err_t>(err);
+    if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) self->broker_up_.store(false);
+    if (code == RD_KAFKA_RESP_ERR__FATAL) {
+      std::array<char, 512> detail{};
+      const auto original = rd_kafka_fatal_error(rk, detail.data(), detail.size());
+      self->logger_.error("kafka_producer_fatal",
+                          {{"error", rd_kafka_err2name(original)}, {"detail", detail.data()}});
+      return;
+    }
+    self->logger_.warn("kafka_producer_error",
+                       {{"error", rd_kafka_err2name(code)}, {"detail", reason}});
+  }
+
+  static void log(const rd_kafka_t* rk, int level, const char* facility, const char* message) {
+    auto* self = static_cast<Producer*>(rd_kafka_opaque(rk));
+    self->logger_.log(syslog_to_level(level), "librdkafka",
+                      {{"facility", facility}, {"detail", message}});
+  }
+};
+
+Producer::Producer(ProducerOptions options, log::Logger& logger)
+    : options_(std::move(options)), logger_(logger) {
+  Settings settings = {
+      {"bootstrap.servers", options_.brokers},
+      {"client.id", options_.client_id},
+      {"enable.idempotence", "true"},
+      {"acks", "all"},
+      {"linger.ms", std::to_string(options_.linger.count())},
+      {"message.timeout.ms", std::to_string(options_.message_timeout.count())},
+      {"queue.buffering.max.messages", std::to_string(options_.queue_max_messages)},
+      {"statistics.interval.ms", std::to_string(options_.statistics_interval.count())},
+      {"log.connection.close", "false"},
+  };
+  for (const auto& [key, value] : options_.settings) settings[key] = value;
+  ConfPtr conf = make_conf(settings);
+  rd_kafka_conf_set_opaque(conf.get(), this);
+  rd_kafka_conf_set_dr_msg_cb(conf.get(), &Callbacks::delivery);
+  rd_kafka_conf_set_stats_cb(conf.get(), &Callbacks::statistics);
+  rd_kafka_conf_set_error_cb(conf.get(), &Callbacks::error);
+  rd_kafka_conf_set_log_cb(conf.get(), &Callbacks::log);
+  client_ = make_client(RD_KAFKA_PRODUCER, std::move(conf));
+  poller_ = std::jthread([rk = client_.get()](const std::stop_token& stop) {
+    while (!stop.stop_requested()) rd_kafka_poll(rk, 100);
+  });
+}
+
+Producer::~Producer() {
+  poller_.request_stop();
+  poller_.join();
+  if (!flush(options_.close_timeout)) {
+    logger_.warn("kafka_producer_close_purging", {{"undelivered", queue_depth()}});
+    // Purged messages complete their handlers with a __PURGE_* error: nothing is left waiting.
+    rd_kafka_purge(client_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_flush(client_.get(), 1'000);
+  }
+}
+
+bool Producer::flush(std::chrono::milliseconds timeout) {
+  return rd_kafka_flush(client_.get(), static_cast<int>(timeout.count())) ==
+         RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+int Producer::queue_depth() const noexcept { return rd_kafka_outq_len(client_.get()); }
+
+void Producer::start_send(OutgoingMessage message, asio::any_io_executor executor,
+                          asio::any_completion_handler<DeliverySignature> handler) {
+  auto op = std::make_shared<PendingDelivery>();
+  op->executor = asio::prefer(std::move(executor), asio::execution::outstanding_work.tracked);
+  op->slot = asio::get_associated_cancellation_slot(handler);
+  op->handler = std::move(handler);
+  if (op->slot.is_connected()) {
+    op->slot.assign([weak = std::weak_ptr<PendingDelivery>(op)](asio::cancellation_type type) {
+      if (type == asio::cancellation_type::none) return;
+      if (auto pending = weak.lock()) finish(std::move(pending), asio::error::operation_aborted, {});
+    });
+  }
+
+  rd_kafka_headers_t* headers = nullptr;
+  if (!message.headers.empty()) {
+    headers = rd_kafka_headers_new(message.headers.size());
+    for (const auto& header : message.headers) {
+      rd_kafka_header_add(headers, header.name.data(), static_cast<ssize_t>(header.name.size()),
+                          header.value.data(), static_cast<ssize_t>(header.value.size()));
+    }
+  }
+  auto* opaque = new std::shared_ptr<PendingDelivery>(op);
+
+  std::array<rd_kafka_vu_t, 7> values{};
+  values[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+  values[0].u.cstr = message.topic.c_str();
+  values[1].vtype = RD_KAFKA_VTYPE_KEY;
+  values[1].u.mem = {message.key.data(), message.key.size()};
+  values[2].vtype = RD_KAFKA_VTYPE_VALUE;
+  values[2].u.mem = {message.value.data(), message.value.size()};
+  values[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+  values[3].u.i = RD_KAFKA_MSG_F_COPY;
+  values[4].vtype = RD_KAFKA_VTYPE_OPAQUE;
+  values[4].u.ptr = opaque;
+  values[5].vtype = RD_KAFKA_VTYPE_PARTITION;
+  values[5].u.i32 = message.partition;
+  std::size_t count = 6;
+  if (headers != nullptr) {
+    values[6].vtype = RD_KAFKA_VTYPE_HEADERS;
+    values[6].u.headers = headers;
+    count = 7;
+  }
+
+  if (rd_kafka_error_t* error = rd_kafka_produceva(client_.get(), values.data(), count)) {
+    const auto code = rd_kafka_error_code(error);
+    rd_kafka_error_destroy(error);
+    delete opaque;  // librdkafka did not take the message, nor its headers
+    if (headers != nullptr) rd_kafka_headers_destroy(headers);
+    finish(std::move(op), make_error_code(code), {.topic = message.topic});
+  }
+}
+
+}  // namespace tracker::kafka

@@ -1,0 +1,87 @@
+#pragma once
+// One PostgreSQL connection driven by libpq's non-blocking API: the socket is registered with
+// Asio, so a coroutine waiting for the server suspends instead of blocking its thread. A
+// connection serves one coroutine at a time (the Pool guarantees it); it lives on the executor
+// it was connected on.
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <tracker/pg/error.hpp>
+#include <tracker/pg/rows.hpp>
+
+namespace tracker::pg {
+
+namespace asio = boost::asio;
+
+struct ConnectOptions {
+  std::string conninfo;  // a libpq URL or key=value string
+  std::string application_name = "study-tracker";
+  std::chrono::milliseconds connect_timeout{5'000};
+  // Client-side deadline per statement; past it the connection is dropped. The server is told
+  // the same limit (statement_timeout) so that it stops working on a statement nobody awaits.
+  std::chrono::milliseconds query_timeout{30'000};
+};
+
+// A named statement, prepared on each connection the first time it is used there (and again
+// on a new connection after a reconnect).
+struct Statement {
+  std::string name;
+  std::string sql;
+};
+
+class Connection {
+ public:
+  static asio::awaitable<Result<std::unique_ptr<Connection>>> connect(asio::any_io_executor executor,
+                                                                      const ConnectOptions& options);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // One statement with parameters ($1, $2, ...), extended protocol.
+  asio::awaitable<Result<Rows>> query(std::string_view sql, const Params& params = Params{});
+  // A prepared statement; prepared here on first use.
+  asio::awaitable<Result<Rows>> execute(const Statement& statement, const Params& params = Params{});
+  // Several statements without parameters (a migration file), simple protocol.
+  asio::awaitable<Result<void>> execute_script(std::string_view sql);
+
+  // Quotes an identifier (a schema name) for the rare statement that cannot take a parameter.
+  [[nodiscard]] Result<std::string> quote_identifier(std::string_view name) const;
+
+  // Usable: connected and not left mid-exchange by a timeout or a broken socket.
+  [[nodiscard]] bool healthy() const noexcept;
+  // Healthy and outside any transaction: safe to hand to someone else.
+  [[nodiscard]] bool reusable() const noexcept;
+  [[nodiscard]] int backend_pid() const noexcept { return PQbackendPID(conn_); }
+  void set_query_timeout(std::chrono::milliseconds timeout) noexcept { query_timeout_ = timeout; }
+  [[nodiscard]] std::chrono::milliseconds query_timeout() const noexcept { return query_timeout_; }
+
+ private:
+  Connection(asio::any_io_executor executor, PGconn* conn);
+
+  // Sends with `send`, flushes, and collects every result until libpq reports the end.
+  template <typename Send>
+  asio::awaitable<Result<Rows>> exchange(Send send);
+  // Waits until the socket is readable (or writable too, if `writable`), or the deadline.
+  asio::awaitable<Result<bool>> wait_socket(bool writable,
+                                            std::chrono::steady_clock::time_point deadline);
+  Error connection_error(std::string_view what);
+
+  PGconn* conn_;
+  asio::posix::stream_descriptor socket_;
+  asio::steady_timer timer_;
+  std::chrono::milliseconds query_timeout_{30'000};
+  bool broken_ = false;
+  std::unordered_map<std::string, std::string> prepared_;  // name -> SQL
+};
+
+}  // namespace tracker::pg

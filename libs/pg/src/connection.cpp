@@ -1,0 +1,212 @@
+#include <tracker/pg/connection.hpp>
+
+#include <array>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace tracker::pg {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using stream_descriptor = asio::posix::stream_descriptor;
+
+std::string trimmed(const char* text) {
+  std::string out = text ? text : "";
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+Error result_error(const PGresult* result) {
+  const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+  const char* primary = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
+  const char* detail = PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL);
+  std::string message = primary ? primary : trimmed(PQresultErrorMessage(result));
+  if (detail) message += std::string(" (") + detail + ")";
+  return Error{Error::Kind::query, state ? state : "", std::move(message)};
+}
+
+// Waits for one of: readable, writable (when asked), or the timer. Returns the index that won.
+asio::awaitable<std::size_t> race(stream_descriptor& socket, asio::steady_timer& timer,
+                                  bool writable) {
+  using namespace asio::experimental::awaitable_operators;
+  auto readable = socket.async_wait(stream_descriptor::wait_read, asio::as_tuple(asio::use_awaitable));
+  auto expired = timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  if (!writable) {
+    auto won = co_await (std::move(readable) || std::move(expired));
+    co_return won.index() == 0 ? 0U : 2U;
+  }
+  auto can_write =
+      socket.async_wait(stream_descriptor::wait_write, asio::as_tuple(asio::use_awaitable));
+  auto won = co_await (std::move(readable) || std::move(can_write) || std::move(expired));
+  co_return won.index();
+}
+
+}  // namespace
+
+Connection::Connection(asio::any_io_executor executor, PGconn* conn)
+    : conn_(conn), socket_(executor), timer_(executor) {}
+
+Connection::~Connection() {
+  // libpq owns the socket: take it back from Asio before PQfinish closes it.
+  if (socket_.is_open()) static_cast<void>(socket_.release());
+  PQfinish(conn_);
+}
+
+asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::connect(
+    asio::any_io_executor executor, const ConnectOptions& options) {
+  const std::string timeout_option =
+      "-c statement_timeout=" + std::to_string(options.query_timeout.count());
+  // With expand_dbname the conninfo is parsed first and the keywords after it override it.
+  const std::array<const char*, 4> keywords = {"dbname", "application_name", "options", nullptr};
+  const std::array<const char*, 4> values = {options.conninfo.c_str(),
+                                             options.application_name.c_str(),
+                                             timeout_option.c_str(), nullptr};
+  PGconn* raw = PQconnectStartParams(keywords.data(), values.data(), 1);
+  if (raw == nullptr) co_return Error{Error::Kind::connection, "", "out of memory"};
+  std::unique_ptr<Connection> connection(new Connection(executor, raw));
+  connection->query_timeout_ = options.query_timeout;
+  if (PQstatus(raw) == CONNECTION_BAD) co_return connection->connection_error("connect");
+
+  const auto deadline = Clock::now() + options.connect_timeout;
+  PostgresPollingStatusType status = PGRES_POLLING_WRITING;
+  for (;;) {
+    // The socket can change while libpq tries the hosts/addresses of the conninfo in turn.
+    const int fd = PQsocket(raw);
+    if (fd < 0) co_return connection->connection_error("connect");
+    if (!connection->socket_.is_open() || connection->socket_.native_handle() != fd) {
+      if (connection->socket_.is_open()) static_cast<void>(connection->socket_.release());
+      connection->socket_.assign(fd);
+    }
+    if (status == PGRES_POLLING_OK) break;
+    if (status == PGRES_POLLING_FAILED) co_return connection->connection_error("connect");
+    auto ready = co_await connection->wait_socket(status == PGRES_POLLING_WRITING, deadline);
+    if (!ready) co_return ready.error();
+    status = PQconnectPoll(raw);
+  }
+  if (PQsetnonblocking(raw, 1) != 0) co_return connection->connection_error("set non-blocking");
+  co_return std::move(connection);
+}
+
+Error Connection::connection_error(std::string_view what) {
+  broken_ = true;
+  return Error{Error::Kind::connection, "", std::string(what) + ": " + trimmed(PQerrorMessage(conn_))};
+}
+
+bool Connection::healthy() const noexcept { return !broken_ && PQstatus(conn_) == CONNECTION_OK; }
+
+bool Connection::reusable() const noexcept {
+  return healthy() && PQtransactionStatus(conn_) == PQTRANS_IDLE;
+}
+
+Result<std::string> Connection::quote_identifier(std::string_view name) const {
+  char* quoted = PQescapeIdentifier(conn_, name.data(), name.size());
+  if (quoted == nullptr) {
+    return Error{Error::Kind::usage, "", "cannot quote identifier: " + trimmed(PQerrorMessage(conn_))};
+  }
+  std::string out(quoted);
+  PQfreemem(quoted);
+  return out;
+}
+
+asio::awaitable<Result<bool>> Connection::wait_socket(bool writable, Clock::time_point deadline) {
+  if (Clock::now() >= deadline) {
+    broken_ = true;
+    co_return Error{Error::Kind::timeout, "", "no answer from the server before the deadline"};
+  }
+  timer_.expires_at(deadline);
+  const std::size_t won = co_await race(socket_, timer_, writable);
+  if (won == 2) {
+    broken_ = true;  // the exchange is half done; this connection cannot be reused
+    co_return Error{Error::Kind::timeout, "", "no answer from the server before the deadline"};
+  }
+  co_return won == 0;  // true: readable
+}
+
+template <typename Send>
+asio::awaitable<Result<Rows>> Connection::exchange(Send send) {
+  if (!healthy()) co_return Error{Error::Kind::connection, "", "connection is not usable"};
+  const auto deadline = Clock::now() + query_timeout_;
+  if (!send(conn_)) co_return connection_error("send");
+
+  // Flush the request; if the server talks meanwhile, read so neither side stalls.
+  for (;;) {
+    const int flushed = PQflush(conn_);
+    if (flushed == 0) break;
+    if (flushed < 0) co_return connection_error("flush");
+    auto readable = co_await wait_socket(true, deadline);
+    if (!readable) co_return readable.error();
+    if (*readable && PQconsumeInput(conn_) == 0) co_return connection_error("read");
+  }
+
+  ResultPtr kept;
+  std::optional<Error> failure;
+  for (;;) {
+    while (PQisBusy(conn_) != 0) {
+      auto readable = co_await wait_socket(false, deadline);
+      if (!readable) co_return readable.error();
+      if (PQconsumeInput(conn_) == 0) co_return connection_error("read");
+    }
+    ResultPtr result(PQgetResult(conn_));
+    if (!result) break;
+    switch (PQresultStatus(result.get())) {
+      case PGRES_FATAL_ERROR:
+      case PGRES_BAD_RESPONSE:
+      case PGRES_NONFATAL_ERROR:
+        if (!failure) failure = result_error(result.get());
+        break;
+      case PGRES_COPY_IN:
+      case PGRES_COPY_OUT:
+      case PGRES_COPY_BOTH:
+        broken_ = true;
+        co_return Error{Error::Kind::usage, "", "COPY is not supported on this connection"};
+      default:
+        kept = std::move(result);  // a script's last result, or a query's only one
+        break;
+    }
+  }
+  if (failure) co_return std::move(*failure);
+  co_return Rows(std::move(kept));
+}
+
+asio::awaitable<Result<Rows>> Connection::query(std::string_view sql, const Params& params) {
+  const std::string text(sql);
+  const auto values = params.pointers();
+  co_return co_await exchange([&](PGconn* conn) {
+    return PQsendQueryParams(conn, text.c_str(), params.size(), nullptr, values.data(), nullptr,
+                             nullptr, 0) == 1;
+  });
+}
+
+asio::awaitable<Result<Rows>> Connection::execute(const Statement& statement, const Params& params) {
+  auto known = prepared_.find(statement.name);
+  if (known != prepared_.end() && known->second != statement.sql) {
+    co_return Error{Error::Kind::usage, "",
+                    "statement " + statement.name + " was prepared with different SQL"};
+  }
+  if (known == prepared_.end()) {
+    auto prepared = co_await exchange([&](PGconn* conn) {
+      return PQsendPrepare(conn, statement.name.c_str(), statement.sql.c_str(), 0, nullptr) == 1;
+    });
+    if (!prepared) co_return prepared.error();
+    prepared_.emplace(statement.name, statement.sql);
+  }
+  const auto values = params.pointers();
+  co_return co_await exchange([&](PGconn* conn) {
+    return PQsendQueryPrepared(conn, statement.name.c_str(), params.size(), values.data(), nullptr,
+                               nullptr, 0) == 1;
+  });
+}
+
+asio::awaitable<Result<void>> Connection::execute_script(std::string_view sql) {
+  const std::string text(sql);
+  auto result =
+      co_await exchange([&](PGconn* conn) { return PQsendQuery(conn, text.c_str()) == 1; });
+  if (!result) co_return result.error();
+  co_return Result<void>{};
+}
+
+}  // namespace tracker::pg
