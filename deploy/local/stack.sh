@@ -56,6 +56,17 @@ PG_USER=tracker
 PG_PASSWORD=tracker
 PG_DATABASES=(tracker tracker_test)
 
+for port in "$KAFKA_PORT" "$CONTROLLER_PORT" "$PG_PORT"; do
+  if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
+    printf 'stack: invalid port %s (TRACKER_KAFKA_PORT, TRACKER_KAFKA_CONTROLLER_PORT, TRACKER_PG_PORT)\n' "$port" >&2
+    exit 2
+  fi
+done
+if [[ $KAFKA_PORT == "$CONTROLLER_PORT" ]]; then
+  printf 'stack: the Kafka broker and controller ports must differ\n' >&2
+  exit 2
+fi
+
 if [[ -n ${JAVA_HOME:-} && -x $JAVA_HOME/bin/java ]]; then
   JAVA=$JAVA_HOME/bin/java
 else
@@ -66,6 +77,15 @@ log() { printf 'stack: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
 is_root() { [[ $(id -u) -eq 0 ]]; }
+
+# True while process $1 exists and is not a zombie.
+pid_alive() {
+  local stat
+  [[ $1 =~ ^[0-9]+$ ]] || return 1
+  { stat=$(<"/proc/$1/stat"); } 2>/dev/null || return 1
+  stat=${stat##*) }  # fields after "pid (comm) ", the first is the state
+  [[ ${stat:0:1} != Z ]]
+}
 
 root_hash() { printf '%s' "$ROOT" | sha256sum | cut -c1-12; }
 
@@ -137,12 +157,19 @@ topic_command() {
     --bootstrap-server "$HOST:$KAFKA_PORT" --command-config "$KAFKA_ADMIN_PROPS" "$@"
 }
 
+# Renders server.properties from the template. A running broker keeps the
+# file it was started with; if that differs (other ports), it must be
+# stopped first.
 render_kafka_config() {
   mkdir -p "$KAFKA_DATA" "$KAFKA_LOGS"
   sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
       -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" \
       -e "s|@DATA_DIR@|$KAFKA_DATA|g" \
       "$KAFKA_TEMPLATE" >"$KAFKA_PROPS.tmp"
+  if [[ -f $KAFKA_PROPS ]] && ! cmp -s "$KAFKA_PROPS.tmp" "$KAFKA_PROPS" && kafka_pid >/dev/null; then
+    rm -f "$KAFKA_PROPS.tmp"
+    die "kafka: the running broker uses another configuration (ports?); run 'stack.sh kafka-stop' first"
+  fi
   mv "$KAFKA_PROPS.tmp" "$KAFKA_PROPS"
   cat >"$KAFKA_ADMIN_PROPS" <<EOF
 # Admin client settings of the tools run by deploy/local/stack.sh.
@@ -175,12 +202,13 @@ format_kafka_storage() {
   fi
 }
 
-# True when pid $1 is the broker started from this project's config.
+# True when pid $1 is a JVM running kafka.Kafka with this project's config.
 is_our_kafka() {
-  local cmdline
-  [[ -n $1 && -r /proc/$1/cmdline ]] || return 1
-  cmdline=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
-  [[ $cmdline == *kafka.Kafka*"$KAFKA_PROPS"* ]]
+  local -a args
+  [[ $1 =~ ^[0-9]+$ && -r /proc/$1/cmdline ]] || return 1
+  mapfile -d '' args <"/proc/$1/cmdline" 2>/dev/null || return 1
+  ((${#args[@]} >= 3)) || return 1
+  [[ ${args[0]##*/} == java && ${args[-2]} == kafka.Kafka && ${args[-1]} == "$KAFKA_PROPS" ]]
 }
 
 # Prints the broker's pid, if it runs; repairs a stale or missing pid file.
@@ -218,7 +246,7 @@ kafka_answers() {
 wait_kafka() { # <pid>
   local pid=$1 deadline=$((SECONDS + KAFKA_WAIT_S)) left
   while :; do
-    if ! kill -0 "$pid" 2>/dev/null; then
+    if ! pid_alive "$pid"; then
       log "kafka: the broker exited during startup"
       kafka_failure_logs
       die "kafka failed to start"
@@ -229,6 +257,10 @@ wait_kafka() { # <pid>
       kafka_failure_logs
       die "kafka failed to start"
     fi
+    if ! port_open "$KAFKA_PORT"; then
+      sleep 0.25
+      continue
+    fi
     if kafka_answers "$((left < 20 ? left : 20))"; then
       return 0
     fi
@@ -236,8 +268,19 @@ wait_kafka() { # <pid>
   done
 }
 
+# Shows what the broker logged since it was launched (server.log lines past
+# the mark taken at launch, and the JVM's own output).
 kafka_failure_logs() {
-  show_log_tail "$KAFKA_LOGS/server.log" 40
+  local log=$KAFKA_LOGS/server.log mark=0 total=0
+  [[ -f $KAFKA_HOME/server.log.mark ]] && mark=$(<"$KAFKA_HOME/server.log.mark")
+  [[ -f $log ]] && total=$(wc -l <"$log")
+  ((total >= mark)) || mark=0
+  if ((total > mark)); then
+    log "last lines of $log:"
+    tail -n +"$((mark + 1))" "$log" | tail -n 40 >&2
+  else
+    log "nothing new in $log"
+  fi
   if [[ -s $KAFKA_LOGS/kafka.out ]]; then
     show_log_tail "$KAFKA_LOGS/kafka.out" 20
   fi
@@ -265,13 +308,18 @@ launch_kafka() {
     "-Dlog4j2.configurationFile=$KAFKA_LOG4J"
     ${TRACKER_KAFKA_JVM_OPTS:-})
   : >"$KAFKA_LOGS/kafka.out"
+  if [[ -f $KAFKA_LOGS/server.log ]]; then
+    wc -l <"$KAFKA_LOGS/server.log" >"$KAFKA_HOME/server.log.mark"
+  else
+    echo 0 >"$KAFKA_HOME/server.log.mark"
+  fi
   # A session of its own, so the broker outlives the calling shell and is not
   # hit by signals sent to the caller's process group; the inner shell records
-  # its pid and becomes the JVM.
+  # its pid and becomes the JVM. No descriptor of the caller stays open in it.
   # shellcheck disable=SC2016 # expanded by the inner shell
-  (cd / && setsid bash -c 'echo $$ >"$1"; shift; exec nohup "$@"' _ "$pid_tmp" \
-      "$JAVA" "${jvm_opts[@]}" -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_PROPS" \
-      >>"$KAFKA_LOGS/kafka.out" 2>&1 </dev/null &)
+  setsid bash -c 'echo $$ >"$1"; shift; cd / || exit 1; exec nohup "$@"' _ "$pid_tmp" \
+    "$JAVA" "${jvm_opts[@]}" -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_PROPS" \
+    >>"$KAFKA_LOGS/kafka.out" 2>&1 </dev/null 9>&- &
   for ((i = 0; i < 50; i++)); do
     [[ -s $pid_tmp ]] && pid=$(<"$pid_tmp") && [[ -n $pid ]] && break
     sleep 0.1
@@ -307,51 +355,31 @@ kafka_stop() {
   log "kafka: stopping (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
   deadline=$((SECONDS + KAFKA_STOP_WAIT_S))
-  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
+  while pid_alive "$pid" && ((SECONDS < deadline)); do
     sleep 0.2
   done
-  if kill -0 "$pid" 2>/dev/null; then
+  if pid_alive "$pid"; then
     log "kafka: no clean shutdown within ${KAFKA_STOP_WAIT_S}s, killing it"
     kill -KILL "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    while pid_alive "$pid"; do sleep 0.1; done
   fi
   rm -f "$KAFKA_PID_FILE"
   log "kafka: stopped"
 }
 
-# Creates the topics of schemas/topics.json that are missing and raises
-# partition counts that are lower than the file says. Nothing is deleted.
-# Reads the describe snapshot taken by the last readiness check.
-ensure_topics() {
-  local action name partitions retention created=0 changed=0
-  [[ -f $TOPICS_FILE ]] || die "kafka: $TOPICS_FILE not found"
-  command -v python3 >/dev/null 2>&1 || die "python3 not found; run scripts/install-deps.sh"
-  while IFS=$'\t' read -r action name partitions retention; do
-    case $action in
-      create)
-        log "kafka: creating topic $name ($partitions partitions, retention.ms=$retention)"
-        topic_command --create --if-not-exists --topic "$name" \
-          --partitions "$partitions" --replication-factor 1 \
-          --config "retention.ms=$retention" >/dev/null \
-          || die "kafka: could not create topic $name"
-        created=$((created + 1))
-        ;;
-      alter)
-        log "kafka: raising partitions of $name to $partitions"
-        topic_command --alter --topic "$name" --partitions "$partitions" >/dev/null \
-          || die "kafka: could not alter topic $name"
-        changed=$((changed + 1))
-        ;;
-      note)
-        log "kafka: $name"
-        ;;
-    esac
-  done < <(python3 - "$TOPICS_FILE" "$KAFKA_TOPICS_SNAPSHOT" <<'PY'
+# Compares schemas/topics.json with the describe snapshot; prints one line per
+# action: create|alter|note <TAB> name-or-message <TAB> partitions <TAB> retention.ms
+topics_plan() {
+  python3 - "$TOPICS_FILE" "$KAFKA_TOPICS_SNAPSHOT" <<'PY'
 import json, re, sys
 
 spec_path, describe_path = sys.argv[1], sys.argv[2]
-with open(spec_path, encoding="utf-8") as f:
-    spec = json.load(f)
+try:
+    with open(spec_path, encoding="utf-8") as f:
+        spec = json.load(f)
+    topics = [(t["name"], int(t["partitions"]), int(t["retention_ms"])) for t in spec["topics"]]
+except (OSError, ValueError, KeyError, TypeError) as e:
+    sys.exit(f"{spec_path}: {type(e).__name__}: {e}")
 
 existing = {}
 try:
@@ -367,12 +395,9 @@ try:
 except FileNotFoundError:
     pass
 
-for topic in spec["topics"]:
-    name = topic["name"]
-    partitions = int(topic["partitions"])
-    retention = int(topic["retention_ms"])
+for name, partitions, retention in topics:
     if not name or partitions < 1:
-        sys.exit(f"invalid topic entry in {spec_path}: {topic}")
+        sys.exit(f"{spec_path}: invalid topic entry {name!r} with {partitions} partitions")
     if name not in existing:
         print(f"create\t{name}\t{partitions}\t{retention}")
         continue
@@ -385,7 +410,38 @@ for topic in spec["topics"]:
     if current is not None and int(current) != retention:
         print(f"note\ttopic {name} has retention.ms={current}, topics.json says {retention} (left as is)\t\t")
 PY
-  )
+}
+
+# Creates the topics of schemas/topics.json that are missing and raises
+# partition counts that are lower than the file says. Nothing is deleted.
+# Reads the describe snapshot taken by the last readiness check.
+ensure_topics() {
+  local action name partitions retention created=0 changed=0 plan
+  [[ -f $TOPICS_FILE ]] || die "kafka: $TOPICS_FILE not found"
+  command -v python3 >/dev/null 2>&1 || die "python3 not found; run scripts/install-deps.sh"
+  plan=$(topics_plan) || die "kafka: cannot read the topic list $TOPICS_FILE"
+  while IFS=$'\t' read -r action name partitions retention; do
+    [[ -n $action ]] || continue
+    case $action in
+      create)
+        log "kafka: creating topic $name ($partitions partitions, retention.ms=$retention)"
+        topic_command --create --if-not-exists --topic "$name" \
+          --partitions "$partitions" --replication-factor 1 \
+          --config "retention.ms=$retention" </dev/null >/dev/null \
+          || die "kafka: could not create topic $name"
+        created=$((created + 1))
+        ;;
+      alter)
+        log "kafka: raising partitions of $name to $partitions"
+        topic_command --alter --topic "$name" --partitions "$partitions" </dev/null >/dev/null \
+          || die "kafka: could not alter topic $name"
+        changed=$((changed + 1))
+        ;;
+      note)
+        log "kafka: $name"
+        ;;
+    esac
+  done <<<"$plan"
   if ((created + changed > 0)); then
     log "kafka: topics ready ($created created, $changed altered)"
   else
@@ -502,7 +558,7 @@ EOF
 pg_psql() { # <socketdir> [psql args]
   local sock=$1
   shift
-  psql -X -q -h "$sock" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"
+  "$PG_BIN/psql" -X -q -h "$sock" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"
 }
 
 pg_provision() { # <socketdir>
@@ -518,6 +574,14 @@ pg_provision() { # <socketdir>
   if ! out=$(pg_psql "$1" 2>&1 <<<"$sql"); then
     printf '%s\n' "$out" >&2
     die "postgresql: could not create the $PG_USER role and databases"
+  fi
+}
+
+# Fails early when the PostgreSQL port is held by a server that is not ours.
+pg_preflight() {
+  require_pg
+  if ! pg_is_running "$(pg_default_datadir)" && port_open "$PG_PORT"; then
+    die "postgresql: port $HOST:$PG_PORT is already in use by another process ($(port_owner "$PG_PORT")); stop it or set TRACKER_PG_PORT"
   fi
 }
 
@@ -544,7 +608,7 @@ pg_start() {
     pg_make_dir "$sock"
     pg_write_conf "$datadir" "$sock"
     log "postgresql: starting ($datadir)"
-    if ! run_pg "$PG_BIN/pg_ctl" -D "$datadir" -l "$logfile" -w -t "$PG_WAIT_S" start >/dev/null 2>&1; then
+    if ! run_pg "$PG_BIN/pg_ctl" -D "$datadir" -l "$logfile" -w -t "$PG_WAIT_S" start >/dev/null 2>&1 9>&-; then
       show_log_tail "$logfile" 40
       die "postgresql failed to start (log: $logfile)"
     fi
@@ -562,36 +626,46 @@ pg_start() {
 }
 
 pg_stop() {
-  local datadir
-  datadir=$(pg_datadir)
-  if [[ ! -x $PG_BIN/pg_ctl ]] || ! pg_is_running "$datadir"; then
+  local datadir stopped=0
+  local -a datadirs
+  [[ -x $PG_BIN/pg_ctl ]] || { log "postgresql: not running"; return 0; }
+  # The recorded data directory, and the one of the current port if it differs.
+  mapfile -t datadirs < <(printf '%s\n' "$(pg_datadir)" "$(pg_default_datadir)" | sort -u)
+  for datadir in "${datadirs[@]}"; do
+    pg_is_running "$datadir" || continue
+    log "postgresql: stopping ($datadir)"
+    if ! run_pg "$PG_BIN/pg_ctl" -D "$datadir" -m fast -w -t 60 stop >/dev/null 2>&1; then
+      show_log_tail "$(pg_logfile "$datadir")" 40
+      die "postgresql: could not stop the server of $datadir"
+    fi
+    stopped=1
+  done
+  if ((stopped)); then
+    log "postgresql: stopped"
+  else
     log "postgresql: not running"
-    return 0
   fi
-  log "postgresql: stopping"
-  if ! run_pg "$PG_BIN/pg_ctl" -D "$datadir" -m fast -w -t 60 stop >/dev/null 2>&1; then
-    show_log_tail "$(pg_logfile "$datadir")" 40
-    die "postgresql: could not stop the server of $datadir"
-  fi
-  log "postgresql: stopped"
 }
 
 # ---------------------------------------------------------------------------
 # Commands
 
 cmd_up() {
-  local kpid=''
+  local kpid='' state=ready
   require_java
   ensure_kafka_jars
   render_kafka_config
+  pg_preflight
   # The broker boots in the background while PostgreSQL starts.
-  if ! kpid=$(kafka_pid); then
+  if kpid=$(kafka_pid); then
+    state='already running'
+  else
     kpid=$(launch_kafka)
     log "kafka: starting (pid $kpid)"
   fi
   pg_start
   wait_kafka "$kpid"
-  log "kafka: ready on $HOST:$KAFKA_PORT (pid $kpid)"
+  log "kafka: $state on $HOST:$KAFKA_PORT (pid $kpid)"
   ensure_topics
 }
 
@@ -684,9 +758,23 @@ usage() {
   sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
 }
 
+# Commands that start or stop servers run one at a time per project (fd 9
+# holds the lock; the servers are started with it closed).
+lock_state() {
+  mkdir -p "$STATE"
+  exec 9>"$STATE/stack.lock"
+  if ! flock -n 9; then
+    log "waiting for another stack.sh command of this project to finish"
+    flock -w 300 9 || die "gave up waiting for the lock $STATE/stack.lock"
+  fi
+}
+
 main() {
   local cmd=${1:-}
   [[ $# -gt 0 ]] && shift
+  case $cmd in
+    up | down | kafka-start | kafka-stop) lock_state ;;
+  esac
   case $cmd in
     up) cmd_up "$@" ;;
     down) cmd_down "$@" ;;

@@ -231,6 +231,19 @@ std::vector<TopicPartition> Consumer::assignment() const {
   return out;
 }
 
+std::vector<TopicPartition> Consumer::positions() const {
+  std::vector<TopicPartition> out;
+  if (!client_) return out;
+  rd_kafka_topic_partition_list_t* raw = nullptr;
+  if (rd_kafka_assignment(client_.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return out;
+  PartitionListPtr list(raw);
+  if (rd_kafka_position(client_.get(), list.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) return out;
+  for (int i = 0; i < list->cnt; ++i) {
+    out.push_back({list->elems[i].topic, list->elems[i].partition, list->elems[i].offset});
+  }
+  return out;
+}
+
 std::vector<TopicPartition> Consumer::committed(std::chrono::milliseconds timeout) const {
   std::vector<TopicPartition> out;
   if (!client_) return out;

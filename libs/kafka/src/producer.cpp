@@ -19,7 +19,11 @@ namespace {
 // cancellation slot. Whichever of the two claims `claimed` first completes the handler, and the
 // completion itself always runs on the handler's associated executor.
 struct PendingDelivery {
-  asio::any_completion_handler<DeliverySignature> handler;
+  PendingDelivery(std::unique_ptr<DeliveryCompletion> c, asio::any_io_executor ex,
+                  asio::cancellation_slot s)
+      : completion(std::move(c)), executor(std::move(ex)), slot(s) {}
+
+  std::unique_ptr<DeliveryCompletion> completion;
   asio::any_io_executor executor;  // tracks outstanding work until completion
   asio::cancellation_slot slot;
   std::atomic<bool> claimed{false};
@@ -31,9 +35,9 @@ void finish(std::shared_ptr<PendingDelivery> op, boost::system::error_code ec,
   auto executor = op->executor;
   asio::post(executor, [op = std::move(op), ec, report = std::move(report)]() mutable {
     if (op->slot.is_connected()) op->slot.clear();
-    auto handler = std::move(op->handler);
+    auto completion = std::move(op->completion);
     auto work = std::move(op->executor);
-    std::move(handler)(ec, std::move(report));
+    completion->complete(ec, std::move(report));
   });
 }
 
@@ -144,11 +148,11 @@ bool Producer::flush(std::chrono::milliseconds timeout) {
 int Producer::queue_depth() const noexcept { return rd_kafka_outq_len(client_.get()); }
 
 void Producer::start_send(OutgoingMessage message, asio::any_io_executor executor,
-                          asio::any_completion_handler<DeliverySignature> handler) {
-  auto op = std::make_shared<PendingDelivery>();
-  op->executor = asio::prefer(std::move(executor), asio::execution::outstanding_work.tracked);
-  op->slot = asio::get_associated_cancellation_slot(handler);
-  op->handler = std::move(handler);
+                          asio::cancellation_slot slot,
+                          std::unique_ptr<DeliveryCompletion> completion) {
+  auto op = std::make_shared<PendingDelivery>(
+      std::move(completion),
+      asio::prefer(std::move(executor), asio::execution::outstanding_work.tracked), slot);
   if (op->slot.is_connected()) {
     op->slot.assign([weak = std::weak_ptr<PendingDelivery>(op)](asio::cancellation_type type) {
       if (type == asio::cancellation_type::none) return;

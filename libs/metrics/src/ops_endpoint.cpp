@@ -1,5 +1,9 @@
 #include <tracker/metrics/ops_endpoint.hpp>
 
+#include <iterator>
+
+#include <tracker/metrics/process_collector.hpp>
+
 #include <set>
 
 #include <boost/asio/as_tuple.hpp>
@@ -34,6 +38,7 @@ struct OpsEndpoint::State {
   asio::strand<asio::any_io_executor> strand;
   tcp::acceptor acceptor;
   std::shared_ptr<prometheus::Registry> registry;
+  ProcessCollector process;  // process_* metrics come with every endpoint
   OpsEndpointOptions options;
   log::Logger& logger;
   std::vector<std::pair<std::string, ReadinessCheck>> checks;
@@ -170,9 +175,13 @@ http::response<http::string_body> OpsEndpoint::respond(
     return json_response(ready ? http::status::ok : http::status::service_unavailable, version,
                          {{"status", ready ? "ready" : "not_ready"}, {"checks", checks}});
   }
+  auto families = state_->registry->Collect();
+  auto process = state_->process.Collect();
+  families.insert(families.end(), std::make_move_iterator(process.begin()),
+                  std::make_move_iterator(process.end()));
   prometheus::TextSerializer serializer;
   return make_response(http::status::ok, version, "text/plain; version=0.0.4; charset=utf-8",
-                       serializer.Serialize(state_->registry->Collect()));
+                       serializer.Serialize(families));
 }
 
 }  // namespace tracker::metrics

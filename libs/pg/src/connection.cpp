@@ -1,6 +1,8 @@
 #include <tracker/pg/connection.hpp>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
@@ -57,14 +59,23 @@ Connection::~Connection() {
 }
 
 asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::connect(
-    asio::any_io_executor executor, const ConnectOptions& options) {
-  const std::string timeout_option =
+    asio::any_io_executor executor, ConnectOptions options) {
+  std::string server_options =
       "-c statement_timeout=" + std::to_string(options.query_timeout.count());
+  if (!options.search_path.empty()) {
+    const bool plain = std::all_of(options.search_path.begin(), options.search_path.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
+    });
+    if (!plain) {
+      co_return Error{Error::Kind::usage, "", "search_path must be letters, digits and underscores"};
+    }
+    server_options += " -c search_path=" + options.search_path;
+  }
   // With expand_dbname the conninfo is parsed first and the keywords after it override it.
   const std::array<const char*, 4> keywords = {"dbname", "application_name", "options", nullptr};
   const std::array<const char*, 4> values = {options.conninfo.c_str(),
                                              options.application_name.c_str(),
-                                             timeout_option.c_str(), nullptr};
+                                             server_options.c_str(), nullptr};
   PGconn* raw = PQconnectStartParams(keywords.data(), values.data(), 1);
   if (raw == nullptr) co_return Error{Error::Kind::connection, "", "out of memory"};
   std::unique_ptr<Connection> connection(new Connection(executor, raw));

@@ -86,6 +86,9 @@ class Consumer {
   [[nodiscard]] bool paused() const noexcept { return paused_.load(); }
 
   [[nodiscard]] std::vector<TopicPartition> assignment() const;
+  // The next offset to be fetched per assigned partition; negative until the start offset is
+  // resolved (committed offset or auto.offset.reset).
+  [[nodiscard]] std::vector<TopicPartition> positions() const;
   // The committed offsets of the assigned partitions, as the broker has them.
   [[nodiscard]] std::vector<TopicPartition> committed(std::chrono::milliseconds timeout) const;
 

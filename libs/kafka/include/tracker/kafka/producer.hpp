@@ -2,9 +2,9 @@
 // An idempotent producer (enable.idempotence=true, acks=all) whose send completes only when the
 // broker has acknowledged the message, usable from a coroutine without blocking its thread:
 //
-//   auto [ec, report] = co_await producer.async_send(
-//       {.topic = "slack-events", .key = "T1:U1", .value = json},
-//       asio::as_tuple(asio::use_awaitable));
+//   kafka::OutgoingMessage message{.topic = "slack-events", .key = "T1:U1", .value = json};
+//   auto [ec, report] = co_await producer.async_send(std::move(message),
+//                                                    asio::as_tuple(asio::use_awaitable));
 //   if (ec == kafka::Failure::queue_full) ...          // refused at once, nothing queued
 //   if (ec == kafka::Failure::broker_unreachable) ...  // not acknowledged within message_timeout
 //
@@ -22,9 +22,10 @@
 #include <utility>
 #include <vector>
 
-#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/system/error_code.hpp>
 
@@ -69,6 +70,26 @@ struct DeliveryReport {
 
 using DeliverySignature = void(boost::system::error_code, DeliveryReport);
 
+// A type-erased delivery handler. (Boost 1.81's any_completion_handler is not used: its move
+// assignment wraps the handler inside itself, and its allocator path corrupted the heap here.)
+class DeliveryCompletion {
+ public:
+  virtual ~DeliveryCompletion() = default;
+  virtual void complete(boost::system::error_code ec, DeliveryReport report) = 0;
+};
+
+template <typename Handler>
+class DeliveryCompletionFor final : public DeliveryCompletion {
+ public:
+  explicit DeliveryCompletionFor(Handler handler) : handler_(std::move(handler)) {}
+  void complete(boost::system::error_code ec, DeliveryReport report) override {
+    std::move(handler_)(ec, std::move(report));
+  }
+
+ private:
+  Handler handler_;
+};
+
 class Producer {
  public:
   Producer(ProducerOptions options, log::Logger& logger);
@@ -80,10 +101,13 @@ class Producer {
   auto async_send(OutgoingMessage message, CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, DeliverySignature>(
         [this](auto handler, OutgoingMessage m) {
-          // Captured before type erasure: completions are posted (never run inline) here.
+          // Taken before type erasure: completions are posted (never run inline) to this
+          // executor, and the slot lets a deadline cancel the wait.
           asio::any_io_executor executor = asio::get_associated_executor(handler);
-          start_send(std::move(m), std::move(executor),
-                     asio::any_completion_handler<DeliverySignature>(std::move(handler)));
+          asio::cancellation_slot slot = asio::get_associated_cancellation_slot(handler);
+          using Handler = std::decay_t<decltype(handler)>;
+          start_send(std::move(m), std::move(executor), slot,
+                     std::make_unique<DeliveryCompletionFor<Handler>>(std::move(handler)));
         },
         token, std::move(message));
   }
@@ -102,7 +126,7 @@ class Producer {
   struct Callbacks;
 
   void start_send(OutgoingMessage message, asio::any_io_executor executor,
-                  asio::any_completion_handler<DeliverySignature> handler);
+                  asio::cancellation_slot slot, std::unique_ptr<DeliveryCompletion> completion);
 
   ProducerOptions options_;
   log::Logger& logger_;

@@ -1,5 +1,6 @@
 #pragma once
-// The operations endpoint every process serves: GET /metrics (Prometheus text format),
+// The operations endpoint every process serves: GET /metrics (Prometheus text format: the
+// registry's families plus the standard process_* metrics),
 // GET /healthz (the process is alive) and GET /readyz (every readiness check passes).
 //
 // All state lives on one strand made from the executor given to the constructor; start() and

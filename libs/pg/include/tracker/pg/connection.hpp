@@ -30,6 +30,9 @@ struct ConnectOptions {
   // Client-side deadline per statement; past it the connection is dropped. The server is told
   // the same limit (statement_timeout) so that it stops working on a statement nobody awaits.
   std::chrono::milliseconds query_timeout{30'000};
+  // Schema searched first for unqualified names (one schema per test, or TRACKER_DB_SCHEMA);
+  // empty: the server's default. Letters, digits and underscores only.
+  std::string search_path;
 };
 
 // A named statement, prepared on each connection the first time it is used there (and again
@@ -41,8 +44,9 @@ struct Statement {
 
 class Connection {
  public:
+  // Takes its options by value: a coroutine must not keep references to its caller's objects.
   static asio::awaitable<Result<std::unique_ptr<Connection>>> connect(asio::any_io_executor executor,
-                                                                      const ConnectOptions& options);
+                                                                      ConnectOptions options);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;

@@ -1,0 +1,113 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+
+#include <tracker/metrics/ops_endpoint.hpp>
+#include <tracker/metrics/process_collector.hpp>
+
+#include "run.hpp"
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tracker::metrics::OpsEndpoint;
+
+namespace {
+
+http::request<http::string_body> get(const std::string& target) {
+  http::request<http::string_body> request{http::verb::get, target, 11};
+  request.set(http::field::host, "localhost");
+  return request;
+}
+
+struct Fixture : ::testing::Test {
+  asio::io_context io;
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  OpsEndpoint endpoint{io.get_executor(), registry, {.address = "127.0.0.1", .port = 0},
+                       tracker::log::null_logger()};
+};
+
+}  // namespace
+
+TEST_F(Fixture, MetricsServesRegisteredFamiliesInTextFormat) {
+  auto& family = prometheus::BuildCounter().Name("tracker_test_events_total").Help("Test.").Register(*registry);
+  family.Add({{"result", "ok"}}).Increment(3);
+  auto response = endpoint.respond(get("/metrics"));
+  EXPECT_EQ(response.result(), http::status::ok);
+  EXPECT_NE(response[http::field::content_type].find("text/plain; version=0.0.4"), std::string::npos);
+  EXPECT_NE(response.body().find("tracker_test_events_total{result=\"ok\"} 3"), std::string::npos);
+  EXPECT_NE(response.body().find("process_resident_memory_bytes "), std::string::npos);
+}
+
+TEST_F(Fixture, ProcessCollectorReportsNonZeroMemory) {
+  tracker::metrics::ProcessCollector collector;
+  bool found = false;
+  for (const auto& family : collector.Collect()) {
+    if (family.name == "process_resident_memory_bytes") {
+      found = true;
+      EXPECT_GT(family.metric.at(0).gauge.value, 1024.0 * 1024.0);
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST_F(Fixture, HealthzIsAlwaysOk) {
+  EXPECT_EQ(endpoint.respond(get("/healthz")).result(), http::status::ok);
+}
+
+TEST_F(Fixture, ReadyzFailsWhileAnyCheckFailsAndNamesIt) {
+  std::atomic<bool> kafka_up{false};
+  endpoint.add_readiness_check("kafka", [&] { return kafka_up.load(); });
+  endpoint.add_readiness_check("postgresql", [] { return true; });
+  auto not_ready = endpoint.respond(get("/readyz"));
+  EXPECT_EQ(not_ready.result(), http::status::service_unavailable);
+  EXPECT_NE(not_ready.body().find(R"("kafka":"failing")"), std::string::npos);
+  EXPECT_NE(not_ready.body().find(R"("postgresql":"ok")"), std::string::npos);
+  kafka_up = true;
+  EXPECT_EQ(endpoint.respond(get("/readyz")).result(), http::status::ok);
+}
+
+TEST_F(Fixture, UnknownPathIs404AndOtherMethodsAre405) {
+  auto missing = endpoint.respond(get("/nope"));
+  EXPECT_EQ(missing.result(), http::status::not_found);
+  EXPECT_EQ(missing[http::field::content_type], "application/json");
+  auto post = get("/metrics");
+  post.method(http::verb::post);
+  auto refused = endpoint.respond(post);
+  EXPECT_EQ(refused.result(), http::status::method_not_allowed);
+  EXPECT_EQ(refused[http::field::allow], "GET");
+}
+
+TEST_F(Fixture, ServesOverLoopbackWithKeepAlive) {
+  endpoint.start();
+  ASSERT_NE(endpoint.port(), 0);
+  auto statuses = tracker::testing::run(io, [&]() -> asio::awaitable<std::vector<unsigned>> {
+    beast::tcp_stream stream(co_await asio::this_coro::executor);
+    co_await stream.async_connect(
+        asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), endpoint.port()),
+        asio::use_awaitable);
+    std::vector<unsigned> out;
+    beast::flat_buffer buffer;
+    for (const char* target : {"/healthz", "/metrics", "/readyz"}) {  // one connection, three requests
+      auto request = get(target);
+      co_await http::async_write(stream, request, asio::use_awaitable);
+      http::response<http::string_body> response;
+      co_await http::async_read(stream, buffer, response, asio::use_awaitable);
+      out.push_back(response.result_int());
+    }
+    endpoint.stop();
+    co_return out;
+  }());
+  EXPECT_EQ(statuses, (std::vector<unsigned>{200, 200, 200}));
+}

@@ -1,0 +1,44 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include <tracker/pg/migrations.hpp>
+#include <tracker/schema/migrations.hpp>
+#include <tracker/schema/topics.hpp>
+
+TEST(BundledMigrations, AreNumberedOneUpwardWithoutGaps) {
+  const auto& all = tracker::schema::migrations();
+  ASSERT_FALSE(all.empty());
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(all[i].version, static_cast<int>(i + 1)) << all[i].name;
+  }
+}
+
+TEST(BundledMigrations, MatchTheFilesInSchemas) {
+  const auto on_disk = tracker::pg::load_migrations(std::string(TRACKER_SOURCE_DIR) + "/schemas/migrations");
+  const auto& bundled = tracker::schema::migrations();
+  ASSERT_EQ(on_disk.size(), bundled.size());
+  for (std::size_t i = 0; i < bundled.size(); ++i) {
+    EXPECT_EQ(bundled[i].checksum(), on_disk[i].checksum()) << bundled[i].name;
+  }
+}
+
+TEST(Topics, ConstantsNameEveryTopicOfTheTopicsFile) {
+  std::ifstream in(std::string(TRACKER_SOURCE_DIR) + "/schemas/topics.json");
+  const auto file = nlohmann::json::parse(in);
+  std::set<std::string> names;
+  for (const auto& topic : file.at("topics")) {
+    names.insert(topic.at("name").get<std::string>());
+    EXPECT_GT(topic.at("partitions").get<int>(), 0);
+    EXPECT_GT(topic.at("retention_ms").get<std::int64_t>(), 0);
+  }
+  namespace t = tracker::schema::topics;
+  for (auto name : {t::kSlackEvents, t::kSlackEventsDeadLetters, t::kSummaryRequests,
+                    t::kSummaryRequestsDeadLetters, t::kSlackOutbox, t::kSlackOutboxDeadLetters}) {
+    EXPECT_TRUE(names.contains(std::string(name))) << name;
+  }
+  EXPECT_EQ(names.size(), 6U);
+}
