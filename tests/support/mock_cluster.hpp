@@ -28,7 +28,9 @@ class MockCluster {
   MockCluster(const MockCluster&) = delete;
   MockCluster& operator=(const MockCluster&) = delete;
 
-  [[nodiscard]] std::string bootstraps() const { return rd_kafka_mock_cluster_bootstraps(cluster_); }
+  [[nodiscard]] std::string bootstraps() const {
+    return rd_kafka_mock_cluster_bootstraps(cluster_);
+  }
   void create_topic(const std::string& name, int partitions) {
     rd_kafka_mock_topic_create(cluster_, name.c_str(), partitions, 1);
   }

@@ -53,19 +53,28 @@ std::string iso_now() {
 }
 
 nlohmann::json make_envelope(const std::string& event_id, const std::string& ts) {
-  const nlohmann::json payload = {
-      {"type", "event_callback"},
-      {"team_id", "TSMOKE"},
-      {"api_app_id", "ASMOKE"},
-      {"event_id", event_id},
-      {"event_time", std::time(nullptr)},
-      {"event",
-       {{"type", "message"}, {"channel", "CSMOKE"}, {"user", "USMOKE"},
-        {"text", "Smoke test: studied Kafka consumer groups for 2h"}, {"ts", ts},
-        {"event_ts", ts}, {"channel_type", "channel"}}}};
-  return {{"schema", "slack-event-envelope/v1"}, {"event_id", event_id}, {"team_id", "TSMOKE"},
-          {"user_id", "USMOKE"}, {"event_type", "message"}, {"received_at", iso_now()},
-          {"retry_num", 0}, {"retry_reason", nullptr}, {"payload", payload}};
+  const nlohmann::json payload = {{"type", "event_callback"},
+                                  {"team_id", "TSMOKE"},
+                                  {"api_app_id", "ASMOKE"},
+                                  {"event_id", event_id},
+                                  {"event_time", std::time(nullptr)},
+                                  {"event",
+                                   {{"type", "message"},
+                                    {"channel", "CSMOKE"},
+                                    {"user", "USMOKE"},
+                                    {"text", "Smoke test: studied Kafka consumer groups for 2h"},
+                                    {"ts", ts},
+                                    {"event_ts", ts},
+                                    {"channel_type", "channel"}}}};
+  return {{"schema", "slack-event-envelope/v1"},
+          {"event_id", event_id},
+          {"team_id", "TSMOKE"},
+          {"user_id", "USMOKE"},
+          {"event_type", "message"},
+          {"received_at", iso_now()},
+          {"retry_num", 0},
+          {"retry_reason", nullptr},
+          {"payload", payload}};
 }
 
 // Waits until the consumer has partitions and knows where it starts reading in each, so that a
@@ -90,7 +99,8 @@ asio::awaitable<bool> round_trip(RoundTripOptions options, log::Logger& logger) 
   const std::string topic(schema::topics::kSlackEvents);
   const auto unique = std::to_string(std::time(nullptr)) + std::to_string(getpid());
   const std::string event_id = "EvSMOKE" + unique;
-  const std::string ts = std::to_string(std::time(nullptr)) + "." + std::to_string(getpid() % 1000000);
+  const std::string ts =
+      std::to_string(std::time(nullptr)) + "." + std::to_string(getpid() % 1000000);
 
   std::printf("Smoke round trip through Kafka (%s) and PostgreSQL\n", options.brokers.c_str());
 
@@ -106,13 +116,13 @@ asio::awaitable<bool> round_trip(RoundTripOptions options, log::Logger& logger) 
     std::printf("FAILED: the consumer was not assigned partitions of %s in time\n", topic.c_str());
     co_return false;
   }
-  step("join consumer group", std::to_string(consumer.assignment().size()) + " partitions of " + topic,
-       ms_since(start));
+  step("join consumer group",
+       std::to_string(consumer.assignment().size()) + " partitions of " + topic, ms_since(start));
 
   start = Clock::now();
   kafka::Producer producer({.brokers = options.brokers, .client_id = "tracker-smoke"}, logger);
-  kafka::OutgoingMessage outgoing{.topic = topic, .key = "TSMOKE:USMOKE",
-                                 .value = make_envelope(event_id, ts).dump()};
+  kafka::OutgoingMessage outgoing{
+      .topic = topic, .key = "TSMOKE:USMOKE", .value = make_envelope(event_id, ts).dump()};
   auto [sent, report] =
       co_await producer.async_send(std::move(outgoing), asio::as_tuple(asio::use_awaitable));
   if (sent) {
@@ -147,25 +157,29 @@ asio::awaitable<bool> round_trip(RoundTripOptions options, log::Logger& logger) 
   step("consume", "same event back from the broker", ms_since(start));
 
   start = Clock::now();
-  pg::Pool pool(executor, {.connect = {.conninfo = options.database_url, .application_name = "tracker-smoke"},
-                           .max_connections = 1},
+  pg::Pool pool(executor,
+                {.connect = {.conninfo = options.database_url, .application_name = "tracker-smoke"},
+                 .max_connections = 1},
                 logger);
   const auto& event = (*received)["payload"]["event"];
-  auto stored = co_await pg::in_transaction(pool, [&](pg::Connection& c) -> asio::awaitable<pg::Result<std::int64_t>> {
-    auto inserted = co_await c.execute(
-        kInsertLog, pg::Params{(*received)["team_id"].get<std::string>(), event["user"].get<std::string>(),
-                               event["channel"].get<std::string>(), event["ts"].get<std::string>(),
-                               event_id, event["text"].get<std::string>(), event["ts"].get<std::string>()});
-    if (!inserted) co_return inserted.error();
-    auto marked = co_await c.execute(kMarkProcessed, pg::Params{event_id});
-    if (!marked) co_return marked.error();
-    co_return inserted->affected();
-  });
+  auto stored = co_await pg::in_transaction(
+      pool, [&](pg::Connection& c) -> asio::awaitable<pg::Result<std::int64_t>> {
+        auto inserted = co_await c.execute(
+            kInsertLog,
+            pg::Params{(*received)["team_id"].get<std::string>(), event["user"].get<std::string>(),
+                       event["channel"].get<std::string>(), event["ts"].get<std::string>(),
+                       event_id, event["text"].get<std::string>(), event["ts"].get<std::string>()});
+        if (!inserted) co_return inserted.error();
+        auto marked = co_await c.execute(kMarkProcessed, pg::Params{event_id});
+        if (!marked) co_return marked.error();
+        co_return inserted->affected();
+      });
   if (!stored) {
     std::printf("FAILED: store: %s\n", stored.error().describe().c_str());
     co_return false;
   }
-  step("store in PostgreSQL", std::to_string(*stored) + " row inserted in one transaction", ms_since(start));
+  step("store in PostgreSQL", std::to_string(*stored) + " row inserted in one transaction",
+       ms_since(start));
 
   auto lease = co_await pool.acquire();
   if (!lease) co_return false;
@@ -177,16 +191,19 @@ asio::awaitable<bool> round_trip(RoundTripOptions options, log::Logger& logger) 
     std::printf("FAILED: the row is not in study_logs\n");
     co_return false;
   }
-  std::printf("\n  study_logs row: id=%s team=%s user=%s channel=%s ts=%s posted_at=%s\n"
-              "                  body=\"%s\"\n\n",
-              std::string(row->text(0, 0)).c_str(), std::string(row->text(0, 1)).c_str(),
-              std::string(row->text(0, 2)).c_str(), std::string(row->text(0, 3)).c_str(),
-              std::string(row->text(0, 4)).c_str(), std::string(row->text(0, 6)).c_str(),
-              std::string(row->text(0, 5)).c_str());
+  std::printf(
+      "\n  study_logs row: id=%s team=%s user=%s channel=%s ts=%s posted_at=%s\n"
+      "                  body=\"%s\"\n\n",
+      std::string(row->text(0, 0)).c_str(), std::string(row->text(0, 1)).c_str(),
+      std::string(row->text(0, 2)).c_str(), std::string(row->text(0, 3)).c_str(),
+      std::string(row->text(0, 4)).c_str(), std::string(row->text(0, 6)).c_str(),
+      std::string(row->text(0, 5)).c_str());
 
   // The smoke user must not linger as a real user's data would.
-  static_cast<void>(co_await (*lease)->query("DELETE FROM study_logs WHERE event_id = $1", pg::Params{event_id}));
-  static_cast<void>(co_await (*lease)->query("DELETE FROM processed_events WHERE event_id = $1", pg::Params{event_id}));
+  static_cast<void>(
+      co_await (*lease)->query("DELETE FROM study_logs WHERE event_id = $1", pg::Params{event_id}));
+  static_cast<void>(co_await (*lease)->query("DELETE FROM processed_events WHERE event_id = $1",
+                                             pg::Params{event_id}));
   asio::thread_pool blocking(1);
   co_await consumer.async_close(blocking);
   std::printf("OK: produce -> consume -> PostgreSQL round trip complete (smoke rows removed)\n");

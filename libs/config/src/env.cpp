@@ -71,7 +71,9 @@ EnvLookup fixed_environment(std::map<std::string, std::string> values) {
 Env::Env() : Env(process_environment()) {}
 Env::Env(EnvLookup lookup) : lookup_(std::move(lookup)) {}
 
-std::optional<std::string> Env::get(const std::string& name) const { return lookup_(name); }
+std::optional<std::string> Env::get(const std::string& name) const {
+  return lookup_(name);
+}
 
 void Env::fail(const std::string& name, const std::string& problem) {
   problems_.push_back(name + ": " + problem);
@@ -96,7 +98,9 @@ std::string Env::optional(const std::string& name, std::string fallback) {
   return *value;
 }
 
-Secret Env::secret(const std::string& name) { return Secret(required(name)); }
+Secret Env::secret(const std::string& name) {
+  return Secret(required(name));
+}
 
 Secret Env::optional_secret(const std::string& name) {
   auto value = get(name);
@@ -118,8 +122,8 @@ std::int64_t Env::integer(const std::string& name, std::int64_t fallback, std::i
     return fallback;
   }
   if (*parsed < min || *parsed > max) {
-    fail(name, "must be between " + std::to_string(min) + " and " + std::to_string(max) +
-                   ", got " + std::to_string(*parsed));
+    fail(name, "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " +
+                   std::to_string(*parsed));
     return fallback;
   }
   return *parsed;

@@ -4,6 +4,8 @@
 
 namespace tracker::config {
 
-std::ostream& operator<<(std::ostream& os, const Secret& /*secret*/) { return os << "[redacted]"; }
+std::ostream& operator<<(std::ostream& os, const Secret& /*secret*/) {
+  return os << "[redacted]";
+}
 
 }  // namespace tracker::config

@@ -43,8 +43,8 @@ EventPtr wait_result(rd_kafka_queue_t* queue, std::chrono::milliseconds timeout)
   return EventPtr(rd_kafka_queue_poll(queue, static_cast<int>(timeout.count()) + 1'000));
 }
 
-boost::system::error_code first_error(const rd_kafka_topic_result_t* const* results, std::size_t count,
-                                      rd_kafka_resp_err_t ignore) {
+boost::system::error_code first_error(const rd_kafka_topic_result_t* const* results,
+                                      std::size_t count, rd_kafka_resp_err_t ignore) {
   for (std::size_t i = 0; i < count; ++i) {
     const auto err = rd_kafka_topic_result_error(results[i]);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != ignore) return make_error_code(err);
@@ -110,8 +110,8 @@ boost::system::error_code Admin::partition_count(const std::string& topic, int& 
                                                  std::chrono::milliseconds timeout) {
   rd_kafka_topic_t* handle = rd_kafka_topic_new(client_.get(), topic.c_str(), nullptr);
   const rd_kafka_metadata_t* metadata = nullptr;
-  const auto err = rd_kafka_metadata(client_.get(), 0, handle, &metadata,
-                                     static_cast<int>(timeout.count()));
+  const auto err =
+      rd_kafka_metadata(client_.get(), 0, handle, &metadata, static_cast<int>(timeout.count()));
   rd_kafka_topic_destroy(handle);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return make_error_code(err);
   boost::system::error_code result;

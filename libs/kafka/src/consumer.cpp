@@ -51,8 +51,8 @@ struct Consumer::Callbacks {
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
       rd_kafka_assign(rk, partitions);
       if (self->paused_.load()) rd_kafka_pause_partitions(rk, partitions);
-      self->logger_.info("kafka_partitions_assigned",
-                         {{"group", self->options_.group_id}, {"partitions", describe(partitions)}});
+      self->logger_.info("kafka_partitions_assigned", {{"group", self->options_.group_id},
+                                                       {"partitions", describe(partitions)}});
       return;
     }
     // Revoked (or a rebalance error): with auto-commit on, librdkafka commits the stored offsets
@@ -67,9 +67,9 @@ struct Consumer::Callbacks {
 
   static void error(rd_kafka_t* /*rk*/, int err, const char* reason, void* opaque) {
     auto* self = static_cast<Consumer*>(opaque);
-    self->logger_.warn("kafka_consumer_error",
-                       {{"error", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err))},
-                        {"detail", reason}});
+    self->logger_.warn(
+        "kafka_consumer_error",
+        {{"error", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err))}, {"detail", reason}});
   }
 
   static void log(const rd_kafka_t* rk, int level, const char* facility, const char* message) {
@@ -118,18 +118,22 @@ Consumer::Consumer(asio::any_io_executor executor, ConsumerOptions options, log:
   static constexpr char kWakeByte = '1';
   rd_kafka_queue_io_event_enable(queue_.get(), wake_write_fd_, &kWakeByte, 1);
 
-  PartitionListPtr topics(rd_kafka_topic_partition_list_new(static_cast<int>(options_.topics.size())));
+  PartitionListPtr topics(
+      rd_kafka_topic_partition_list_new(static_cast<int>(options_.topics.size())));
   for (const auto& topic : options_.topics) {
     rd_kafka_topic_partition_list_add(topics.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
   }
-  if (auto err = rd_kafka_subscribe(client_.get(), topics.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+  if (auto err = rd_kafka_subscribe(client_.get(), topics.get());
+      err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     close();
     throw ConfigurationError(std::string("Kafka consumer: subscribe failed: ") +
                              rd_kafka_err2str(err));
   }
 }
 
-Consumer::~Consumer() { close(); }
+Consumer::~Consumer() {
+  close();
+}
 
 void Consumer::drain_wakeups() {
   std::array<char, 256> sink{};
@@ -177,7 +181,8 @@ boost::system::error_code Consumer::store_offset(const Message& message) {
   const std::string topic(message.topic());
   auto* entry = rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), message.partition());
   entry->offset = message.offset() + 1;
-  if (auto err = rd_kafka_offsets_store(client_.get(), list.get()); err) return make_error_code(err);
+  if (auto err = rd_kafka_offsets_store(client_.get(), list.get()); err)
+    return make_error_code(err);
   return entry->err ? make_error_code(entry->err) : boost::system::error_code{};
 }
 

@@ -17,8 +17,8 @@ class KafkaCategory final : public boost::system::error_category {
   std::string message(int code) const override {
     return rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(code));
   }
-  bool equivalent(int code, const boost::system::error_condition& condition) const
-      noexcept override {
+  bool equivalent(int code,
+                  const boost::system::error_condition& condition) const noexcept override {
     if (condition.category() == failure_category()) {
       return belongs_to(static_cast<rd_kafka_resp_err_t>(code),
                         static_cast<Failure>(condition.value()));
@@ -32,10 +32,14 @@ class FailureCategory final : public boost::system::error_category {
   const char* name() const noexcept override { return "kafka.failure"; }
   std::string message(int value) const override {
     switch (static_cast<Failure>(value)) {
-      case Failure::queue_full: return "local producer queue is full";
-      case Failure::broker_unreachable: return "Kafka broker unreachable or not acknowledging";
-      case Failure::message_rejected: return "message rejected and cannot succeed";
-      case Failure::fatal: return "fatal Kafka client error";
+      case Failure::queue_full:
+        return "local producer queue is full";
+      case Failure::broker_unreachable:
+        return "Kafka broker unreachable or not acknowledging";
+      case Failure::message_rejected:
+        return "message rejected and cannot succeed";
+      case Failure::fatal:
+        return "fatal Kafka client error";
     }
     return "unknown Kafka failure";
   }

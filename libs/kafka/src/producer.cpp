@@ -61,8 +61,8 @@ struct Producer::Callbacks {
     DeliveryReport report{.topic = rd_kafka_topic_name(message->rkt),
                           .partition = message->partition,
                           .offset = message->offset};
-    finish(std::move(*op), message->err ? make_error_code(message->err)
-                                        : boost::system::error_code{},
+    finish(std::move(*op),
+           message->err ? make_error_code(message->err) : boost::system::error_code{},
            std::move(report));
   }
 
@@ -145,7 +145,9 @@ bool Producer::flush(std::chrono::milliseconds timeout) {
          RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
-int Producer::queue_depth() const noexcept { return rd_kafka_outq_len(client_.get()); }
+int Producer::queue_depth() const noexcept {
+  return rd_kafka_outq_len(client_.get());
+}
 
 void Producer::start_send(OutgoingMessage message, asio::any_io_executor executor,
                           asio::cancellation_slot slot,
@@ -156,7 +158,8 @@ void Producer::start_send(OutgoingMessage message, asio::any_io_executor executo
   if (op->slot.is_connected()) {
     op->slot.assign([weak = std::weak_ptr<PendingDelivery>(op)](asio::cancellation_type type) {
       if (type == asio::cancellation_type::none) return;
-      if (auto pending = weak.lock()) finish(std::move(pending), asio::error::operation_aborted, {});
+      if (auto pending = weak.lock())
+        finish(std::move(pending), asio::error::operation_aborted, {});
     });
   }
 

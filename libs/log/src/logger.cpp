@@ -40,10 +40,14 @@ std::optional<Level> parse_level(std::string_view text) {
 
 std::string_view to_string(Level level) {
   switch (level) {
-    case Level::debug: return "debug";
-    case Level::info: return "info";
-    case Level::warn: return "warn";
-    case Level::error: return "error";
+    case Level::debug:
+      return "debug";
+    case Level::info:
+      return "info";
+    case Level::warn:
+      return "warn";
+    case Level::error:
+      return "error";
   }
   return "info";
 }
@@ -88,7 +92,8 @@ void Logger::log(Level level, std::string_view event, nlohmann::json fields) {
 }
 
 Logger& null_logger() {
-  static Logger logger({.service = "", .min_level = Level::error, .sink = [](std::string_view) {}, .clock = {}});
+  static Logger logger(
+      {.service = "", .min_level = Level::error, .sink = [](std::string_view) {}, .clock = {}});
   return logger;
 }
 

@@ -27,8 +27,8 @@ void replace_all(std::string& text, const std::string& needle) {
 
 bool is_secret_key(std::string_view key) {
   static constexpr std::array<std::string_view, 9> kMarkers = {
-      "token", "secret", "password", "passwd", "authorization", "signature",
-      "api_key", "apikey", "cookie"};
+      "token",     "secret",  "password", "passwd", "authorization",
+      "signature", "api_key", "apikey",   "cookie"};
   const std::string k = lower(key);
   return std::any_of(kMarkers.begin(), kMarkers.end(),
                      [&](std::string_view marker) { return k.find(marker) != std::string::npos; });
@@ -69,8 +69,7 @@ std::string redact_connection_string(std::string_view conninfo) {
   static const std::regex kUrlPassword(R"(^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@]*:)[^@]*@)");
   text = std::regex_replace(text, kUrlPassword, std::string("$1") + std::string(kRedacted) + "@");
   // URL query parameter or key=value form: password=...
-  static const std::regex kKeyPassword(R"((password\s*=\s*)('[^']*'|[^\s&]*))",
-                                       std::regex::icase);
+  static const std::regex kKeyPassword(R"((password\s*=\s*)('[^']*'|[^\s&]*))", std::regex::icase);
   return std::regex_replace(text, kKeyPassword, std::string("$1") + std::string(kRedacted));
 }
 

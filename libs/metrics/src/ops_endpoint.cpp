@@ -6,6 +6,7 @@
 
 #include <set>
 
+#include <prometheus/text_serializer.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -18,7 +19,6 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/version.hpp>
 #include <nlohmann/json.hpp>
-#include <prometheus/text_serializer.h>
 
 namespace tracker::metrics {
 
@@ -112,12 +112,14 @@ asio::awaitable<void> accept_loop(std::shared_ptr<OpsEndpoint::State> state,
 }  // namespace
 
 OpsEndpoint::OpsEndpoint(asio::any_io_executor executor,
-                         std::shared_ptr<prometheus::Registry> registry,
-                         OpsEndpointOptions options, log::Logger& logger)
+                         std::shared_ptr<prometheus::Registry> registry, OpsEndpointOptions options,
+                         log::Logger& logger)
     : state_(std::make_shared<State>(std::move(executor), std::move(registry), std::move(options),
                                      logger)) {}
 
-OpsEndpoint::~OpsEndpoint() { stop(); }
+OpsEndpoint::~OpsEndpoint() {
+  stop();
+}
 
 void OpsEndpoint::add_readiness_check(std::string name, ReadinessCheck check) {
   state_->checks.emplace_back(std::move(name), std::move(check));

@@ -67,17 +67,16 @@ double open_fds() {
 }  // namespace
 
 ProcessCollector::ProcessCollector()
-    : start_time_seconds_(std::chrono::duration<double>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count()) {}
+    : start_time_seconds_(
+          std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+              .count()) {}
 
 std::vector<prometheus::MetricFamily> ProcessCollector::Collect() const {
   const Stat stat = read_stat();
   return {
       gauge("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
             stat.cpu_seconds, prometheus::MetricType::Counter),
-      gauge("process_resident_memory_bytes", "Resident memory size in bytes.",
-            stat.resident_bytes),
+      gauge("process_resident_memory_bytes", "Resident memory size in bytes.", stat.resident_bytes),
       gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", stat.virtual_bytes),
       gauge("process_open_fds", "Number of open file descriptors.", open_fds()),
       gauge("process_threads", "Number of OS threads in the process.", stat.threads),

@@ -35,7 +35,8 @@ Error result_error(const PGresult* result) {
 asio::awaitable<std::size_t> race(stream_descriptor& socket, asio::steady_timer& timer,
                                   bool writable) {
   using namespace asio::experimental::awaitable_operators;
-  auto readable = socket.async_wait(stream_descriptor::wait_read, asio::as_tuple(asio::use_awaitable));
+  auto readable =
+      socket.async_wait(stream_descriptor::wait_read, asio::as_tuple(asio::use_awaitable));
   auto expired = timer.async_wait(asio::as_tuple(asio::use_awaitable));
   if (!writable) {
     auto won = co_await (std::move(readable) || std::move(expired));
@@ -63,22 +64,26 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::connect(
   std::string server_options =
       "-c statement_timeout=" + std::to_string(options.query_timeout.count());
   if (!options.search_path.empty()) {
-    const bool plain = std::all_of(options.search_path.begin(), options.search_path.end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
-    });
+    const bool plain = std::all_of(
+        options.search_path.begin(), options.search_path.end(),
+        [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; });
     if (!plain) {
-      co_return Error{Error::Kind::usage, "", "search_path must be letters, digits and underscores"};
+      co_return Error{Error::Kind::usage, "",
+                      "search_path must be letters, digits and underscores"};
     }
     server_options += " -c search_path=" + options.search_path;
   }
   // With expand_dbname the conninfo is parsed first and the keywords after it override it.
   const std::array<const char*, 4> keywords = {"dbname", "application_name", "options", nullptr};
-  const std::array<const char*, 4> values = {options.conninfo.c_str(),
-                                             options.application_name.c_str(),
-                                             server_options.c_str(), nullptr};
+  const std::array<const char*, 4> values = {
+      options.conninfo.c_str(), options.application_name.c_str(), server_options.c_str(), nullptr};
   PGconn* raw = PQconnectStartParams(keywords.data(), values.data(), 1);
   if (raw == nullptr) co_return Error{Error::Kind::connection, "", "out of memory"};
   std::unique_ptr<Connection> connection(new Connection(executor, raw));
+  // libpq prints NOTICEs ("... already exists, skipping") to stderr by default; they are not
+  // errors, and a service's stderr carries JSON log lines only.
+  PQsetNoticeProcessor(
+      raw, [](void*, const char*) {}, nullptr);
   connection->query_timeout_ = options.query_timeout;
   if (PQstatus(raw) == CONNECTION_BAD) co_return connection->connection_error("connect");
 
@@ -104,10 +109,13 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::connect(
 
 Error Connection::connection_error(std::string_view what) {
   broken_ = true;
-  return Error{Error::Kind::connection, "", std::string(what) + ": " + trimmed(PQerrorMessage(conn_))};
+  return Error{Error::Kind::connection, "",
+               std::string(what) + ": " + trimmed(PQerrorMessage(conn_))};
 }
 
-bool Connection::healthy() const noexcept { return !broken_ && PQstatus(conn_) == CONNECTION_OK; }
+bool Connection::healthy() const noexcept {
+  return !broken_ && PQstatus(conn_) == CONNECTION_OK;
+}
 
 bool Connection::reusable() const noexcept {
   return healthy() && PQtransactionStatus(conn_) == PQTRANS_IDLE;
@@ -116,7 +124,8 @@ bool Connection::reusable() const noexcept {
 Result<std::string> Connection::quote_identifier(std::string_view name) const {
   char* quoted = PQescapeIdentifier(conn_, name.data(), name.size());
   if (quoted == nullptr) {
-    return Error{Error::Kind::usage, "", "cannot quote identifier: " + trimmed(PQerrorMessage(conn_))};
+    return Error{Error::Kind::usage, "",
+                 "cannot quote identifier: " + trimmed(PQerrorMessage(conn_))};
   }
   std::string out(quoted);
   PQfreemem(quoted);
@@ -192,7 +201,8 @@ asio::awaitable<Result<Rows>> Connection::query(std::string_view sql, const Para
   });
 }
 
-asio::awaitable<Result<Rows>> Connection::execute(const Statement& statement, const Params& params) {
+asio::awaitable<Result<Rows>> Connection::execute(const Statement& statement,
+                                                  const Params& params) {
   auto known = prepared_.find(statement.name);
   if (known != prepared_.end() && known->second != statement.sql) {
     co_return Error{Error::Kind::usage, "",

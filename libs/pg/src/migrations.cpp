@@ -55,14 +55,15 @@ asio::awaitable<Result<MigrationReport>> migrate_in_transaction(
       !created) {
     co_return created.error();
   }
-  if (auto path = co_await connection.query("SELECT set_config('search_path', $1, true)",
-                                            Params{*schema});
+  if (auto path =
+          co_await connection.query("SELECT set_config('search_path', $1, true)", Params{*schema});
       !path) {
     co_return path.error();
   }
   if (auto ledger = co_await connection.query(kCreateLedger); !ledger) co_return ledger.error();
 
-  auto recorded = co_await connection.query("SELECT version, name, checksum FROM schema_migrations");
+  auto recorded =
+      co_await connection.query("SELECT version, name, checksum FROM schema_migrations");
   if (!recorded) co_return recorded.error();
   std::map<int, std::string> checksums;
   for (int row = 0; row < recorded->size(); ++row) {
@@ -160,9 +161,9 @@ asio::awaitable<Result<MigrationReport>> migrate(Connection& connection,
                                                  MigrationOptions options) {
   QueryTimeoutScope scope(connection, options.statement_timeout);
   if (auto begun = co_await connection.query("BEGIN"); !begun) co_return begun.error();
-  if (auto limited = co_await connection.query(
-          "SELECT set_config('lock_timeout', $1, true)",
-          Params{std::to_string(options.lock_timeout.count()) + "ms"});
+  if (auto limited =
+          co_await connection.query("SELECT set_config('lock_timeout', $1, true)",
+                                    Params{std::to_string(options.lock_timeout.count()) + "ms"});
       !limited) {
     static_cast<void>(co_await connection.query("ROLLBACK"));
     co_return limited.error();

@@ -82,7 +82,9 @@ PooledConnection& PooledConnection::operator=(PooledConnection&& other) noexcept
   return *this;
 }
 
-PooledConnection::~PooledConnection() { give_back(); }
+PooledConnection::~PooledConnection() {
+  give_back();
+}
 
 void PooledConnection::give_back() noexcept {
   if (pool_ && connection_) pool_->release(std::move(connection_));
@@ -97,7 +99,9 @@ Pool::Pool(asio::any_io_executor executor, PoolOptions options, log::Logger& log
   }
 }
 
-Pool::~Pool() { close(); }
+Pool::~Pool() {
+  close();
+}
 
 asio::awaitable<Result<PooledConnection>> Pool::acquire() {
   auto shared = shared_;
@@ -138,7 +142,9 @@ PoolStats Pool::stats() const noexcept {
   return {shared_->open, shared_->idle.size(), shared_->waiters.size()};
 }
 
-bool Pool::reachable() const noexcept { return shared_->reachable.load(); }
+bool Pool::reachable() const noexcept {
+  return shared_->reachable.load();
+}
 
 void Pool::close() {
   shared_->closed = true;

@@ -4,8 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -38,12 +39,19 @@ asio::awaitable<int> produce_all(Producer& producer, const std::string& topic) {
     int done = 0;
     asio::steady_timer all_done(executor, asio::steady_timer::time_point::max());
     for (; next < kMessages && in_flight < kWindow; ++next, ++in_flight) {
-      producer.async_send({.topic = topic, .key = "user-" + std::to_string(next % 97), .value = std::to_string(next)},
-                          [&](boost::system::error_code ec, tracker::kafka::DeliveryReport) {
-                            if (ec) ADD_FAILURE() << ec.message();
-                            else ++acknowledged;
+      // Bound to this coroutine's executor: without one, completions run on Asio's system executor.
+      producer.async_send({.topic = topic,
+                           .key = "user-" + std::to_string(next % 97),
+                           .value = std::to_string(next)},
+                          asio::bind_executor(executor, [&](boost::system::error_code ec,
+                                                            tracker::kafka::DeliveryReport) {
+                            if (ec) {
+                              ADD_FAILURE() << ec.message();
+                            } else {
+                              ++acknowledged;
+                            }
                             if (++done == in_flight) all_done.cancel();
-                          });
+                          }));
     }
     co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
   }
@@ -55,7 +63,8 @@ asio::awaitable<void> process(Consumer& consumer, std::vector<int>& processed, i
   auto quiet_since = std::chrono::steady_clock::now();
   int taken = 0;
   while (taken < stop_after && std::chrono::steady_clock::now() - quiet_since < 5s) {
-    auto batch = co_await consumer.poll_batch(static_cast<std::size_t>(std::min(500, stop_after - taken)), 200ms);
+    auto batch = co_await consumer.poll_batch(
+        static_cast<std::size_t>(std::min(500, stop_after - taken)), 200ms);
     if (!batch) throw std::runtime_error(batch.error().message());
     if (!batch->empty()) quiet_since = std::chrono::steady_clock::now();
     for (const auto& message : *batch) {
@@ -75,8 +84,8 @@ TEST(KafkaOffsets, RestartedConsumerNeitherRereadsNorLosesAnyOf10000Messages) {
     Producer producer({.brokers = kafka_brokers(), .linger = 5ms}, tracker::log::null_logger());
     ASSERT_EQ(run(io, produce_all(producer, topic.name()), 120s), kMessages);
   }
-  tracker::kafka::ConsumerOptions options{.brokers = kafka_brokers(), .group_id = topic.name(),
-                                          .topics = {topic.name()}};
+  tracker::kafka::ConsumerOptions options{
+      .brokers = kafka_brokers(), .group_id = topic.name(), .topics = {topic.name()}};
   asio::thread_pool blocking(1);
   std::vector<int> first_run;
   {

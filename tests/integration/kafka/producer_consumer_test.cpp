@@ -24,14 +24,19 @@ TEST(KafkaBroker, AcknowledgedMessageComesBackWithKeyValueAndHeaders) {
   ScratchTopic topic(3);
   Producer producer({.brokers = kafka_brokers()}, tracker::log::null_logger());
   asio::io_context io;
-  auto [ec, report] = run(io, producer.async_send({.topic = topic.name(), .key = "T1:U1", .value = R"({"a":1})",
-                                                   .headers = {tracker::kafka::Header{"x-slack-retry-num", "1"}}},
-                                                  asio::as_tuple(asio::use_awaitable)));
+  auto [ec, report] =
+      run(io, producer.async_send({.topic = topic.name(),
+                                   .key = "T1:U1",
+                                   .value = R"({"a":1})",
+                                   .headers = {tracker::kafka::Header{"x-slack-retry-num", "1"}}},
+                                  asio::as_tuple(asio::use_awaitable)));
   ASSERT_FALSE(ec) << ec.message();
   EXPECT_GE(report.offset, 0);
 
-  Consumer consumer(io.get_executor(), {.brokers = kafka_brokers(), .group_id = topic.name(), .topics = {topic.name()}},
-                    tracker::log::null_logger());
+  Consumer consumer(
+      io.get_executor(),
+      {.brokers = kafka_brokers(), .group_id = topic.name(), .topics = {topic.name()}},
+      tracker::log::null_logger());
   auto batch = run(io, [&]() -> asio::awaitable<std::vector<tracker::kafka::Message>> {
     for (int i = 0; i < 100; ++i) {
       auto got = co_await consumer.poll_batch(10, 300ms);
@@ -51,34 +56,45 @@ TEST(KafkaBroker, AcknowledgedMessageComesBackWithKeyValueAndHeaders) {
 
 TEST(KafkaBroker, ProducerReportsTheBrokerUpOnceConnected) {
   ScratchTopic topic(1);
-  Producer producer({.brokers = kafka_brokers(), .statistics_interval = 100ms}, tracker::log::null_logger());
+  Producer producer({.brokers = kafka_brokers(), .statistics_interval = 100ms},
+                    tracker::log::null_logger());
   asio::io_context io;
   auto [ec, report] = run(io, producer.async_send({.topic = topic.name(), .key = "k", .value = "v"},
                                                   asio::as_tuple(asio::use_awaitable)));
   ASSERT_FALSE(ec);
   const auto until = std::chrono::steady_clock::now() + 5s;
-  while (!producer.broker_up() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
+  while (!producer.broker_up() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(20ms);
   EXPECT_TRUE(producer.broker_up());
 }
 
 TEST(KafkaBroker, UnknownTopicIsRejectedNotRetriedForever) {
-  Producer producer({.brokers = kafka_brokers(), .message_timeout = 10s}, tracker::log::null_logger());
+  Producer producer({.brokers = kafka_brokers(), .message_timeout = 10s},
+                    tracker::log::null_logger());
   asio::io_context io;
-  auto [ec, report] = run(io, producer.async_send({.topic = "no-such-topic-" + tracker::testing::unique_name("x"),
-                                                   .key = "k", .value = "v"},
-                                                  asio::as_tuple(asio::use_awaitable)), 30s);
-  EXPECT_TRUE(ec == tracker::kafka::Failure::message_rejected || ec == tracker::kafka::Failure::broker_unreachable)
+  auto [ec, report] =
+      run(io,
+          producer.async_send({.topic = "no-such-topic-" + tracker::testing::unique_name("x"),
+                               .key = "k",
+                               .value = "v"},
+                              asio::as_tuple(asio::use_awaitable)),
+          30s);
+  EXPECT_TRUE(ec == tracker::kafka::Failure::message_rejected ||
+              ec == tracker::kafka::Failure::broker_unreachable)
       << ec.message();
 }
 
 TEST(KafkaBroker, PauseStopsDeliveryAndResumeRestartsIt) {
   ScratchTopic topic(2);
   asio::io_context io;
-  Consumer consumer(io.get_executor(), {.brokers = kafka_brokers(), .group_id = topic.name(), .topics = {topic.name()}},
-                    tracker::log::null_logger());
+  Consumer consumer(
+      io.get_executor(),
+      {.brokers = kafka_brokers(), .group_id = topic.name(), .topics = {topic.name()}},
+      tracker::log::null_logger());
   // Join the group first, then pause, then produce.
   run(io, [&]() -> asio::awaitable<void> {
-    for (int i = 0; i < 100 && consumer.assignment().empty(); ++i) co_await consumer.poll_batch(1, 100ms);
+    for (int i = 0; i < 100 && consumer.assignment().empty(); ++i)
+      co_await consumer.poll_batch(1, 100ms);
   }());
   ASSERT_EQ(consumer.assignment().size(), 2U);
   consumer.pause();
@@ -86,8 +102,10 @@ TEST(KafkaBroker, PauseStopsDeliveryAndResumeRestartsIt) {
   run(io, [&]() -> asio::awaitable<void> {
     for (int i = 0; i < 10; ++i) {
       // No structured binding here: GCC 12 rejects one inside a lambda coroutine.
-      tracker::kafka::OutgoingMessage message{.topic = topic.name(), .key = std::to_string(i), .value = "v"};
-      auto sent = co_await producer.async_send(std::move(message), asio::as_tuple(asio::use_awaitable));
+      tracker::kafka::OutgoingMessage message{
+          .topic = topic.name(), .key = std::to_string(i), .value = "v"};
+      auto sent =
+          co_await producer.async_send(std::move(message), asio::as_tuple(asio::use_awaitable));
       EXPECT_FALSE(std::get<0>(sent));
     }
   }());

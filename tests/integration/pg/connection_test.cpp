@@ -26,9 +26,10 @@ struct PgConnection : ::testing::Test {
   ScratchSchema schema;
 
   std::unique_ptr<Connection> connect(std::chrono::milliseconds query_timeout = 5s) {
-    auto connection = run(io, Connection::connect(io.get_executor(), {.conninfo = test_database_url(),
-                                                                      .query_timeout = query_timeout,
-                                                                      .search_path = schema.name()}));
+    auto connection =
+        run(io, Connection::connect(io.get_executor(), {.conninfo = test_database_url(),
+                                                        .query_timeout = query_timeout,
+                                                        .search_path = schema.name()}));
     if (!connection) throw std::runtime_error(connection.error().describe());
     return std::move(*connection);
   }
@@ -66,7 +67,8 @@ TEST_F(PgConnection, PreparedStatementIsPreparedOnceAndReused) {
     ASSERT_TRUE(rows) << rows.error().describe();
     EXPECT_EQ(rows->get<int>(0, 0), i + 1);
   }
-  auto prepared = run(io, c->query("SELECT count(*) FROM pg_prepared_statements WHERE name = 'add_one'"));
+  auto prepared =
+      run(io, c->query("SELECT count(*) FROM pg_prepared_statements WHERE name = 'add_one'"));
   EXPECT_EQ(prepared->get<int>(0, 0), 1);
   auto clash = run(io, c->execute({"add_one", "SELECT 2"}));
   ASSERT_FALSE(clash);
@@ -80,7 +82,8 @@ TEST_F(PgConnection, UniqueViolationCarriesItsSqlState) {
   auto again = run(io, c->query("INSERT INTO events VALUES ($1)", Params{"Ev1"}));
   ASSERT_FALSE(again);
   EXPECT_TRUE(again.error().unique_violation()) << again.error().describe();
-  EXPECT_TRUE(c->reusable()) << "a failed statement outside a transaction leaves the connection usable";
+  EXPECT_TRUE(c->reusable())
+      << "a failed statement outside a transaction leaves the connection usable";
   auto syntax = run(io, c->query("SELEC 1"));
   ASSERT_FALSE(syntax);
   EXPECT_EQ(syntax.error().sqlstate, "42601");
@@ -112,9 +115,11 @@ TEST_F(PgConnection, WrongPasswordIsAConnectionErrorThatDoesNotEchoThePassword) 
 }
 
 TEST_F(PgConnection, NothingListeningIsAConnectionErrorWithinTheConnectTimeout) {
-  auto connection = run(io, Connection::connect(io.get_executor(),
-                                                {.conninfo = "postgresql://x:y@127.0.0.1:1/db",
-                                                 .connect_timeout = 2s}), 10s);
+  auto connection = run(
+      io,
+      Connection::connect(io.get_executor(),
+                          {.conninfo = "postgresql://x:y@127.0.0.1:1/db", .connect_timeout = 2s}),
+      10s);
   ASSERT_FALSE(connection);
   EXPECT_EQ(connection.error().kind, Error::Kind::connection);
 }
@@ -125,14 +130,17 @@ TEST_F(PgConnection, WaitingForTheServerDoesNotBlockTheEventLoop) {
   bool query_done = false;
   run(io, [&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
-    asio::co_spawn(ex, [&]() -> asio::awaitable<void> {
-      asio::steady_timer timer(co_await asio::this_coro::executor);
-      while (!query_done) {
-        timer.expires_after(10ms);
-        co_await timer.async_wait(asio::use_awaitable);
-        ++ticks;
-      }
-    }, asio::detached);
+    asio::co_spawn(
+        ex,
+        [&]() -> asio::awaitable<void> {
+          asio::steady_timer timer(co_await asio::this_coro::executor);
+          while (!query_done) {
+            timer.expires_after(10ms);
+            co_await timer.async_wait(asio::use_awaitable);
+            ++ticks;
+          }
+        },
+        asio::detached);
     auto rows = co_await c->query("SELECT pg_sleep(0.5)");
     query_done = true;
     EXPECT_TRUE(rows) << rows.error().describe();

@@ -27,10 +27,12 @@ using tracker::testing::test_database_url;
 namespace {
 
 std::vector<Migration> sample() {
-  return {tracker::pg::parse_migration("0001_people.sql", "CREATE TABLE people (id int PRIMARY KEY);"),
-          tracker::pg::parse_migration("0002_seed.sql",
-                                       "INSERT INTO people VALUES (1); INSERT INTO people VALUES (2);"),
-          tracker::pg::parse_migration("0003_slow.sql", "SELECT pg_sleep(0.3); ALTER TABLE people ADD COLUMN name text;")};
+  return {
+      tracker::pg::parse_migration("0001_people.sql", "CREATE TABLE people (id int PRIMARY KEY);"),
+      tracker::pg::parse_migration("0002_seed.sql",
+                                   "INSERT INTO people VALUES (1); INSERT INTO people VALUES (2);"),
+      tracker::pg::parse_migration(
+          "0003_slow.sql", "SELECT pg_sleep(0.3); ALTER TABLE people ADD COLUMN name text;")};
 }
 
 struct Migrations : ::testing::Test {
@@ -43,7 +45,8 @@ struct Migrations : ::testing::Test {
 
   asio::awaitable<Result<MigrationReport>> migrate_once(std::vector<Migration> migrations) {
     const tracker::pg::ConnectOptions connect_options{.conninfo = test_database_url()};
-    auto connection = co_await Connection::connect(co_await asio::this_coro::executor, connect_options);
+    auto connection =
+        co_await Connection::connect(co_await asio::this_coro::executor, connect_options);
     if (!connection) co_return connection.error();
     const tracker::pg::MigrationOptions migration_options{.schema = target};
     co_return co_await tracker::pg::migrate(**connection, migrations, migration_options);
@@ -70,10 +73,11 @@ TEST_F(Migrations, AppliesEachOnceAndRecordsIt) {
 TEST_F(Migrations, TwoRunnersStartedTogetherApplyEachMigrationOnce) {
   std::vector<Result<MigrationReport>> reports;
   for (int i = 0; i < 2; ++i) {
-    asio::co_spawn(io, migrate_once(sample()), [&](std::exception_ptr e, Result<MigrationReport> r) {
-      if (e) std::rethrow_exception(e);
-      reports.push_back(std::move(r));
-    });
+    asio::co_spawn(io, migrate_once(sample()),
+                   [&](std::exception_ptr e, Result<MigrationReport> r) {
+                     if (e) std::rethrow_exception(e);
+                     reports.push_back(std::move(r));
+                   });
   }
   io.run_for(std::chrono::seconds(60));
   ASSERT_EQ(reports.size(), 2U);
@@ -86,7 +90,12 @@ TEST_F(Migrations, TwoRunnersStartedTogetherApplyEachMigrationOnce) {
 
 TEST_F(Migrations, TwoProcessesStartedTogetherApplyTheBundledMigrationsOnce) {
   std::vector<std::string> env_strings;
-  for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry(*e);
+    // The first definition wins in getenv: drop the caller's database settings.
+    if (entry.rfind("DATABASE_URL=", 0) == 0 || entry.rfind("TRACKER_DB_SCHEMA=", 0) == 0) continue;
+    env_strings.push_back(entry);
+  }
   env_strings.push_back("DATABASE_URL=" + test_database_url());
   env_strings.push_back("TRACKER_DB_SCHEMA=" + target);
   std::vector<char*> envp;
@@ -105,28 +114,35 @@ TEST_F(Migrations, TwoProcessesStartedTogetherApplyTheBundledMigrationsOnce) {
   }
   const auto& bundled = tracker::schema::migrations();
   EXPECT_EQ(scalar("SELECT count(*) FROM schema_migrations"), std::to_string(bundled.size()));
-  EXPECT_EQ(scalar("SELECT count(DISTINCT version) FROM schema_migrations"), std::to_string(bundled.size()));
+  EXPECT_EQ(scalar("SELECT count(DISTINCT version) FROM schema_migrations"),
+            std::to_string(bundled.size()));
   EXPECT_EQ(scalar("SELECT count(*) FROM study_logs"), "0");
 }
 
 TEST_F(Migrations, EditedMigrationStopsTheRunner) {
   ASSERT_TRUE(run(io, migrate_once(sample())));
   auto edited = sample();
-  edited[0] = tracker::pg::parse_migration("0001_people.sql", "CREATE TABLE people (id bigint PRIMARY KEY);");
+  edited[0] = tracker::pg::parse_migration("0001_people.sql",
+                                           "CREATE TABLE people (id bigint PRIMARY KEY);");
   auto result = run(io, migrate_once(edited));
   ASSERT_FALSE(result);
-  EXPECT_NE(result.error().message.find("migration 1 (people) changed after it was applied"), std::string::npos)
+  EXPECT_NE(result.error().message.find("migration 1 (people) changed after it was applied"),
+            std::string::npos)
       << result.error().describe();
 }
 
 TEST_F(Migrations, FailingMigrationLeavesNothingBehind) {
   auto broken = sample();
-  broken.push_back(tracker::pg::parse_migration("0004_broken.sql", "ALTER TABLE nowhere ADD COLUMN x int;"));
+  broken.push_back(
+      tracker::pg::parse_migration("0004_broken.sql", "ALTER TABLE nowhere ADD COLUMN x int;"));
   auto result = run(io, migrate_once(broken));
   ASSERT_FALSE(result);
-  EXPECT_NE(result.error().message.find("migration 4 (broken)"), std::string::npos) << result.error().describe();
-  EXPECT_EQ(ScratchSchema::exec("SELECT count(*) FROM information_schema.tables WHERE table_schema = '" + target + "'"),
-            "0");
+  EXPECT_NE(result.error().message.find("migration 4 (broken)"), std::string::npos)
+      << result.error().describe();
+  EXPECT_EQ(
+      ScratchSchema::exec("SELECT count(*) FROM information_schema.tables WHERE table_schema = '" +
+                          target + "'"),
+      "0");
 }
 
 TEST_F(Migrations, RecordedMigrationUnknownToThisBuildIsReported) {

@@ -47,25 +47,32 @@ const tracker::pg::Statement kBump{"bump", "UPDATE counters SET n = n + 1 WHERE 
 }  // namespace
 
 TEST_F(PgPool, ConcurrentTransactionsFromCoroutinesAllCommitWithinThePoolBound) {
-  setup("CREATE TABLE logs (who text, n int); CREATE TABLE counters (id int PRIMARY KEY, n int);"
-        "INSERT INTO counters VALUES (1, 0);");
+  setup(
+      "CREATE TABLE logs (who text, n int); CREATE TABLE counters (id int PRIMARY KEY, n int);"
+      "INSERT INTO counters VALUES (1, 0);");
   Pool pool(io.get_executor(), options(6), tracker::log::null_logger());
   constexpr int kTasks = 300;
   int committed = 0;
   std::size_t most_open = 0;
   for (int i = 0; i < kTasks; ++i) {
-    asio::co_spawn(io, [&, i]() -> asio::awaitable<void> {
-      auto result = co_await tracker::pg::in_transaction(pool, [&](Connection& c) -> asio::awaitable<Result<int>> {
-        auto inserted = co_await c.execute(kInsert, Params{"coroutine", i});
-        if (!inserted) co_return inserted.error();
-        auto bumped = co_await c.execute(kBump);  // every task contends for this one row
-        if (!bumped) co_return bumped.error();
-        most_open = std::max(most_open, pool.stats().open);
-        co_return 1;
-      });
-      if (result) ++committed;
-      else ADD_FAILURE() << result.error().describe();
-    }, asio::detached);
+    asio::co_spawn(
+        io,
+        [&, i]() -> asio::awaitable<void> {
+          auto result = co_await tracker::pg::in_transaction(
+              pool, [&](Connection& c) -> asio::awaitable<Result<int>> {
+                auto inserted = co_await c.execute(kInsert, Params{"coroutine", i});
+                if (!inserted) co_return inserted.error();
+                auto bumped = co_await c.execute(kBump);  // every task contends for this one row
+                if (!bumped) co_return bumped.error();
+                most_open = std::max(most_open, pool.stats().open);
+                co_return 1;
+              });
+          if (result)
+            ++committed;
+          else
+            ADD_FAILURE() << result.error().describe();
+        },
+        asio::detached);
   }
   io.run_for(120s);
   EXPECT_EQ(committed, kTasks);
@@ -78,13 +85,14 @@ TEST_F(PgPool, ConcurrentTransactionsFromCoroutinesAllCommitWithinThePoolBound) 
 TEST_F(PgPool, FailedTransactionRollsBackEverything) {
   setup("CREATE TABLE logs (who text PRIMARY KEY, n int);");
   Pool pool(io.get_executor(), options(2), tracker::log::null_logger());
-  auto result = run(io, tracker::pg::in_transaction(pool, [&](Connection& c) -> asio::awaitable<Result<int>> {
-    auto first = co_await c.query("INSERT INTO logs VALUES ('a', 1)");
-    if (!first) co_return first.error();
-    auto duplicate = co_await c.query("INSERT INTO logs VALUES ('a', 2)");
-    if (!duplicate) co_return duplicate.error();
-    co_return 0;
-  }));
+  auto result =
+      run(io, tracker::pg::in_transaction(pool, [&](Connection& c) -> asio::awaitable<Result<int>> {
+            auto first = co_await c.query("INSERT INTO logs VALUES ('a', 1)");
+            if (!first) co_return first.error();
+            auto duplicate = co_await c.query("INSERT INTO logs VALUES ('a', 2)");
+            if (!duplicate) co_return duplicate.error();
+            co_return 0;
+          }));
   ASSERT_FALSE(result);
   EXPECT_TRUE(result.error().unique_violation());
   EXPECT_EQ(scalar("SELECT count(*) FROM logs"), "0");
@@ -98,28 +106,33 @@ TEST_F(PgPool, SerializationFailuresAreRetriedUntilBothCommit) {
   int committed = 0;
   bool first_has_read = false;
   for (int task = 0; task < 2; ++task) {
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-      auto result = co_await tracker::pg::in_transaction(
-          pool,
-          [&](Connection& c) -> asio::awaitable<Result<int>> {
-            ++attempts;
-            auto read = co_await c.query("SELECT n FROM counters WHERE id = 1");
-            if (!read) co_return read.error();
-            // Make the two first attempts overlap: both read before either writes.
-            if (!first_has_read) {
-              first_has_read = true;
-              asio::steady_timer wait(co_await asio::this_coro::executor, 300ms);
-              co_await wait.async_wait(asio::use_awaitable);
-            }
-            auto written = co_await c.query("UPDATE counters SET n = $1 WHERE id = 1",
-                                            Params{read->get<int>(0, 0) + 1});
-            if (!written) co_return written.error();
-            co_return 1;
-          },
-          {.isolation = tracker::pg::Isolation::serializable, .max_attempts = 5});
-      if (result) ++committed;
-      else ADD_FAILURE() << result.error().describe();
-    }, asio::detached);
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          auto result = co_await tracker::pg::in_transaction(
+              pool,
+              [&](Connection& c) -> asio::awaitable<Result<int>> {
+                ++attempts;
+                auto read = co_await c.query("SELECT n FROM counters WHERE id = 1");
+                if (!read) co_return read.error();
+                // Make the two first attempts overlap: both read before either writes.
+                if (!first_has_read) {
+                  first_has_read = true;
+                  asio::steady_timer wait(co_await asio::this_coro::executor, 300ms);
+                  co_await wait.async_wait(asio::use_awaitable);
+                }
+                auto written = co_await c.query("UPDATE counters SET n = $1 WHERE id = 1",
+                                                Params{read->get<int>(0, 0) + 1});
+                if (!written) co_return written.error();
+                co_return 1;
+              },
+              {.isolation = tracker::pg::Isolation::serializable, .max_attempts = 5});
+          if (result)
+            ++committed;
+          else
+            ADD_FAILURE() << result.error().describe();
+        },
+        asio::detached);
   }
   io.run_for(60s);
   EXPECT_EQ(committed, 2);
@@ -145,14 +158,17 @@ TEST_F(PgPool, WaiterGetsTheConnectionReleasedByAnother) {
     auto ex = co_await asio::this_coro::executor;
     auto held = co_await pool.acquire();
     const int pid = (*held)->backend_pid();
-    asio::co_spawn(ex, [&, pid]() -> asio::awaitable<void> {
-      auto next = co_await pool.acquire();
-      EXPECT_TRUE(next);
-      if (next) {
-        EXPECT_EQ((*next)->backend_pid(), pid) << "a new connection was opened instead";
-      }
-      order.push_back(2);
-    }, asio::detached);
+    asio::co_spawn(
+        ex,
+        [&, pid]() -> asio::awaitable<void> {
+          auto next = co_await pool.acquire();
+          EXPECT_TRUE(next);
+          if (next) {
+            EXPECT_EQ((*next)->backend_pid(), pid) << "a new connection was opened instead";
+          }
+          order.push_back(2);
+        },
+        asio::detached);
     asio::steady_timer wait(ex, 100ms);
     co_await wait.async_wait(asio::use_awaitable);
     order.push_back(1);

@@ -11,7 +11,9 @@ using tracker::config::fixed_environment;
 
 namespace {
 
-Env env_of(std::map<std::string, std::string> values) { return Env(fixed_environment(std::move(values))); }
+Env env_of(std::map<std::string, std::string> values) {
+  return Env(fixed_environment(std::move(values)));
+}
 
 std::string finish_message(const Env& env) {
   try {

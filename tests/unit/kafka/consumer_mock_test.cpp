@@ -29,37 +29,44 @@ void produce(const std::string& brokers, const std::string& topic, int count) {
   asio::io_context io;
   run(io, [&]() -> asio::awaitable<void> {
     for (int i = 0; i < count; ++i) {
-      tracker::kafka::OutgoingMessage message{.topic = topic, .key = "k" + std::to_string(i % 4),
-                                              .value = std::to_string(i)};
+      tracker::kafka::OutgoingMessage message{
+          .topic = topic, .key = "k" + std::to_string(i % 4), .value = std::to_string(i)};
       message.headers.push_back({"x-test", "yes"});
-      auto sent = co_await producer.async_send(std::move(message), asio::as_tuple(asio::use_awaitable));
+      auto sent =
+          co_await producer.async_send(std::move(message), asio::as_tuple(asio::use_awaitable));
       if (std::get<0>(sent)) throw std::runtime_error(std::get<0>(sent).message());
     }
   }());
 }
 
 tracker::kafka::ConsumerOptions options(const MockCluster& cluster, const std::string& topic) {
-  return {.brokers = cluster.bootstraps(), .group_id = "g", .topics = {topic},
-          .session_timeout = 6s, .auto_commit_interval = 100ms};
+  return {.brokers = cluster.bootstraps(),
+          .group_id = "g",
+          .topics = {topic},
+          .session_timeout = 6s,
+          .auto_commit_interval = 100ms};
 }
 
 // Consumes until `want` messages arrived (or `limit` passed), storing each offset.
 std::vector<std::string> consume(asio::io_context& io, Consumer& consumer, std::size_t want,
                                  std::chrono::seconds limit = 30s) {
-  return run(io, [&]() -> asio::awaitable<std::vector<std::string>> {
-    std::vector<std::string> values;
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (values.size() < want && std::chrono::steady_clock::now() < until) {
-      auto batch = co_await consumer.poll_batch(want - values.size(), 200ms);
-      if (!batch) throw std::runtime_error(batch.error().message());
-      for (const auto& message : *batch) {
-        values.emplace_back(message.value());
-        EXPECT_EQ(message.header("x-test"), "yes");
-        EXPECT_FALSE(consumer.store_offset(message));
-      }
-    }
-    co_return values;
-  }(), limit + 5s);
+  return run(
+      io,
+      [&]() -> asio::awaitable<std::vector<std::string>> {
+        std::vector<std::string> values;
+        const auto until = std::chrono::steady_clock::now() + limit;
+        while (values.size() < want && std::chrono::steady_clock::now() < until) {
+          auto batch = co_await consumer.poll_batch(want - values.size(), 200ms);
+          if (!batch) throw std::runtime_error(batch.error().message());
+          for (const auto& message : *batch) {
+            values.emplace_back(message.value());
+            EXPECT_EQ(message.header("x-test"), "yes");
+            EXPECT_FALSE(consumer.store_offset(message));
+          }
+        }
+        co_return values;
+      }(),
+      limit + 5s);
 }
 
 }  // namespace
@@ -135,10 +142,12 @@ TEST(ConsumerMock, AsyncCloseCommitsAndLeavesWithoutBlockingTheLoop) {
 
 TEST(ConsumerMock, MissingGroupOrTopicsStopsConstruction) {
   asio::io_context io;
-  EXPECT_THROW(Consumer(io.get_executor(), {.brokers = "127.0.0.1:1", .group_id = "", .topics = {"t"}},
-                        tracker::log::null_logger()),
-               tracker::kafka::ConfigurationError);
-  EXPECT_THROW(Consumer(io.get_executor(), {.brokers = "127.0.0.1:1", .group_id = "g", .topics = {}},
-                        tracker::log::null_logger()),
-               tracker::kafka::ConfigurationError);
+  EXPECT_THROW(
+      Consumer(io.get_executor(), {.brokers = "127.0.0.1:1", .group_id = "", .topics = {"t"}},
+               tracker::log::null_logger()),
+      tracker::kafka::ConfigurationError);
+  EXPECT_THROW(
+      Consumer(io.get_executor(), {.brokers = "127.0.0.1:1", .group_id = "g", .topics = {}},
+               tracker::log::null_logger()),
+      tracker::kafka::ConfigurationError);
 }

@@ -31,7 +31,8 @@ using SendResult = std::tuple<boost::system::error_code, DeliveryReport>;
 
 asio::awaitable<SendResult> send(Producer& producer, std::string topic, std::string key) {
   // A named message: GCC 12 destroys a braced aggregate temporary inside co_await twice.
-  tracker::kafka::OutgoingMessage message{.topic = std::move(topic), .key = std::move(key), .value = "{}"};
+  tracker::kafka::OutgoingMessage message{
+      .topic = std::move(topic), .key = std::move(key), .value = "{}"};
   co_return co_await producer.async_send(std::move(message), asio::as_tuple(asio::use_awaitable));
 }
 
@@ -67,7 +68,9 @@ TEST(ProducerMock, FullLocalQueueIsRefusedAtOnceWithItsOwnError) {
   MockCluster cluster;
   cluster.create_topic("events", 1);
   cluster.broker_down();  // nothing leaves the queue
-  Producer producer({.brokers = cluster.bootstraps(), .message_timeout = 60s, .queue_max_messages = 2,
+  Producer producer({.brokers = cluster.bootstraps(),
+                     .message_timeout = 60s,
+                     .queue_max_messages = 2,
                      .close_timeout = 100ms},
                     tracker::log::null_logger());
   asio::io_context io;
@@ -102,8 +105,9 @@ TEST(ProducerMock, DeadlineCancelsTheWaitLongBeforeTheMessageTimeout) {
   MockCluster cluster;
   cluster.create_topic("events", 1);
   cluster.broker_down();
-  Producer producer({.brokers = cluster.bootstraps(), .message_timeout = 120s, .close_timeout = 100ms},
-                    tracker::log::null_logger());
+  Producer producer(
+      {.brokers = cluster.bootstraps(), .message_timeout = 120s, .close_timeout = 100ms},
+      tracker::log::null_logger());
   asio::io_context io;
   // run() gives up after 10 s: only a cancelled send can finish inside it.
   auto outcome = run(io, tracker::async::with_timeout(send(producer, "events", "k"), 200ms), 10s);
@@ -132,9 +136,9 @@ TEST(ProducerMock, SendsStillQueuedAtDestructionAreCompletedNotLost) {
   asio::io_context io;
   std::optional<boost::system::error_code> completion;
   {
-    Producer producer({.brokers = cluster.bootstraps(), .message_timeout = 60s,
-                       .close_timeout = 200ms},
-                      tracker::log::null_logger());
+    Producer producer(
+        {.brokers = cluster.bootstraps(), .message_timeout = 60s, .close_timeout = 200ms},
+        tracker::log::null_logger());
     producer.async_send({.topic = "events", .key = "k", .value = "v"},
                         asio::bind_executor(io, [&](boost::system::error_code ec, DeliveryReport) {
                           completion = ec;

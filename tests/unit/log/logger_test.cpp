@@ -17,7 +17,11 @@ struct Captured {
       : logger({.service = "test",
                 .min_level = level,
                 .sink = [this](std::string_view line) { lines.emplace_back(line); },
-                .clock = [] { return std::chrono::system_clock::time_point{std::chrono::milliseconds{1731974400123}}; }}) {}
+                .clock =
+                    [] {
+                      return std::chrono::system_clock::time_point{
+                          std::chrono::milliseconds{1731974400123}};
+                    }}) {}
   nlohmann::json last() const { return nlohmann::json::parse(lines.back()); }
 };
 
@@ -29,7 +33,11 @@ TEST(Logger, WritesOneJsonObjectPerLineWithTheStandardFieldsFirst) {
   ASSERT_EQ(c.lines.size(), 1U);
   EXPECT_EQ(c.lines[0].back(), '\n');
   EXPECT_EQ(c.lines[0].find('\n'), c.lines[0].size() - 1);
-  EXPECT_EQ(c.lines[0].rfind(R"({"ts":"2024-11-19T00:00:00.123Z","level":"info","service":"test","event":"event_published")", 0), 0U)
+  EXPECT_EQ(
+      c.lines[0].rfind(
+          R"({"ts":"2024-11-19T00:00:00.123Z","level":"info","service":"test","event":"event_published")",
+          0),
+      0U)
       << c.lines[0];
   EXPECT_EQ(c.last()["partition"], 3);
 }
@@ -52,8 +60,12 @@ TEST(Logger, FieldsCannotOverwriteStandardFields) {
 
 TEST(Logger, RedactsValuesUnderSecretKeysAtAnyDepth) {
   Captured c;
-  c.logger.info("request", {{"headers", {{"Authorization", "Bearer xoxb-123"}, {"X-Slack-Signature", "v0=abc"}}},
-                            {"bot_token", "xoxb-456"}, {"OPENAI_API_KEY", "sk-789"}, {"user", "U1"}});
+  c.logger.info(
+      "request",
+      {{"headers", {{"Authorization", "Bearer xoxb-123"}, {"X-Slack-Signature", "v0=abc"}}},
+       {"bot_token", "xoxb-456"},
+       {"OPENAI_API_KEY", "sk-789"},
+       {"user", "U1"}});
   const std::string& line = c.lines.back();
   for (const char* secret : {"xoxb-123", "v0=abc", "xoxb-456", "sk-789"}) {
     EXPECT_EQ(line.find(secret), std::string::npos) << secret;
@@ -67,7 +79,8 @@ TEST(Logger, ScrubsRegisteredSecretsInsideAnyString) {
   c.logger.redact("8f742231b10e8888abcd99yyyzzz85a5");
   c.logger.redact("abc");  // too short to scrub safely: ignored
   c.logger.error("config", {{"detail", "secret 8f742231b10e8888abcd99yyyzzz85a5 rejected"},
-                            {"list", {"x 8f742231b10e8888abcd99yyyzzz85a5"}}, {"note", "abc"}});
+                            {"list", {"x 8f742231b10e8888abcd99yyyzzz85a5"}},
+                            {"note", "abc"}});
   EXPECT_EQ(c.lines.back().find("8f742231b10e8888abcd99yyyzzz85a5"), std::string::npos);
   EXPECT_EQ(c.last()["detail"], "secret [redacted] rejected");
   EXPECT_EQ(c.last()["note"], "abc");
@@ -75,7 +88,8 @@ TEST(Logger, ScrubsRegisteredSecretsInsideAnyString) {
 
 TEST(Logger, KeepsOnlyAShortPrefixOfMessageText) {
   Captured c;
-  c.logger.info("message", {{"text", "Studied Kafka consumer groups for 2h and then some more details"}});
+  c.logger.info("message",
+                {{"text", "Studied Kafka consumer groups for 2h and then some more details"}});
   const std::string text = c.last()["text"];
   EXPECT_EQ(text.rfind("Studied Kafka consumer g…", 0), 0U);
   EXPECT_EQ(text.find("details"), std::string::npos);

@@ -2,6 +2,8 @@
 
 #include <atomic>
 
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -10,8 +12,6 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
-#include <prometheus/counter.h>
-#include <prometheus/registry.h>
 
 #include <tracker/metrics/ops_endpoint.hpp>
 #include <tracker/metrics/process_collector.hpp>
@@ -34,18 +34,24 @@ http::request<http::string_body> get(const std::string& target) {
 struct Fixture : ::testing::Test {
   asio::io_context io;
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
-  OpsEndpoint endpoint{io.get_executor(), registry, {.address = "127.0.0.1", .port = 0},
+  OpsEndpoint endpoint{io.get_executor(),
+                       registry,
+                       {.address = "127.0.0.1", .port = 0},
                        tracker::log::null_logger()};
 };
 
 }  // namespace
 
 TEST_F(Fixture, MetricsServesRegisteredFamiliesInTextFormat) {
-  auto& family = prometheus::BuildCounter().Name("tracker_test_events_total").Help("Test.").Register(*registry);
+  auto& family = prometheus::BuildCounter()
+                     .Name("tracker_test_events_total")
+                     .Help("Test.")
+                     .Register(*registry);
   family.Add({{"result", "ok"}}).Increment(3);
   auto response = endpoint.respond(get("/metrics"));
   EXPECT_EQ(response.result(), http::status::ok);
-  EXPECT_NE(response[http::field::content_type].find("text/plain; version=0.0.4"), std::string::npos);
+  EXPECT_NE(response[http::field::content_type].find("text/plain; version=0.0.4"),
+            std::string::npos);
   EXPECT_NE(response.body().find("tracker_test_events_total{result=\"ok\"} 3"), std::string::npos);
   EXPECT_NE(response.body().find("process_resident_memory_bytes "), std::string::npos);
 }
@@ -99,7 +105,8 @@ TEST_F(Fixture, ServesOverLoopbackWithKeepAlive) {
         asio::use_awaitable);
     std::vector<unsigned> out;
     beast::flat_buffer buffer;
-    for (const char* target : {"/healthz", "/metrics", "/readyz"}) {  // one connection, three requests
+    for (const char* target :
+         {"/healthz", "/metrics", "/readyz"}) {  // one connection, three requests
       auto request = get(target);
       co_await http::async_write(stream, request, asio::use_awaitable);
       http::response<http::string_body> response;

@@ -20,19 +20,18 @@ TEST_P(MigrationName, AcceptsOnlyNumberUnderscoreNameDotSql) {
   if (GetParam().valid) {
     EXPECT_NO_THROW(parse_migration(GetParam().file, "SELECT 1"));
   } else {
-    EXPECT_THROW(parse_migration(GetParam().file, "SELECT 1"), std::invalid_argument) << GetParam().file;
+    EXPECT_THROW(parse_migration(GetParam().file, "SELECT 1"), std::invalid_argument)
+        << GetParam().file;
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Table, MigrationName,
-                         ::testing::Values(NameCase{"0001_init.sql", true},
-                                           NameCase{"12_add_index.sql", true},
-                                           NameCase{"init.sql", false}, NameCase{"0001.sql", false},
-                                           NameCase{"0001_.sql", false},
-                                           NameCase{"_init.sql", false},
-                                           NameCase{"0000_zero.sql", false},
-                                           NameCase{"00a1_x.sql", false},
-                                           NameCase{"0001_init.txt", false}));
+INSTANTIATE_TEST_SUITE_P(
+    Table, MigrationName,
+    ::testing::Values(NameCase{"0001_init.sql", true}, NameCase{"12_add_index.sql", true},
+                      NameCase{"init.sql", false}, NameCase{"0001.sql", false},
+                      NameCase{"0001_.sql", false}, NameCase{"_init.sql", false},
+                      NameCase{"0000_zero.sql", false}, NameCase{"00a1_x.sql", false},
+                      NameCase{"0001_init.txt", false}));
 
 TEST(Migration, NameAndVersionComeFromTheFileName) {
   auto m = parse_migration("0003_add_summaries.sql", "CREATE TABLE s ();");

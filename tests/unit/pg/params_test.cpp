@@ -10,8 +10,16 @@ using tracker::pg::Params;
 TEST(Params, ConvertsValuesToTextAndNullToNullPointer) {
   const std::optional<std::string> missing;
   const std::optional<int> present = 7;
-  Params params{std::string("T1"), "U1", std::string_view("C1"), 42, std::int64_t{-9000000000}, 2.5,
-                true, std::nullopt, missing, present};
+  Params params{std::string("T1"),
+                "U1",
+                std::string_view("C1"),
+                42,
+                std::int64_t{-9000000000},
+                2.5,
+                true,
+                std::nullopt,
+                missing,
+                present};
   const auto values = params.pointers();
   ASSERT_EQ(params.size(), 10);
   EXPECT_STREQ(values[0], "T1");
@@ -47,6 +55,8 @@ TEST(PgError, ValueOnAnErrorResultThrowsPgException) {
 
 TEST(Transaction, BeginStatementNamesTheIsolationLevel) {
   using tracker::pg::Isolation;
-  EXPECT_EQ(tracker::pg::begin_statement(Isolation::serializable), "BEGIN ISOLATION LEVEL SERIALIZABLE");
-  EXPECT_EQ(tracker::pg::begin_statement(Isolation::read_committed), "BEGIN ISOLATION LEVEL READ COMMITTED");
+  EXPECT_EQ(tracker::pg::begin_statement(Isolation::serializable),
+            "BEGIN ISOLATION LEVEL SERIALIZABLE");
+  EXPECT_EQ(tracker::pg::begin_statement(Isolation::read_committed),
+            "BEGIN ISOLATION LEVEL READ COMMITTED");
 }

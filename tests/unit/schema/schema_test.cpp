@@ -18,7 +18,8 @@ TEST(BundledMigrations, AreNumberedOneUpwardWithoutGaps) {
 }
 
 TEST(BundledMigrations, MatchTheFilesInSchemas) {
-  const auto on_disk = tracker::pg::load_migrations(std::string(TRACKER_SOURCE_DIR) + "/schemas/migrations");
+  const auto on_disk =
+      tracker::pg::load_migrations(std::string(TRACKER_SOURCE_DIR) + "/schemas/migrations");
   const auto& bundled = tracker::schema::migrations();
   ASSERT_EQ(on_disk.size(), bundled.size());
   for (std::size_t i = 0; i < bundled.size(); ++i) {

@@ -18,8 +18,7 @@ template <typename F>
 auto run_blocking(asio::thread_pool& pool, F fn) -> asio::awaitable<std::invoke_result_t<F&>> {
   using R = std::invoke_result_t<F&>;
   co_return co_await asio::co_spawn(
-      pool.get_executor(),
-      [fn = std::move(fn)]() mutable -> asio::awaitable<R> { co_return fn(); },
+      pool.get_executor(), [fn = std::move(fn)]() mutable -> asio::awaitable<R> { co_return fn(); },
       asio::use_awaitable);
 }
 

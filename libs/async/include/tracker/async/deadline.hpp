@@ -26,8 +26,7 @@ template <typename T>
 asio::awaitable<std::optional<T>> with_timeout(asio::awaitable<T> op, Clock::duration timeout) {
   using namespace asio::experimental::awaitable_operators;
   asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
-  auto winner =
-      co_await (std::move(op) || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  auto winner = co_await (std::move(op) || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
   if (winner.index() == 0) {
     co_return std::optional<T>(std::get<0>(std::move(winner)));
   }
@@ -38,8 +37,7 @@ asio::awaitable<std::optional<T>> with_timeout(asio::awaitable<T> op, Clock::dur
 inline asio::awaitable<bool> with_timeout(asio::awaitable<void> op, Clock::duration timeout) {
   using namespace asio::experimental::awaitable_operators;
   asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
-  auto winner =
-      co_await (std::move(op) || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  auto winner = co_await (std::move(op) || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
   co_return winner.index() == 0;
 }
 

@@ -12,11 +12,11 @@
 #include <utility>
 #include <vector>
 
+#include <prometheus/registry.h>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <prometheus/registry.h>
 
 #include <tracker/log/logger.hpp>
 
@@ -57,7 +57,7 @@ class OpsEndpoint {
   [[nodiscard]] http::response<http::string_body> respond(
       const http::request<http::string_body>& request) const;
 
- struct State;  // defined in ops_endpoint.cpp
+  struct State;  // defined in ops_endpoint.cpp
 
  private:
   std::shared_ptr<State> state_;

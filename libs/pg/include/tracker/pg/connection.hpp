@@ -45,8 +45,8 @@ struct Statement {
 class Connection {
  public:
   // Takes its options by value: a coroutine must not keep references to its caller's objects.
-  static asio::awaitable<Result<std::unique_ptr<Connection>>> connect(asio::any_io_executor executor,
-                                                                      ConnectOptions options);
+  static asio::awaitable<Result<std::unique_ptr<Connection>>> connect(
+      asio::any_io_executor executor, ConnectOptions options);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -54,7 +54,8 @@ class Connection {
   // One statement with parameters ($1, $2, ...), extended protocol.
   asio::awaitable<Result<Rows>> query(std::string_view sql, const Params& params = Params{});
   // A prepared statement; prepared here on first use.
-  asio::awaitable<Result<Rows>> execute(const Statement& statement, const Params& params = Params{});
+  asio::awaitable<Result<Rows>> execute(const Statement& statement,
+                                        const Params& params = Params{});
   // Several statements without parameters (a migration file), simple protocol.
   asio::awaitable<Result<void>> execute_script(std::string_view sql);
 

@@ -32,7 +32,8 @@ using Result = boost::system::result<T, Error>;
 
 class PgException : public std::runtime_error {
  public:
-  explicit PgException(Error error) : std::runtime_error(error.describe()), error_(std::move(error)) {}
+  explicit PgException(Error error)
+      : std::runtime_error(error.describe()), error_(std::move(error)) {}
   [[nodiscard]] const Error& error() const noexcept { return error_; }
 
  private:

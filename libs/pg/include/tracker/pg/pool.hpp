@@ -31,7 +31,7 @@ struct PoolOptions {
 };
 
 struct PoolStats {
-  std::size_t open = 0;     // connections that exist (idle + in use + being opened)
+  std::size_t open = 0;  // connections that exist (idle + in use + being opened)
   std::size_t idle = 0;
   std::size_t waiting = 0;  // coroutines waiting in acquire()
 };

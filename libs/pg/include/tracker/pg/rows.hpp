@@ -76,7 +76,8 @@ T Rows::get(int row, int col) const {
     } else if constexpr (std::is_integral_v<T> || std::is_floating_point_v<T>) {
       T out{};
       auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), out);
-      if (ec != std::errc{} || ptr != value.data() + value.size()) conversion_failed(col, "a number");
+      if (ec != std::errc{} || ptr != value.data() + value.size())
+        conversion_failed(col, "a number");
       return out;
     } else {
       static_assert(std::is_same_v<T, void>, "unsupported column type");
@@ -100,8 +101,7 @@ class Params {
   void add(const char* value) { values_.emplace_back(std::string(value)); }
   void add(bool value) { values_.emplace_back(value ? "true" : "false"); }
   template <typename T>
-    requires(std::is_arithmetic_v<T> && !std::is_same_v<T, bool>)
-  void add(T value) {
+  requires(std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) void add(T value) {
     char buffer[64];
     auto [ptr, ec] = std::to_chars(buffer, buffer + sizeof buffer, value);
     values_.emplace_back(std::string(buffer, ptr));
