@@ -86,8 +86,8 @@ class Consumer {
   [[nodiscard]] bool paused() const noexcept { return paused_.load(); }
 
   [[nodiscard]] std::vector<TopicPartition> assignment() const;
-  // The next offset to be fetched per assigned partition; negative until the start offset is
-  // resolved (committed offset or auto.offset.reset).
+  // Per assigned partition, the offset of the last message returned by poll_batch + 1;
+  // negative before the first message of that partition (librdkafka's rd_kafka_position).
   [[nodiscard]] std::vector<TopicPartition> positions() const;
   // The committed offsets of the assigned partitions, as the broker has them.
   [[nodiscard]] std::vector<TopicPartition> committed(std::chrono::milliseconds timeout) const;
