@@ -3,7 +3,12 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-mapfile -t files < <(git ls-files -co --exclude-standard -- '*.cpp' '*.hpp')
+listing=$(git ls-files -co --exclude-standard -- '*.cpp' '*.hpp')
+mapfile -t files <<<"$listing"
+if [[ ${#files[@]} -eq 0 || -z ${files[0]} ]]; then
+  echo "format: no C++ sources found (is this a git checkout?)" >&2
+  exit 1
+fi
 if [[ ${1:-} == --check ]]; then
   clang-format --dry-run --Werror "${files[@]}"
   echo "format: ${#files[@]} files formatted as .clang-format says"

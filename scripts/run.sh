@@ -10,7 +10,8 @@ cd "$root"
 bash scripts/install-deps.sh
 bash scripts/build.sh release
 bash deploy/local/stack.sh up
-eval "$(bash deploy/local/stack.sh env)"
+stack_env=$(bash deploy/local/stack.sh env)
+eval "$stack_env"
 export KAFKA_BROKERS DATABASE_URL
 
 echo

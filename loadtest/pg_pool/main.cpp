@@ -74,9 +74,11 @@ double percentile(std::vector<double>& values, double p) {
   return values[index];
 }
 
-// Splits `total` queries over `clients` coroutines, each running `body` for its share.
+// Splits `total` queries over `clients` coroutines, each running `body` for its share. `body`
+// is a lambda coroutine whose captures its coroutines use, so it is taken by reference and
+// must outlive io.run().
 template <typename Body>
-void spawn_clients(asio::io_context& io, const Settings& s, Body body) {
+void spawn_clients(asio::io_context& io, const Settings& s, const Body& body) {
   for (int c = 0; c < s.clients; ++c) {
     const int share = s.queries / s.clients + (c < s.queries % s.clients ? 1 : 0);
     asio::co_spawn(io, body(share), asio::detached);
@@ -109,7 +111,7 @@ Outcome run_async(const Settings& s) {
   io.restart();
   const double cpu_before = cpu_seconds();
   const auto start = Clock::now();
-  spawn_clients(io, s, [&](int share) -> asio::awaitable<void> {
+  const auto client = [&](int share) -> asio::awaitable<void> {
     for (int i = 0; i < share; ++i) {
       const auto begin = Clock::now();
       auto lease = co_await pool.acquire();
@@ -122,7 +124,8 @@ Outcome run_async(const Settings& s) {
       out.latencies_ms.push_back(
           std::chrono::duration<double, std::milli>(Clock::now() - begin).count());
     }
-  });
+  };
+  spawn_clients(io, s, client);
   io.run();
   out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   out.cpu_seconds = cpu_seconds() - cpu_before;
@@ -173,7 +176,7 @@ Outcome run_threads(const Settings& s) {
   BlockingConnections connections(s);
   const double cpu_before = cpu_seconds();
   const auto start = Clock::now();
-  spawn_clients(io, s, [&](int share) -> asio::awaitable<void> {
+  const auto client = [&](int share) -> asio::awaitable<void> {
     for (int i = 0; i < share; ++i) {
       const auto begin = Clock::now();
       const bool ok =
@@ -182,7 +185,8 @@ Outcome run_threads(const Settings& s) {
       out.latencies_ms.push_back(
           std::chrono::duration<double, std::milli>(Clock::now() - begin).count());
     }
-  });
+  };
+  spawn_clients(io, s, client);
   io.run();
   out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   out.cpu_seconds = cpu_seconds() - cpu_before;

@@ -31,6 +31,7 @@ int main() {
     return 2;
   }
   logger.redact(url);
+  if (auto password = tracker::pg::conninfo_password(url)) logger.redact(*password);
 
   asio::io_context io;
   int status = 1;

@@ -4,6 +4,7 @@
 
 #include <tracker/config/env.hpp>
 #include <tracker/log/logger.hpp>
+#include <tracker/pg/connection.hpp>
 
 #include "round_trip.hpp"
 
@@ -20,6 +21,9 @@ int main() {
     return 2;
   }
   logger.redact(options.database_url);
+  if (auto password = tracker::pg::conninfo_password(options.database_url)) {
+    logger.redact(*password);
+  }
   boost::asio::io_context io;
   bool ok = false;
   boost::asio::co_spawn(io, tracker::smoke::round_trip(options, logger),

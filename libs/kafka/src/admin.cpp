@@ -52,6 +52,23 @@ boost::system::error_code first_error(const rd_kafka_topic_result_t* const* resu
   return {};
 }
 
+// Runs one admin request (`call` enqueues it on the queue it is given) and returns the first
+// per-topic error that is not `ignored`, or the request's own error.
+template <typename Call, typename ResultsOf>
+boost::system::error_code run_admin(rd_kafka_t* client, rd_kafka_admin_op_t op,
+                                    std::chrono::milliseconds timeout, Call call,
+                                    ResultsOf results_of, rd_kafka_resp_err_t ignored) {
+  QueuePtr queue(rd_kafka_queue_new(client));
+  auto options = admin_options(client, op, timeout);
+  call(options.get(), queue.get());
+  EventPtr event = wait_result(queue.get(), timeout);
+  if (!event) return make_error_code(RD_KAFKA_RESP_ERR__TIMED_OUT);
+  if (auto err = rd_kafka_event_error(event.get()); err) return make_error_code(err);
+  std::size_t count = 0;
+  const auto* results = results_of(event.get(), &count);
+  return first_error(results, count, ignored);
+}
+
 }  // namespace
 
 Admin::Admin(const std::string& brokers, Settings settings) {
@@ -74,16 +91,16 @@ boost::system::error_code Admin::create_topics(const std::vector<TopicSpec>& top
     }
     raw.push_back(owned.back().get());
   }
-  QueuePtr queue(rd_kafka_queue_new(client_.get()));
-  auto options = admin_options(client_.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS, timeout);
-  rd_kafka_CreateTopics(client_.get(), raw.data(), raw.size(), options.get(), queue.get());
-  EventPtr event = wait_result(queue.get(), timeout);
-  if (!event) return make_error_code(RD_KAFKA_RESP_ERR__TIMED_OUT);
-  if (auto err = rd_kafka_event_error(event.get()); err) return make_error_code(err);
-  std::size_t count = 0;
-  const auto* results =
-      rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event.get()), &count);
-  return first_error(results, count, RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS);
+  return run_admin(
+      client_.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS, timeout,
+      [&](rd_kafka_AdminOptions_t* options, rd_kafka_queue_t* queue) {
+        rd_kafka_CreateTopics(client_.get(), raw.data(), raw.size(), options, queue);
+      },
+      [](rd_kafka_event_t* event, std::size_t* count) {
+        return rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event),
+                                                   count);
+      },
+      RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS);
 }
 
 boost::system::error_code Admin::delete_topics(const std::vector<std::string>& names,
@@ -94,16 +111,16 @@ boost::system::error_code Admin::delete_topics(const std::vector<std::string>& n
     owned.emplace_back(rd_kafka_DeleteTopic_new(name.c_str()));
     raw.push_back(owned.back().get());
   }
-  QueuePtr queue(rd_kafka_queue_new(client_.get()));
-  auto options = admin_options(client_.get(), RD_KAFKA_ADMIN_OP_DELETETOPICS, timeout);
-  rd_kafka_DeleteTopics(client_.get(), raw.data(), raw.size(), options.get(), queue.get());
-  EventPtr event = wait_result(queue.get(), timeout);
-  if (!event) return make_error_code(RD_KAFKA_RESP_ERR__TIMED_OUT);
-  if (auto err = rd_kafka_event_error(event.get()); err) return make_error_code(err);
-  std::size_t count = 0;
-  const auto* results =
-      rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(event.get()), &count);
-  return first_error(results, count, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);
+  return run_admin(
+      client_.get(), RD_KAFKA_ADMIN_OP_DELETETOPICS, timeout,
+      [&](rd_kafka_AdminOptions_t* options, rd_kafka_queue_t* queue) {
+        rd_kafka_DeleteTopics(client_.get(), raw.data(), raw.size(), options, queue);
+      },
+      [](rd_kafka_event_t* event, std::size_t* count) {
+        return rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(event),
+                                                   count);
+      },
+      RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);
 }
 
 boost::system::error_code Admin::partition_count(const std::string& topic, int& count,

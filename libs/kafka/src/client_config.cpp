@@ -16,14 +16,16 @@ ConfPtr make_conf(const Settings& settings) {
   return conf;
 }
 
-std::shared_ptr<rd_kafka_t> make_client(rd_kafka_type_t type, ConfPtr conf) {
+std::shared_ptr<rd_kafka_t> make_client(rd_kafka_type_t type, ConfPtr conf,
+                                        std::shared_ptr<void> callback_context) {
   std::array<char, 512> error{};
   rd_kafka_t* client = rd_kafka_new(type, conf.get(), error.data(), error.size());
   if (client == nullptr) {
     throw ConfigurationError(std::string("cannot create Kafka client: ") + error.data());
   }
   static_cast<void>(conf.release());  // rd_kafka_new took ownership
-  return std::shared_ptr<rd_kafka_t>(client, [](rd_kafka_t* rk) { rd_kafka_destroy(rk); });
+  return std::shared_ptr<rd_kafka_t>(
+      client, [context = std::move(callback_context)](rd_kafka_t* rk) { rd_kafka_destroy(rk); });
 }
 
 }  // namespace tracker::kafka

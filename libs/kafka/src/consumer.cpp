@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -14,6 +15,8 @@
 
 #include <tracker/async/blocking.hpp>
 #include <tracker/kafka/error.hpp>
+
+#include "log_level.hpp"
 
 namespace tracker::kafka {
 
@@ -32,50 +35,73 @@ nlohmann::json describe(const rd_kafka_topic_partition_list_t* partitions) {
   return out;
 }
 
-log::Level syslog_to_level(int level) {
-  if (level <= 3) return log::Level::error;
-  if (level == 4) return log::Level::warn;
-  if (level <= 6) return log::Level::info;
-  return log::Level::debug;
+std::vector<TopicPartition> to_vector(const rd_kafka_topic_partition_list_t* list) {
+  std::vector<TopicPartition> out;
+  for (int i = 0; list != nullptr && i < list->cnt; ++i) {
+    out.push_back({list->elems[i].topic, list->elems[i].partition, list->elems[i].offset});
+  }
+  return out;
+}
+
+// The current assignment, or an empty list (never null) when there is none or no client.
+PartitionListPtr current_assignment(rd_kafka_t* client) {
+  rd_kafka_topic_partition_list_t* raw = nullptr;
+  if (client == nullptr || rd_kafka_assignment(client, &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return PartitionListPtr(rd_kafka_topic_partition_list_new(0));
+  }
+  return PartitionListPtr(raw);
 }
 
 }  // namespace
 
-// Rebalance callbacks run inside rd_kafka_consumer_poll (so on the consumer's executor) or
-// inside rd_kafka_consumer_close (on whichever thread closes); they touch only librdkafka, an
-// atomic and the thread-safe logger. Error and log callbacks may run on librdkafka's threads.
+// What librdkafka's callbacks may touch. It is owned jointly by the Consumer and the client's
+// deleter, because a Message can keep the client (and so its threads and callbacks) alive after
+// the Consumer is gone.
+struct Consumer::CallbackContext {
+  CallbackContext(log::Logger& log, std::string group) : logger(log), group_id(std::move(group)) {}
+  log::Logger& logger;
+  std::string group_id;
+  std::atomic<bool> paused{false};
+};
+
+// Rebalance callbacks run inside rd_kafka_consumer_poll (on the consumer's executor) or inside
+// rd_kafka_consumer_close (on whichever thread closes); error and log callbacks may run on
+// librdkafka's threads. All of them use only the CallbackContext and librdkafka itself.
 struct Consumer::Callbacks {
   static void rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                         rd_kafka_topic_partition_list_t* partitions, void* opaque) {
-    auto* self = static_cast<Consumer*>(opaque);
+    auto* context = static_cast<CallbackContext*>(opaque);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-      rd_kafka_assign(rk, partitions);
-      if (self->paused_.load()) rd_kafka_pause_partitions(rk, partitions);
-      self->logger_.info("kafka_partitions_assigned", {{"group", self->options_.group_id},
-                                                       {"partitions", describe(partitions)}});
+      if (auto failed = rd_kafka_assign(rk, partitions); failed != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        context->logger.error("kafka_assign_failed", {{"error", rd_kafka_err2name(failed)}});
+      }
+      if (context->paused.load()) rd_kafka_pause_partitions(rk, partitions);
+      context->logger.info("kafka_partitions_assigned",
+                           {{"group", context->group_id}, {"partitions", describe(partitions)}});
       return;
     }
     // Revoked (or a rebalance error): with auto-commit on, librdkafka commits the stored offsets
     // of the removed partitions as part of this unassign.
     if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
-      self->logger_.error("kafka_rebalance_error", {{"error", rd_kafka_err2name(err)}});
+      context->logger.error("kafka_rebalance_error", {{"error", rd_kafka_err2name(err)}});
     }
-    rd_kafka_assign(rk, nullptr);
-    self->logger_.info("kafka_partitions_revoked",
-                       {{"group", self->options_.group_id}, {"partitions", describe(partitions)}});
+    if (auto failed = rd_kafka_assign(rk, nullptr); failed != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      context->logger.error("kafka_unassign_failed", {{"error", rd_kafka_err2name(failed)}});
+    }
+    context->logger.info("kafka_partitions_revoked",
+                         {{"group", context->group_id}, {"partitions", describe(partitions)}});
   }
 
   static void error(rd_kafka_t* /*rk*/, int err, const char* reason, void* opaque) {
-    auto* self = static_cast<Consumer*>(opaque);
-    self->logger_.warn(
+    static_cast<CallbackContext*>(opaque)->logger.warn(
         "kafka_consumer_error",
         {{"error", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err))}, {"detail", reason}});
   }
 
   static void log(const rd_kafka_t* rk, int level, const char* facility, const char* message) {
-    auto* self = static_cast<Consumer*>(rd_kafka_opaque(rk));
-    self->logger_.log(syslog_to_level(level), "librdkafka",
-                      {{"facility", facility}, {"detail", message}});
+    static_cast<CallbackContext*>(rd_kafka_opaque(rk))
+        ->logger.log(detail::syslog_to_level(level), "librdkafka",
+                     {{"facility", facility}, {"detail", message}});
   }
 };
 
@@ -99,11 +125,12 @@ Consumer::Consumer(asio::any_io_executor executor, ConsumerOptions options, log:
   };
   for (const auto& [key, value] : options_.settings) settings[key] = value;
   ConfPtr conf = make_conf(settings);
-  rd_kafka_conf_set_opaque(conf.get(), this);
+  context_ = std::make_shared<CallbackContext>(logger_, options_.group_id);
+  rd_kafka_conf_set_opaque(conf.get(), context_.get());
   rd_kafka_conf_set_rebalance_cb(conf.get(), &Callbacks::rebalance);
   rd_kafka_conf_set_error_cb(conf.get(), &Callbacks::error);
   rd_kafka_conf_set_log_cb(conf.get(), &Callbacks::log);
-  client_ = make_client(RD_KAFKA_CONSUMER, std::move(conf));
+  client_ = make_client(RD_KAFKA_CONSUMER, std::move(conf), context_);
 
   // Serve rebalances, errors and logs from the consumer queue, which is the one we wait on.
   rd_kafka_poll_set_consumer(client_.get());
@@ -135,29 +162,27 @@ Consumer::~Consumer() {
   close();
 }
 
-void Consumer::drain_wakeups() {
-  std::array<char, 256> sink{};
-  while (::read(wake_.native_handle(), sink.data(), sink.size()) > 0) {
-  }
-}
-
 asio::awaitable<boost::system::result<std::vector<Message>>> Consumer::poll_batch(
     std::size_t max, std::chrono::milliseconds max_wait) {
   using namespace asio::experimental::awaitable_operators;
   std::vector<Message> batch;
-  if (closed_.load()) co_return make_error_code(RD_KAFKA_RESP_ERR__DESTROY);
   batch.reserve(std::min<std::size_t>(max, 1024));
   const auto deadline = std::chrono::steady_clock::now() + max_wait;
   asio::steady_timer timer(wake_.get_executor());
   for (;;) {
+    if (closed_) co_return make_error_code(RD_KAFKA_RESP_ERR__DESTROY);
     // Drain the pipe before looking at the queue: a message that arrives after the look
     // writes to the pipe again, so the wait below cannot miss it.
-    drain_wakeups();
+    std::array<char, 256> sink{};
+    while (::read(wake_.native_handle(), sink.data(), sink.size()) > 0) {
+    }
     while (batch.size() < max) {
       MessagePtr message(rd_kafka_consumer_poll(client_.get(), 0));
       if (!message) break;
       if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (belongs_to(message->err, Failure::fatal)) co_return make_error_code(message->err);
+        // Anything else (a topic not there yet, a broker gone) is librdkafka's to recover
+        // from; it reports each occurrence once.
         logger_.warn("kafka_consume_error",
                      {{"error", rd_kafka_err2name(message->err)},
                       {"topic", message->rkt ? rd_kafka_topic_name(message->rkt) : ""},
@@ -176,104 +201,89 @@ asio::awaitable<boost::system::result<std::vector<Message>>> Consumer::poll_batc
 }
 
 boost::system::error_code Consumer::store_offset(const Message& message) {
-  if (!client_) return make_error_code(RD_KAFKA_RESP_ERR__DESTROY);
+  if (closed_) return make_error_code(RD_KAFKA_RESP_ERR__DESTROY);
   PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
   const std::string topic(message.topic());
   auto* entry = rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), message.partition());
   entry->offset = message.offset() + 1;
-  if (auto err = rd_kafka_offsets_store(client_.get(), list.get()); err)
+  if (auto err = rd_kafka_offsets_store(client_.get(), list.get()); err) {
     return make_error_code(err);
+  }
   return entry->err ? make_error_code(entry->err) : boost::system::error_code{};
 }
 
 boost::system::error_code Consumer::commit() {
-  if (!client_) return make_error_code(RD_KAFKA_RESP_ERR__DESTROY);
+  if (closed_) return make_error_code(RD_KAFKA_RESP_ERR__DESTROY);
   const auto err = rd_kafka_commit(client_.get(), nullptr, 0);
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET) return {};
   return make_error_code(err);
 }
 
 asio::awaitable<boost::system::error_code> Consumer::async_commit(asio::thread_pool& blocking) {
-  co_return co_await async::run_blocking(blocking, [this] { return commit(); });
+  if (closed_) co_return make_error_code(RD_KAFKA_RESP_ERR__DESTROY);
+  co_return co_await async::run_blocking(blocking, [client = client_] {
+    const auto err = rd_kafka_commit(client.get(), nullptr, 0);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET) {
+      return boost::system::error_code{};
+    }
+    return make_error_code(err);
+  });
 }
 
-void Consumer::apply_pause(rd_kafka_topic_partition_list_t* partitions, bool pause) {
-  if (partitions == nullptr || partitions->cnt == 0) return;
-  if (pause) {
-    rd_kafka_pause_partitions(client_.get(), partitions);
+bool Consumer::paused() const noexcept {
+  return context_->paused.load();
+}
+
+void Consumer::set_paused(bool paused) {
+  context_->paused.store(paused);
+  if (closed_) return;
+  PartitionListPtr list = current_assignment(client_.get());
+  if (list->cnt == 0) return;
+  if (paused) {
+    rd_kafka_pause_partitions(client_.get(), list.get());
   } else {
-    rd_kafka_resume_partitions(client_.get(), partitions);
+    rd_kafka_resume_partitions(client_.get(), list.get());
   }
 }
 
 void Consumer::pause() {
-  paused_.store(true);
-  if (!client_) return;
-  rd_kafka_topic_partition_list_t* raw = nullptr;
-  if (rd_kafka_assignment(client_.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
-  PartitionListPtr list(raw);
-  apply_pause(list.get(), true);
+  set_paused(true);
 }
-
 void Consumer::resume() {
-  paused_.store(false);
-  if (!client_) return;
-  rd_kafka_topic_partition_list_t* raw = nullptr;
-  if (rd_kafka_assignment(client_.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
-  PartitionListPtr list(raw);
-  apply_pause(list.get(), false);
+  set_paused(false);
 }
 
 std::vector<TopicPartition> Consumer::assignment() const {
-  std::vector<TopicPartition> out;
-  if (!client_) return out;
-  rd_kafka_topic_partition_list_t* raw = nullptr;
-  if (rd_kafka_assignment(client_.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return out;
-  PartitionListPtr list(raw);
-  for (int i = 0; i < list->cnt; ++i) {
-    out.push_back({list->elems[i].topic, list->elems[i].partition, list->elems[i].offset});
-  }
-  return out;
+  return to_vector(current_assignment(closed_ ? nullptr : client_.get()).get());
 }
 
 std::vector<TopicPartition> Consumer::positions() const {
-  std::vector<TopicPartition> out;
-  if (!client_) return out;
-  rd_kafka_topic_partition_list_t* raw = nullptr;
-  if (rd_kafka_assignment(client_.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return out;
-  PartitionListPtr list(raw);
-  if (rd_kafka_position(client_.get(), list.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) return out;
-  for (int i = 0; i < list->cnt; ++i) {
-    out.push_back({list->elems[i].topic, list->elems[i].partition, list->elems[i].offset});
+  PartitionListPtr list = current_assignment(closed_ ? nullptr : client_.get());
+  if (list->cnt == 0 ||
+      rd_kafka_position(client_.get(), list.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return {};
   }
-  return out;
+  return to_vector(list.get());
 }
 
 std::vector<TopicPartition> Consumer::committed(std::chrono::milliseconds timeout) const {
-  std::vector<TopicPartition> out;
-  if (!client_) return out;
-  rd_kafka_topic_partition_list_t* raw = nullptr;
-  if (rd_kafka_assignment(client_.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return out;
-  PartitionListPtr list(raw);
-  if (rd_kafka_committed(client_.get(), list.get(), static_cast<int>(timeout.count())) !=
-      RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return out;
+  PartitionListPtr list = current_assignment(closed_ ? nullptr : client_.get());
+  if (list->cnt == 0 ||
+      rd_kafka_committed(client_.get(), list.get(), static_cast<int>(timeout.count())) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return {};
   }
-  for (int i = 0; i < list->cnt; ++i) {
-    out.push_back({list->elems[i].topic, list->elems[i].partition, list->elems[i].offset});
-  }
-  return out;
+  return to_vector(list.get());
 }
 
-void Consumer::close() {
-  if (closed_.exchange(true)) return;
+bool Consumer::begin_close() {
+  if (closed_) return false;
+  closed_ = true;
   if (queue_) rd_kafka_queue_io_event_enable(queue_.get(), -1, nullptr, 0);
-  if (client_) {
-    // Leaves the group; the revoke commits stored offsets (auto-commit is on).
-    if (auto err = rd_kafka_consumer_close(client_.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      logger_.warn("kafka_consumer_close_failed", {{"error", rd_kafka_err2name(err)}});
-    }
-  }
+  return true;
+}
+
+void Consumer::finish_close() {
   queue_.reset();
   boost::system::error_code ignored;
   wake_.close(ignored);
@@ -283,8 +293,28 @@ void Consumer::close() {
   client_.reset();
 }
 
+namespace {
+// Leaves the group; the revoke commits stored offsets (auto-commit is on). Blocking.
+void leave_group(rd_kafka_t* client, log::Logger& logger) {
+  if (auto err = rd_kafka_consumer_close(client); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    logger.warn("kafka_consumer_close_failed", {{"error", rd_kafka_err2name(err)}});
+  }
+}
+}  // namespace
+
+void Consumer::close() {
+  if (!begin_close()) return;
+  if (client_) leave_group(client_.get(), logger_);
+  finish_close();
+}
+
 asio::awaitable<void> Consumer::async_close(asio::thread_pool& blocking) {
-  co_await async::run_blocking(blocking, [this] { close(); });
+  if (!begin_close()) co_return;
+  if (client_) {
+    co_await async::run_blocking(
+        blocking, [client = client_, &log = logger_] { leave_group(client.get(), log); });
+  }
+  finish_close();  // back on the consumer's executor
 }
 
 }  // namespace tracker::kafka

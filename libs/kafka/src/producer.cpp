@@ -10,6 +10,8 @@
 
 #include <tracker/kafka/error.hpp>
 
+#include "log_level.hpp"
+
 namespace tracker::kafka {
 
 namespace {
@@ -39,13 +41,6 @@ void finish(std::shared_ptr<PendingDelivery> op, boost::system::error_code ec,
     auto work = std::move(op->executor);
     completion->complete(ec, std::move(report));
   });
-}
-
-log::Level syslog_to_level(int level) {
-  if (level <= 3) return log::Level::error;
-  if (level == 4) return log::Level::warn;
-  if (level <= 6) return log::Level::info;
-  return log::Level::debug;
 }
 
 }  // namespace
@@ -98,7 +93,7 @@ struct Producer::Callbacks {
 
   static void log(const rd_kafka_t* rk, int level, const char* facility, const char* message) {
     auto* self = static_cast<Producer*>(rd_kafka_opaque(rk));
-    self->logger_.log(syslog_to_level(level), "librdkafka",
+    self->logger_.log(detail::syslog_to_level(level), "librdkafka",
                       {{"facility", facility}, {"detail", message}});
   }
 };

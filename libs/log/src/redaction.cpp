@@ -48,9 +48,10 @@ void scrub(nlohmann::json& value, const std::vector<std::string>& secrets) {
       if (is_secret_key(it.key())) {
         it.value() = kRedacted;
       } else if (it.key() == "text" && it.value().is_string()) {
-        std::string s = text_prefix(it.value().get_ref<const std::string&>());
+        // Redact before cutting: a secret straddling the cut would no longer match.
+        std::string s = it.value().get<std::string>();
         for (const auto& secret : secrets) replace_all(s, secret);
-        it.value() = std::move(s);
+        it.value() = text_prefix(s);
       } else {
         scrub(it.value(), secrets);
       }

@@ -44,6 +44,8 @@ struct OpsEndpoint::State {
   std::vector<std::pair<std::string, ReadinessCheck>> checks;
   std::set<std::shared_ptr<beast::tcp_stream>> connections;
   bool stopped = false;
+
+  http::response<http::string_body> respond(const http::request<http::string_body>& request);
 };
 
 namespace {
@@ -64,8 +66,9 @@ http::response<http::string_body> json_response(http::status status, unsigned ve
   return make_response(status, version, "application/json", body.dump() + "\n");
 }
 
+// The coroutines below hold the State, never the OpsEndpoint: they may outlive it by the time
+// it takes stop() to reach the strand.
 asio::awaitable<void> serve_connection(std::shared_ptr<OpsEndpoint::State> state,
-                                       const OpsEndpoint* endpoint,
                                        std::shared_ptr<beast::tcp_stream> stream) {
   beast::flat_buffer buffer;
   for (;;) {
@@ -75,9 +78,9 @@ asio::awaitable<void> serve_connection(std::shared_ptr<OpsEndpoint::State> state
     stream->expires_after(state->options.request_timeout);
     auto [read_ec, n] =
         co_await http::async_read(*stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
-    if (read_ec) break;  // closed, timed out, or malformed: nothing useful to answer
+    if (read_ec || state->stopped) break;  // closed, timed out, malformed, or shutting down
     const auto& request = parser.get();
-    auto response = endpoint->respond(request);
+    auto response = state->respond(request);
     response.keep_alive(request.keep_alive());
     auto [write_ec, m] =
         co_await http::async_write(*stream, response, asio::as_tuple(asio::use_awaitable));
@@ -88,10 +91,10 @@ asio::awaitable<void> serve_connection(std::shared_ptr<OpsEndpoint::State> state
   state->connections.erase(stream);
 }
 
-asio::awaitable<void> accept_loop(std::shared_ptr<OpsEndpoint::State> state,
-                                  const OpsEndpoint* endpoint) {
+asio::awaitable<void> accept_loop(std::shared_ptr<OpsEndpoint::State> state) {
   while (!state->stopped) {
     auto [ec, socket] = co_await state->acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+    if (state->stopped) break;
     if (ec) {
       if (ec == asio::error::operation_aborted || state->stopped) break;
       state->logger.warn("ops_accept_failed", {{"error", ec.message()}});
@@ -105,7 +108,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<OpsEndpoint::State> state,
     }
     auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
     state->connections.insert(stream);
-    asio::co_spawn(state->strand, serve_connection(state, endpoint, stream), asio::detached);
+    asio::co_spawn(state->strand, serve_connection(state, stream), asio::detached);
   }
 }
 
@@ -134,7 +137,7 @@ void OpsEndpoint::start() {
   bound_port_ = state_->acceptor.local_endpoint().port();
   state_->logger.info("ops_endpoint_listening",
                       {{"address", state_->options.address}, {"port", bound_port_}});
-  asio::co_spawn(state_->strand, accept_loop(state_, this), asio::detached);
+  asio::co_spawn(state_->strand, accept_loop(state_), asio::detached);
 }
 
 void OpsEndpoint::stop() {
@@ -149,6 +152,11 @@ void OpsEndpoint::stop() {
 
 http::response<http::string_body> OpsEndpoint::respond(
     const http::request<http::string_body>& request) const {
+  return state_->respond(request);
+}
+
+http::response<http::string_body> OpsEndpoint::State::respond(
+    const http::request<http::string_body>& request) {
   const unsigned version = request.version();
   const std::string_view target = request.target();
   const std::string_view path = target.substr(0, target.find('?'));
@@ -167,20 +175,20 @@ http::response<http::string_body> OpsEndpoint::respond(
     return json_response(http::status::ok, version, {{"status", "ok"}});
   }
   if (path == "/readyz") {
-    nlohmann::json checks = nlohmann::json::object();
+    nlohmann::json results = nlohmann::json::object();
     bool ready = true;
-    for (const auto& [name, check] : state_->checks) {
+    for (const auto& [name, check] : checks) {
       const bool passed = check();
-      checks[name] = passed ? "ok" : "failing";
+      results[name] = passed ? "ok" : "failing";
       ready = ready && passed;
     }
     return json_response(ready ? http::status::ok : http::status::service_unavailable, version,
-                         {{"status", ready ? "ready" : "not_ready"}, {"checks", checks}});
+                         {{"status", ready ? "ready" : "not_ready"}, {"checks", results}});
   }
-  auto families = state_->registry->Collect();
-  auto process = state_->process.Collect();
-  families.insert(families.end(), std::make_move_iterator(process.begin()),
-                  std::make_move_iterator(process.end()));
+  auto families = registry->Collect();
+  auto process_families = process.Collect();
+  families.insert(families.end(), std::make_move_iterator(process_families.begin()),
+                  std::make_move_iterator(process_families.end()));
   prometheus::TextSerializer serializer;
   return make_response(http::status::ok, version, "text/plain; version=0.0.4; charset=utf-8",
                        serializer.Serialize(families));

@@ -50,6 +50,22 @@ asio::awaitable<std::size_t> race(stream_descriptor& socket, asio::steady_timer&
 
 }  // namespace
 
+std::optional<std::string> conninfo_password(const std::string& conninfo) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &error);
+  if (error != nullptr) PQfreemem(error);
+  if (options == nullptr) return std::nullopt;
+  std::optional<std::string> password;
+  for (PQconninfoOption* option = options; option->keyword != nullptr; ++option) {
+    if (std::string_view(option->keyword) == "password" && option->val != nullptr &&
+        *option->val != '\0') {
+      password = option->val;
+    }
+  }
+  PQconninfoFree(options);
+  return password;
+}
+
 Connection::Connection(asio::any_io_executor executor, PGconn* conn)
     : conn_(conn), socket_(executor), timer_(executor) {}
 
@@ -90,17 +106,21 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::connect(
   const auto deadline = Clock::now() + options.connect_timeout;
   PostgresPollingStatusType status = PGRES_POLLING_WRITING;
   for (;;) {
-    // The socket can change while libpq tries the hosts/addresses of the conninfo in turn.
+    // libpq may close its socket and open another (next address of a host, next host, SSL
+    // fallback), often under the same descriptor number, so register afresh every time: a
+    // stale registration would never report the new socket ready.
     const int fd = PQsocket(raw);
     if (fd < 0) co_return connection->connection_error("connect");
-    if (!connection->socket_.is_open() || connection->socket_.native_handle() != fd) {
-      if (connection->socket_.is_open()) static_cast<void>(connection->socket_.release());
-      connection->socket_.assign(fd);
-    }
+    if (connection->socket_.is_open()) static_cast<void>(connection->socket_.release());
+    connection->socket_.assign(fd);
     if (status == PGRES_POLLING_OK) break;
     if (status == PGRES_POLLING_FAILED) co_return connection->connection_error("connect");
     auto ready = co_await connection->wait_socket(status == PGRES_POLLING_WRITING, deadline);
-    if (!ready) co_return ready.error();
+    if (!ready) {
+      co_return Error{Error::Kind::connection, "",
+                      "connect: no answer from the server within " +
+                          std::to_string(options.connect_timeout.count()) + "ms"};
+    }
     status = PQconnectPoll(raw);
   }
   if (PQsetnonblocking(raw, 1) != 0) co_return connection->connection_error("set non-blocking");

@@ -162,8 +162,12 @@ asio::awaitable<Result<MigrationReport>> migrate(Connection& connection,
   QueryTimeoutScope scope(connection, options.statement_timeout);
   if (auto begun = co_await connection.query("BEGIN"); !begun) co_return begun.error();
   if (auto limited =
-          co_await connection.query("SELECT set_config('lock_timeout', $1, true)",
-                                    Params{std::to_string(options.lock_timeout.count()) + "ms"});
+          // The connection's server-side statement_timeout is meant for ordinary queries; a
+          // migration (or the wait for another runner's lock) gets the migration limits.
+      co_await connection.query("SELECT set_config('lock_timeout', $1, true), "
+                                "set_config('statement_timeout', $2, true)",
+                                Params{std::to_string(options.lock_timeout.count()) + "ms",
+                                       std::to_string(options.statement_timeout.count()) + "ms"});
       !limited) {
     static_cast<void>(co_await connection.query("ROLLBACK"));
     co_return limited.error();

@@ -86,6 +86,13 @@ TEST(Logger, ScrubsRegisteredSecretsInsideAnyString) {
   EXPECT_EQ(c.last()["note"], "abc");
 }
 
+TEST(Logger, SecretStraddlingTheTextCutIsStillRedacted) {
+  Captured c;
+  c.logger.redact("xoxb-0123456789-abcdef");
+  c.logger.info("message", {{"text", "my token is xoxb-0123456789-abcdef ok"}});
+  EXPECT_EQ(c.lines.back().find("xoxb-0123"), std::string::npos) << c.lines.back();
+}
+
 TEST(Logger, KeepsOnlyAShortPrefixOfMessageText) {
   Captured c;
   c.logger.info("message",

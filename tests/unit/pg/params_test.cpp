@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <tracker/pg/connection.hpp>
 #include <tracker/pg/error.hpp>
 #include <tracker/pg/rows.hpp>
 #include <tracker/pg/transaction.hpp>
@@ -59,4 +60,12 @@ TEST(Transaction, BeginStatementNamesTheIsolationLevel) {
             "BEGIN ISOLATION LEVEL SERIALIZABLE");
   EXPECT_EQ(tracker::pg::begin_statement(Isolation::read_committed),
             "BEGIN ISOLATION LEVEL READ COMMITTED");
+}
+
+TEST(ConninfoPassword, FoundInUrlAndKeyValueForms) {
+  using tracker::pg::conninfo_password;
+  EXPECT_EQ(conninfo_password("postgresql://tracker:s3cr%40t@127.0.0.1:15432/tracker"), "s3cr@t");
+  EXPECT_EQ(conninfo_password("host=db user=app password='p w' dbname=x"), "p w");
+  EXPECT_FALSE(conninfo_password("postgresql://tracker@127.0.0.1/tracker").has_value());
+  EXPECT_FALSE(conninfo_password("not a conninfo = = =").has_value());
 }

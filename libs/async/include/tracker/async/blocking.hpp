@@ -2,6 +2,8 @@
 // Hands a blocking call (a synchronous librdkafka commit or close, a file read) to a bounded
 // thread pool so that it never runs on an io_context thread. The awaiting coroutine resumes on
 // its own executor once the call has returned; an exception thrown by the call is rethrown there.
+// The call itself cannot be interrupted: cancelling the awaiting coroutine (a deadline) takes
+// effect only when the call returns, so the call must bound its own duration.
 #include <type_traits>
 #include <utility>
 

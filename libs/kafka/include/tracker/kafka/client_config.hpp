@@ -41,7 +41,10 @@ using Settings = std::map<std::string, std::string>;
 // Builds a configuration from `settings`, throwing ConfigurationError on the first bad one.
 ConfPtr make_conf(const Settings& settings);
 
-// Creates a client of `type` from `conf` (taking ownership of it on success).
-std::shared_ptr<rd_kafka_t> make_client(rd_kafka_type_t type, ConfPtr conf);
+// Creates a client of `type` from `conf` (taking ownership of it on success). `callback_context`
+// (the object librdkafka's callbacks receive as opaque, if any) is kept alive until the client
+// is destroyed, since callbacks may run until then.
+std::shared_ptr<rd_kafka_t> make_client(rd_kafka_type_t type, ConfPtr conf,
+                                        std::shared_ptr<void> callback_context = nullptr);
 
 }  // namespace tracker::kafka

@@ -17,7 +17,6 @@
 // Threads: the consumer is driven from one executor (the one given to the constructor), which
 // must be a strand or a single-threaded io_context; librdkafka signals new messages by writing
 // to a pipe that this executor waits on, so waiting never blocks a thread.
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -74,8 +73,8 @@ class Consumer {
   // __STATE when the partition was revoked meanwhile (its new owner will see it again).
   boost::system::error_code store_offset(const Message& message);
 
-  // Commits stored offsets now and waits for the broker. Blocking: use async_commit from a
-  // coroutine.
+  // Commits stored offsets now and waits for the broker. Blocking, and not cancellable (the
+  // wait is bounded by librdkafka's socket timeout): use async_commit from a coroutine.
   boost::system::error_code commit();
   asio::awaitable<boost::system::error_code> async_commit(asio::thread_pool& blocking);
 
@@ -83,34 +82,39 @@ class Consumer {
   // resume(); messages already fetched stay queued.
   void pause();
   void resume();
-  [[nodiscard]] bool paused() const noexcept { return paused_.load(); }
+  [[nodiscard]] bool paused() const noexcept;
 
   [[nodiscard]] std::vector<TopicPartition> assignment() const;
   // Per assigned partition, the offset of the last message returned by poll_batch + 1;
   // negative before the first message of that partition (librdkafka's rd_kafka_position).
   [[nodiscard]] std::vector<TopicPartition> positions() const;
-  // The committed offsets of the assigned partitions, as the broker has them.
+  // The committed offsets of the assigned partitions, as the broker has them. Blocking (a
+  // broker round trip bounded by `timeout`): for tools and tests, not an io_context thread.
   [[nodiscard]] std::vector<TopicPartition> committed(std::chrono::milliseconds timeout) const;
 
   // Leaves the group after committing stored offsets. Blocking: from a coroutine use
-  // async_close. Idempotent.
+  // async_close, which runs only librdkafka's close on `blocking` and the rest on the
+  // consumer's executor. Idempotent; poll_batch fails with __DESTROY afterwards.
   void close();
   asio::awaitable<void> async_close(asio::thread_pool& blocking);
 
  private:
   struct Callbacks;
+  struct CallbackContext;
 
-  void drain_wakeups();
-  void apply_pause(rd_kafka_topic_partition_list_t* partitions, bool pause);
+  void set_paused(bool paused);
+  // Closing in three steps, so that async_close runs only the blocking middle one elsewhere.
+  bool begin_close();
+  void finish_close();
 
   ConsumerOptions options_;
   log::Logger& logger_;
+  std::shared_ptr<CallbackContext> context_;  // also kept alive by the client's deleter
   std::shared_ptr<rd_kafka_t> client_;
   QueuePtr queue_;
   int wake_write_fd_ = -1;
   asio::posix::stream_descriptor wake_;
-  std::atomic<bool> paused_{false};
-  std::atomic<bool> closed_{false};
+  bool closed_ = false;
 };
 
 }  // namespace tracker::kafka

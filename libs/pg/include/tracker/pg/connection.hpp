@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -34,6 +35,10 @@ struct ConnectOptions {
   // empty: the server's default. Letters, digits and underscores only.
   std::string search_path;
 };
+
+// The password inside a libpq connection string or URL, if it has one, so that it can be
+// registered with the logger (libpq's own error messages may quote parts of the conninfo).
+std::optional<std::string> conninfo_password(const std::string& conninfo);
 
 // A named statement, prepared on each connection the first time it is used there (and again
 // on a new connection after a reconnect).

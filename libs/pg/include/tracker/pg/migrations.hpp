@@ -41,8 +41,10 @@ struct MigrationReport {
   std::vector<int> unknown;          // recorded in the database but not known to this build
 };
 
+// No default for `options`: a defaulted aggregate argument inside co_await is a braced
+// temporary, which GCC 12 destroys twice.
 asio::awaitable<Result<MigrationReport>> migrate(Connection& connection,
                                                  const std::vector<Migration>& migrations,
-                                                 MigrationOptions options = {});
+                                                 MigrationOptions options);
 
 }  // namespace tracker::pg

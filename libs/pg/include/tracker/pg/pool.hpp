@@ -28,6 +28,8 @@ struct PoolOptions {
   ConnectOptions connect;
   std::size_t max_connections = 8;
   std::chrono::milliseconds acquire_timeout{5'000};
+  // Coroutines allowed to wait for a connection at once; past it acquire() fails at once.
+  std::size_t max_waiters = 1'024;
 };
 
 struct PoolStats {
@@ -49,11 +51,16 @@ class PooledConnection {
   Connection* operator->() const noexcept { return connection_.get(); }
   Connection& operator*() const noexcept { return *connection_; }
 
+  struct Shared;  // defined in pool.cpp
+  static PooledConnection lend(std::shared_ptr<Shared> pool,
+                               std::unique_ptr<Connection> connection) {
+    PooledConnection lease;
+    lease.pool_ = std::move(pool);
+    lease.connection_ = std::move(connection);
+    return lease;
+  }
+
  private:
-  friend class Pool;
-  struct Shared;
-  PooledConnection(std::shared_ptr<Shared> pool, std::unique_ptr<Connection> connection)
-      : pool_(std::move(pool)), connection_(std::move(connection)) {}
   void give_back() noexcept;
 
   std::shared_ptr<Shared> pool_;
