@@ -1,6 +1,7 @@
 #pragma once
-// Runs a coroutine to completion on a fresh io_context, with a bound on how long that may take,
-// and returns its value (rethrowing its exception).
+// Runs a coroutine to completion on `io`, with a bound on how long that may take, and returns
+// its value (rethrowing its exception). Stops `io` as soon as the coroutine is done, so servers
+// or other work still pending on it (an accept loop) do not keep the test waiting.
 #include <chrono>
 #include <exception>
 #include <optional>
@@ -24,6 +25,7 @@ T run(asio::io_context& io, asio::awaitable<T> coroutine,
   asio::co_spawn(io, std::move(coroutine), [&](std::exception_ptr e, T v) {
     error = e;
     if (!e) value.emplace(std::move(v));
+    io.stop();
   });
   io.restart();
   io.run_for(limit);
@@ -39,6 +41,7 @@ inline void run(asio::io_context& io, asio::awaitable<void> coroutine,
   asio::co_spawn(io, std::move(coroutine), [&](std::exception_ptr e) {
     error = e;
     done = true;
+    io.stop();
   });
   io.restart();
   io.run_for(limit);

@@ -74,7 +74,11 @@ boost::system::error_code run_admin(rd_kafka_t* client, rd_kafka_admin_op_t op,
 Admin::Admin(const std::string& brokers, Settings settings) {
   settings["bootstrap.servers"] = brokers;
   settings.try_emplace("log.connection.close", "false");
-  client_ = make_client(RD_KAFKA_PRODUCER, make_conf(settings));
+  ConfPtr conf = make_conf(settings);
+  // An admin client's own connection chatter is not worth a line on stderr; its failures come
+  // back as error codes.
+  rd_kafka_conf_set_log_cb(conf.get(), [](const rd_kafka_t*, int, const char*, const char*) {});
+  client_ = make_client(RD_KAFKA_PRODUCER, std::move(conf));
 }
 
 boost::system::error_code Admin::create_topics(const std::vector<TopicSpec>& topics,

@@ -221,13 +221,16 @@ boost::system::error_code Consumer::commit() {
 
 asio::awaitable<boost::system::error_code> Consumer::async_commit(asio::thread_pool& blocking) {
   if (closed_) co_return make_error_code(RD_KAFKA_RESP_ERR__DESTROY);
-  co_return co_await async::run_blocking(blocking, [client = client_] {
+  // A named closure: GCC 12 destroys a closure with non-trivial captures twice when it is a
+  // temporary inside a co_await expression.
+  auto commit_now = [client = client_] {
     const auto err = rd_kafka_commit(client.get(), nullptr, 0);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET) {
       return boost::system::error_code{};
     }
     return make_error_code(err);
-  });
+  };
+  co_return co_await async::run_blocking(blocking, std::move(commit_now));
 }
 
 bool Consumer::paused() const noexcept {
@@ -311,8 +314,9 @@ void Consumer::close() {
 asio::awaitable<void> Consumer::async_close(asio::thread_pool& blocking) {
   if (!begin_close()) co_return;
   if (client_) {
-    co_await async::run_blocking(
-        blocking, [client = client_, &log = logger_] { leave_group(client.get(), log); });
+    // Named, not a temporary inside co_await (see async_commit).
+    auto leave = [client = client_, &log = logger_] { leave_group(client.get(), log); };
+    co_await async::run_blocking(blocking, std::move(leave));
   }
   finish_close();  // back on the consumer's executor
 }

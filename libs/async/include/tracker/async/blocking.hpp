@@ -19,9 +19,10 @@ namespace asio = boost::asio;
 template <typename F>
 auto run_blocking(asio::thread_pool& pool, F fn) -> asio::awaitable<std::invoke_result_t<F&>> {
   using R = std::invoke_result_t<F&>;
-  co_return co_await asio::co_spawn(
-      pool.get_executor(), [fn = std::move(fn)]() mutable -> asio::awaitable<R> { co_return fn(); },
-      asio::use_awaitable);
+  // Named rather than a temporary inside the co_await: GCC 12 destroys such a closure twice
+  // when its captures have destructors.
+  auto task = [fn = std::move(fn)]() mutable -> asio::awaitable<R> { co_return fn(); };
+  co_return co_await asio::co_spawn(pool.get_executor(), std::move(task), asio::use_awaitable);
 }
 
 }  // namespace tracker::async

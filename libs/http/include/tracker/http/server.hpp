@@ -1,0 +1,74 @@
+#pragma once
+// An HTTP/1.1 server on Asio coroutines: keep-alive, one strand per connection, and every wait
+// bounded:
+//   - idle_timeout:   a kept-alive connection waiting for its next request;
+//   - header_timeout: from the first byte of a request to the end of its headers;
+//   - body_timeout:   reading the body, and writing the response;
+// so a client that trickles bytes (slowloris) holds a connection for a bounded time only.
+// Beyond max_connections a new connection gets a 503 and is closed. Bodies over body_limit get
+// 413 without being read; headers over header_limit 431.
+//
+// Threads: run the executor's io_context on as many threads as wanted; each connection's
+// coroutine runs on its own strand, and the handler is called there.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <prometheus/registry.h>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <tracker/http/responses.hpp>
+#include <tracker/log/logger.hpp>
+
+namespace tracker::http {
+
+namespace asio = boost::asio;
+
+struct ServerOptions {
+  std::string address = "0.0.0.0";
+  std::uint16_t port = 3000;  // 0: any free port, see port()
+  std::size_t max_connections = 10'000;
+  std::uint32_t header_limit = 16 * 1024;
+  std::uint64_t body_limit = 1024 * 1024;
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds body_timeout{10'000};
+  // Maps a request target to a metrics label; must return few distinct values.
+  std::function<std::string(std::string_view target)> route_label;
+};
+
+using Handler = std::function<asio::awaitable<Response>(Request& request)>;
+
+class Server {
+ public:
+  // Registers tracker_http_* metrics in `registry`.
+  Server(asio::any_io_executor executor, ServerOptions options, Handler handler,
+         prometheus::Registry& registry, log::Logger& logger);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and starts accepting; throws boost::system::system_error if the address is taken.
+  void start();
+  [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+
+  // Stops accepting, lets requests in progress finish and be answered (with Connection:
+  // close), closes idle connections, and waits up to `grace` for all connections to end;
+  // whatever is left then is closed. Returns the number of connections closed by force.
+  asio::awaitable<std::size_t> shutdown(std::chrono::milliseconds grace);
+
+  [[nodiscard]] std::size_t open_connections() const noexcept;
+  [[nodiscard]] std::size_t requests_in_flight() const noexcept;
+
+  struct State;  // defined in server.cpp
+
+ private:
+  std::shared_ptr<State> state_;
+  std::uint16_t port_ = 0;
+};
+
+}  // namespace tracker::http

@@ -1,0 +1,28 @@
+#include <tracker/http/responses.hpp>
+
+#include <nlohmann/json.hpp>
+
+namespace tracker::http {
+
+Response json_response(beast_http::status status, std::string body, unsigned version) {
+  Response response{status, version};
+  response.set(beast_http::field::content_type, "application/json");
+  response.body() = std::move(body);
+  response.prepare_payload();
+  return response;
+}
+
+Response error_response(beast_http::status status, std::string_view code, std::string_view detail,
+                        unsigned version) {
+  nlohmann::json body = {{"error", code}, {"detail", detail}};
+  return json_response(status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                       version);
+}
+
+Response empty_response(beast_http::status status, unsigned version) {
+  Response response{status, version};
+  response.prepare_payload();
+  return response;
+}
+
+}  // namespace tracker::http

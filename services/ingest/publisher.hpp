@@ -1,0 +1,30 @@
+#pragma once
+// Where ingest puts an event: an interface so that the handler can be tested without a broker.
+#include <string>
+#include <string_view>
+
+#include <boost/asio/awaitable.hpp>
+
+#include <tracker/kafka/producer.hpp>
+
+namespace tracker::ingest {
+
+enum class PublishOutcome {
+  published,           // the broker acknowledged it (acks=all): durable
+  queue_full,          // the local producer queue is at its bound: refused at once
+  timed_out,           // not acknowledged within the publish deadline
+  broker_unreachable,  // the producer gave up on the broker
+  rejected,            // the broker will never take it (missing topic, too large)
+};
+
+std::string_view to_string(PublishOutcome outcome);
+
+class EventPublisher {
+ public:
+  virtual ~EventPublisher() = default;
+  virtual boost::asio::awaitable<PublishOutcome> publish(kafka::OutgoingMessage message) = 0;
+  // For /readyz: can events be published now?
+  [[nodiscard]] virtual bool ready() const = 0;
+};
+
+}  // namespace tracker::ingest

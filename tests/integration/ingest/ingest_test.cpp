@@ -1,0 +1,248 @@
+// ingest against the real broker: what a signed event becomes on the topic, a broker outage,
+// and the service binary's start-up and graceful shutdown.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+
+#include <tracker/http/server.hpp>
+#include <tracker/kafka/consumer.hpp>
+#include <tracker/slack/signature.hpp>
+
+#include "fixtures.hpp"
+#include "ingest_handler.hpp"
+#include "kafka_publisher.hpp"
+#include "kafka_topic.hpp"
+
+extern char** environ;
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bh = beast::http;
+using namespace std::chrono_literals;
+using tracker::testing::fixture;
+using tracker::testing::kafka_brokers;
+using tracker::testing::run;
+
+namespace {
+
+constexpr const char* kSecret = "integration-signing-secret-0001";
+
+// POSTs a Slack-signed body to 127.0.0.1:port and returns the status (0 if no answer).
+asio::awaitable<unsigned> post_event(std::uint16_t port, std::string body,
+                                     std::optional<int> retry_num = std::nullopt) {
+  beast::tcp_stream stream(co_await asio::this_coro::executor);
+  stream.expires_after(15s);
+  auto [connect_ec] = co_await stream.async_connect(
+      asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
+      asio::as_tuple(asio::use_awaitable));
+  if (connect_ec) co_return 0U;
+  bh::request<bh::string_body> request{bh::verb::post, "/slack/events", 11};
+  request.set(bh::field::host, "127.0.0.1");
+  request.set(bh::field::content_type, "application/json");
+  const std::string ts = std::to_string(std::time(nullptr));
+  request.set("X-Slack-Request-Timestamp", ts);
+  request.set("X-Slack-Signature", tracker::slack::sign(kSecret, ts, body));
+  if (retry_num) {
+    request.set("X-Slack-Retry-Num", std::to_string(*retry_num));
+    request.set("X-Slack-Retry-Reason", "http_timeout");
+  }
+  request.body() = std::move(body);
+  request.prepare_payload();
+  auto [write_ec, written] =
+      co_await bh::async_write(stream, request, asio::as_tuple(asio::use_awaitable));
+  if (write_ec) co_return 0U;
+  beast::flat_buffer buffer;
+  bh::response<bh::string_body> response;
+  auto [read_ec, read] =
+      co_await bh::async_read(stream, buffer, response, asio::as_tuple(asio::use_awaitable));
+  co_return read_ec ? 0U : response.result_int();
+}
+
+std::string event_with_id(const std::string& event_id) {
+  auto json = nlohmann::json::parse(fixture("slack/message.json"));
+  json["event_id"] = event_id;
+  return json.dump();
+}
+
+// Reads the topic from the start in a fresh group until `count` messages arrived or 30 s passed.
+std::vector<nlohmann::json> read_topic(asio::io_context& io, const std::string& topic,
+                                       std::size_t count,
+                                       std::vector<std::string>* keys = nullptr) {
+  tracker::kafka::Consumer consumer(
+      io.get_executor(),
+      {.brokers = kafka_brokers(), .group_id = topic + "-reader", .topics = {topic}},
+      tracker::log::null_logger());
+  auto out = run(
+      io,
+      [&]() -> asio::awaitable<std::vector<nlohmann::json>> {
+        std::vector<nlohmann::json> values;
+        const auto until = std::chrono::steady_clock::now() + 30s;
+        while (values.size() < count && std::chrono::steady_clock::now() < until) {
+          auto batch = co_await consumer.poll_batch(100, 200ms);
+          for (const auto& message : *batch) {
+            values.push_back(nlohmann::json::parse(message.value()));
+            if (keys) keys->emplace_back(message.key());
+          }
+        }
+        // A little longer, to catch a duplicate that would arrive late.
+        auto extra = co_await consumer.poll_batch(100, 1s);
+        for (const auto& message : *extra) values.push_back(nlohmann::json::parse(message.value()));
+        co_return values;
+      }(),
+      60s);
+  consumer.close();
+  return out;
+}
+
+struct IngestInProcess : ::testing::Test {
+  tracker::testing::ScratchTopic topic{3};
+  asio::io_context io;
+  prometheus::Registry registry;
+  tracker::kafka::Producer producer{
+      {.brokers = kafka_brokers(), .message_timeout = 30s, .close_timeout = 1s},
+      tracker::log::null_logger()};
+  tracker::ingest::KafkaPublisher publisher{producer, 1s};
+  tracker::ingest::IngestHandler handler{
+      tracker::slack::SignatureVerifier(tracker::config::Secret(kSecret)), publisher, topic.name(),
+      registry, tracker::log::null_logger()};
+  tracker::http::Server server{io.get_executor(),
+                               {.address = "127.0.0.1", .port = 0},
+                               [this](tracker::http::Request& r) { return handler.handle(r); },
+                               registry,
+                               tracker::log::null_logger()};
+  IngestInProcess() { server.start(); }
+};
+
+// Stops the broker for the test and starts it again however the test ends.
+class BrokerOutage {
+ public:
+  BrokerOutage() { stack("kafka-stop"); }
+  ~BrokerOutage() { restore(); }
+  void restore() {
+    if (!down_) return;
+    down_ = false;
+    stack("kafka-start");
+  }
+
+ private:
+  static void stack(const char* command) {
+    const std::string line = "bash '" + std::string(TRACKER_SOURCE_DIR) +
+                             "/deploy/local/stack.sh' " + command + " >/dev/null 2>&1";
+    if (std::system(line.c_str()) != 0)
+      throw std::runtime_error(std::string("stack.sh ") + command + " failed");
+  }
+  bool down_ = true;
+};
+
+}  // namespace
+
+TEST_F(IngestInProcess, SignedEventIsOnTheTopicExactlyOnceWithKeyAndEnvelope) {
+  const std::string body = fixture("slack/message.json");
+  EXPECT_EQ(run(io, post_event(server.port(), body)), 200U);
+  std::vector<std::string> keys;
+  const auto messages = read_topic(io, topic.name(), 1, &keys);
+  ASSERT_EQ(messages.size(), 1U) << "the event must be on the topic exactly once";
+  EXPECT_EQ(keys.at(0), "T061EG9R6:U2147483697");
+  EXPECT_EQ(messages[0]["schema"], "slack-event-envelope/v1");
+  EXPECT_EQ(messages[0]["event_id"], "Ev0PV52K21");
+  EXPECT_EQ(messages[0]["retry_num"], 0);
+  EXPECT_EQ(messages[0]["payload"], nlohmann::json::parse(body));
+}
+
+TEST_F(IngestInProcess, SlackRetryIsPublishedWithItsRetryNumber) {
+  const std::string body = event_with_id("EvRETRY0001");
+  EXPECT_EQ(run(io, post_event(server.port(), body)), 200U);
+  EXPECT_EQ(run(io, post_event(server.port(), body, 1)), 200U);
+  const auto messages = read_topic(io, topic.name(), 2);
+  ASSERT_EQ(messages.size(), 2U);
+  EXPECT_EQ(messages[0]["event_id"], "EvRETRY0001");
+  EXPECT_EQ(messages[1]["event_id"], "EvRETRY0001");
+  EXPECT_EQ(messages[0]["retry_num"], 0);
+  EXPECT_EQ(messages[1]["retry_num"], 1);
+  EXPECT_EQ(messages[1]["retry_reason"], "http_timeout");
+}
+
+TEST_F(IngestInProcess, BrokerDownMeans503WithinTheDeadlineAnd200OnceItIsBack) {
+  EXPECT_EQ(run(io, post_event(server.port(), event_with_id("EvBEFORE"))), 200U);
+  BrokerOutage outage;
+  for (int i = 0; i < 3; ++i) {
+    const auto started = std::chrono::steady_clock::now();
+    EXPECT_EQ(run(io, post_event(server.port(), event_with_id("EvDOWN" + std::to_string(i)))),
+              503U);
+    // Publish deadline 1 s; Slack gives up at 3 s.
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 2500ms);
+  }
+  outage.restore();
+  unsigned status = 0;
+  const auto until = std::chrono::steady_clock::now() + 60s;
+  while (status != 200 && std::chrono::steady_clock::now() < until) {
+    status = run(io, post_event(server.port(), event_with_id("EvAFTER")));
+    if (status != 200) std::this_thread::sleep_for(500ms);
+  }
+  EXPECT_EQ(status, 200U) << "ingest did not recover after the broker came back";
+}
+
+TEST(IngestBinary, StartsServesAndExitsZeroOnSigterm) {
+  tracker::testing::ScratchTopic topic(1);
+  auto free_port = [] {
+    asio::io_context io;
+    asio::ip::tcp::acceptor probe(io, {asio::ip::make_address("127.0.0.1"), 0});
+    return probe.local_endpoint().port();
+  };
+  const auto port = free_port();
+  const auto ops_port = free_port();
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  env.push_back(std::string("SLACK_SIGNING_SECRET=") + kSecret);
+  env.push_back("TRACKER_INGEST_PORT=" + std::to_string(port));
+  env.push_back("TRACKER_OPS_PORT=" + std::to_string(ops_port));
+  env.push_back("TRACKER_INGEST_ADDRESS=127.0.0.1");
+  env.push_back("TRACKER_INGEST_TOPIC=" + topic.name());
+  env.push_back("TRACKER_LOG_LEVEL=warn");
+  std::vector<char*> envp;
+  for (auto& s : env) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::string binary = TRACKER_INGEST_BINARY;
+  std::vector<char*> argv = {binary.data(), nullptr};
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, binary.c_str(), nullptr, nullptr, argv.data(), envp.data()), 0);
+
+  asio::io_context io;
+  unsigned status = 0;
+  const auto until = std::chrono::steady_clock::now() + 20s;
+  while (status != 200 && std::chrono::steady_clock::now() < until) {
+    status = run(io, post_event(port, event_with_id("EvBINARY")));
+    if (status != 200) std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_EQ(status, 200U);
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  int wait_status = 0;
+  pid_t done = 0;
+  const auto stop_until = std::chrono::steady_clock::now() + 20s;
+  while ((done = waitpid(pid, &wait_status, WNOHANG)) == 0 &&
+         std::chrono::steady_clock::now() < stop_until) {
+    std::this_thread::sleep_for(50ms);
+  }
+  if (done == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &wait_status, 0);
+    FAIL() << "ingest did not exit within 20 s of SIGTERM";
+  }
+  EXPECT_TRUE(WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0)
+      << "exit status " << wait_status;
+}

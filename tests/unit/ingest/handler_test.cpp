@@ -1,0 +1,203 @@
+// IngestHandler without a network: signed requests in, responses and published messages out.
+#include <gtest/gtest.h>
+
+#include <prometheus/text_serializer.h>
+#include <boost/asio/io_context.hpp>
+#include <nlohmann/json.hpp>
+
+#include <tracker/slack/signature.hpp>
+
+#include "fixtures.hpp"
+#include "ingest_handler.hpp"
+#include "run.hpp"
+
+namespace asio = boost::asio;
+namespace bh = boost::beast::http;
+using tracker::http::Request;
+using tracker::http::Response;
+using tracker::ingest::PublishOutcome;
+using tracker::testing::fixture;
+using tracker::testing::run;
+
+namespace {
+
+constexpr std::int64_t kNow = 1731974400;
+constexpr const char* kSecret = "8f742231b10e8888abcd99yyyzzz85a5";
+
+class RecordingPublisher final : public tracker::ingest::EventPublisher {
+ public:
+  asio::awaitable<PublishOutcome> publish(tracker::kafka::OutgoingMessage message) override {
+    published.push_back(std::move(message));
+    co_return outcome;
+  }
+  [[nodiscard]] bool ready() const override { return true; }
+
+  PublishOutcome outcome = PublishOutcome::published;
+  std::vector<tracker::kafka::OutgoingMessage> published;
+};
+
+struct Handler : ::testing::Test {
+  asio::io_context io;
+  prometheus::Registry registry;
+  RecordingPublisher publisher;
+  tracker::ingest::IngestHandler handler{
+      tracker::slack::SignatureVerifier(
+          tracker::config::Secret(kSecret), {},
+          [] { return std::chrono::system_clock::time_point{std::chrono::seconds{kNow}}; }),
+      publisher,
+      "slack-events",
+      registry,
+      tracker::log::null_logger(),
+      [] { return std::chrono::system_clock::time_point{std::chrono::seconds{kNow}}; }};
+
+  static Request signed_request(std::string body, std::string content_type = "application/json",
+                                std::int64_t timestamp = kNow) {
+    Request request{bh::verb::post, "/slack/events", 11};
+    request.set(bh::field::content_type, content_type);
+    const std::string ts = std::to_string(timestamp);
+    request.set("X-Slack-Request-Timestamp", ts);
+    request.set("X-Slack-Signature", tracker::slack::sign(kSecret, ts, body));
+    request.body() = std::move(body);
+    request.prepare_payload();
+    return request;
+  }
+  Response handle(Request request) { return run(io, handler.handle(request)); }
+  std::string metrics() { return prometheus::TextSerializer().Serialize(registry.Collect()); }
+};
+
+bool is_small_json_error(const Response& response, const char* code) {
+  const auto body = nlohmann::json::parse(response.body(), nullptr, false);
+  return response[bh::field::content_type] == "application/json" && body.is_object() &&
+         body.value("error", "") == code && body.contains("detail") && response.body().size() < 512;
+}
+
+}  // namespace
+
+TEST_F(Handler, SignedEventIsPublishedOnceWithUserKeyAndEnvelopeThen200) {
+  const std::string raw = fixture("slack/message.json");
+  auto response = handle(signed_request(raw));
+  EXPECT_EQ(response.result(), bh::status::ok);
+  ASSERT_EQ(publisher.published.size(), 1U);
+  const auto& message = publisher.published[0];
+  EXPECT_EQ(message.topic, "slack-events");
+  EXPECT_EQ(message.key, "T061EG9R6:U2147483697");
+  const auto envelope = nlohmann::json::parse(message.value);
+  EXPECT_EQ(envelope["event_id"], "Ev0PV52K21");
+  EXPECT_EQ(envelope["retry_num"], 0);
+  EXPECT_EQ(envelope["payload"], nlohmann::json::parse(raw));
+  EXPECT_NE(metrics().find(R"(tracker_ingest_publish_total{outcome="published"} 1)"),
+            std::string::npos);
+}
+
+TEST_F(Handler, SlackRetryIsPublishedWithItsNumberAndReason) {
+  auto request = signed_request(fixture("slack/message.json"));
+  request.set("X-Slack-Retry-Num", "1");
+  request.set("X-Slack-Retry-Reason", "http_timeout");
+  EXPECT_EQ(handle(std::move(request)).result(), bh::status::ok);
+  ASSERT_EQ(publisher.published.size(), 1U);
+  const auto envelope = nlohmann::json::parse(publisher.published[0].value);
+  EXPECT_EQ(envelope["retry_num"], 1);
+  EXPECT_EQ(envelope["retry_reason"], "http_timeout");
+  EXPECT_NE(metrics().find(R"(tracker_ingest_slack_retries_total{reason="http_timeout"} 1)"),
+            std::string::npos);
+}
+
+TEST_F(Handler, EventNotDurableIs503WithoutNoRetrySoSlackRetries) {
+  for (auto outcome : {PublishOutcome::queue_full, PublishOutcome::timed_out,
+                       PublishOutcome::broker_unreachable, PublishOutcome::rejected}) {
+    publisher.outcome = outcome;
+    auto response = handle(signed_request(fixture("slack/message.json")));
+    EXPECT_EQ(response.result(), bh::status::service_unavailable) << to_string(outcome);
+    EXPECT_EQ(response.find("x-slack-no-retry"), response.end()) << to_string(outcome);
+    EXPECT_TRUE(is_small_json_error(response, "not_durable"));
+  }
+  EXPECT_NE(metrics().find(R"(tracker_ingest_publish_total{outcome="queue_full"} 1)"),
+            std::string::npos);
+  EXPECT_NE(metrics().find(R"(tracker_ingest_publish_total{outcome="timed_out"} 1)"),
+            std::string::npos);
+}
+
+TEST_F(Handler, BadSignatureIs401AndNothingIsPublished) {
+  auto tampered = signed_request(fixture("slack/message.json"));
+  tampered.body().replace(tampered.body().find("2h"), 2, "9h");
+  auto response = handle(std::move(tampered));
+  EXPECT_EQ(response.result(), bh::status::unauthorized);
+  EXPECT_TRUE(is_small_json_error(response, "invalid_signature"));
+  EXPECT_EQ(nlohmann::json::parse(response.body())["detail"], "mismatch");
+
+  auto stale = signed_request(fixture("slack/message.json"), "application/json", kNow - 301);
+  EXPECT_EQ(handle(std::move(stale)).result(), bh::status::unauthorized);
+  auto unsigned_request = signed_request(fixture("slack/message.json"));
+  unsigned_request.erase("X-Slack-Signature");
+  EXPECT_EQ(handle(std::move(unsigned_request)).result(), bh::status::unauthorized);
+  EXPECT_TRUE(publisher.published.empty());
+  EXPECT_NE(
+      metrics().find(R"(tracker_ingest_signature_failures_total{reason="stale_timestamp"} 1)"),
+      std::string::npos);
+}
+
+TEST_F(Handler, UrlVerificationEchoesTheChallenge) {
+  auto response = handle(signed_request(fixture("slack/url_verification.json")));
+  EXPECT_EQ(response.result(), bh::status::ok);
+  EXPECT_EQ(nlohmann::json::parse(response.body())["challenge"],
+            "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P");
+  EXPECT_TRUE(publisher.published.empty());
+}
+
+TEST_F(Handler, SslCheckIsAnEmpty200) {
+  auto response =
+      handle(signed_request("ssl_check=1&token=abc", "application/x-www-form-urlencoded"));
+  EXPECT_EQ(response.result(), bh::status::ok);
+  EXPECT_TRUE(response.body().empty());
+}
+
+TEST_F(Handler, AppRateLimitedIs200AndCounted) {
+  EXPECT_EQ(handle(signed_request(fixture("slack/app_rate_limited.json"))).result(),
+            bh::status::ok);
+  EXPECT_NE(metrics().find("tracker_ingest_app_rate_limited_total 1"), std::string::npos);
+  EXPECT_TRUE(publisher.published.empty());
+}
+
+TEST_F(Handler, SignedButMalformedIs400WithNoRetry) {
+  for (const char* body : {"{broken", R"({"type":"interactive_message"})"}) {
+    auto response = handle(signed_request(body));
+    EXPECT_EQ(response.result(), bh::status::bad_request) << body;
+    EXPECT_EQ(response["x-slack-no-retry"], "1") << body;
+    EXPECT_TRUE(is_small_json_error(response, "bad_request")) << response.body();
+  }
+  auto bad_retry = signed_request(fixture("slack/message.json"));
+  bad_retry.set("X-Slack-Retry-Num", "one");
+  EXPECT_EQ(handle(std::move(bad_retry)).result(), bh::status::bad_request);
+  EXPECT_TRUE(publisher.published.empty());
+}
+
+TEST_F(Handler, RoutingAndContentTypeErrors) {
+  auto wrong_path = signed_request(fixture("slack/message.json"));
+  wrong_path.target("/slack/event");
+  auto not_found = handle(std::move(wrong_path));
+  EXPECT_EQ(not_found.result(), bh::status::not_found);
+  EXPECT_TRUE(is_small_json_error(not_found, "not_found"));
+
+  auto get = signed_request(fixture("slack/message.json"));
+  get.method(bh::verb::get);
+  auto not_allowed = handle(std::move(get));
+  EXPECT_EQ(not_allowed.result(), bh::status::method_not_allowed);
+  EXPECT_EQ(not_allowed[bh::field::allow], "POST");
+
+  auto unsupported = handle(signed_request(fixture("slack/message.json"), "text/plain"));
+  EXPECT_EQ(unsupported.result(), bh::status::unsupported_media_type);
+  EXPECT_TRUE(is_small_json_error(unsupported, "unsupported_media_type"));
+
+  EXPECT_EQ(handle(signed_request(fixture("slack/message.json"), "Application/JSON; charset=utf-8"))
+                .result(),
+            bh::status::ok);
+  auto with_query = signed_request(fixture("slack/message.json"));
+  with_query.target("/slack/events?source=test");
+  EXPECT_EQ(handle(std::move(with_query)).result(), bh::status::ok);
+  EXPECT_EQ(publisher.published.size(), 2U);
+}
+
+TEST(RouteLabel, IsBounded) {
+  EXPECT_EQ(tracker::ingest::IngestHandler::route_label("/slack/events?x=1"), "/slack/events");
+  EXPECT_EQ(tracker::ingest::IngestHandler::route_label("/wp-admin/../../etc"), "other");
+}

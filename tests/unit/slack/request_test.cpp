@@ -1,0 +1,120 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <tracker/slack/envelope.hpp>
+#include <tracker/slack/request.hpp>
+
+#include "fixtures.hpp"
+
+using namespace tracker::slack;
+using tracker::testing::fixture;
+
+TEST(Classify, UrlVerificationCarriesTheChallenge) {
+  auto r = classify(fixture("slack/url_verification.json"), BodyFormat::json);
+  ASSERT_TRUE(std::holds_alternative<UrlVerification>(r));
+  EXPECT_EQ(std::get<UrlVerification>(r).challenge,
+            "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P");
+}
+
+TEST(Classify, AppRateLimitedNamesTheTeamAndMinute) {
+  auto r = classify(fixture("slack/app_rate_limited.json"), BodyFormat::json);
+  ASSERT_TRUE(std::holds_alternative<AppRateLimited>(r));
+  EXPECT_EQ(std::get<AppRateLimited>(r).team_id, "T123456");
+  EXPECT_EQ(std::get<AppRateLimited>(r).minute_rate_limited, 1518467820);
+}
+
+struct CallbackCase {
+  const char* file;
+  const char* event_id;
+  const char* user_id;
+};
+
+class ClassifyCallback : public ::testing::TestWithParam<CallbackCase> {};
+
+TEST_P(ClassifyCallback, FindsTheEventAndItsActingUser) {
+  auto r = classify(fixture(std::string("slack/") + GetParam().file), BodyFormat::json);
+  ASSERT_TRUE(std::holds_alternative<EventCallback>(r)) << GetParam().file;
+  const auto& event = std::get<EventCallback>(r);
+  EXPECT_EQ(event.event_id, GetParam().event_id);
+  EXPECT_EQ(event.team_id, "T061EG9R6");
+  EXPECT_EQ(event.user_id, GetParam().user_id);
+  EXPECT_EQ(event.event_type, "message");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Fixtures, ClassifyCallback,
+    ::testing::Values(CallbackCase{"message.json", "Ev0PV52K21", "U2147483697"},
+                      CallbackCase{"message_thread_reply.json", "Ev0PV52K22", "U2147483697"},
+                      CallbackCase{"message_changed.json", "Ev0PV52K23", "U2147483697"},
+                      CallbackCase{"message_deleted.json", "Ev0PV52K24", "U2147483697"},
+                      CallbackCase{"bot_message.json", "Ev0PV52K25", "U0LAN0Z89"}));
+
+struct MalformedCase {
+  const char* body;
+  const char* reason_part;
+};
+
+class ClassifyMalformed : public ::testing::TestWithParam<MalformedCase> {};
+
+TEST_P(ClassifyMalformed, SaysWhatIsWrong) {
+  auto r = classify(GetParam().body, BodyFormat::json);
+  ASSERT_TRUE(std::holds_alternative<Malformed>(r)) << GetParam().body;
+  EXPECT_NE(std::get<Malformed>(r).reason.find(GetParam().reason_part), std::string::npos)
+      << std::get<Malformed>(r).reason;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, ClassifyMalformed,
+    ::testing::Values(
+        MalformedCase{"{not json", "not valid JSON"}, MalformedCase{"[1,2]", "not a JSON object"},
+        MalformedCase{R"({"challenge":"x"})", "no type"},
+        MalformedCase{R"({"type":"block_actions"})", "unknown envelope type \"block_actions\""},
+        MalformedCase{R"({"type":"url_verification"})", "without challenge"},
+        MalformedCase{R"({"type":"event_callback","team_id":"T","event":{"type":"message"}})",
+                      "without event_id"},
+        MalformedCase{R"({"type":"event_callback","event_id":"E","event":{"type":"message"}})",
+                      "without team_id"},
+        MalformedCase{R"({"type":"event_callback","event_id":"E","team_id":"T"})", "without event"},
+        MalformedCase{R"({"type":"event_callback","event_id":"E","team_id":"T","event":{}})",
+                      "event without type"}));
+
+TEST(Classify, FormBodyIsAnSslCheckOnlyWithSslCheckOne) {
+  EXPECT_TRUE(
+      std::holds_alternative<SslCheck>(classify("ssl_check=1&token=abc", BodyFormat::form)));
+  EXPECT_TRUE(
+      std::holds_alternative<SslCheck>(classify("token=abc&ssl_check=1", BodyFormat::form)));
+  EXPECT_TRUE(std::holds_alternative<Malformed>(classify("ssl_check=0", BodyFormat::form)));
+  EXPECT_TRUE(std::holds_alternative<Malformed>(classify("command=%2Fstudy", BodyFormat::form)));
+}
+
+TEST(Envelope, WrapsTheRawBodyWithDeliveryFacts) {
+  const std::string raw = fixture("slack/message.json");
+  const auto event = std::get<EventCallback>(classify(raw, BodyFormat::json));
+  const Delivery delivery{
+      .received_at =
+          std::chrono::system_clock::time_point{std::chrono::milliseconds{1731974400123}},
+      .retry_num = 1,
+      .retry_reason = "http_timeout"};
+  const std::string text = make_envelope(event, raw, delivery);
+  const auto envelope = nlohmann::json::parse(text);
+  EXPECT_EQ(envelope["schema"], "slack-event-envelope/v1");
+  EXPECT_EQ(envelope["event_id"], "Ev0PV52K21");
+  EXPECT_EQ(envelope["team_id"], "T061EG9R6");
+  EXPECT_EQ(envelope["user_id"], "U2147483697");
+  EXPECT_EQ(envelope["event_type"], "message");
+  EXPECT_EQ(envelope["received_at"], "2024-11-19T00:00:00.123Z");
+  EXPECT_EQ(envelope["retry_num"], 1);
+  EXPECT_EQ(envelope["retry_reason"], "http_timeout");
+  EXPECT_EQ(envelope["payload"], nlohmann::json::parse(raw));
+  EXPECT_NE(text.find(raw), std::string::npos) << "the payload is not embedded byte for byte";
+  EXPECT_EQ(partition_key(event), "T061EG9R6:U2147483697");
+}
+
+TEST(Envelope, FirstDeliveryHasRetryZeroAndNullReason) {
+  const std::string raw = fixture("slack/message.json");
+  const auto event = std::get<EventCallback>(classify(raw, BodyFormat::json));
+  const auto envelope = nlohmann::json::parse(make_envelope(event, raw, Delivery{}));
+  EXPECT_EQ(envelope["retry_num"], 0);
+  EXPECT_TRUE(envelope["retry_reason"].is_null());
+}

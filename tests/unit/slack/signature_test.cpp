@@ -1,0 +1,126 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <tracker/slack/signature.hpp>
+
+#include "fixtures.hpp"
+
+using namespace std::chrono_literals;
+using tracker::config::Secret;
+using tracker::slack::SignatureCheck;
+using tracker::slack::SignatureVerifier;
+
+namespace {
+
+struct Vector {
+  std::string secret, timestamp, body, signature;
+};
+
+Vector published_vector() {
+  const auto json = nlohmann::json::parse(tracker::testing::fixture("slack/signature-vector.json"));
+  return {json.at("signing_secret"), json.at("timestamp"), json.at("body"),
+          json.at("expected_signature")};
+}
+
+tracker::slack::WallClock at(std::int64_t unix_seconds) {
+  return [unix_seconds] {
+    return std::chrono::system_clock::time_point{std::chrono::seconds{unix_seconds}};
+  };
+}
+
+SignatureVerifier verifier_at(const Vector& v, std::int64_t now, Secret previous = {}) {
+  return SignatureVerifier(Secret(v.secret), std::move(previous), at(now));
+}
+
+}  // namespace
+
+TEST(Signature, SignsThePublishedVector) {
+  const auto v = published_vector();
+  EXPECT_EQ(tracker::slack::sign(v.secret, v.timestamp, v.body), v.signature);
+}
+
+TEST(Signature, AcceptsThePublishedVectorAtItsOwnTime) {
+  const auto v = published_vector();
+  EXPECT_EQ(verifier_at(v, 1531420618).verify(v.timestamp, v.signature, v.body),
+            SignatureCheck::ok);
+}
+
+TEST(Signature, RejectsThePublishedVectorWithTheRealClock) {
+  const auto v = published_vector();
+  SignatureVerifier real(Secret(v.secret));
+  EXPECT_EQ(real.verify(v.timestamp, v.signature, v.body), SignatureCheck::stale_timestamp);
+}
+
+TEST(Signature, RejectsATamperedBody) {
+  const auto v = published_vector();
+  std::string body = v.body;
+  body[body.size() / 2] ^= 1;
+  EXPECT_EQ(verifier_at(v, 1531420618).verify(v.timestamp, v.signature, body),
+            SignatureCheck::mismatch);
+}
+
+TEST(Signature, RejectsTimestampOlderThanFiveMinutes) {
+  const auto v = published_vector();
+  EXPECT_EQ(verifier_at(v, 1531420618 + 300).verify(v.timestamp, v.signature, v.body),
+            SignatureCheck::ok);
+  EXPECT_EQ(verifier_at(v, 1531420618 + 301).verify(v.timestamp, v.signature, v.body),
+            SignatureCheck::stale_timestamp);
+}
+
+TEST(Signature, RejectsTimestampMoreThanFiveMinutesAhead) {
+  const auto v = published_vector();
+  EXPECT_EQ(verifier_at(v, 1531420618 - 300).verify(v.timestamp, v.signature, v.body),
+            SignatureCheck::ok);
+  EXPECT_EQ(verifier_at(v, 1531420618 - 301).verify(v.timestamp, v.signature, v.body),
+            SignatureCheck::future_timestamp);
+}
+
+TEST(Signature, RejectsAnotherVersionPrefix) {
+  const auto v = published_vector();
+  std::string other = v.signature;
+  other[1] = '1';  // "v1=..."
+  EXPECT_EQ(verifier_at(v, 1531420618).verify(v.timestamp, other, v.body),
+            SignatureCheck::malformed_signature);
+}
+
+struct HeaderCase {
+  const char* timestamp;
+  const char* signature;
+  SignatureCheck expected;
+};
+
+class SignatureHeaders : public ::testing::TestWithParam<HeaderCase> {};
+
+TEST_P(SignatureHeaders, MissingOrMalformedHeadersAreNamed) {
+  const auto v = published_vector();
+  const std::string timestamp = GetParam().timestamp ? GetParam().timestamp : v.timestamp;
+  const std::string signature = GetParam().signature ? GetParam().signature : v.signature;
+  EXPECT_EQ(verifier_at(v, 1531420618).verify(timestamp, signature, v.body), GetParam().expected)
+      << timestamp << " " << signature;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, SignatureHeaders,
+    ::testing::Values(
+        HeaderCase{"", nullptr, SignatureCheck::missing_timestamp},
+        HeaderCase{"15314206l8", nullptr, SignatureCheck::malformed_timestamp},
+        HeaderCase{"-1531420618", nullptr, SignatureCheck::malformed_timestamp},
+        HeaderCase{"1531420618.5", nullptr, SignatureCheck::malformed_timestamp},
+        HeaderCase{nullptr, "", SignatureCheck::missing_signature},
+        HeaderCase{nullptr, "v0=", SignatureCheck::malformed_signature},
+        HeaderCase{nullptr, "a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
+                   SignatureCheck::malformed_signature},
+        HeaderCase{nullptr, "v0=z2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
+                   SignatureCheck::malformed_signature},
+        HeaderCase{nullptr, "v0=b2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
+                   SignatureCheck::mismatch}));
+
+TEST(Signature, AcceptsThePreviousSecretDuringRotation) {
+  const auto v = published_vector();
+  SignatureVerifier rotated(Secret("a-brand-new-secret-0000000000000"), Secret(v.secret),
+                            at(1531420618));
+  EXPECT_EQ(rotated.verify(v.timestamp, v.signature, v.body), SignatureCheck::ok);
+  SignatureVerifier without(Secret("a-brand-new-secret-0000000000000"), Secret{}, at(1531420618));
+  EXPECT_EQ(without.verify(v.timestamp, v.signature, v.body), SignatureCheck::mismatch);
+}
