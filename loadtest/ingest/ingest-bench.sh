@@ -7,7 +7,8 @@
 #
 #   loadtest/ingest/ingest-bench.sh [BUILD_DIR]   (default build; needs slack-load,
 #                                                   hello-server and ingest built there)
-# The local stack must be up (deploy/local/stack.sh up). Writes loadtest/results/ingest.md.
+# The local stack must be up (deploy/local/stack.sh up). TRACKER_IO_THREADS (default 1) sets
+# ingest's event-loop threads. Writes loadtest/results/ingest-io<threads>.md.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -24,6 +25,9 @@ export KAFKA_BROKERS
 SLACK_SIGNING_SECRET=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 export SLACK_SIGNING_SECRET
 ulimit -n "$(ulimit -Hn)"
+io_threads=${TRACKER_IO_THREADS:-1}
+export TRACKER_IO_THREADS=$io_threads
+report=loadtest/results/ingest-io$io_threads.md
 
 work=$(mktemp -d)
 pids=()
@@ -91,10 +95,10 @@ metrics=$(curl -s "http://127.0.0.1:$ops_port/metrics" | grep -E '^tracker_inges
   echo
   echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; client,"
   echo "servers and the Kafka broker (KRaft, one node, local stack) share the machine over loopback."
-  echo "ingest: 1 io thread, publish deadline 2 s, acks=all; hello-server: 1 thread."
+  echo "ingest: $io_threads io thread(s), publish deadline 2 s, acks=all; hello-server: 1 thread."
   echo
   echo '```sh'
-  echo "loadtest/ingest/ingest-bench.sh $build"
+  echo "TRACKER_IO_THREADS=$io_threads loadtest/ingest/ingest-bench.sh $build"
   echo '```'
   echo
   echo "$summary"
@@ -107,5 +111,5 @@ metrics=$(curl -s "http://127.0.0.1:$ops_port/metrics" | grep -E '^tracker_inges
   echo
   echo "## Runs"
   echo "$tables"
-} >loadtest/results/ingest.md
+} >"$report"
 echo "$summary"
