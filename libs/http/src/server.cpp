@@ -127,6 +127,11 @@ asio::awaitable<void> write_and_close(beast::tcp_stream& stream, Response respon
   co_await beast_http::async_write(stream, response, asio::as_tuple(asio::use_awaitable));
 }
 
+Response payload_too_large(std::uint64_t limit) {
+  return error_response(beast_http::status::payload_too_large, "payload_too_large",
+                        "request body exceeds " + std::to_string(limit) + " bytes");
+}
+
 asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connection> connection) {
   auto& stream = connection->stream;
   const auto& options = state->options;
@@ -152,11 +157,7 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
     if (header_ec == beast_http::error::body_limit) {
       // Beast checks Content-Length against the body limit as soon as the headers are in.
       state->reject("body_too_large");
-      co_await write_and_close(
-          stream,
-          error_response(beast_http::status::payload_too_large, "payload_too_large",
-                         "request body exceeds " + std::to_string(options.body_limit) + " bytes"),
-          options.body_timeout);
+      co_await write_and_close(stream, payload_too_large(options.body_limit), options.body_timeout);
       break;
     }
     if (header_ec) {
@@ -181,11 +182,7 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
     }
     if (auto length = parser.content_length(); length && *length > options.body_limit) {
       state->reject("body_too_large");
-      co_await write_and_close(
-          stream,
-          error_response(beast_http::status::payload_too_large, "payload_too_large",
-                         "request body exceeds " + std::to_string(options.body_limit) + " bytes"),
-          options.body_timeout);
+      co_await write_and_close(stream, payload_too_large(options.body_limit), options.body_timeout);
       break;
     }
     stream.expires_after(options.body_timeout);
@@ -194,11 +191,8 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
     if (body_ec) {
       if (body_ec == beast_http::error::body_limit) {  // chunked bodies have no length up front
         state->reject("body_too_large");
-        co_await write_and_close(
-            stream,
-            error_response(beast_http::status::payload_too_large, "payload_too_large",
-                           "request body exceeds " + std::to_string(options.body_limit) + " bytes"),
-            options.body_timeout);
+        co_await write_and_close(stream, payload_too_large(options.body_limit),
+                                 options.body_timeout);
       } else if (body_ec == beast::error::timeout) {
         state->reject("body_timeout");
       } else {
