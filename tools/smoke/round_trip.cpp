@@ -14,6 +14,7 @@
 
 #include <tracker/kafka/consumer.hpp>
 #include <tracker/kafka/producer.hpp>
+#include <tracker/log/timestamp.hpp>
 #include <tracker/pg/pool.hpp>
 #include <tracker/pg/transaction.hpp>
 #include <tracker/schema/topics.hpp>
@@ -43,15 +44,6 @@ void step(const char* name, const std::string& detail, double ms) {
   std::fflush(stdout);
 }
 
-std::string iso_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return buffer;
-}
-
 nlohmann::json make_envelope(const std::string& event_id, const std::string& ts) {
   const nlohmann::json payload = {{"type", "event_callback"},
                                   {"team_id", "TSMOKE"},
@@ -71,7 +63,7 @@ nlohmann::json make_envelope(const std::string& event_id, const std::string& ts)
           {"team_id", "TSMOKE"},
           {"user_id", "USMOKE"},
           {"event_type", "message"},
-          {"received_at", iso_now()},
+          {"received_at", log::iso8601_utc(std::chrono::system_clock::now())},
           {"retry_num", 0},
           {"retry_reason", nullptr},
           {"payload", payload}};

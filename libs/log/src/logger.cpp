@@ -1,27 +1,13 @@
 #include <tracker/log/logger.hpp>
 
 #include <algorithm>
-#include <ctime>
 
 #include <tracker/log/redaction.hpp>
+#include <tracker/log/timestamp.hpp>
 
 namespace tracker::log {
 
 namespace {
-
-std::string iso8601(std::chrono::system_clock::time_point tp) {
-  const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(tp.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buffer[32];
-  const auto n = std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &utc);
-  char out[48];
-  std::snprintf(out, sizeof out, "%.*s.%03dZ", static_cast<int>(n), buffer,
-                static_cast<int>(ms % 1000));
-  return out;
-}
 
 void write_stderr(std::string_view line) {
   std::fwrite(line.data(), 1, line.size(), stderr);
@@ -68,7 +54,7 @@ void Logger::redact(std::string value) {
 std::string Logger::format(Level level, std::string_view event, nlohmann::json fields) const {
   // ordered_json keeps ts, level, service, event first, as people read them.
   nlohmann::ordered_json line = nlohmann::ordered_json::object();
-  line["ts"] = iso8601(options_.clock());
+  line["ts"] = iso8601_utc(options_.clock());
   line["level"] = to_string(level);
   line["service"] = options_.service;
   line["event"] = event;
