@@ -34,7 +34,11 @@ struct PendingDelivery {
 void finish(std::shared_ptr<PendingDelivery> op, boost::system::error_code ec,
             DeliveryReport report) {
   if (op->claimed.exchange(true)) return;
-  auto executor = op->executor;
+  // Post through an untracked copy: this runs on the poller thread, and the completion may run
+  // (and the io_context be destroyed) before post() returns here, so nothing this thread still
+  // holds afterwards may refer to the io_context's work count. The queued operation keeps
+  // run() going until the completion, which releases the tracked executor held by `op`.
+  auto executor = asio::prefer(op->executor, asio::execution::outstanding_work.untracked);
   asio::post(executor, [op = std::move(op), ec, report = std::move(report)]() mutable {
     if (op->slot.is_connected()) op->slot.clear();
     auto completion = std::move(op->completion);
