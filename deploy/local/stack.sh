@@ -13,6 +13,8 @@
 #                   show (or follow) the server logs
 #   kafka-stop      stop only the broker (for tests of broker outages)
 #   kafka-start     start only the broker again and wait until it answers
+#   pg-stop         stop only PostgreSQL (for tests of database outages)
+#   pg-start        start only PostgreSQL again and wait until it answers
 #
 # Environment: TRACKER_KAFKA_PORT (19092), TRACKER_KAFKA_CONTROLLER_PORT
 # (19093), TRACKER_PG_PORT (15432), TRACKER_KAFKA_HEAP_OPTS
@@ -773,7 +775,7 @@ main() {
   local cmd=${1:-}
   [[ $# -gt 0 ]] && shift
   case $cmd in
-    up | down | kafka-start | kafka-stop) lock_state ;;
+    up | down | kafka-start | kafka-stop | pg-start | pg-stop) lock_state ;;
   esac
   case $cmd in
     up) cmd_up "$@" ;;
@@ -783,6 +785,8 @@ main() {
     logs) cmd_logs "$@" ;;
     kafka-start) kafka_start ;;
     kafka-stop) kafka_stop ;;
+    pg-start) pg_preflight && pg_start ;;
+    pg-stop) pg_stop ;;
     -h | --help | help) usage ;;
     *) usage >&2; exit 2 ;;
   esac

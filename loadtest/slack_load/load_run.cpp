@@ -51,7 +51,16 @@ struct Shared {
   Clock::time_point deadline;  // start + --time-limit
   ConnectSlots slots;
   std::atomic<int> running{0};
+  // Paced runs (--rate): request i is due at paced_start + i / rate. Workers take the next
+  // request number from next_seq whenever they are free, so the schedule is kept by whichever
+  // connection is free and the total rate does not depend on how many connections there are.
+  Clock::time_point paced_start;
+  std::atomic<std::int64_t> next_seq{0};
 };
+
+// A request whose due time is this far off is signed after the wait rather than before it: its
+// timestamp would otherwise be stale by then (receivers allow five minutes).
+constexpr auto kSignAheadLimit = std::chrono::seconds(60);
 
 struct Share {
   std::int64_t first_seq = 0;
@@ -149,30 +158,80 @@ asio::awaitable<void> open_connection(Shared& shared, beast::tcp_stream& stream,
   shared.running.fetch_sub(1);
 }
 
+// When request `seq` of a paced run is due.
+Clock::time_point due_time(const Shared& shared, std::int64_t seq) {
+  return shared.paced_start +
+         std::chrono::duration_cast<Clock::duration>(
+             std::chrono::duration<double>(static_cast<double>(seq) / shared.options.rate));
+}
+
+// A paced worker found the run's deadline reached: the requests nobody has taken yet will never
+// be sent. The first worker to get here takes them all, so each is counted once.
+std::int64_t take_unsent(Shared& shared) {
+  const std::int64_t taken = shared.next_seq.exchange(shared.options.requests);
+  return std::max<std::int64_t>(0, shared.options.requests - taken);
+}
+
 // One worker: its share of the requests, one after another, on one connection while the server
-// keeps it open (or a new connection per request with --no-keepalive). Every wait is bounded by
-// the earlier of --request-timeout and the run's deadline, so the worker ends by itself.
+// keeps it open (or a new connection per request with --no-keepalive). Paced (--rate), its share
+// is whichever requests it takes when free, each sent no earlier than its due time. Every wait is
+// bounded by the earlier of --request-timeout and the run's deadline, so the worker ends by
+// itself.
 asio::awaitable<void> run_worker(Shared& shared, Share share, beast::tcp_stream& stream,
                                  WorkerRecord& out) {
   const auto& options = shared.options;
+  const bool paced = options.rate > 0;
   if (share.start_delay > Clock::duration::zero()) {
     asio::steady_timer ramp(co_await asio::this_coro::executor,
                             std::min(shared.start + share.start_delay, shared.deadline));
     co_await ramp.async_wait(kTuple);
   }
   beast::flat_buffer buffer;
+  // A paced worker's share is only what it is likely to get; the vector grows if it gets more.
   out.samples.reserve(static_cast<std::size_t>(share.count));
+  asio::steady_timer pace(co_await asio::this_coro::executor);
 
-  for (std::int64_t i = 0; i < share.count; ++i) {
-    if (Clock::now() >= shared.deadline) {
-      out.not_sent += share.count - i;
-      break;
+  for (std::int64_t i = 0; paced || i < share.count; ++i) {
+    std::int64_t seq = share.first_seq + i;
+    Clock::time_point due;
+    std::string req;
+    if (paced) {
+      seq = shared.next_seq.fetch_add(1);
+      if (seq >= options.requests) break;
+      due = due_time(shared, seq);
+      if (due >= shared.deadline || Clock::now() >= shared.deadline) {
+        out.not_sent += 1 + take_unsent(shared);
+        break;
+      }
+      // Signed while waiting, so that the signing is not counted as the server's latency.
+      const bool sign_ahead = due - Clock::now() < kSignAheadLimit;
+      if (sign_ahead) req = make_request(shared, seq);
+      if (due > Clock::now()) {
+        pace.expires_at(due);
+        co_await pace.async_wait(kTuple);
+      }
+      if (!sign_ahead) req = make_request(shared, seq);
+    } else {
+      if (Clock::now() >= shared.deadline) {
+        out.not_sent += share.count - i;
+        break;
+      }
+      req = make_request(shared, seq);
     }
-    auto req = make_request(shared, share.first_seq + i);
     Sample sample;
     bool run_limit = false;
     set_deadline(shared, stream, run_limit);
     auto begin = Clock::now();
+    if (paced) {
+      // The request starts at the later of its due time and this connection being free; how
+      // much later than due is the queueing a closed-model client would hide.
+      const double lag_ms = std::chrono::duration<double, std::milli>(begin - due).count();
+      ++out.starts;
+      out.first_begun = std::min(out.first_begun, begin);
+      out.last_begun = std::max(out.last_begun, begin);
+      out.start_lag_sum_ms += lag_ms;
+      out.start_lag_max_ms = std::max(out.start_lag_max_ms, lag_ms);
+    }
     error_code ec;
     if (!stream.socket().is_open()) {
       Clock::time_point connect_start;
@@ -181,6 +240,9 @@ asio::awaitable<void> run_worker(Shared& shared, Share share, beast::tcp_stream&
       // with keep-alive the request starts at its write (a failed connect is all it did).
       begin = options.keepalive && !ec ? Clock::now() : connect_start;
     }
+    // Paced, the latency runs from the due time, whatever delayed the request: waiting for the
+    // connection to be free, or for it to be opened again.
+    if (paced) begin = due;
     out.first_start = std::min(out.first_start, begin);
     if (!ec) {
       auto [write_ec, sent] = co_await asio::async_write(stream, asio::buffer(req), kTuple);
@@ -306,6 +368,9 @@ LoadResult run_load(const Options& options, const SlackSigner& signer, const Eve
   }
 
   shared.running = static_cast<int>(workers);
+  // The schedule starts once the connections are open, so the connect phase does not put every
+  // request behind it.
+  shared.paced_start = Clock::now();
   const auto total = static_cast<std::int64_t>(options.requests);
   const auto count = static_cast<std::int64_t>(workers);
   std::int64_t next_seq = 0;

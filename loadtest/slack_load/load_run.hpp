@@ -1,6 +1,7 @@
 #pragma once
 // The load itself: --connections workers on one io_context, each sending its share of the
-// requests one after another, every request signed like Slack signs it.
+// requests one after another, every request signed like Slack signs it. With --rate the requests
+// follow a fixed schedule instead (open model), taken by whichever worker is free.
 #include <vector>
 
 #include "event_body.hpp"

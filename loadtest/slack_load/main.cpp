@@ -2,16 +2,18 @@
 // on this machine, and prints JMeter's summary table for the run.
 //
 //   SLACK_SIGNING_SECRET=... slack-load --target 127.0.0.1:8080 --connections 1000
-//       --requests 50000 [--time-limit 120] [--no-keepalive] [--json out.json]
+//       --requests 50000 [--rate 2000] [--time-limit 120] [--no-keepalive] [--json out.json]
 //   slack-load --self-test
 //
 // Latency is measured from the start of the request's write to the end of its response (with
-// --no-keepalive from the start of the connect, as JMeter's elapsed time includes it). Failures
+// --no-keepalive from the start of the connect, as JMeter's elapsed time includes it); with
+// --rate from the time the request was due to be sent, so that queueing is not hidden. Failures
 // are non-2xx statuses and transport errors, counted by cause. Exit status: 0 when the run was
 // measured (whatever its error rate), 1 when the self-check fails, 2 for a usage or setup error.
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -96,12 +98,21 @@ int main(int argc, char** argv) {
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
   const lt::EventFactory events(lt::make_run_id(), options.users, unix_now);
+  std::array<char, 160> pacing{};
+  if (options.rate > 0) {
+    // The schedule's length next to the time limit shows at once whether the limit will cut it.
+    std::snprintf(pacing.data(), pacing.size(),
+                  "rate-paced at %.1f requests/s (open model, schedule %.2f s)", options.rate,
+                  static_cast<double>(options.requests) / options.rate);
+  } else {
+    std::snprintf(pacing.data(), pacing.size(), "ramp %.1f s", options.ramp_s);
+  }
   std::printf(
       "slack-load: POST http://%s%s, %d connections%s, %ld requests, %d users, "
-      "time limit %.0f s, request timeout %.1f s, ramp %.1f s, %d thread%s, run %s\n\n",
+      "time limit %.0f s, request timeout %.1f s, %s, %d thread%s, run %s\n\n",
       options.target_text.c_str(), options.path.c_str(), options.connections,
       options.keepalive ? " (keep-alive)" : " (new connection per request)", options.requests,
-      options.users, options.time_limit_s, options.request_timeout_s, options.ramp_s,
+      options.users, options.time_limit_s, options.request_timeout_s, pacing.data(),
       options.threads, options.threads == 1 ? "" : "s", events.run_id().c_str());
   std::fflush(stdout);
 
@@ -118,6 +129,7 @@ int main(int argc, char** argv) {
                   .requests = options.requests,
                   .keepalive = options.keepalive,
                   .threads = options.threads,
+                  .target_rate = options.rate,
                   .connect_phase_s = load.connect_phase_s,
                   .wall_s = wall_s,
                   .usage = {.user_s = usage_after.user_s - usage_before.user_s,

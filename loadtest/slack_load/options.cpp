@@ -65,6 +65,10 @@ std::string usage() {
   --time-limit S          bound on the whole run in seconds (default 120)
   --request-timeout S     per request, connect/write/read (default 10)
   --ramp-seconds S        start the connections evenly over S seconds (default 0)
+  --rate N                open model: N requests/s over the whole run (1 to 1000000), request i
+                          due at start + i/N on the next free connection; latency runs from
+                          that due time, so queueing shows (default: closed model, each
+                          connection sends when its previous response arrived)
   --no-keepalive          a new connection for every request
   --users N               distinct Slack users the events rotate over (default 200)
   --threads N             threads running the io_context (default 1)
@@ -108,6 +112,7 @@ Options parse_options(int argc, char** argv) {
        }},
       {"--ramp-seconds",
        [&](std::string_view v) { o.ramp_s = parse_number("--ramp-seconds", v, 0.0, 3'600.0); }},
+      {"--rate", [&](std::string_view v) { o.rate = parse_number("--rate", v, 1.0, 1'000'000.0); }},
       {"--users", [&](std::string_view v) { o.users = parse_number("--users", v, 1, 9'999); }},
       {"--threads", [&](std::string_view v) { o.threads = parse_number("--threads", v, 1, 64); }},
       {"--label",
@@ -149,6 +154,9 @@ Options parse_options(int argc, char** argv) {
     setter->second(value);
   }
   if (!have_target && !o.self_test && !o.help) throw UsageError("--target is required");
+  // With a rate the schedule alone decides when each request starts; a ramp would either be
+  // ignored or skew the schedule, so the combination is refused rather than half-honoured.
+  if (o.rate > 0 && o.ramp_s > 0) throw UsageError("--rate and --ramp-seconds do not combine");
   return o;
 }
 

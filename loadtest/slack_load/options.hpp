@@ -22,6 +22,9 @@ struct Options {
   double time_limit_s = 120;
   double request_timeout_s = 10;
   double ramp_s = 0;
+  // Requests per second over the whole run (open model); 0: each connection sends its next
+  // request as soon as the previous response arrived (closed model).
+  double rate = 0;
   bool keepalive = true;
   int users = 200;
   int threads = 1;

@@ -79,6 +79,9 @@ ProcessUsage process_usage() {
 Report::Report(RunInfo info, const std::vector<WorkerRecord>& workers) : info_(std::move(info)) {
   auto first = Clock::time_point::max();
   auto last = Clock::time_point::min();
+  auto first_begun = Clock::time_point::max();
+  auto last_begun = Clock::time_point::min();
+  double start_lag_sum_ms = 0;
   std::size_t total = 0;
   for (const auto& w : workers) total += w.samples.size();
   samples_.reserve(total);
@@ -93,6 +96,17 @@ Report::Report(RunInfo info, const std::vector<WorkerRecord>& workers) : info_(s
       connect_failures_[failure.first] += failure.second;
     for (const auto& error : w.other_errors)
       failure_causes_["other: " + error.first] += error.second;
+    starts_ += w.starts;
+    first_begun = std::min(first_begun, w.first_begun);
+    last_begun = std::max(last_begun, w.last_begun);
+    start_lag_sum_ms += w.start_lag_sum_ms;
+    start_lag_max_ms_ = std::max(start_lag_max_ms_, w.start_lag_max_ms);
+  }
+  if (starts_ > 0) start_lag_mean_ms_ = start_lag_sum_ms / static_cast<double>(starts_);
+  // n starts span n - 1 intervals, so a run that keeps its schedule exactly reports the target.
+  if (starts_ > 1 && last_begun > first_begun) {
+    start_span_s_ = seconds(last_begun - first_begun);
+    achieved_rate_ = static_cast<double>(starts_ - 1) / start_span_s_;
   }
   if (!samples_.empty()) duration_s_ = seconds(last - first);
   double busy_ms = 0;
@@ -148,7 +162,16 @@ std::string Report::markdown() const {
   std::vector<Row> rows{row(info_.label, false)};
   if (rows[0].failures > 0 && rows[0].failures < rows[0].samples)
     rows.push_back(row(info_.label + " (2xx only)", true));
-  std::string out =
+  const bool paced = info_.target_rate > 0;
+  std::string out;
+  if (paced) {
+    out += "rate-paced (open model): target " + fixed(info_.target_rate, 1) +
+           " requests/s, achieved " + fixed(achieved_rate_, 1) + " (" + std::to_string(starts_) +
+           " requests started over " + fixed(start_span_s_, 2) + " s); started behind schedule " +
+           fixed(start_lag_mean_ms_, 2) + " ms on average, " + fixed(start_lag_max_ms_, 2) +
+           " ms at most; latency runs from each request's scheduled send time\n\n";
+  }
+  out +=
       "| Label | # Samples | # Failures | Error % | Average | Min | Max | Median | 90% Line | "
       "95% Line | 99% Line | Throughput | Received KB/sec | Sent KB/sec |\n"
       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
@@ -189,7 +212,9 @@ std::string Report::markdown() const {
            std::to_string(workers_ - failed) +
            " open, connect failures: " + counts_line(connect_failures_) + ")";
   }
-  out += "; requests in flight on average " + fixed(mean_in_flight_, 0) + "\n";
+  out += paced ? "; requests outstanding (in flight or waiting for a connection) on average "
+               : "; requests in flight on average ";
+  out += fixed(mean_in_flight_, 0) + "\n";
   if (info_.time_limit_hit) out += "the time limit ended the run before every request finished\n";
   return out;
 }
@@ -204,7 +229,7 @@ nlohmann::json Report::json() const {
   };
   nlohmann::json statuses = nlohmann::json::object();
   for (const auto& code : status_codes_) statuses[std::to_string(code.first)] = code.second;
-  return {
+  nlohmann::json out = {
       {"label", info_.label},
       {"target", info_.target},
       {"path", info_.path},
@@ -236,6 +261,13 @@ nlohmann::json Report::json() const {
         {"cpu_system_s", info_.usage.system_s},
         {"peak_rss_mib", info_.usage.peak_rss_mib}}},
   };
+  // Only paced runs carry these, so a closed-model run's JSON stays as it always was.
+  if (info_.target_rate > 0) {
+    out["target_rate_rps"] = info_.target_rate;
+    out["achieved_rate_rps"] = achieved_rate_;
+    out["start_lag_ms"] = {{"mean", start_lag_mean_ms_}, {"max", start_lag_max_ms_}};
+  }
+  return out;
 }
 
 }  // namespace tracker::loadtest

@@ -46,6 +46,13 @@ struct WorkerRecord {
   Clock::time_point first_start = Clock::time_point::max();
   Clock::time_point last_end = Clock::time_point::min();
   std::map<std::string, std::int64_t> connect_failures;  // in the connect phase, by cause
+  // Paced runs (--rate) only: requests started (connect or write begun), when the first and last
+  // started, and how long after its due time each started (waiting for a free connection).
+  std::int64_t starts = 0;
+  Clock::time_point first_begun = Clock::time_point::max();
+  Clock::time_point last_begun = Clock::time_point::min();
+  double start_lag_sum_ms = 0;
+  double start_lag_max_ms = 0;
 };
 
 struct ProcessUsage {
@@ -63,6 +70,7 @@ struct RunInfo {
   long requests = 0;
   bool keepalive = true;
   int threads = 1;
+  double target_rate = 0;      // --rate in requests/s; 0 for a closed-model run
   double connect_phase_s = 0;  // 0 when connections were opened by the requests themselves
   double wall_s = 0;           // the whole run, connect phase included
   ProcessUsage usage;          // of the run only (CPU), process peak (RSS)
@@ -93,6 +101,12 @@ class Report {
   std::int64_t connects_ = 0;
   double duration_s_ = 0;
   double mean_in_flight_ = 0;  // time-averaged requests in flight (sum of latencies / duration)
+  // Paced runs: requests started, the rate they started at, and their lateness.
+  std::int64_t starts_ = 0;
+  double achieved_rate_ = 0;
+  double start_span_s_ = 0;  // first request started to last
+  double start_lag_mean_ms_ = 0;
+  double start_lag_max_ms_ = 0;
   std::map<std::string, std::int64_t> failure_causes_;
   std::map<std::string, std::int64_t> connect_failures_;
   std::map<int, std::int64_t> status_codes_;

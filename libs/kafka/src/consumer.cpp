@@ -17,6 +17,7 @@
 #include <tracker/kafka/error.hpp>
 
 #include "log_level.hpp"
+#include "statistics.hpp"
 
 namespace tracker::kafka {
 
@@ -62,6 +63,7 @@ struct Consumer::CallbackContext {
   log::Logger& logger;
   std::string group_id;
   std::atomic<bool> paused{false};
+  std::atomic<bool> broker_up{false};
 };
 
 // Rebalance callbacks run inside rd_kafka_consumer_poll (on the consumer's executor) or inside
@@ -92,7 +94,17 @@ struct Consumer::Callbacks {
                          {{"group", context->group_id}, {"partitions", describe(partitions)}});
   }
 
+  static int statistics(rd_kafka_t* /*rk*/, char* json, std::size_t length, void* opaque) {
+    if (auto up = detail::any_broker_up(json, length)) {
+      static_cast<CallbackContext*>(opaque)->broker_up.store(*up);
+    }
+    return 0;  // librdkafka frees `json`
+  }
+
   static void error(rd_kafka_t* /*rk*/, int err, const char* reason, void* opaque) {
+    if (static_cast<rd_kafka_resp_err_t>(err) == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+      static_cast<CallbackContext*>(opaque)->broker_up.store(false);
+    }
     static_cast<CallbackContext*>(opaque)->logger.warn(
         "kafka_consumer_error",
         {{"error", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err))}, {"detail", reason}});
@@ -122,6 +134,7 @@ Consumer::Consumer(asio::any_io_executor executor, ConsumerOptions options, log:
       {"partition.assignment.strategy", "range,roundrobin"},
       {"enable.partition.eof", "false"},
       {"log.connection.close", "false"},
+      {"statistics.interval.ms", "1000"},
   };
   for (const auto& [key, value] : options_.settings) settings[key] = value;
   ConfPtr conf = make_conf(settings);
@@ -130,6 +143,7 @@ Consumer::Consumer(asio::any_io_executor executor, ConsumerOptions options, log:
   rd_kafka_conf_set_rebalance_cb(conf.get(), &Callbacks::rebalance);
   rd_kafka_conf_set_error_cb(conf.get(), &Callbacks::error);
   rd_kafka_conf_set_log_cb(conf.get(), &Callbacks::log);
+  rd_kafka_conf_set_stats_cb(conf.get(), &Callbacks::statistics);
   client_ = make_client(RD_KAFKA_CONSUMER, std::move(conf), context_);
 
   // Serve rebalances, errors and logs from the consumer queue, which is the one we wait on.
@@ -267,6 +281,28 @@ std::vector<TopicPartition> Consumer::positions() const {
     return {};
   }
   return to_vector(list.get());
+}
+
+bool Consumer::broker_up() const noexcept {
+  return context_ && context_->broker_up.load();
+}
+
+std::vector<PartitionLag> Consumer::lag() const {
+  std::vector<PartitionLag> out;
+  for (const TopicPartition& position : positions()) {
+    std::int64_t low = -1;
+    std::int64_t high = -1;
+    // Cached from the last fetch response: no broker round trip.
+    if (rd_kafka_get_watermark_offsets(client_.get(), position.topic.c_str(), position.partition,
+                                       &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        high < 0) {
+      continue;
+    }
+    const std::int64_t from = position.offset >= 0 ? position.offset : low;
+    if (from < 0) continue;
+    out.push_back({position.topic, position.partition, std::max<std::int64_t>(0, high - from)});
+  }
+  return out;
 }
 
 std::vector<TopicPartition> Consumer::committed(std::chrono::milliseconds timeout) const {

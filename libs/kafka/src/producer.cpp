@@ -11,6 +11,7 @@
 #include <tracker/kafka/error.hpp>
 
 #include "log_level.hpp"
+#include "statistics.hpp"
 
 namespace tracker::kafka {
 
@@ -66,17 +67,9 @@ struct Producer::Callbacks {
   }
 
   static int statistics(rd_kafka_t* /*rk*/, char* json, std::size_t length, void* opaque) {
-    auto* self = static_cast<Producer*>(opaque);
-    const auto stats = nlohmann::json::parse(json, json + length, nullptr, false);
-    if (stats.is_discarded()) return 0;
-    bool up = false;
-    if (auto brokers = stats.find("brokers"); brokers != stats.end() && brokers->is_object()) {
-      for (const auto& broker : *brokers) {
-        // Bootstrap entries have nodeid -1; only a broker learned from metadata counts.
-        if (broker.value("nodeid", -1) >= 0 && broker.value("state", "") == "UP") up = true;
-      }
+    if (auto up = detail::any_broker_up(json, length)) {
+      static_cast<Producer*>(opaque)->broker_up_.store(*up);
     }
-    self->broker_up_.store(up);
     return 0;  // librdkafka frees `json`
   }
 

@@ -57,6 +57,12 @@ struct TopicPartition {
   friend bool operator==(const TopicPartition&, const TopicPartition&) = default;
 };
 
+struct PartitionLag {
+  std::string topic;
+  std::int32_t partition = -1;
+  std::int64_t messages = 0;  // high watermark - position
+};
+
 class Consumer {
  public:
   Consumer(asio::any_io_executor executor, ConsumerOptions options, log::Logger& logger);
@@ -84,10 +90,18 @@ class Consumer {
   void resume();
   [[nodiscard]] bool paused() const noexcept;
 
+  // True while connected to at least one broker learned from metadata (from librdkafka's
+  // statistics, served by poll_batch, so it is current only while the consumer is polled).
+  [[nodiscard]] bool broker_up() const noexcept;
+
   [[nodiscard]] std::vector<TopicPartition> assignment() const;
   // Per assigned partition, the offset of the last message returned by poll_batch + 1;
   // negative before the first message of that partition (librdkafka's rd_kafka_position).
   [[nodiscard]] std::vector<TopicPartition> positions() const;
+  // Per assigned partition, messages not yet returned by poll_batch: the high watermark of the
+  // last fetch minus the position. Non-blocking (uses librdkafka's cached watermarks); a
+  // partition without a fetch yet is left out.
+  [[nodiscard]] std::vector<PartitionLag> lag() const;
   // The committed offsets of the assigned partitions, as the broker has them. Blocking (a
   // broker round trip bounded by `timeout`): for tools and tests, not an io_context thread.
   [[nodiscard]] std::vector<TopicPartition> committed(std::chrono::milliseconds timeout) const;

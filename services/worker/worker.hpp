@@ -1,0 +1,123 @@
+#pragma once
+// The worker's consume loop: slack-events -> decoded events -> batched transactions ->
+// stored offsets.
+//
+// Records are routed to `lanes` by partition (partition % lanes). A lane writes one batch at a
+// time, up to batch_max events or batch_linger after its oldest event, whichever comes first,
+// and stores the batch's offsets only after the transaction commits. So:
+//   - a fixed number of transactions is in flight (one per lane);
+//   - one person's events (one key, so one partition, so one lane) are written in order, and
+//     each partition's offsets are stored in order;
+//   - a crash loses nothing: what was not committed was not marked consumed.
+// Back-pressure: when the lanes hold max_buffered events, or the database is unreachable, the
+// consumer pauses every partition (memory stays bounded) and resumes when the lanes catch up.
+// A database outage is waited out: the lane retries its batch with capped exponential backoff
+// (one transaction attempt per interval, so an outage costs the database almost nothing), the
+// service reports itself not ready, and it never exits because of it.
+// A record that cannot be decoded, or that the database rejects on its own, goes to the
+// dead-letter topic with the error and its origin in headers; consumption moves on.
+//
+// Threads: everything runs on one executor (a single-threaded io_context or a strand), the one
+// the consumer, the pool and this object were given.
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <tracker/kafka/consumer.hpp>
+#include <tracker/kafka/producer.hpp>
+#include <tracker/log/logger.hpp>
+#include <tracker/pg/pool.hpp>
+
+#include "event.hpp"
+#include "store.hpp"
+
+namespace tracker::worker {
+
+namespace asio = boost::asio;
+
+struct WorkerOptions {
+  std::string dlq_topic = "slack-events.dlq";
+  Filter filter;
+  std::size_t batch_max = 500;
+  std::chrono::milliseconds batch_linger{20};
+  int lanes = 4;
+  std::size_t max_buffered = 8'000;
+  std::chrono::milliseconds retry_initial{100};
+  std::chrono::milliseconds retry_max{5'000};
+  std::chrono::milliseconds poll_wait{100};
+  // How long a dead-letter send may wait for the broker before it is retried.
+  std::chrono::milliseconds dlq_send_timeout{10'000};
+};
+
+class Worker {
+ public:
+  Worker(asio::any_io_executor executor, kafka::Consumer& consumer, kafka::Producer& producer,
+         Store& store, pg::Pool& pool, prometheus::Registry& registry, log::Logger& logger,
+         WorkerOptions options);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Consumes until stop(), then lets the lanes finish what they hold. Returns false when the
+  // consumer failed beyond recovery.
+  asio::awaitable<bool> run();
+  // Stops consuming. Lanes keep writing what they hold for up to `grace`; whatever is still
+  // unwritten then is left unacknowledged, for the next owner of its partition.
+  void stop(std::chrono::milliseconds grace);
+
+  // Batches are being written: the database answers.
+  [[nodiscard]] bool ready() const noexcept;
+  [[nodiscard]] std::size_t buffered() const noexcept { return buffered_; }
+
+ private:
+  struct Item;
+  struct Lane;
+  struct Metrics;
+
+  asio::awaitable<void> run_lane(Lane& lane);
+  asio::awaitable<void> process(std::vector<Item> batch);
+  // Each returns false only when the worker gave up waiting (stopped past its grace).
+  // `origins[i]` is the record `events[i]` came from.
+  asio::awaitable<bool> write_events(std::vector<const Event*> events,
+                                     std::vector<const Item*> origins);
+  asio::awaitable<bool> dead_letter(const Item& item, std::string reason, std::string error);
+  asio::awaitable<void> sleep(std::chrono::milliseconds duration);
+  void enter_outage(const std::string& error);
+  void leave_outage();
+  void update_pause();
+  void update_gauges();
+
+  asio::any_io_executor executor_;
+  kafka::Consumer& consumer_;
+  kafka::Producer& producer_;
+  Store& store_;
+  pg::Pool& pool_;
+  log::Logger& logger_;
+  WorkerOptions options_;
+  std::unique_ptr<Metrics> metrics_;
+  std::vector<std::unique_ptr<Lane>> lanes_;
+  std::size_t buffered_ = 0;
+  int lanes_in_outage_ = 0;
+  bool stopping_ = false;
+  bool polling_done_ = false;
+  bool abandon_ = false;  // past the stop grace: retry loops give up
+  int running_lanes_ = 0;
+  asio::steady_timer lanes_done_;
+  asio::steady_timer grace_timer_;
+  std::chrono::steady_clock::time_point last_gauges_{};
+};
+
+}  // namespace tracker::worker

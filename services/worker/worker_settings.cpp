@@ -1,0 +1,83 @@
+#include "worker_settings.hpp"
+
+#include <algorithm>
+
+#include <tracker/schema/topics.hpp>
+
+namespace tracker::worker {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// "C1,C2, C3" -> {"C1", "C2", "C3"}; Slack ids are upper-case letters and digits.
+std::vector<std::string> id_list(config::Env& env, const std::string& name) {
+  const std::string text = env.optional(name, "");
+  std::vector<std::string> ids;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    std::string id = text.substr(start, end - start);
+    id.erase(0, id.find_first_not_of(" \t"));
+    id.erase(id.find_last_not_of(" \t") + 1);
+    if (!id.empty()) {
+      const bool valid = std::all_of(id.begin(), id.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+      });
+      if (!valid) {
+        env.fail(name, "\"" + id + "\" is not a Slack id (upper-case letters and digits)");
+      } else {
+        ids.push_back(std::move(id));
+      }
+    }
+    start = end + 1;
+  }
+  return ids;
+}
+
+}  // namespace
+
+Settings load_settings(config::Env& env) {
+  Settings s;
+  s.brokers = env.kafka_brokers("KAFKA_BROKERS");
+  s.database_url = env.required("DATABASE_URL");
+  s.db_schema = env.optional("TRACKER_DB_SCHEMA", "");
+  if (!std::all_of(s.db_schema.begin(), s.db_schema.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+      })) {
+    env.fail("TRACKER_DB_SCHEMA", "lower-case letters, digits and underscores only");
+  }
+  s.topic = env.optional("TRACKER_WORKER_TOPIC", std::string(schema::topics::kSlackEvents));
+  s.dlq_topic = env.optional("TRACKER_WORKER_DLQ_TOPIC",
+                             std::string(schema::topics::kSlackEventsDeadLetters));
+  s.group_id = env.optional("TRACKER_WORKER_GROUP", "worker");
+  s.filter.channels = id_list(env, "TRACKER_WATCHED_CHANNELS");
+  s.filter.team_ids = id_list(env, "TRACKER_ALLOWED_TEAM_IDS");
+  s.filter.app_ids = id_list(env, "TRACKER_ALLOWED_APP_IDS");
+  s.user_defaults.time_zone = env.optional("TRACKER_DEFAULT_TIME_ZONE", "Asia/Seoul");
+  s.user_defaults.summary_hour =
+      static_cast<int>(env.integer("TRACKER_DEFAULT_SUMMARY_HOUR", 21, 0, 23));
+  s.batch_max = static_cast<std::size_t>(env.integer("TRACKER_BATCH_MAX_EVENTS", 500, 1, 10'000));
+  s.batch_linger = env.duration("TRACKER_BATCH_LINGER", 20ms, 0ms, 10s);
+  s.lanes = static_cast<int>(env.integer("TRACKER_MAX_INFLIGHT_BATCHES", 4, 1, 64));
+  const auto buffered = env.integer("TRACKER_MAX_BUFFERED_EVENTS", 0, 0, 10'000'000);
+  s.max_buffered = buffered > 0 ? static_cast<std::size_t>(buffered)
+                                : 4 * s.batch_max * static_cast<std::size_t>(s.lanes);
+  const auto pool = env.integer("TRACKER_DB_POOL_SIZE", 0, 0, 256);
+  s.db_pool_size =
+      pool > 0 ? static_cast<std::size_t>(pool) : static_cast<std::size_t>(s.lanes) + 1;
+  s.db_query_timeout = env.duration("TRACKER_DB_QUERY_TIMEOUT", 10s, 100ms, 10min);
+  s.retry_max = env.duration("TRACKER_DB_RETRY_MAX_INTERVAL", 5s, 100ms, 5min);
+  s.migrate = env.flag("TRACKER_MIGRATE_ON_START", true);
+  s.address = env.optional("TRACKER_OPS_ADDRESS", "0.0.0.0");
+  s.ops_port = env.listen_port("TRACKER_OPS_PORT", 9465);
+  s.shutdown_grace = env.duration("TRACKER_SHUTDOWN_GRACE", 10s, 0ms, 5min);
+  const std::string level =
+      env.one_of("TRACKER_LOG_LEVEL", "info", {"debug", "info", "warn", "error"});
+  s.log_level = log::parse_level(level).value_or(log::Level::info);
+  env.finish();
+  return s;
+}
+
+}  // namespace tracker::worker

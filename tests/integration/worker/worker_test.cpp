@@ -1,0 +1,481 @@
+// The worker binary against the real broker and PostgreSQL: each test has its own topics,
+// consumer group and database schema, feeds records the way ingest publishes them, and checks
+// the rows.
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+
+#include <tracker/kafka/consumer.hpp>
+#include <tracker/kafka/producer.hpp>
+#include <tracker/slack/envelope.hpp>
+#include <tracker/slack/request.hpp>
+
+#include "environment.hpp"
+#include "fixtures.hpp"
+#include "kafka_topic.hpp"
+#include "pg_schema.hpp"
+#include "run.hpp"
+
+extern char** environ;
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using namespace std::chrono_literals;
+using nlohmann::json;
+using tracker::testing::fixture;
+using tracker::testing::run;
+using tracker::testing::ScratchSchema;
+using tracker::testing::ScratchTopic;
+
+std::uint16_t free_port() {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  return acceptor.local_endpoint().port();
+}
+
+// GET http://127.0.0.1:port/target; 0 when nothing answers.
+unsigned http_get(std::uint16_t port, const char* target, std::string* body = nullptr) {
+  try {
+    asio::io_context io;
+    beast::tcp_stream stream(io);
+    stream.expires_after(5s);
+    stream.connect({asio::ip::make_address("127.0.0.1"), port});
+    beast::http::request<beast::http::empty_body> request(beast::http::verb::get, target, 11);
+    request.set(beast::http::field::host, "127.0.0.1");
+    beast::http::write(stream, request);
+    beast::flat_buffer buffer;
+    beast::http::response<beast::http::string_body> response;
+    beast::http::read(stream, buffer, response);
+    if (body != nullptr) *body = response.body();
+    return response.result_int();
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+// Polls /readyz until it answers 200 or `limit` passes; returns the last status and body.
+std::pair<unsigned, std::string> wait_ready(std::uint16_t port, std::chrono::seconds limit = 20s) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  std::string body;
+  unsigned status = 0;
+  while ((status = http_get(port, "/readyz", &body)) != 200U &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(200ms);
+  }
+  return {status, body};
+}
+
+// A record as ingest publishes it: the envelope of an event_callback body.
+struct Record {
+  std::string key;
+  std::string value;
+};
+
+Record record_of(const std::string& body) {
+  const auto request = tracker::slack::classify(body, tracker::slack::BodyFormat::json);
+  const auto& callback = std::get<tracker::slack::EventCallback>(request);
+  return {tracker::slack::partition_key(callback),
+          tracker::slack::make_envelope(callback, body,
+                                        {.received_at = std::chrono::system_clock::now()})};
+}
+
+Record sample(const char* name) {
+  return record_of(fixture(std::string("slack/") + name));
+}
+
+// A new message from one of `users` users; minutes of study in its text.
+Record study_message(int i, int users = 50, int minutes = 30) {
+  json payload = json::parse(fixture("slack/message.json"));
+  payload["event_id"] = "EvLOAD" + std::to_string(i);
+  payload["event"]["user"] = "U" + std::to_string(1000 + i % users);
+  payload["event"]["ts"] = std::to_string(1731974400 + i) + ".000100";
+  payload["event"]["text"] = "studied " + std::to_string(minutes) + "m #load";
+  return record_of(payload.dump());
+}
+
+void produce(const std::string& topic, const std::vector<Record>& records) {
+  asio::io_context io;
+  tracker::kafka::Producer producer({.brokers = tracker::testing::kafka_brokers()},
+                                    tracker::log::null_logger());
+  const int failures = run(
+      io,
+      [&]() -> asio::awaitable<int> {
+        int failed = 0;
+        for (const Record& r : records) {
+          tracker::kafka::OutgoingMessage message{.topic = topic, .key = r.key, .value = r.value};
+          auto [ec, report] =
+              co_await producer.async_send(std::move(message), asio::as_tuple(asio::use_awaitable));
+          if (ec) ++failed;
+        }
+        co_return failed;
+      }(),
+      120s);
+  ASSERT_EQ(failures, 0);
+}
+
+std::int64_t number(const std::string& sql) {
+  return std::stoll(ScratchSchema::exec(sql));
+}
+
+// The worker binary, configured for one test.
+class WorkerProcess {
+ public:
+  WorkerProcess(const std::string& schema, const std::string& topic, const std::string& dlq,
+                const std::string& group, std::vector<std::string> extra = {})
+      : ops_port_(free_port()) {
+    // Inherited, except what is set here (getenv would find an inherited copy first).
+    for (char** e = environ; *e != nullptr; ++e) {
+      const std::string_view entry = *e;
+      if (!entry.starts_with("DATABASE_URL=") && !entry.starts_with("TRACKER_")) {
+        env_.emplace_back(entry);
+      }
+    }
+    env_.push_back("DATABASE_URL=" + tracker::testing::test_database_url());
+    env_.push_back("TRACKER_DB_SCHEMA=" + schema);
+    env_.push_back("TRACKER_WORKER_TOPIC=" + topic);
+    env_.push_back("TRACKER_WORKER_DLQ_TOPIC=" + dlq);
+    env_.push_back("TRACKER_WORKER_GROUP=" + group);
+    env_.push_back("TRACKER_OPS_ADDRESS=127.0.0.1");
+    env_.push_back("TRACKER_OPS_PORT=" + std::to_string(ops_port_));
+    env_.push_back("TRACKER_DB_RETRY_MAX_INTERVAL=1s");
+    env_.push_back("TRACKER_LOG_LEVEL=warn");
+    for (auto& e : extra) env_.push_back(std::move(e));
+    start();
+  }
+  ~WorkerProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  WorkerProcess(const WorkerProcess&) = delete;
+  WorkerProcess& operator=(const WorkerProcess&) = delete;
+
+  void start() {
+    std::vector<char*> envp;
+    for (auto& s : env_) envp.push_back(s.data());
+    envp.push_back(nullptr);
+    std::string binary = TRACKER_WORKER_BINARY;
+    std::vector<char*> argv = {binary.data(), nullptr};
+    if (posix_spawn(&pid_, binary.c_str(), nullptr, nullptr, argv.data(), envp.data()) != 0) {
+      throw std::runtime_error("cannot start " + binary);
+    }
+  }
+  void kill_hard() {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  // SIGTERM, then the exit status (or -1 if it did not exit within `limit`).
+  int terminate(std::chrono::seconds limit = 30s) {
+    kill(pid_, SIGTERM);
+    const auto until = std::chrono::steady_clock::now() + limit;
+    int status = 0;
+    while (std::chrono::steady_clock::now() < until) {
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    return -1;
+  }
+  [[nodiscard]] bool alive() const { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
+  [[nodiscard]] std::uint16_t ops_port() const { return ops_port_; }
+
+ private:
+  std::uint16_t ops_port_;
+  std::vector<std::string> env_;
+  pid_t pid_ = -1;
+};
+
+// Waits until `sql` returns `expected` (as text), up to `limit`; returns the last value.
+std::string wait_for(const std::string& sql, const std::string& expected,
+                     std::chrono::seconds limit = 60s) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  std::string value;
+  for (;;) {
+    try {
+      value = ScratchSchema::exec(sql);
+    } catch (const std::exception& error) {
+      value = error.what();  // the tables may not exist before the worker's migrations
+    }
+    if (value == expected || std::chrono::steady_clock::now() >= until) return value;
+    std::this_thread::sleep_for(100ms);
+  }
+}
+
+struct DeadLetter {
+  std::string value;
+  std::map<std::string, std::string> headers;
+};
+
+std::vector<DeadLetter> read_dead_letters(const std::string& topic, std::size_t expected) {
+  asio::io_context io;
+  tracker::kafka::Consumer consumer(io.get_executor(),
+                                    {.brokers = tracker::testing::kafka_brokers(),
+                                     .group_id = tracker::testing::unique_name("dlq-reader"),
+                                     .topics = {topic}},
+                                    tracker::log::null_logger());
+  std::vector<DeadLetter> out;
+  const auto until = std::chrono::steady_clock::now() + 60s;
+  while (out.size() < expected && std::chrono::steady_clock::now() < until) {
+    auto batch = run(io, consumer.poll_batch(100, 500ms));
+    if (!batch) break;
+    for (const auto& message : *batch) {
+      DeadLetter letter{std::string(message.value()), {}};
+      for (const char* name : {"x-error", "x-error-reason", "x-original-topic",
+                               "x-original-partition", "x-original-offset", "x-failed-by"}) {
+        if (auto value = message.header(name)) letter.headers[name] = std::string(*value);
+      }
+      out.push_back(std::move(letter));
+    }
+  }
+  consumer.close();
+  return out;
+}
+
+struct WorkerTest : ::testing::Test {
+  ScratchSchema schema;
+  ScratchTopic topic{6};
+  ScratchTopic dlq{1};
+  std::string group = tracker::testing::unique_name("worker");
+
+  std::string q(const std::string& sql) const {
+    return "SET search_path TO " + schema.name() + "; " + sql;
+  }
+  std::unique_ptr<WorkerProcess> start_worker(std::vector<std::string> extra = {}) {
+    return std::make_unique<WorkerProcess>(schema.name(), topic.name(), dlq.name(), group,
+                                           std::move(extra));
+  }
+};
+
+// ScratchSchema::exec returns the first column of the first row of the last statement.
+TEST_F(WorkerTest, EachSampleEventMakesTheRightRowChange) {
+  auto worker = start_worker();
+  produce(topic.name(), {sample("message.json"), sample("message_thread_reply.json")});
+  ASSERT_EQ(wait_for(q("SELECT count(*) FROM study_logs"), "2"), "2");
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT body || '|' || duration_minutes || '|' || "
+                                  "array_to_string(topics, ',') || '|' || "
+                                  "to_char(posted_at AT TIME ZONE 'UTC', "
+                                  "'YYYY-MM-DD HH24:MI:SS.US') FROM study_logs "
+                                  "WHERE ts = '1731974400.000200'")),
+            "Studied Kafka consumer groups for 2h #kafka|120|kafka|2024-11-19 00:00:00.000200");
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT thread_ts || '|' || duration_minutes FROM study_logs "
+                                  "WHERE ts = '1731975000.000300'")),
+            "1731974400.000200|40");
+  // The first message created the user, with the default time zone and hour.
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT time_zone || '|' || summary_hour || '|' || opted_out "
+                                  "FROM users WHERE user_id = 'U2147483697'")),
+            "Asia/Seoul|21|false");
+
+  produce(topic.name(), {sample("message_changed.json")});
+  EXPECT_EQ(
+      wait_for(q("SELECT duration_minutes FROM study_logs WHERE ts = '1731974400.000200'"), "180"),
+      "180");
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT body || '|' || to_char(edited_at AT TIME ZONE 'UTC', "
+                                  "'HH24:MI:SS') FROM study_logs "
+                                  "WHERE ts = '1731974400.000200'")),
+            "Studied Kafka consumer groups for 3h #kafka|00:11:40");
+
+  produce(topic.name(), {sample("message_deleted.json"), sample("bot_message.json")});
+  EXPECT_EQ(wait_for(q("SELECT (deleted_at IS NOT NULL)::text FROM study_logs "
+                       "WHERE ts = '1731974400.000200'"),
+                     "true"),
+            "true");
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT '[' || body || ']' || coalesce(duration_minutes, -1) "
+                                  "|| cardinality(topics) FROM study_logs "
+                                  "WHERE ts = '1731974400.000200'")),
+            "[]-10");
+  // The bot's post is not a study log; the reply stays.
+  EXPECT_EQ(wait_for(q("SELECT count(*) FROM study_logs"), "2", 5s), "2");
+  EXPECT_EQ(number(q("SELECT count(*) FROM users")), 1);
+  EXPECT_EQ(worker->terminate(), 0);
+}
+
+TEST_F(WorkerTest, AnEditBeforeItsMessageWinsAndADeletionBeforeItsMessageStays) {
+  // Same key, so same partition, so the worker sees them in this order.
+  json deleted_first = json::parse(fixture("slack/message.json"));
+  deleted_first["event_id"] = "EvOTHER1";
+  deleted_first["event"]["ts"] = "1731974999.000100";
+  json deletion = json::parse(fixture("slack/message_deleted.json"));
+  deletion["event"]["deleted_ts"] = "1731974999.000100";
+  deletion["event"]["previous_message"]["ts"] = "1731974999.000100";
+  deletion["event_id"] = "EvOTHER2";
+  produce(topic.name(), {sample("message_changed.json"), sample("message.json"),
+                         record_of(deletion.dump()), record_of(deleted_first.dump())});
+  auto worker = start_worker();
+  ASSERT_EQ(wait_for(q("SELECT count(*) FROM processed_events"), "4"), "4");
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT body FROM study_logs WHERE ts = '1731974400.000200'")),
+            "Studied Kafka consumer groups for 3h #kafka");
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT '[' || body || ']' || (deleted_at IS NOT NULL) "
+                                  "FROM study_logs WHERE ts = '1731974999.000100'")),
+            "[]true");
+}
+
+TEST_F(WorkerTest, TheSameThousandEventsDeliveredTwiceGiveAThousandRows) {
+  std::vector<Record> records;
+  for (int i = 0; i < 1000; ++i) records.push_back(study_message(i));
+  for (int i = 0; i < 1000; ++i) records.push_back(study_message(i));
+  produce(topic.name(), records);
+  auto worker = start_worker({"TRACKER_BATCH_MAX_EVENTS=100"});
+  ASSERT_EQ(wait_for(q("SELECT count(*) FROM processed_events"), "1000"), "1000");
+  std::string metrics;
+  // Every record read (2,000) before the counts are final.
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < until) {
+    http_get(worker->ops_port(), "/metrics", &metrics);
+    if (metrics.find("tracker_worker_events_duplicate_total 1000") != std::string::npos) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_NE(metrics.find("tracker_worker_events_duplicate_total 1000"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("tracker_worker_events_stored_total{change=\"message\"} 1000"),
+            std::string::npos);
+  EXPECT_EQ(number(q("SELECT count(*) FROM study_logs")), 1000);
+  EXPECT_EQ(number(q("SELECT sum(duration_minutes) FROM study_logs")), 30'000);
+  EXPECT_EQ(number(q("SELECT count(*) FROM users")), 50);
+  const auto readiness = wait_ready(worker->ops_port());
+  EXPECT_EQ(readiness.first, 200U) << readiness.second;
+  EXPECT_EQ(worker->terminate(), 0);
+}
+
+TEST_F(WorkerTest, RecordsItCannotProcessGoToTheDeadLetterTopicAndConsumptionMovesOn) {
+  json nul_text = json::parse(fixture("slack/message.json"));
+  nul_text["event_id"] = "EvNUL";
+  nul_text["event"]["ts"] = "1731974500.000100";
+  nul_text["event"]["text"] = std::string("a NUL \0 inside", 14);
+  json future = json::parse(sample("message.json").value);
+  future["schema"] = "slack-event-envelope/v9";
+  produce(topic.name(), {{"k", "{not json"},
+                         {"k", future.dump()},
+                         record_of(nul_text.dump()),
+                         sample("message.json")});
+  auto worker = start_worker();
+  ASSERT_EQ(wait_for(q("SELECT count(*) FROM study_logs"), "1"), "1");
+  const auto letters = read_dead_letters(dlq.name(), 3);
+  ASSERT_EQ(letters.size(), 3U);
+  std::map<std::string, const DeadLetter*> by_reason;
+  for (const auto& letter : letters) by_reason[letter.headers.at("x-error-reason")] = &letter;
+  ASSERT_EQ(by_reason.size(), 3U);
+  const DeadLetter& bad_json = *by_reason.at("bad_json");
+  EXPECT_EQ(bad_json.value, "{not json");
+  EXPECT_EQ(bad_json.headers.at("x-original-topic"), topic.name());
+  EXPECT_EQ(bad_json.headers.at("x-failed-by"), "worker");
+  EXPECT_FALSE(bad_json.headers.at("x-original-offset").empty());
+  EXPECT_NE(by_reason.at("unknown_schema")->headers.at("x-error").find("slack-event-envelope/v9"),
+            std::string::npos);
+  // PostgreSQL refuses NUL characters in text; only that record is dead-lettered.
+  EXPECT_NE(by_reason.at("database")->headers.at("x-error").find("22P05"), std::string::npos)
+      << by_reason.at("database")->headers.at("x-error");
+  EXPECT_EQ(worker->terminate(), 0);
+}
+
+TEST_F(WorkerTest, SigkillMidStreamThenRestartLosesAndDuplicatesNothing) {
+  constexpr int kEvents = 20'000;
+  std::vector<Record> records;
+  for (int i = 0; i < kEvents; ++i) records.push_back(study_message(i, 200, 1 + i % 7));
+  produce(topic.name(), records);
+  auto worker = start_worker({"TRACKER_BATCH_MAX_EVENTS=50"});
+  // Kill it once it is part-way through.
+  const auto until = std::chrono::steady_clock::now() + 60s;
+  std::int64_t stored = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    try {
+      stored = number(q("SELECT count(*) FROM processed_events"));
+    } catch (const std::exception&) {
+      stored = 0;
+    }
+    if (stored >= 2'000) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  worker->kill_hard();
+  ASSERT_GE(stored, 2'000);
+  const std::int64_t at_kill = number(q("SELECT count(*) FROM processed_events"));
+  ASSERT_LT(at_kill, kEvents) << "the worker finished before it could be killed";
+  worker->start();
+  ASSERT_EQ(wait_for(q("SELECT count(*) FROM processed_events"), std::to_string(kEvents), 120s),
+            std::to_string(kEvents));
+  EXPECT_EQ(number(q("SELECT count(*) FROM study_logs")), kEvents);
+  std::int64_t expected_minutes = 0;
+  for (int i = 0; i < kEvents; ++i) expected_minutes += 1 + i % 7;
+  EXPECT_EQ(number(q("SELECT sum(duration_minutes) FROM study_logs")), expected_minutes);
+  // Redelivered after the kill: records whose offsets were not committed yet.
+  std::string metrics;
+  http_get(worker->ops_port(), "/metrics", &metrics);
+  std::cout << "killed after " << at_kill << " of " << kEvents << " events were stored\n";
+  EXPECT_EQ(worker->terminate(), 0);
+}
+
+// Stops PostgreSQL for the test and starts it again however the test ends.
+class DatabaseOutage {
+ public:
+  DatabaseOutage() { stack("pg-stop"); }
+  ~DatabaseOutage() { restore(); }
+  void restore() {
+    if (!down_) return;
+    down_ = false;
+    stack("pg-start");
+  }
+
+ private:
+  static void stack(const char* command) {
+    const std::string line = "bash '" + std::string(TRACKER_SOURCE_DIR) +
+                             "/deploy/local/stack.sh' " + command + " >/dev/null 2>&1";
+    if (std::system(line.c_str()) != 0) {
+      throw std::runtime_error(std::string("stack.sh ") + command + " failed");
+    }
+  }
+  bool down_ = true;
+};
+
+TEST_F(WorkerTest, PostgresqlDownForTenSecondsPausesThenCatchesUpWithNothingLost) {
+  std::vector<Record> first;
+  std::vector<Record> second;
+  for (int i = 0; i < 1000; ++i) first.push_back(study_message(i));
+  for (int i = 1000; i < 3000; ++i) second.push_back(study_message(i));
+  produce(topic.name(), first);
+  auto worker = start_worker();
+  ASSERT_EQ(wait_for(q("SELECT count(*) FROM processed_events"), "1000"), "1000");
+  const auto before = wait_ready(worker->ops_port());
+  ASSERT_EQ(before.first, 200U) << before.second;
+  {
+    DatabaseOutage outage;
+    produce(topic.name(), second);
+    std::string metrics;
+    unsigned ready = 0;
+    bool paused = false;
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < until) {
+      ready = http_get(worker->ops_port(), "/readyz");
+      http_get(worker->ops_port(), "/metrics", &metrics);
+      paused = paused || metrics.find("tracker_worker_consumer_paused 1") != std::string::npos;
+      std::this_thread::sleep_for(250ms);
+    }
+    EXPECT_EQ(ready, 503U) << "not ready while the database is down";
+    EXPECT_TRUE(paused) << metrics;
+    EXPECT_NE(metrics.find("tracker_worker_db_unavailable 1"), std::string::npos);
+    ASSERT_TRUE(worker->alive()) << "the worker must wait the outage out, not exit";
+    outage.restore();
+  }
+  ASSERT_EQ(wait_for(q("SELECT count(*) FROM processed_events"), "3000", 90s), "3000");
+  EXPECT_EQ(number(q("SELECT count(*) FROM study_logs")), 3000);
+  EXPECT_TRUE(worker->alive());
+  const auto after = wait_ready(worker->ops_port());
+  EXPECT_EQ(after.first, 200U) << after.second;
+  EXPECT_EQ(worker->terminate(), 0);
+}
+
+}  // namespace
