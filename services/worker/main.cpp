@@ -114,13 +114,16 @@ int main() {
   try {
     consumer = std::make_unique<kafka::Consumer>(
         io.get_executor(),
-        kafka::ConsumerOptions{.brokers = settings.brokers,
-                               .group_id = settings.group_id,
-                               .topics = {settings.topic},
-                               .client_id = "worker",
-                               // Bounds what librdkafka prefetches per partition while the
-                               // worker is busy or paused.
-                               .settings = {{"queued.max.messages.kbytes", "16384"}}},
+        kafka::ConsumerOptions{
+            .brokers = settings.brokers,
+            .group_id = settings.group_id,
+            .topics = {settings.topic},
+            .client_id = "worker",
+            // Bounds what librdkafka prefetches while the lanes are full.
+            // librdkafka 2.0 waits a fixed second before fetching again once
+            // this fills, so it must hold more than a second's work: at 16 MB
+            // a backlog drained at under 10,000 events/s.
+            .settings = {{"queued.max.messages.kbytes", std::to_string(settings.prefetch_kbytes)}}},
         logger);
     producer = std::make_unique<kafka::Producer>(
         kafka::ProducerOptions{.brokers = settings.brokers,

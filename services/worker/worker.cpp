@@ -184,6 +184,7 @@ Worker::Worker(asio::any_io_executor executor, kafka::Consumer& consumer, kafka:
       options_(std::move(options)),
       metrics_(std::make_unique<Metrics>(registry)),
       lanes_done_(executor_),
+      room_(executor_),
       grace_timer_(executor_) {
   options_.lanes = std::max(options_.lanes, 1);
   options_.batch_max = std::max<std::size_t>(options_.batch_max, 1);
@@ -207,6 +208,7 @@ void Worker::stop(std::chrono::milliseconds grace) {
     for (auto& lane : lanes_) lane->wake.cancel();
   });
   for (auto& lane : lanes_) lane->wake.cancel();
+  room_.cancel();
 }
 
 asio::awaitable<bool> Worker::run() {
@@ -228,6 +230,18 @@ asio::awaitable<bool> Worker::run() {
   while (!stopping_) {
     update_pause();
     update_gauges();
+    if (buffered_ >= options_.max_buffered && !consumer_.paused()) {
+      // Full: wait for a lane to make room rather than pause (see worker.hpp).
+      room_.expires_after(options_.poll_gap_limit);
+      co_await room_.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (buffered_ >= options_.max_buffered && !stopping_) {
+        stalled_ = true;
+        logger_.warn("lanes_stalled", {{"buffered", buffered_},
+                                       {"waited_ms", options_.poll_gap_limit.count()},
+                                       {"action", "pausing consumption"}});
+      }
+      continue;
+    }
     auto polled = co_await consumer_.poll_batch(options_.batch_max, options_.poll_wait);
     if (!polled) {
       logger_.error("consumer_failed", {{"error", polled.error().message()}});
@@ -286,6 +300,7 @@ asio::awaitable<void> Worker::run_lane(Lane& lane) {
     }
     co_await process(std::move(batch));
     buffered_ -= n;
+    room_.cancel();
     update_pause();
   }
 }
@@ -444,13 +459,15 @@ void Worker::leave_outage() {
 }
 
 void Worker::update_pause() {
-  const bool must_pause = buffered_ >= options_.max_buffered || lanes_in_outage_ > 0;
   // Resume at half the limit, so that the consumer does not flap around the threshold.
-  const bool may_resume = buffered_ <= options_.max_buffered / 2 && lanes_in_outage_ == 0;
+  if (stalled_ && buffered_ <= options_.max_buffered / 2) stalled_ = false;
+  const bool must_pause = stalled_ || lanes_in_outage_ > 0;
+  const bool may_resume = !must_pause && buffered_ <= options_.max_buffered / 2;
   if (must_pause && !consumer_.paused()) {
     consumer_.pause();
-    logger_.debug("consumer_paused",
-                  {{"buffered", buffered_}, {"database_unavailable", lanes_in_outage_ > 0}});
+    logger_.debug("consumer_paused", {{"buffered", buffered_},
+                                      {"database_unavailable", lanes_in_outage_ > 0},
+                                      {"stalled", stalled_}});
   } else if (may_resume && consumer_.paused() && !stopping_) {
     consumer_.resume();
     logger_.debug("consumer_resumed", {{"buffered", buffered_}});

@@ -62,11 +62,17 @@ Settings load_settings(config::Env& env) {
   s.batch_linger = env.duration("TRACKER_BATCH_LINGER", 20ms, 0ms, 10s);
   s.lanes = static_cast<int>(env.integer("TRACKER_MAX_INFLIGHT_BATCHES", 4, 1, 64));
   const auto buffered = env.integer("TRACKER_MAX_BUFFERED_EVENTS", 0, 0, 10'000'000);
+  // Lanes are fed by partition and librdkafka hands out a partition's fetch in long runs, so a
+  // small buffer fills with one lane's events while the others idle: below 10,000 a backlog
+  // drained at a third of the rate (batches of 100: 8,800 against 28,000 events/s).
   s.max_buffered = buffered > 0 ? static_cast<std::size_t>(buffered)
-                                : 4 * s.batch_max * static_cast<std::size_t>(s.lanes);
+                                : std::max<std::size_t>(
+                                      10'000, 4 * s.batch_max * static_cast<std::size_t>(s.lanes));
   const auto pool = env.integer("TRACKER_DB_POOL_SIZE", 0, 0, 256);
   s.db_pool_size =
       pool > 0 ? static_cast<std::size_t>(pool) : static_cast<std::size_t>(s.lanes) + 1;
+  s.prefetch_kbytes =
+      static_cast<int>(env.integer("TRACKER_KAFKA_PREFETCH_KBYTES", 65'536, 1'024, 1'048'576));
   s.db_query_timeout = env.duration("TRACKER_DB_QUERY_TIMEOUT", 10s, 100ms, 10min);
   s.retry_max = env.duration("TRACKER_DB_RETRY_MAX_INTERVAL", 5s, 100ms, 5min);
   s.migrate = env.flag("TRACKER_MIGRATE_ON_START", true);

@@ -23,8 +23,9 @@ struct Settings {
   std::size_t batch_max = 500;  // TRACKER_BATCH_MAX_EVENTS
   std::chrono::milliseconds batch_linger{20};  // TRACKER_BATCH_LINGER
   int lanes = 4;                               // TRACKER_MAX_INFLIGHT_BATCHES
-  std::size_t max_buffered = 0;                // TRACKER_MAX_BUFFERED_EVENTS (0: 4 x batch x lanes)
-  std::size_t db_pool_size = 0;                // TRACKER_DB_POOL_SIZE (0: lanes + 1)
+  std::size_t max_buffered = 0;  // TRACKER_MAX_BUFFERED_EVENTS (0: max(10000, 4 x batch x lanes))
+  std::size_t db_pool_size = 0;  // TRACKER_DB_POOL_SIZE (0: lanes + 1)
+  int prefetch_kbytes = 65'536;  // TRACKER_KAFKA_PREFETCH_KBYTES
   std::chrono::milliseconds db_query_timeout{10'000};  // TRACKER_DB_QUERY_TIMEOUT
   std::chrono::milliseconds retry_max{5'000};          // TRACKER_DB_RETRY_MAX_INTERVAL
   bool migrate = true;                                 // TRACKER_MIGRATE_ON_START

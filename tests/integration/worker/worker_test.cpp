@@ -17,6 +17,7 @@
 
 #include <tracker/kafka/consumer.hpp>
 #include <tracker/kafka/producer.hpp>
+#include <tracker/kafka/send_all.hpp>
 #include <tracker/slack/envelope.hpp>
 #include <tracker/slack/request.hpp>
 
@@ -109,20 +110,17 @@ void produce(const std::string& topic, const std::vector<Record>& records) {
   asio::io_context io;
   tracker::kafka::Producer producer({.brokers = tracker::testing::kafka_brokers()},
                                     tracker::log::null_logger());
-  const int failures = run(
-      io,
-      [&]() -> asio::awaitable<int> {
-        int failed = 0;
-        for (const Record& r : records) {
-          tracker::kafka::OutgoingMessage message{.topic = topic, .key = r.key, .value = r.value};
-          auto [ec, report] =
-              co_await producer.async_send(std::move(message), asio::as_tuple(asio::use_awaitable));
-          if (ec) ++failed;
-        }
-        co_return failed;
-      }(),
-      120s);
-  ASSERT_EQ(failures, 0);
+  const auto sent = run(io,
+                        tracker::kafka::send_all(
+                            producer, records.size(),
+                            [&](std::size_t i) {
+                              return tracker::kafka::OutgoingMessage{
+                                  .topic = topic, .key = records[i].key, .value = records[i].value};
+                            },
+                            1'000),
+                        120s);
+  ASSERT_EQ(sent.failed, 0U) << sent.first_error.message();
+  ASSERT_EQ(sent.acknowledged, records.size());
 }
 
 std::int64_t number(const std::string& sql) {

@@ -22,10 +22,22 @@ TEST(WorkerSettings, Defaults) {
   EXPECT_EQ(s.user_defaults.summary_hour, 21);
   EXPECT_EQ(s.batch_max, 500u);
   EXPECT_EQ(s.lanes, 4);
-  EXPECT_EQ(s.max_buffered, 4u * 500u * 4u);
+  EXPECT_EQ(s.max_buffered, 10'000u);
   EXPECT_EQ(s.db_pool_size, 5u);
+  EXPECT_EQ(s.prefetch_kbytes, 65'536);
   EXPECT_TRUE(s.filter.channels.empty());
   EXPECT_TRUE(s.migrate);
+}
+
+TEST(WorkerSettings, TheBufferHoldsFourBatchesPerLaneWhenThatIsMoreThanTheFloor) {
+  auto values = kMinimal;
+  values["TRACKER_BATCH_MAX_EVENTS"] = "2000";
+  values["TRACKER_MAX_INFLIGHT_BATCHES"] = "3";
+  Env env(fixed_environment(values));
+  EXPECT_EQ(tracker::worker::load_settings(env).max_buffered, 4u * 2'000u * 3u);
+  values["TRACKER_MAX_BUFFERED_EVENTS"] = "500";
+  Env explicit_env(fixed_environment(values));
+  EXPECT_EQ(tracker::worker::load_settings(explicit_env).max_buffered, 500u);
 }
 
 TEST(WorkerSettings, ListsAreParsedAndTrimmed) {
@@ -47,6 +59,7 @@ TEST(WorkerSettings, EveryBadVariableIsNamed) {
   values["TRACKER_BATCH_MAX_EVENTS"] = "0";
   values["TRACKER_DB_SCHEMA"] = "Robert'); DROP";
   values["TRACKER_BATCH_LINGER"] = "20";
+  values["TRACKER_KAFKA_PREFETCH_KBYTES"] = "12";
   Env env(fixed_environment(values));
   try {
     static_cast<void>(tracker::worker::load_settings(env));
@@ -55,7 +68,8 @@ TEST(WorkerSettings, EveryBadVariableIsNamed) {
     const std::string text = error.what();
     for (const char* name :
          {"DATABASE_URL", "TRACKER_WATCHED_CHANNELS", "TRACKER_DEFAULT_SUMMARY_HOUR",
-          "TRACKER_BATCH_MAX_EVENTS", "TRACKER_DB_SCHEMA", "TRACKER_BATCH_LINGER"}) {
+          "TRACKER_BATCH_MAX_EVENTS", "TRACKER_DB_SCHEMA", "TRACKER_BATCH_LINGER",
+          "TRACKER_KAFKA_PREFETCH_KBYTES"}) {
       EXPECT_NE(text.find(name), std::string::npos) << name << " not named in: " << text;
     }
     EXPECT_NE(text.find("\"general\" is not a Slack id"), std::string::npos) << text;

@@ -1,0 +1,600 @@
+// worker-bench: how fast the worker turns slack-events records into committed study_logs rows.
+//
+//   worker-bench --worker build/services/worker/worker [--run BATCH:EVENTS]... [--users N]
+//                [--partitions N] [--time-limit S]
+//
+// For each run: a fresh topic is filled with EVENTS envelopes exactly as ingest publishes them
+// (Slack `message` events, signed-body shape of slack-load's factory), then the worker binary is
+// started on it with TRACKER_BATCH_MAX_EVENTS=BATCH, its own consumer group and its own database
+// schema, and the committed rows are counted every 20 ms until all EVENTS are there. Throughput is
+// measured from the first committed row to the last, so the consumer group's join and the
+// migrations are left out (they are reported separately as "first row after"). The worker's CPU
+// time and peak RSS come from /proc, its mean batch and transaction time from its own /metrics.
+//
+//   worker-bench --worker PATH --latency RATE:EVENTS --ingest PATH --load PATH
+//
+// Latency: the worker and ingest run on a fresh topic, and slack-load sends EVENTS Slack-signed
+// requests to ingest at RATE per second (open model). Once every row is committed, the worker's
+// tracker_worker_received_to_commit_seconds histogram (from ingest receiving the request to the
+// row's commit, so ingest's own acknowledgement time is included) gives p50 / p90 / p99,
+// interpolated inside its buckets, next to slack-load's table for ingest.
+// Runs against the local stack only (KAFKA_BROKERS, DATABASE_URL); every run is bounded by
+// --time-limit and cleans up its topics, schema and processes.
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include <libpq-fe.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <tracker/kafka/admin.hpp>
+#include <tracker/kafka/producer.hpp>
+#include <tracker/kafka/send_all.hpp>
+#include <tracker/log/logger.hpp>
+#include <tracker/slack/envelope.hpp>
+#include <tracker/slack/request.hpp>
+
+#include "../slack_load/event_body.hpp"
+
+extern char** environ;
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+struct RunSpec {
+  int batch = 0;
+  std::size_t events = 0;
+};
+
+struct Options {
+  std::string worker;
+  std::vector<RunSpec> runs;
+  std::optional<RunSpec> latency;  // batch field: the rate
+  std::string ingest;
+  std::string load;
+  std::vector<std::string> worker_env;  // --env NAME=VALUE, for the worker, after the bench's own
+  int users = 500;
+  int partitions = 6;
+  double time_limit_s = 300;
+};
+
+[[noreturn]] void usage_error(const std::string& message) {
+  std::fprintf(
+      stderr,
+      "worker-bench: %s\nusage: worker-bench --worker PATH [--run BATCH:EVENTS]... "
+      "[--users N] [--partitions N] [--time-limit S] [--env TRACKER_X=V]...\n"
+      "       worker-bench --worker PATH --latency RATE:EVENTS --ingest PATH --load PATH\n",
+      message.c_str());
+  std::exit(2);
+}
+
+long parse_long(const std::string& name, const std::string& text, long low, long high) {
+  char* end = nullptr;
+  const long value = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || value < low || value > high) {
+    usage_error(name + " must be a whole number from " + std::to_string(low) + " to " +
+                std::to_string(high) + ", not \"" + text + "\"");
+  }
+  return value;
+}
+
+Options parse_options(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (i + 1 >= argc) usage_error(flag + " needs a value");
+    const std::string value = argv[++i];
+    if (flag == "--worker") {
+      o.worker = value;
+    } else if (flag == "--run") {
+      const auto colon = value.find(':');
+      if (colon == std::string::npos)
+        usage_error("--run takes BATCH:EVENTS, not \"" + value + "\"");
+      o.runs.push_back(
+          {static_cast<int>(parse_long("--run BATCH", value.substr(0, colon), 1, 10'000)),
+           static_cast<std::size_t>(
+               parse_long("--run EVENTS", value.substr(colon + 1), 1, 5'000'000))});
+    } else if (flag == "--latency") {
+      const auto colon = value.find(':');
+      if (colon == std::string::npos) usage_error("--latency takes RATE:EVENTS");
+      o.latency = RunSpec{
+          static_cast<int>(parse_long("--latency RATE", value.substr(0, colon), 1, 100'000)),
+          static_cast<std::size_t>(
+              parse_long("--latency EVENTS", value.substr(colon + 1), 1, 5'000'000))};
+    } else if (flag == "--ingest") {
+      o.ingest = value;
+    } else if (flag == "--load") {
+      o.load = value;
+    } else if (flag == "--env") {
+      if (!value.starts_with("TRACKER_") || value.find('=') == std::string::npos) {
+        usage_error("--env takes TRACKER_NAME=VALUE, not \"" + value + "\"");
+      }
+      o.worker_env.push_back(value);
+    } else if (flag == "--users") {
+      o.users = static_cast<int>(parse_long(flag, value, 1, 9'999));
+    } else if (flag == "--partitions") {
+      o.partitions = static_cast<int>(parse_long(flag, value, 1, 64));
+    } else if (flag == "--time-limit") {
+      o.time_limit_s = static_cast<double>(parse_long(flag, value, 1, 3'600));
+    } else {
+      usage_error("unknown option " + flag);
+    }
+  }
+  if (o.worker.empty()) usage_error("--worker is required");
+  if (o.latency && (o.ingest.empty() || o.load.empty() || !o.runs.empty())) {
+    usage_error("--latency needs --ingest and --load, and does not combine with --run");
+  }
+  if (o.runs.empty()) o.runs = {{1, 20'000}, {100, 200'000}, {1'000, 200'000}};
+  return o;
+}
+
+std::string env_or_die(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') {
+    usage_error(std::string(name) + " is not set (eval \"$(bash deploy/local/stack.sh env)\")");
+  }
+  return value;
+}
+
+std::uint16_t free_port() {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  return acceptor.local_endpoint().port();
+}
+
+std::string http_get(std::uint16_t port, const char* target) {
+  try {
+    asio::io_context io;
+    beast::tcp_stream stream(io);
+    stream.expires_after(5s);
+    stream.connect({asio::ip::make_address("127.0.0.1"), port});
+    beast::http::request<beast::http::empty_body> request(beast::http::verb::get, target, 11);
+    request.set(beast::http::field::host, "127.0.0.1");
+    beast::http::write(stream, request);
+    beast::flat_buffer buffer;
+    beast::http::response<beast::http::string_body> response;
+    beast::http::read(stream, buffer, response);
+    return response.body();
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+// The value of an unlabelled sample in Prometheus text, or nullopt.
+std::optional<double> metric(const std::string& text, const std::string& name) {
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.starts_with(name + " ")) return std::stod(line.substr(name.size() + 1));
+  }
+  return std::nullopt;
+}
+
+class Database {
+ public:
+  explicit Database(const std::string& url) : connection_(PQconnectdb(url.c_str())) {
+    if (PQstatus(connection_) != CONNECTION_OK) {
+      throw std::runtime_error(std::string("database: ") + PQerrorMessage(connection_));
+    }
+    // DROP SCHEMA ... CASCADE lists every table it drops otherwise.
+    PQclear(PQexec(connection_, "SET client_min_messages = warning"));
+  }
+  ~Database() { PQfinish(connection_); }
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  // The first column of the first row, or nullopt on an error (a table not created yet).
+  std::optional<std::string> value(const std::string& sql) {
+    PGresult* result = PQexec(connection_, sql.c_str());
+    std::optional<std::string> out;
+    if (PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) > 0) {
+      out = PQgetvalue(result, 0, 0);
+    } else if (PQresultStatus(result) == PGRES_COMMAND_OK) {
+      out = "";
+    }
+    PQclear(result);
+    return out;
+  }
+
+ private:
+  PGconn* connection_;
+};
+
+// CPU seconds (user + system) and peak RSS of a child process, from /proc.
+double cpu_seconds(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), {});
+  const auto close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; fields >> field && i <= 15; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(field);  // utime, stime
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double peak_rss_mib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("VmHWM:")) return std::stod(line.substr(6)) / 1024.0;
+  }
+  return 0;
+}
+
+pid_t spawn(const std::string& binary, const std::vector<std::string>& extra_env) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view entry = *e;
+    if (!entry.starts_with("TRACKER_")) env.emplace_back(entry);
+  }
+  env.insert(env.end(), extra_env.begin(), extra_env.end());
+  std::vector<char*> envp;
+  for (auto& s : env) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::string path = binary;
+  std::vector<char*> argv = {path.data(), nullptr};
+  pid_t pid = -1;
+  if (posix_spawn(&pid, path.c_str(), nullptr, nullptr, argv.data(), envp.data()) != 0) {
+    throw std::runtime_error("cannot start " + binary);
+  }
+  return pid;
+}
+
+// One run's names: topic (and its .dlq), consumer group, database schema.
+struct Scratch {
+  std::string topic;
+  std::string schema;
+  std::string group;
+};
+
+Scratch scratch_names(const std::string& run_id, const std::string& suffix) {
+  std::string lower = run_id;
+  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  const std::string base = "bench_worker_" + lower + "_" + suffix;
+  std::string topic = base;
+  std::replace(topic.begin(), topic.end(), '_', '-');
+  return {topic, base, base};
+}
+
+void create_topics(tracker::kafka::Admin& admin, const Scratch& names, int partitions) {
+  if (auto ec = admin.create_topics({{.name = names.topic, .partitions = partitions},
+                                     {.name = names.topic + ".dlq", .partitions = 1}},
+                                    30s)) {
+    throw std::runtime_error("create topic: " + ec.message());
+  }
+}
+
+pid_t start_worker(const Options& options, const Scratch& names, int batch,
+                   std::uint16_t ops_port) {
+  std::vector<std::string> env = {"TRACKER_DB_SCHEMA=" + names.schema,
+                                  "TRACKER_WORKER_TOPIC=" + names.topic,
+                                  "TRACKER_WORKER_DLQ_TOPIC=" + names.topic + ".dlq",
+                                  "TRACKER_WORKER_GROUP=" + names.group,
+                                  "TRACKER_OPS_ADDRESS=127.0.0.1",
+                                  "TRACKER_OPS_PORT=" + std::to_string(ops_port),
+                                  "TRACKER_BATCH_MAX_EVENTS=" + std::to_string(batch),
+                                  "TRACKER_LOG_LEVEL=warn"};
+  env.insert(env.end(), options.worker_env.begin(), options.worker_env.end());
+  return spawn(options.worker, env);
+}
+
+Clock::duration limit(const Options& options) {
+  return std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(options.time_limit_s));
+}
+
+void stop(pid_t pid) {
+  kill(pid, SIGTERM);
+  waitpid(pid, nullptr, 0);
+}
+
+// Committed events, as the worker counts them after each commit: stored (any kind of change)
+// plus duplicates. Read from its /metrics, which costs the database nothing (counting rows
+// every few milliseconds would load the very server being measured).
+std::optional<std::size_t> committed_events(std::uint16_t ops_port) {
+  const std::string text = http_get(ops_port, "/metrics");
+  if (text.empty()) return std::nullopt;
+  double total = 0;
+  std::istringstream lines(text);
+  std::string line;
+  for (const char* name :
+       {"tracker_worker_events_stored_total{", "tracker_worker_events_duplicate_total "}) {
+    lines.clear();
+    lines.seekg(0);
+    while (std::getline(lines, line)) {
+      if (line.starts_with(name)) total += std::stod(line.substr(line.rfind(' ') + 1));
+    }
+  }
+  return static_cast<std::size_t>(total);
+}
+
+// Polls every 20 ms until `expected` events are committed or the deadline passes.
+struct Progress {
+  std::optional<Clock::time_point> first_at;  // the first count above zero
+  std::size_t first_count = 0;
+  Clock::time_point last_at;
+  double cpu_at_first = 0;
+  bool complete = false;
+};
+
+Progress wait_for_rows(std::uint16_t ops_port, std::size_t expected, pid_t worker,
+                       Clock::time_point deadline) {
+  Progress progress;
+  while (Clock::now() < deadline) {
+    const std::size_t count = committed_events(ops_port).value_or(0);
+    const auto now = Clock::now();
+    if (count > 0 && !progress.first_at) {
+      progress.first_at = now;
+      progress.first_count = count;
+      progress.cpu_at_first = cpu_seconds(worker);
+    }
+    if (count >= expected) {
+      progress.last_at = now;
+      progress.complete = true;
+      break;
+    }
+    if (waitpid(worker, nullptr, WNOHANG) == worker) throw std::runtime_error("the worker exited");
+    std::this_thread::sleep_for(20ms);
+  }
+  return progress;
+}
+
+void clean_up(Database& db, tracker::kafka::Admin& admin, const Scratch& names) {
+  db.value("DROP SCHEMA IF EXISTS " + names.schema + " CASCADE");
+  admin.delete_topics({names.topic, names.topic + ".dlq"}, 30s);
+}
+
+struct RunResult {
+  RunSpec spec;
+  std::size_t stored = 0;
+  double feed_s = 0;
+  double first_row_s = 0;  // from the worker's start
+  double drain_s = 0;      // first committed row to the last
+  double events_per_s = 0;
+  std::size_t drained = 0;  // events committed between the first row and the last
+  double cpu_s = 0;         // the worker's, over the same span
+  double rss_mib = 0;
+  double mean_batch = 0;
+  double mean_transaction_ms = 0;
+  bool complete = false;
+};
+
+double feed(const std::string& brokers, const std::string& topic, const std::string& run_id,
+            int users, std::size_t count) {
+  // What ingest would have published for `count` Slack message events.
+  const auto unix_now = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+  const tracker::loadtest::EventFactory events(run_id, users, unix_now);
+  asio::io_context io;
+  tracker::kafka::Producer producer({.brokers = brokers, .client_id = "worker-bench"},
+                                    tracker::log::null_logger());
+  const auto started = Clock::now();
+  auto message_at = [&](std::size_t i) {
+    const std::string body = events.body(static_cast<std::int64_t>(i), unix_now);
+    const auto request = tracker::slack::classify(body, tracker::slack::BodyFormat::json);
+    const auto& callback = std::get<tracker::slack::EventCallback>(request);
+    return tracker::kafka::OutgoingMessage{
+        .topic = topic,
+        .key = tracker::slack::partition_key(callback),
+        .value = tracker::slack::make_envelope(callback, body,
+                                               {.received_at = std::chrono::system_clock::now()})};
+  };
+  auto sent = asio::co_spawn(io, tracker::kafka::send_all(producer, count, message_at, 5'000),
+                             asio::use_future);
+  io.run();
+  const auto outcome = sent.get();
+  if (outcome.failed > 0) {
+    throw std::runtime_error("feeding the topic: " + std::to_string(outcome.failed) +
+                             " sends failed: " + outcome.first_error.message());
+  }
+  return std::chrono::duration<double>(Clock::now() - started).count();
+}
+
+RunResult run_one(const Options& options, const RunSpec& spec, const std::string& run_id) {
+  const std::string brokers = env_or_die("KAFKA_BROKERS");
+  const Scratch names = scratch_names(run_id, "b" + std::to_string(spec.batch));
+  tracker::kafka::Admin admin(brokers);
+  create_topics(admin, names, options.partitions);
+  RunResult result{.spec = spec};
+  result.feed_s = feed(brokers, names.topic, run_id, options.users, spec.events);
+  std::fprintf(stderr, "worker-bench: batch %d: %zu events in %s (%.1f s); starting the worker\n",
+               spec.batch, spec.events, names.topic.c_str(), result.feed_s);
+
+  Database db(env_or_die("DATABASE_URL"));
+  const std::uint16_t ops_port = free_port();
+  const auto started = Clock::now();
+  const pid_t pid = start_worker(options, names, spec.batch, ops_port);
+  const Progress progress = wait_for_rows(ops_port, spec.events, pid, started + limit(options));
+  result.cpu_s = cpu_seconds(pid) - progress.cpu_at_first;
+  result.rss_mib = peak_rss_mib(pid);
+  const std::string metrics = http_get(ops_port, "/metrics");
+  stop(pid);
+
+  result.complete = progress.complete;
+  result.stored =
+      std::stoull(db.value("SELECT count(*) FROM " + names.schema + ".study_logs").value_or("0"));
+  if (progress.first_at) {
+    result.first_row_s = std::chrono::duration<double>(*progress.first_at - started).count();
+    if (progress.complete) {
+      result.drain_s = std::chrono::duration<double>(progress.last_at - *progress.first_at).count();
+      result.drained = spec.events - progress.first_count;
+      if (result.drain_s > 0) {
+        result.events_per_s = static_cast<double>(result.drained) / result.drain_s;
+      }
+    }
+  }
+  const auto batches = metric(metrics, "tracker_worker_batch_size_count").value_or(0);
+  if (batches > 0) {
+    result.mean_batch = metric(metrics, "tracker_worker_batch_size_sum").value_or(0) / batches;
+    result.mean_transaction_ms =
+        1'000 * metric(metrics, "tracker_worker_transaction_seconds_sum").value_or(0) / batches;
+  }
+  clean_up(db, admin, names);
+  return result;
+}
+
+// The q-quantile of a Prometheus histogram `name` in `text`, interpolated linearly inside the
+// bucket it falls in (as PromQL's histogram_quantile does); in seconds.
+std::optional<double> histogram_quantile(const std::string& text, const std::string& name,
+                                         double q) {
+  std::vector<std::pair<double, double>> buckets;  // upper bound, cumulative count
+  std::istringstream lines(text);
+  std::string line;
+  const std::string prefix = name + "_bucket{le=\"";
+  while (std::getline(lines, line)) {
+    if (!line.starts_with(prefix)) continue;
+    const auto close = line.find('"', prefix.size());
+    const std::string bound = line.substr(prefix.size(), close - prefix.size());
+    const double upper =
+        bound == "+Inf" ? std::numeric_limits<double>::infinity() : std::stod(bound);
+    buckets.emplace_back(upper, std::stod(line.substr(line.rfind(' ') + 1)));
+  }
+  if (buckets.empty() || buckets.back().second <= 0) return std::nullopt;
+  const double rank = q * buckets.back().second;
+  double lower = 0;
+  double below = 0;
+  for (const auto& [upper, cumulative] : buckets) {
+    if (cumulative >= rank) {
+      if (std::isinf(upper)) return lower;  // beyond the last finite bound: report that bound
+      const double in_bucket = cumulative - below;
+      return in_bucket > 0 ? lower + (upper - lower) * (rank - below) / in_bucket : upper;
+    }
+    lower = upper;
+    below = cumulative;
+  }
+  return std::nullopt;
+}
+
+int run_latency(const Options& options, const RunSpec& spec, const std::string& run_id) {
+  const std::string brokers = env_or_die("KAFKA_BROKERS");
+  const int rate = spec.batch;
+  const Scratch names = scratch_names(run_id, "latency");
+  tracker::kafka::Admin admin(brokers);
+  create_topics(admin, names, options.partitions);
+  Database db(env_or_die("DATABASE_URL"));
+  const auto deadline = Clock::now() + limit(options);
+
+  // The worker with its default batching, ready (caught up with an empty topic) before the load.
+  const std::uint16_t worker_ops = free_port();
+  const pid_t worker = start_worker(options, names, 500, worker_ops);
+  while (http_get(worker_ops, "/readyz").find("\"status\":\"ready\"") == std::string::npos &&
+         Clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+  }
+  char secret[33];
+  std::snprintf(secret, sizeof secret, "%08x%08x%08x%08x", std::rand(), std::rand(), std::rand(),
+                std::rand());
+  setenv("SLACK_SIGNING_SECRET", secret, 1);
+  const std::uint16_t ingest_port = free_port();
+  const pid_t ingest =
+      spawn(options.ingest, {"TRACKER_INGEST_ADDRESS=127.0.0.1",
+                             "TRACKER_INGEST_PORT=" + std::to_string(ingest_port),
+                             "TRACKER_OPS_PORT=" + std::to_string(free_port()),
+                             "TRACKER_INGEST_TOPIC=" + names.topic, "TRACKER_LOG_LEVEL=warn"});
+  while (http_get(ingest_port, "/healthz").empty() && Clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+  }
+  const double seconds = static_cast<double>(spec.events) / rate;
+  const std::string command =
+      options.load + " --target 127.0.0.1:" + std::to_string(ingest_port) +
+      " --connections 50 --requests " + std::to_string(spec.events) + " --rate " +
+      std::to_string(rate) + " --users " + std::to_string(options.users) + " --time-limit " +
+      std::to_string(static_cast<int>(seconds + 60)) + " --label ingest-at-" + std::to_string(rate);
+  std::fprintf(stderr, "worker-bench: %s\n", command.c_str());
+  std::fflush(stdout);
+  const int load_status = std::system(command.c_str());
+  const Progress progress = wait_for_rows(worker_ops, spec.events, worker, deadline);
+  const std::string metrics = http_get(worker_ops, "/metrics");
+  const double rss = peak_rss_mib(worker);
+  stop(ingest);
+  stop(worker);
+  clean_up(db, admin, names);
+  if (load_status != 0) throw std::runtime_error("slack-load failed");
+
+  const std::string histogram = "tracker_worker_received_to_commit_seconds";
+  std::printf("\nworker: %s of %zu events committed; peak RSS %.1f MiB\n\n",
+              progress.complete ? "all" : "NOT all", spec.events, rss);
+  std::printf(
+      "| rate /s | events | received → committed p50 ms | p90 ms | p99 ms | max bucket |\n"
+      "|---:|---:|---:|---:|---:|---|\n");
+  const auto ms = [&](double q) {
+    return 1'000 * histogram_quantile(metrics, histogram, q).value_or(-1);
+  };
+  // The largest bucket that holds an observation says how bad the worst one was.
+  std::string worst = "?";
+  {
+    std::istringstream lines(metrics);
+    std::string line;
+    double previous = 0;
+    while (std::getline(lines, line)) {
+      if (!line.starts_with(histogram + "_bucket{le=\"")) continue;
+      const double cumulative = std::stod(line.substr(line.rfind(' ') + 1));
+      if (cumulative > previous) {
+        const auto open = line.find('"') + 1;
+        worst = "≤ " + line.substr(open, line.find('"', open) - open) + " s";
+      }
+      previous = cumulative;
+    }
+  }
+  std::printf("| %d | %zu | %.1f | %.1f | %.1f | %s |\n", rate, spec.events, ms(0.5), ms(0.9),
+              ms(0.99), worst.c_str());
+  return progress.complete ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options options = parse_options(argc, argv);
+  const std::string run_id = tracker::loadtest::make_run_id();
+  try {
+    if (options.latency) return run_latency(options, *options.latency, run_id);
+    std::vector<RunResult> results;
+    for (const RunSpec& spec : options.runs) results.push_back(run_one(options, spec, run_id));
+    std::printf(
+        "| batch max | events | rows stored | first row after s | first → last row s | "
+        "events/s | mean batch | mean transaction ms | worker CPU µs/event | worker peak RSS "
+        "MiB |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    bool all_complete = true;
+    for (const RunResult& r : results) {
+      all_complete = all_complete && r.complete && r.stored == r.spec.events;
+      std::printf("| %d | %zu | %zu%s | %.2f | %.2f | %.0f | %.1f | %.2f | %.1f | %.1f |\n",
+                  r.spec.batch, r.spec.events, r.stored, r.complete ? "" : " (time limit)",
+                  r.first_row_s, r.drain_s, r.events_per_s, r.mean_batch, r.mean_transaction_ms,
+                  r.drained > 0 ? 1e6 * r.cpu_s / static_cast<double>(r.drained) : 0.0, r.rss_mib);
+    }
+    return all_complete ? 0 : 1;
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "worker-bench: %s\n", error.what());
+    return 1;
+  }
+}
