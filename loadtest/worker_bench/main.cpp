@@ -6,10 +6,12 @@
 // For each run: a fresh topic is filled with EVENTS envelopes exactly as ingest publishes them
 // (Slack `message` events, signed-body shape of slack-load's factory), then the worker binary is
 // started on it with TRACKER_BATCH_MAX_EVENTS=BATCH, its own consumer group and its own database
-// schema, and the committed rows are counted every 20 ms until all EVENTS are there. Throughput is
-// measured from the first committed row to the last, so the consumer group's join and the
-// migrations are left out (they are reported separately as "first row after"). The worker's CPU
-// time and peak RSS come from /proc, its mean batch and transaction time from its own /metrics.
+// schema, and the committed events are counted every 20 ms (from the worker's counters, which
+// load the database not at all) until all EVENTS are there; the rows are counted in the database
+// at the end. Throughput is measured from the first committed row to the last, so the consumer
+// group's join and the migrations are left out (they are reported separately as "first row after").
+// The worker's CPU time and peak RSS come from /proc, its mean batch and transaction time from its
+// own /metrics.
 //
 //   worker-bench --worker PATH --latency RATE:EVENTS --ingest PATH --load PATH
 //
@@ -20,21 +22,13 @@
 // interpolated inside its buckets, next to slack-load's table for ingest.
 // Runs against the local stack only (KAFKA_BROKERS, DATABASE_URL); every run is bounded by
 // --time-limit and cleans up its topics, schema and processes.
-#include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <iostream>
-#include <limits>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <variant>
@@ -43,11 +37,9 @@
 #include <libpq-fe.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_future.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 
+#include <tracker/http/blocking_client.hpp>
 #include <tracker/kafka/admin.hpp>
 #include <tracker/kafka/producer.hpp>
 #include <tracker/kafka/send_all.hpp>
@@ -56,13 +48,13 @@
 #include <tracker/slack/request.hpp>
 
 #include "../slack_load/event_body.hpp"
-
-extern char** environ;
+#include "child_process.hpp"
+#include "prometheus_text.hpp"
 
 namespace {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
+using namespace tracker::loadtest;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
@@ -161,38 +153,8 @@ std::string env_or_die(const char* name) {
   return value;
 }
 
-std::uint16_t free_port() {
-  asio::io_context io;
-  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
-  return acceptor.local_endpoint().port();
-}
-
 std::string http_get(std::uint16_t port, const char* target) {
-  try {
-    asio::io_context io;
-    beast::tcp_stream stream(io);
-    stream.expires_after(5s);
-    stream.connect({asio::ip::make_address("127.0.0.1"), port});
-    beast::http::request<beast::http::empty_body> request(beast::http::verb::get, target, 11);
-    request.set(beast::http::field::host, "127.0.0.1");
-    beast::http::write(stream, request);
-    beast::flat_buffer buffer;
-    beast::http::response<beast::http::string_body> response;
-    beast::http::read(stream, buffer, response);
-    return response.body();
-  } catch (const std::exception&) {
-    return {};
-  }
-}
-
-// The value of an unlabelled sample in Prometheus text, or nullopt.
-std::optional<double> metric(const std::string& text, const std::string& name) {
-  std::istringstream lines(text);
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (line.starts_with(name + " ")) return std::stod(line.substr(name.size() + 1));
-  }
-  return std::nullopt;
+  return tracker::http::blocking_get("127.0.0.1", port, target).body;
 }
 
 class Database {
@@ -224,49 +186,6 @@ class Database {
  private:
   PGconn* connection_;
 };
-
-// CPU seconds (user + system) and peak RSS of a child process, from /proc.
-double cpu_seconds(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), {});
-  const auto close = text.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream fields(text.substr(close + 2));
-  std::string field;
-  double ticks = 0;
-  for (int i = 3; fields >> field && i <= 15; ++i) {
-    if (i == 14 || i == 15) ticks += std::stod(field);  // utime, stime
-  }
-  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-double peak_rss_mib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.starts_with("VmHWM:")) return std::stod(line.substr(6)) / 1024.0;
-  }
-  return 0;
-}
-
-pid_t spawn(const std::string& binary, const std::vector<std::string>& extra_env) {
-  std::vector<std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    const std::string_view entry = *e;
-    if (!entry.starts_with("TRACKER_")) env.emplace_back(entry);
-  }
-  env.insert(env.end(), extra_env.begin(), extra_env.end());
-  std::vector<char*> envp;
-  for (auto& s : env) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::string path = binary;
-  std::vector<char*> argv = {path.data(), nullptr};
-  pid_t pid = -1;
-  if (posix_spawn(&pid, path.c_str(), nullptr, nullptr, argv.data(), envp.data()) != 0) {
-    throw std::runtime_error("cannot start " + binary);
-  }
-  return pid;
-}
 
 // One run's names: topic (and its .dlq), consumer group, database schema.
 struct Scratch {
@@ -311,29 +230,14 @@ Clock::duration limit(const Options& options) {
       std::chrono::duration<double>(options.time_limit_s));
 }
 
-void stop(pid_t pid) {
-  kill(pid, SIGTERM);
-  waitpid(pid, nullptr, 0);
-}
-
 // Committed events, as the worker counts them after each commit: stored (any kind of change)
 // plus duplicates. Read from its /metrics, which costs the database nothing (counting rows
 // every few milliseconds would load the very server being measured).
 std::optional<std::size_t> committed_events(std::uint16_t ops_port) {
   const std::string text = http_get(ops_port, "/metrics");
   if (text.empty()) return std::nullopt;
-  double total = 0;
-  std::istringstream lines(text);
-  std::string line;
-  for (const char* name :
-       {"tracker_worker_events_stored_total{", "tracker_worker_events_duplicate_total "}) {
-    lines.clear();
-    lines.seekg(0);
-    while (std::getline(lines, line)) {
-      if (line.starts_with(name)) total += std::stod(line.substr(line.rfind(' ') + 1));
-    }
-  }
-  return static_cast<std::size_t>(total);
+  return static_cast<std::size_t>(sum_of(text, "tracker_worker_events_stored_total") +
+                                  sum_of(text, "tracker_worker_events_duplicate_total"));
 }
 
 // Polls every 20 ms until `expected` events are committed or the deadline passes.
@@ -430,7 +334,7 @@ RunResult run_one(const Options& options, const RunSpec& spec, const std::string
                spec.batch, spec.events, names.topic.c_str(), result.feed_s);
 
   Database db(env_or_die("DATABASE_URL"));
-  const std::uint16_t ops_port = free_port();
+  const std::uint16_t ops_port = tracker::http::free_loopback_port();
   const auto started = Clock::now();
   const pid_t pid = start_worker(options, names, spec.batch, ops_port);
   const Progress progress = wait_for_rows(ops_port, spec.events, pid, started + limit(options));
@@ -452,71 +356,14 @@ RunResult run_one(const Options& options, const RunSpec& spec, const std::string
       }
     }
   }
-  const auto batches = metric(metrics, "tracker_worker_batch_size_count").value_or(0);
+  const auto batches = sample(metrics, "tracker_worker_batch_size_count").value_or(0);
   if (batches > 0) {
-    result.mean_batch = metric(metrics, "tracker_worker_batch_size_sum").value_or(0) / batches;
+    result.mean_batch = sample(metrics, "tracker_worker_batch_size_sum").value_or(0) / batches;
     result.mean_transaction_ms =
-        1'000 * metric(metrics, "tracker_worker_transaction_seconds_sum").value_or(0) / batches;
+        1'000 * sample(metrics, "tracker_worker_transaction_seconds_sum").value_or(0) / batches;
   }
   clean_up(db, admin, names);
   return result;
-}
-
-// A Prometheus histogram's buckets as scraped: (upper bound, cumulative count), in order.
-using Buckets = std::vector<std::pair<double, double>>;
-
-Buckets scrape_buckets(const std::string& text, const std::string& name) {
-  Buckets buckets;
-  std::istringstream lines(text);
-  std::string line;
-  const std::string prefix = name + "_bucket{le=\"";
-  while (std::getline(lines, line)) {
-    if (!line.starts_with(prefix)) continue;
-    const auto close = line.find('"', prefix.size());
-    const std::string bound = line.substr(prefix.size(), close - prefix.size());
-    const double upper =
-        bound == "+Inf" ? std::numeric_limits<double>::infinity() : std::stod(bound);
-    buckets.emplace_back(upper, std::stod(line.substr(line.rfind(' ') + 1)));
-  }
-  return buckets;
-}
-
-// What was observed between two scrapes of the same histogram.
-Buckets difference(Buckets after, const Buckets& before) {
-  for (std::size_t i = 0; i < after.size() && i < before.size(); ++i) {
-    after[i].second -= before[i].second;
-  }
-  return after;
-}
-
-// The q-quantile, interpolated linearly inside the bucket it falls in (as PromQL's
-// histogram_quantile does); in the histogram's unit.
-std::optional<double> quantile(const Buckets& buckets, double q) {
-  if (buckets.empty() || buckets.back().second <= 0) return std::nullopt;
-  const double rank = q * buckets.back().second;
-  double lower = 0;
-  double below = 0;
-  for (const auto& [upper, cumulative] : buckets) {
-    if (cumulative >= rank) {
-      if (std::isinf(upper)) return lower;  // beyond the last finite bound: report that bound
-      const double in_bucket = cumulative - below;
-      return in_bucket > 0 ? lower + (upper - lower) * (rank - below) / in_bucket : upper;
-    }
-    lower = upper;
-    below = cumulative;
-  }
-  return std::nullopt;
-}
-
-// The upper bound of the highest bucket holding an observation: how bad the worst one was.
-double worst_bound(const Buckets& buckets) {
-  double previous = 0;
-  double bound = 0;
-  for (const auto& [upper, cumulative] : buckets) {
-    if (cumulative > previous) bound = upper;
-    previous = cumulative;
-  }
-  return bound;
 }
 
 int run_latency(const Options& options, const RunSpec& spec, const std::string& run_id) {
@@ -535,15 +382,15 @@ int run_latency(const Options& options, const RunSpec& spec, const std::string& 
   };
 
   // The worker with its default batching, ready (caught up with an empty topic) before the load.
-  const std::uint16_t worker_ops = free_port();
+  const std::uint16_t worker_ops = tracker::http::free_loopback_port();
   const pid_t worker = start_worker(options, names, 500, worker_ops);
   ready(worker_ops);
   char secret[33];
   std::snprintf(secret, sizeof secret, "%08x%08x%08x%08x", std::rand(), std::rand(), std::rand(),
                 std::rand());
   setenv("SLACK_SIGNING_SECRET", secret, 1);
-  const std::uint16_t ingest_port = free_port();
-  const std::uint16_t ingest_ops = free_port();
+  const std::uint16_t ingest_port = tracker::http::free_loopback_port();
+  const std::uint16_t ingest_ops = tracker::http::free_loopback_port();
   const pid_t ingest =
       spawn(options.ingest, {"TRACKER_INGEST_ADDRESS=127.0.0.1",
                              "TRACKER_INGEST_PORT=" + std::to_string(ingest_port),
@@ -563,7 +410,7 @@ int run_latency(const Options& options, const RunSpec& spec, const std::string& 
     throw std::runtime_error("the warm-up events were not committed");
   }
   const std::string histogram = "tracker_worker_received_to_commit_seconds";
-  const Buckets before = scrape_buckets(http_get(worker_ops, "/metrics"), histogram);
+  const Buckets before = buckets_of(http_get(worker_ops, "/metrics"), histogram);
 
   const double seconds = static_cast<double>(spec.events) / rate;
   const std::string command = load + " --connections 50 --requests " + std::to_string(spec.events) +
@@ -575,7 +422,7 @@ int run_latency(const Options& options, const RunSpec& spec, const std::string& 
   const int load_status = std::system(command.c_str());
   const Progress progress = wait_for_rows(worker_ops, kWarmUp + spec.events, worker, deadline);
   const Buckets measured =
-      difference(scrape_buckets(http_get(worker_ops, "/metrics"), histogram), before);
+      difference(buckets_of(http_get(worker_ops, "/metrics"), histogram), before);
   const double rss = peak_rss_mib(worker);
   stop(ingest);
   stop(worker);

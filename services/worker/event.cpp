@@ -142,6 +142,26 @@ std::optional<std::string> optional_string(const json& object, const char* name)
   return *value;
 }
 
+// A message as its author wrote it (a new message, or the `message` of an edit), as of its
+// post: the caller sets the kind of change and, for an edit, its time. nullopt when the tracker
+// itself posted it.
+std::optional<MessageWrite> read_message(const json& message, std::string_view where,
+                                         const std::string& team_id, const std::string& channel,
+                                         const json& payload) {
+  MessageWrite write;
+  write.team_id = team_id;
+  write.channel_id = channel;
+  write.user_id = require_string(message, "user", where);
+  if (posted_by_tracker(payload, write.user_id)) return std::nullopt;
+  write.ts = require_string(message, "ts", where);
+  write.posted_at = require_ts(message, "ts", where);
+  write.version_at = write.posted_at;
+  write.thread_ts = optional_string(message, "thread_ts");
+  write.text = string_or_empty(message, "text");
+  write.hints = parse_hints(write.text);
+  return write;
+}
+
 Event decode_event(const json& envelope, const Filter& filter) {
   const json* schema = member(envelope, "schema");
   if (schema == nullptr) throw Invalid{"missing_field", "schema is missing"};
@@ -189,25 +209,17 @@ Event decode_event(const json& envelope, const Filter& filter) {
       out.action = Skip{"unedited_change", {}};
       return out;
     }
-    MessageWrite write;
-    write.change = Change::edit;
-    write.team_id = team_id;
-    write.channel_id = channel;
-    write.user_id = require_string(message, "user", "event.message");
-    if (posted_by_tracker(payload, write.user_id)) {
+    auto write = read_message(message, "event.message", team_id, channel, payload);
+    if (!write) {
       out.action = Skip{"own_post", {}};
       return out;
     }
-    write.ts = require_string(message, "ts", "event.message");
-    write.posted_at = require_ts(message, "ts", "event.message");
-    write.edited_at = edited->is_object() && member(*edited, "ts") != nullptr
-                          ? require_ts(*edited, "ts", "event.message.edited")
-                          : require_ts(event, "ts", "event");
-    write.version_at = *write.edited_at;
-    write.thread_ts = optional_string(message, "thread_ts");
-    write.text = string_or_empty(message, "text");
-    write.hints = parse_hints(write.text);
-    out.action = std::move(write);
+    write->change = Change::edit;
+    write->edited_at = edited->is_object() && member(*edited, "ts") != nullptr
+                           ? require_ts(*edited, "ts", "event.message.edited")
+                           : require_ts(event, "ts", "event");
+    write->version_at = *write->edited_at;
+    out.action = std::move(*write);
     return out;
   }
   if (subtype == "message_deleted") {
@@ -236,22 +248,13 @@ Event decode_event(const json& envelope, const Filter& filter) {
     out.action = Skip{"subtype", subtype};
     return out;
   }
-  MessageWrite write;
-  write.team_id = team_id;
-  write.channel_id = channel;
-  write.user_id = require_string(event, "user", "event");
-  if (posted_by_tracker(payload, write.user_id)) {
+  auto write = read_message(event, "event", team_id, channel, payload);
+  if (!write) {
     out.action = Skip{"own_post", {}};
     return out;
   }
-  write.ts = require_string(event, "ts", "event");
-  write.posted_at = require_ts(event, "ts", "event");
-  write.version_at = write.posted_at;
-  write.thread_ts = optional_string(event, "thread_ts");
-  write.change = write_change(write.ts, write.thread_ts);
-  write.text = string_or_empty(event, "text");
-  write.hints = parse_hints(write.text);
-  out.action = std::move(write);
+  write->change = write_change(write->ts, write->thread_ts);
+  out.action = std::move(*write);
   return out;
 }
 

@@ -9,12 +9,10 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include <tracker/http/blocking_client.hpp>
 #include <tracker/kafka/consumer.hpp>
 #include <tracker/kafka/producer.hpp>
 #include <tracker/kafka/send_all.hpp>
@@ -32,7 +30,6 @@ extern char** environ;
 namespace {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
 using namespace std::chrono_literals;
 using nlohmann::json;
 using tracker::testing::fixture;
@@ -40,30 +37,13 @@ using tracker::testing::run;
 using tracker::testing::ScratchSchema;
 using tracker::testing::ScratchTopic;
 
-std::uint16_t free_port() {
-  asio::io_context io;
-  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
-  return acceptor.local_endpoint().port();
-}
+using tracker::http::free_loopback_port;
 
 // GET http://127.0.0.1:port/target; 0 when nothing answers.
 unsigned http_get(std::uint16_t port, const char* target, std::string* body = nullptr) {
-  try {
-    asio::io_context io;
-    beast::tcp_stream stream(io);
-    stream.expires_after(5s);
-    stream.connect({asio::ip::make_address("127.0.0.1"), port});
-    beast::http::request<beast::http::empty_body> request(beast::http::verb::get, target, 11);
-    request.set(beast::http::field::host, "127.0.0.1");
-    beast::http::write(stream, request);
-    beast::flat_buffer buffer;
-    beast::http::response<beast::http::string_body> response;
-    beast::http::read(stream, buffer, response);
-    if (body != nullptr) *body = response.body();
-    return response.result_int();
-  } catch (const std::exception&) {
-    return 0;
-  }
+  auto result = tracker::http::blocking_get("127.0.0.1", port, target);
+  if (body != nullptr) *body = std::move(result.body);
+  return result.status;
 }
 
 // Polls /readyz until it answers 200 or `limit` passes; returns the last status and body.
@@ -132,7 +112,7 @@ class WorkerProcess {
  public:
   WorkerProcess(const std::string& schema, const std::string& topic, const std::string& dlq,
                 const std::string& group, std::vector<std::string> extra = {})
-      : ops_port_(free_port()) {
+      : ops_port_(free_loopback_port()) {
     // Inherited, except what is set here (getenv would find an inherited copy first).
     for (char** e = environ; *e != nullptr; ++e) {
       const std::string_view entry = *e;
