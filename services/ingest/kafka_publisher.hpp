@@ -14,7 +14,10 @@ class KafkaPublisher final : public EventPublisher {
       : producer_(producer), deadline_(deadline) {}
 
   boost::asio::awaitable<PublishOutcome> publish(kafka::OutgoingMessage message) override;
-  [[nodiscard]] bool ready() const override { return producer_.broker_up(); }
+  // The broker answers and the topic's partitions are known, so a publish goes out at once.
+  [[nodiscard]] bool ready() const override {
+    return producer_.broker_up() && producer_.topics_known();
+  }
 
  private:
   kafka::Producer& producer_;

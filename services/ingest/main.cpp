@@ -40,7 +40,8 @@ int main() {
   auto registry = std::make_shared<prometheus::Registry>();
   kafka::Producer producer({.brokers = settings.brokers,
                             .client_id = "ingest",
-                            .queue_max_messages = settings.producer_queue_messages},
+                            .queue_max_messages = settings.producer_queue_messages,
+                            .topics = {settings.topic}},
                            logger);
   ingest::KafkaPublisher publisher(producer, settings.publish_deadline);
   ingest::IngestHandler handler(

@@ -131,7 +131,8 @@ int main() {
                                .message_timeout = 10s,
                                // Connected before the first dead letter, so that readiness
                                // means the broker can take one.
-                               .settings = {{"enable.sparse.connections", "false"}}},
+                               .settings = {{"enable.sparse.connections", "false"}},
+                               .topics = {settings.dlq_topic}},
         logger);
   } catch (const std::exception& error) {
     logger.error("kafka_setup_failed", {{"error", error.what()}});
@@ -151,7 +152,8 @@ int main() {
   bool database_prepared = false;
   ops.add_readiness_check("postgresql",
                           [&] { return database_prepared && pool.reachable() && worker.ready(); });
-  ops.add_readiness_check("kafka", [&] { return consumer->broker_up(); });
+  ops.add_readiness_check("kafka",
+                          [&] { return consumer->broker_up() && producer->topics_known(); });
   try {
     ops.start();
   } catch (const std::exception& error) {

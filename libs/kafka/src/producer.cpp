@@ -119,9 +119,57 @@ Producer::Producer(ProducerOptions options, log::Logger& logger)
   poller_ = std::jthread([rk = client_.get()](const std::stop_token& stop) {
     while (!stop.stop_requested()) rd_kafka_poll(rk, 100);
   });
+  for (const std::string& topic : options_.topics) {
+    topic_handles_.push_back(rd_kafka_topic_new(client_.get(), topic.c_str(), nullptr));
+  }
+  if (topic_handles_.empty()) {
+    topics_known_.store(true);
+  } else {
+    topic_lookup_ = std::jthread([this](const std::stop_token& stop) { look_up_topics(stop); });
+  }
+}
+
+// Asks for each topic's metadata until the broker has described them all, or the producer is
+// being destroyed. Each request is bounded (1 s); between failed rounds it waits 200 ms.
+void Producer::look_up_topics(const std::stop_token& stop) {
+  std::vector<rd_kafka_topic_t*> pending = topic_handles_;
+  bool reported = false;
+  while (!stop.stop_requested()) {
+    std::erase_if(pending, [&](rd_kafka_topic_t* topic) {
+      const rd_kafka_metadata_t* metadata = nullptr;
+      if (rd_kafka_metadata(client_.get(), 0, topic, &metadata, 1'000) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return false;
+      }
+      const bool known = metadata->topic_cnt == 1 &&
+                         metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                         metadata->topics[0].partition_cnt > 0;
+      if (!known && !reported) {
+        logger_.warn(
+            "kafka_topic_unknown",
+            {{"topic", rd_kafka_topic_name(topic)},
+             {"error", metadata->topic_cnt == 1 ? rd_kafka_err2name(metadata->topics[0].err)
+                                                : "no such topic"}});
+        reported = true;
+      }
+      rd_kafka_metadata_destroy(metadata);
+      return known;
+    });
+    if (pending.empty()) {
+      topics_known_.store(true);
+      return;
+    }
+    for (int i = 0; i < 4 && !stop.stop_requested(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
 }
 
 Producer::~Producer() {
+  if (topic_lookup_.joinable()) {
+    topic_lookup_.request_stop();
+    topic_lookup_.join();
+  }
   poller_.request_stop();
   poller_.join();
   if (!flush(options_.close_timeout)) {
@@ -130,6 +178,7 @@ Producer::~Producer() {
     rd_kafka_purge(client_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_flush(client_.get(), 1'000);
   }
+  for (rd_kafka_topic_t* topic : topic_handles_) rd_kafka_topic_destroy(topic);
 }
 
 bool Producer::flush(std::chrono::milliseconds timeout) {

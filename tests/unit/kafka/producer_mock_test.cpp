@@ -154,3 +154,32 @@ TEST(ProducerMock, InvalidSettingStopsConstructionNamingIt) {
                         tracker::log::null_logger()),
                tracker::kafka::ConfigurationError);
 }
+
+TEST(ProducerMock, TheTopicsItWillWriteAreLookedUpBeforeTheFirstSend) {
+  MockCluster cluster;
+  cluster.create_topic("events", 3);
+  Producer producer({.brokers = cluster.bootstraps(), .topics = {"events"}},
+                    tracker::log::null_logger());
+  EXPECT_TRUE(eventually([&] { return producer.topics_known(); }));
+  asio::io_context io;
+  auto [ec, report] = run(io, send(producer, "events", "T1:U1"));
+  EXPECT_FALSE(ec) << ec.message();
+}
+
+TEST(ProducerMock, WithoutTopicsToLookUpTheyCountAsKnownAtOnce) {
+  MockCluster cluster;
+  Producer producer({.brokers = cluster.bootstraps()}, tracker::log::null_logger());
+  EXPECT_TRUE(producer.topics_known());
+}
+
+TEST(ProducerMock, TopicsAreNotKnownWhileNoBrokerAnswers) {
+  MockCluster cluster;
+  cluster.create_topic("events", 1);
+  cluster.broker_down();
+  Producer producer({.brokers = cluster.bootstraps(), .close_timeout = 100ms, .topics = {"events"}},
+                    tracker::log::null_logger());
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_FALSE(producer.topics_known());
+  cluster.broker_up();
+  EXPECT_TRUE(eventually([&] { return producer.topics_known(); }));
+}

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <utility>
@@ -47,6 +48,10 @@ struct ProducerOptions {
   // How long the destructor waits for queued messages before purging them.
   std::chrono::milliseconds close_timeout{10'000};
   Settings settings;  // further librdkafka settings, applied last
+  // Topics this producer will write. Their partitions and leaders are learned in the background
+  // from the start (topics_known()), so that the first message to each does not wait for
+  // librdkafka's once-a-second scan of topics it has not seen yet: about a second, measured.
+  std::vector<std::string> topics;
 };
 
 struct Header {
@@ -119,20 +124,28 @@ class Producer {
   // True while the client is connected to at least one broker of the cluster (not just the
   // bootstrap address); updated from librdkafka's statistics and error callbacks.
   [[nodiscard]] bool broker_up() const noexcept { return broker_up_.load(); }
+  // True once the partitions of every topic in ProducerOptions::topics are known (at once when
+  // there are none). Readiness checks combine it with broker_up().
+  [[nodiscard]] bool topics_known() const noexcept { return topics_known_.load(); }
   // Messages queued or in flight, not yet acknowledged.
   [[nodiscard]] int queue_depth() const noexcept;
 
  private:
   struct Callbacks;
 
+  void look_up_topics(const std::stop_token& stop);
   void start_send(OutgoingMessage message, asio::any_io_executor executor,
                   asio::cancellation_slot slot, std::unique_ptr<DeliveryCompletion> completion);
 
   ProducerOptions options_;
   log::Logger& logger_;
   std::atomic<bool> broker_up_{false};
+  std::atomic<bool> topics_known_{false};
   std::shared_ptr<rd_kafka_t> client_;
+  // Handles of ProducerOptions::topics, held so that librdkafka keeps what it learned of them.
+  std::vector<rd_kafka_topic_t*> topic_handles_;
   std::jthread poller_;
+  std::jthread topic_lookup_;
 };
 
 }  // namespace tracker::kafka
