@@ -29,13 +29,25 @@ double cpu_seconds(pid_t pid) {
   return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-double peak_rss_mib(pid_t pid) {
+namespace {
+
+double status_mib(pid_t pid, std::string_view field) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(status, line)) {
-    if (line.starts_with("VmHWM:")) return std::stod(line.substr(6)) / 1024.0;
+    if (line.starts_with(field)) return std::stod(line.substr(field.size())) / 1024.0;
   }
   return 0;
+}
+
+}  // namespace
+
+double peak_rss_mib(pid_t pid) {
+  return status_mib(pid, "VmHWM:");
+}
+
+double rss_mib(pid_t pid) {
+  return status_mib(pid, "VmRSS:");
 }
 
 pid_t spawn(const std::string& binary, const std::vector<std::string>& extra_env) {
@@ -44,7 +56,12 @@ pid_t spawn(const std::string& binary, const std::vector<std::string>& extra_env
     const std::string_view entry = *e;
     if (!entry.starts_with("TRACKER_")) env.emplace_back(entry);
   }
-  env.insert(env.end(), extra_env.begin(), extra_env.end());
+  // A later NAME=VALUE replaces an earlier one (getenv would find the first).
+  for (const std::string& entry : extra_env) {
+    const std::string name = entry.substr(0, entry.find('=') + 1);
+    std::erase_if(env, [&](const std::string& e) { return e.starts_with(name); });
+    env.push_back(entry);
+  }
   std::vector<char*> envp;
   for (auto& s : env) envp.push_back(s.data());
   envp.push_back(nullptr);

@@ -67,6 +67,8 @@ struct Options {
   std::string worker;
   std::vector<RunSpec> runs;
   std::optional<RunSpec> latency;  // batch field: the rate
+  std::optional<RunSpec> outage;   // batch field: seconds PostgreSQL is down
+  std::string stack = "deploy/local/stack.sh";
   std::string ingest;
   std::string load;
   std::vector<std::string> worker_env;  // --env NAME=VALUE, for the worker, after the bench's own
@@ -76,12 +78,12 @@ struct Options {
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
-  std::fprintf(
-      stderr,
-      "worker-bench: %s\nusage: worker-bench --worker PATH [--run BATCH:EVENTS]... "
-      "[--users N] [--partitions N] [--time-limit S] [--env TRACKER_X=V]...\n"
-      "       worker-bench --worker PATH --latency RATE:EVENTS --ingest PATH --load PATH\n",
-      message.c_str());
+  std::fprintf(stderr,
+               "worker-bench: %s\nusage: worker-bench --worker PATH [--run BATCH:EVENTS]... "
+               "[--users N] [--partitions N] [--time-limit S] [--env TRACKER_X=V]...\n"
+               "       worker-bench --worker PATH --latency RATE:EVENTS --ingest PATH --load PATH\n"
+               "       worker-bench --worker PATH --outage SECONDS:EVENTS [--stack PATH]\n",
+               message.c_str());
   std::exit(2);
 }
 
@@ -118,6 +120,15 @@ Options parse_options(int argc, char** argv) {
           static_cast<int>(parse_long("--latency RATE", value.substr(0, colon), 1, 100'000)),
           static_cast<std::size_t>(
               parse_long("--latency EVENTS", value.substr(colon + 1), 1, 5'000'000))};
+    } else if (flag == "--outage") {
+      const auto colon = value.find(':');
+      if (colon == std::string::npos) usage_error("--outage takes SECONDS:EVENTS");
+      o.outage =
+          RunSpec{static_cast<int>(parse_long("--outage SECONDS", value.substr(0, colon), 1, 600)),
+                  static_cast<std::size_t>(
+                      parse_long("--outage EVENTS", value.substr(colon + 1), 1, 5'000'000))};
+    } else if (flag == "--stack") {
+      o.stack = value;
     } else if (flag == "--ingest") {
       o.ingest = value;
     } else if (flag == "--load") {
@@ -440,6 +451,72 @@ int run_latency(const Options& options, const RunSpec& spec, const std::string& 
   return progress.complete ? 0 : 1;
 }
 
+// PostgreSQL stopped under a backlog: the worker must pause, hold its memory, stay alive, and
+// catch up once the database is back.
+int run_outage(const Options& options, const RunSpec& spec, const std::string& run_id) {
+  const std::string brokers = env_or_die("KAFKA_BROKERS");
+  const int down_s = spec.batch;
+  const Scratch names = scratch_names(run_id, "outage");
+  tracker::kafka::Admin admin(brokers);
+  create_topics(admin, names, options.partitions);
+  feed(brokers, names.topic, run_id, options.users, spec.events);
+  const auto deadline = Clock::now() + limit(options);
+  const auto stack = [&](const char* command) {
+    const std::string line = "bash '" + options.stack + "' " + command + " >/dev/null 2>&1";
+    if (std::system(line.c_str()) != 0) {
+      throw std::runtime_error(std::string("stack.sh ") + command + " failed");
+    }
+  };
+
+  const std::uint16_t ops_port = tracker::http::free_loopback_port();
+  const pid_t worker = start_worker(options, names, 500, ops_port);
+  // Let it start draining, then take the database away.
+  if (!wait_for_rows(ops_port, 1, worker, deadline).complete) {
+    throw std::runtime_error("the worker committed nothing before the outage");
+  }
+  stack("pg-stop");
+  const auto down_at = Clock::now();
+  const std::size_t before = committed_events(ops_port).value_or(0);
+  const double rss_before = rss_mib(worker);
+  double rss_max = rss_before;
+  bool paused = false;
+  bool unready = false;
+  while (Clock::now() - down_at < std::chrono::seconds(down_s)) {
+    rss_max = std::max(rss_max, rss_mib(worker));
+    const std::string metrics = http_get(ops_port, "/metrics");
+    paused = paused || sample(metrics, "tracker_worker_consumer_paused").value_or(0) == 1;
+    unready =
+        unready || tracker::http::blocking_get("127.0.0.1", ops_port, "/readyz").status == 503;
+    if (waitpid(worker, nullptr, WNOHANG) == worker) {
+      stack("pg-start");
+      throw std::runtime_error("the worker exited during the outage");
+    }
+    std::this_thread::sleep_for(200ms);
+  }
+  const std::size_t during = committed_events(ops_port).value_or(0);
+  stack("pg-start");
+  const auto up_at = Clock::now();
+  const Progress progress = wait_for_rows(ops_port, spec.events, worker, deadline);
+  const double catch_up_s = std::chrono::duration<double>(progress.last_at - up_at).count();
+  const double rss_peak = peak_rss_mib(worker);
+  stop(worker);
+  Database db(env_or_die("DATABASE_URL"));  // after the restart
+  const std::size_t stored =
+      std::stoull(db.value("SELECT count(*) FROM " + names.schema + ".study_logs").value_or("0"));
+  clean_up(db, admin, names);
+
+  std::printf(
+      "| events | committed when stopped | committed while down | down s | paused | /readyz 503 "
+      "| RSS before MiB | RSS max while down MiB | back up → all committed s | rows stored | "
+      "peak RSS MiB |\n"
+      "|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|\n");
+  std::printf("| %zu | %zu | %zu | %d | %s | %s | %.1f | %.1f | %.2f | %zu%s | %.1f |\n",
+              spec.events, before, during - before, down_s, paused ? "yes" : "no",
+              unready ? "yes" : "no", rss_before, rss_max, catch_up_s, stored,
+              progress.complete ? "" : " (time limit)", rss_peak);
+  return progress.complete && stored == spec.events && paused && unready ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -447,6 +524,7 @@ int main(int argc, char** argv) {
   const std::string run_id = tracker::loadtest::make_run_id();
   try {
     if (options.latency) return run_latency(options, *options.latency, run_id);
+    if (options.outage) return run_outage(options, *options.outage, run_id);
     std::vector<RunResult> results;
     for (const RunSpec& spec : options.runs) results.push_back(run_one(options, spec, run_id));
     std::printf(

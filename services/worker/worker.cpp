@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -227,21 +228,32 @@ asio::awaitable<bool> Worker::run() {
   }
 
   bool healthy = true;
+  std::optional<Clock::time_point> full_since;  // since when the lanes hold max_buffered
   while (!stopping_) {
     update_pause();
     update_gauges();
     if (buffered_ >= options_.max_buffered && !consumer_.paused()) {
-      // Full: wait for a lane to make room rather than pause (see worker.hpp).
-      room_.expires_after(options_.poll_gap_limit);
-      co_await room_.async_wait(asio::as_tuple(asio::use_awaitable));
-      if (buffered_ >= options_.max_buffered && !stopping_) {
+      // Full: wait for a lane to make room rather than pause (see worker.hpp). A lane's wake-up
+      // may leave it full still (a poll overshoots by up to a batch); the limit runs from the
+      // moment it filled.
+      const Clock::time_point now = Clock::now();
+      if (!full_since) full_since = now;
+      if (now - *full_since >= options_.poll_gap_limit) {
         stalled_ = true;
-        logger_.warn("lanes_stalled", {{"buffered", buffered_},
-                                       {"waited_ms", options_.poll_gap_limit.count()},
-                                       {"action", "pausing consumption"}});
+        logger_.warn(
+            "lanes_stalled",
+            {{"buffered", buffered_},
+             {"full_for_ms",
+              std::chrono::duration_cast<std::chrono::milliseconds>(now - *full_since).count()},
+             {"action", "pausing consumption"}});
+        full_since.reset();
+        continue;
       }
+      room_.expires_at(*full_since + options_.poll_gap_limit);
+      co_await room_.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }
+    full_since.reset();
     auto polled = co_await consumer_.poll_batch(options_.batch_max, options_.poll_wait);
     if (!polled) {
       logger_.error("consumer_failed", {{"error", polled.error().message()}});
@@ -451,6 +463,9 @@ void Worker::enter_outage(const std::string& error) {
                   {{"error", error}, {"action", "pausing consumption, retrying the batch"}});
   }
   update_pause();
+  // Paused now: the consume loop, if it waits for room, goes back to polling (which keeps the
+  // consumer in its group) instead.
+  room_.cancel();
 }
 
 void Worker::leave_outage() {
