@@ -142,6 +142,13 @@ std::optional<std::string> optional_string(const json& object, const char* name)
   return *value;
 }
 
+// Who wrote a message that was deleted: Slack's previous_message says, else the envelope's user.
+std::string author_before(const json& event, const json& envelope) {
+  const json* previous = member(event, "previous_message");
+  std::string user = previous != nullptr ? string_or_empty(*previous, "user") : std::string{};
+  return user.empty() ? string_or_empty(envelope, "user_id") : user;
+}
+
 // A message as its author wrote it (a new message, or the `message` of an edit), as of its
 // post: the caller sets the kind of change and, for an edit, its time. nullopt when the tracker
 // itself posted it.
@@ -202,6 +209,18 @@ Event decode_event(const json& envelope, const Filter& filter) {
       out.action = Skip{"bot", {}};
       return out;
     }
+    // Deleting a thread's parent leaves a tombstone in its place, announced as a change.
+    if (string_or_empty(message, "subtype") == "tombstone") {
+      MessageDeletion deletion;
+      deletion.team_id = team_id;
+      deletion.channel_id = channel;
+      deletion.ts = require_string(message, "ts", "event.message");
+      deletion.posted_at = require_ts(message, "ts", "event.message");
+      deletion.deleted_at = require_ts(event, "ts", "event");
+      deletion.user_id = author_before(event, envelope);
+      out.action = std::move(deletion);
+      return out;
+    }
     // Slack also sends message_changed when it unfurls a link; only a person's edit carries
     // "edited".
     const json* edited = member(message, "edited");
@@ -215,10 +234,13 @@ Event decode_event(const json& envelope, const Filter& filter) {
       return out;
     }
     write->change = Change::edit;
+    // The change event's own ts orders edits: edited.ts is whole seconds, so two edits within a
+    // second would tie (and the first would stay), and an edit in the second of its post would
+    // look older than the post.
+    write->version_at = require_ts(event, "ts", "event");
     write->edited_at = edited->is_object() && member(*edited, "ts") != nullptr
                            ? require_ts(*edited, "ts", "event.message.edited")
-                           : require_ts(event, "ts", "event");
-    write->version_at = *write->edited_at;
+                           : write->version_at;
     out.action = std::move(*write);
     return out;
   }
@@ -234,8 +256,7 @@ Event decode_event(const json& envelope, const Filter& filter) {
     deletion.ts = require_string(event, "deleted_ts", "event");
     deletion.posted_at = require_ts(event, "deleted_ts", "event");
     deletion.deleted_at = require_ts(event, "ts", "event");
-    deletion.user_id = previous != nullptr ? string_or_empty(*previous, "user") : std::string{};
-    if (deletion.user_id.empty()) deletion.user_id = string_or_empty(envelope, "user_id");
+    deletion.user_id = author_before(event, envelope);
     out.action = std::move(deletion);
     return out;
   }

@@ -33,9 +33,9 @@ struct MessageWrite {
   std::string ts;
   std::optional<std::string> thread_ts;  // set for replies (and thread parents Slack marks so)
   std::string text;
-  Micros posted_at;
+  Micros posted_at{};
   std::optional<Micros> edited_at;
-  Micros version_at;  // posted_at, or edited_at for an edit
+  Micros version_at{};  // posted_at, or the change event's ts for an edit
   StudyHints hints;
 };
 
@@ -45,8 +45,8 @@ struct MessageDeletion {
   std::string channel_id;
   std::string user_id;  // the deleted message's author when Slack says, else the envelope's
   std::string ts;       // the deleted message's ts
-  Micros posted_at;
-  Micros deleted_at;  // the deletion event's ts; also its version
+  Micros posted_at{};
+  Micros deleted_at{};  // the deletion event's ts; also its version
 };
 
 // Not a study log; `reason` is a metric label, `subtype` names the message subtype or event type

@@ -124,6 +124,11 @@ struct Worker::Metrics {
                    .Help("1 while batches cannot be written because the database fails")
                    .Register(registry)
                    .Add({})),
+        dead_letter_failing(prometheus::BuildGauge()
+                                .Name("tracker_worker_dead_letter_unavailable")
+                                .Help("1 while a record cannot be sent to the dead-letter topic")
+                                .Register(registry)
+                                .Add({})),
         pool_in_use(prometheus::BuildGauge()
                         .Name("tracker_worker_db_pool_connections_in_use")
                         .Help("Pooled PostgreSQL connections lent out")
@@ -168,6 +173,7 @@ struct Worker::Metrics {
   prometheus::Gauge& buffered;
   prometheus::Gauge& paused;
   prometheus::Gauge& outage;
+  prometheus::Gauge& dead_letter_failing;
   prometheus::Gauge& pool_in_use;
   prometheus::Gauge& pool_open;
   std::set<std::string> subtype_labels;
@@ -196,7 +202,7 @@ Worker::Worker(asio::any_io_executor executor, kafka::Consumer& consumer, kafka:
 Worker::~Worker() = default;
 
 bool Worker::ready() const noexcept {
-  return lanes_in_outage_ == 0 && pool_.reachable();
+  return lanes_in_outage_ == 0 && lanes_dead_letter_failing_ == 0 && pool_.reachable();
 }
 
 void Worker::stop(std::chrono::milliseconds grace) {
@@ -217,11 +223,19 @@ asio::awaitable<bool> Worker::run() {
   for (auto& lane : lanes_) {
     asio::co_spawn(executor_, run_lane(*lane), [this](const std::exception_ptr& error) {
       if (error) {
+        // Its partitions would go unserved while the process looked healthy: stop instead, so
+        // that the worker exits non-zero and its partitions move to a healthy member (nothing
+        // the lane held had its offsets stored).
+        std::string what = "unknown exception";
         try {
           std::rethrow_exception(error);
         } catch (const std::exception& e) {
-          logger_.error("lane_failed", {{"error", e.what()}});
+          what = e.what();
+        } catch (...) {
         }
+        logger_.error("lane_failed", {{"error", what}, {"action", "stopping the worker"}});
+        lane_failed_ = true;
+        stop(options_.retry_max);
       }
       if (--running_lanes_ == 0) lanes_done_.cancel();
     });
@@ -281,7 +295,7 @@ asio::awaitable<bool> Worker::run() {
   grace_timer_.cancel();
   last_gauges_ = {};
   update_gauges();
-  co_return healthy;
+  co_return healthy && !lane_failed_;
 }
 
 asio::awaitable<void> Worker::run_lane(Lane& lane) {
@@ -426,11 +440,16 @@ asio::awaitable<bool> Worker::dead_letter(const Item& item, std::string reason, 
       {"x-failed-by", "worker"},
   };
   std::chrono::milliseconds backoff = options_.retry_initial;
+  bool failing = false;
   for (;;) {
     kafka::OutgoingMessage attempt = message;
     auto [ec, report] =
         co_await producer_.async_send(std::move(attempt), asio::as_tuple(asio::use_awaitable));
     if (!ec) {
+      if (failing) {
+        --lanes_dead_letter_failing_;
+        update_pause();
+      }
       metrics_->dead_letters.Add({{"reason", reason}}).Increment();
       logger_.warn("dead_lettered", {{"reason", reason},
                                      {"error", error},
@@ -441,10 +460,20 @@ asio::awaitable<bool> Worker::dead_letter(const Item& item, std::string reason, 
       co_return true;
     }
     logger_.warn("dead_letter_failed", {{"error", ec.message()}, {"retry_in_ms", backoff.count()}});
+    if (!failing) {
+      // Whatever the cause (the broker gone, the topic refusing the record), this lane cannot
+      // move on: pause consumption and report not ready until the dead letter is accepted.
+      failing = true;
+      ++lanes_dead_letter_failing_;
+      update_pause();
+    }
     co_await sleep(backoff);
-    if (abandon_) co_return false;
+    if (abandon_) break;
     backoff = std::min(backoff * 2, options_.retry_max);
   }
+  --lanes_dead_letter_failing_;
+  update_pause();
+  co_return false;
 }
 
 asio::awaitable<void> Worker::sleep(std::chrono::milliseconds duration) {
@@ -476,7 +505,7 @@ void Worker::leave_outage() {
 void Worker::update_pause() {
   // Resume at half the limit, so that the consumer does not flap around the threshold.
   if (stalled_ && buffered_ <= options_.max_buffered / 2) stalled_ = false;
-  const bool must_pause = stalled_ || lanes_in_outage_ > 0;
+  const bool must_pause = stalled_ || lanes_in_outage_ > 0 || lanes_dead_letter_failing_ > 0;
   const bool may_resume = !must_pause && buffered_ <= options_.max_buffered / 2;
   if (must_pause && !consumer_.paused()) {
     consumer_.pause();
@@ -489,6 +518,7 @@ void Worker::update_pause() {
   }
   metrics_->paused.Set(consumer_.paused() ? 1 : 0);
   metrics_->outage.Set(lanes_in_outage_ > 0 ? 1 : 0);
+  metrics_->dead_letter_failing.Set(lanes_dead_letter_failing_ > 0 ? 1 : 0);
   metrics_->buffered.Set(static_cast<double>(buffered_));
 }
 

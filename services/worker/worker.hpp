@@ -20,7 +20,9 @@
 // (one transaction attempt per interval, so an outage costs the database almost nothing), the
 // service reports itself not ready, and it never exits because of it.
 // A record that cannot be decoded, or that the database rejects on its own, goes to the
-// dead-letter topic with the error and its origin in headers; consumption moves on.
+// dead-letter topic with the error and its origin in headers; consumption moves on. While a dead
+// letter cannot be sent, the lane retries it with capped backoff and the consumer pauses, as in
+// a database outage.
 //
 // Threads: everything runs on one executor (a single-threaded io_context or a strand), the one
 // the consumer, the pool and this object were given.
@@ -65,8 +67,6 @@ struct WorkerOptions {
   std::chrono::milliseconds poll_wait{100};
   // Longest time the consumer goes without polling while the lanes are full; then it pauses.
   std::chrono::milliseconds poll_gap_limit{10'000};
-  // How long a dead-letter send may wait for the broker before it is retried.
-  std::chrono::milliseconds dlq_send_timeout{10'000};
 };
 
 class Worker {
@@ -118,10 +118,12 @@ class Worker {
   std::vector<std::unique_ptr<Lane>> lanes_;
   std::size_t buffered_ = 0;
   int lanes_in_outage_ = 0;
+  int lanes_dead_letter_failing_ = 0;
   bool stopping_ = false;
   bool polling_done_ = false;
-  bool abandon_ = false;  // past the stop grace: retry loops give up
-  bool stalled_ = false;  // the lanes stayed full for poll_gap_limit: paused until they drain
+  bool abandon_ = false;      // past the stop grace: retry loops give up
+  bool stalled_ = false;      // the lanes stayed full for poll_gap_limit: paused until they drain
+  bool lane_failed_ = false;  // a lane ended with an exception: the worker stops, unhealthy
   int running_lanes_ = 0;
   asio::steady_timer lanes_done_;
   asio::steady_timer room_;  // cancelled when a lane takes events out of a full buffer

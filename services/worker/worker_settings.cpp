@@ -71,6 +71,12 @@ Settings load_settings(config::Env& env) {
   const auto pool = env.integer("TRACKER_DB_POOL_SIZE", 0, 0, 256);
   s.db_pool_size =
       pool > 0 ? static_cast<std::size_t>(pool) : static_cast<std::size_t>(s.lanes) + 1;
+  if (pool > 0 && pool < s.lanes) {
+    // A lane holds a connection for each transaction; fewer would turn waits for a connection
+    // into timeouts that look like a database outage.
+    env.fail("TRACKER_DB_POOL_SIZE",
+             "must be at least TRACKER_MAX_INFLIGHT_BATCHES (" + std::to_string(s.lanes) + ")");
+  }
   s.prefetch_kbytes =
       static_cast<int>(env.integer("TRACKER_KAFKA_PREFETCH_KBYTES", 65'536, 1'024, 1'048'576));
   s.db_query_timeout = env.duration("TRACKER_DB_QUERY_TIMEOUT", 10s, 100ms, 10min);

@@ -1,6 +1,7 @@
 #include <tracker/kafka/send_all.hpp>
 
 #include <algorithm>
+#include <exception>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_executor.hpp>
@@ -30,7 +31,18 @@ asio::awaitable<SendAllResult> send_all(Producer& producer, std::size_t count,
   };
   for (std::size_t i = 0; i < count; ++i) {
     co_await wait_below(window - 1);
-    OutgoingMessage message = message_at(i);
+    OutgoingMessage message;
+    std::exception_ptr failure;
+    try {
+      message = message_at(i);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    if (failure) {
+      // The completions of the sends in flight refer to this frame: let them finish first.
+      co_await wait_below(0);
+      std::rethrow_exception(failure);
+    }
     ++in_flight;
     producer.async_send(std::move(message),
                         asio::bind_executor(executor, [&](boost::system::error_code ec,

@@ -71,3 +71,24 @@ TEST(SendAllMock, FailuresAreCountedWithTheFirstErrorAndTheWindowHolds) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(SendAllMock, AnExceptionFromTheSourceComesOutAfterTheSendsInFlightComplete) {
+  MockCluster cluster;
+  cluster.create_topic("events", 1);
+  Producer producer({.brokers = cluster.bootstraps()}, tracker::log::null_logger());
+  asio::io_context io;
+  EXPECT_THROW(run(io, send_all(
+                           producer, 10,
+                           [](std::size_t i) {
+                             if (i == 5) throw std::runtime_error("source failed");
+                             return OutgoingMessage{.topic = "events", .key = "k", .value = "v"};
+                           },
+                           4)),
+               std::runtime_error);
+  // Had the exception left while sends were in flight, their completions would write to the
+  // destroyed coroutine frame: the ASan build of this test reports that as a use after free.
+}
+
+}  // namespace

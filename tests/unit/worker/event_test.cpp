@@ -110,10 +110,52 @@ TEST(Decode, EditSampleCarriesTheNewTextAndTheEditTime) {
   EXPECT_EQ(write.ts, "1731974400.000200");  // the edited message, not the event
   EXPECT_EQ(write.posted_at, at(1731974400, 200));
   EXPECT_EQ(write.edited_at, at(1731975100, 0));
-  EXPECT_EQ(write.version_at, at(1731975100, 0));
+  // Ordered by the change event's ts, which has microseconds; edited.ts has whole seconds.
+  EXPECT_EQ(write.version_at, at(1731975100, 400));
   EXPECT_EQ(write.text, "Studied Kafka consumer groups for 3h #kafka");
   EXPECT_EQ(write.hints.minutes, 180);
   EXPECT_EQ(write.user_id, "U2147483697");
+}
+
+TEST(Decode, TwoEditsWithinOneSecondAreOrderedByTheirEvents) {
+  json first = json::parse(fixture("slack/message_changed.json"));
+  json second = first;
+  first["event"]["ts"] = "1731975100.100000";
+  second["event"]["ts"] = "1731975100.900000";
+  second["event"]["message"]["text"] = "Studied Kafka consumer groups for 4h #kafka";
+  const Decoded first_decoded = decode(envelope_of(first.dump()), {});
+  const Decoded second_decoded = decode(envelope_of(second.dump()), {});
+  const auto& a = std::get<MessageWrite>(std::get<Event>(first_decoded).action);
+  const auto& b = std::get<MessageWrite>(std::get<Event>(second_decoded).action);
+  EXPECT_EQ(a.edited_at, b.edited_at);  // Slack's edited.ts: the same second
+  EXPECT_LT(a.version_at, b.version_at);
+}
+
+TEST(Decode, AnEditInTheSecondOfItsPostIsNewerThanThePost) {
+  json edit = json::parse(fixture("slack/message_changed.json"));
+  edit["event"]["message"]["ts"] = "1731975100.700000";
+  edit["event"]["ts"] = "1731975100.900000";
+  const Decoded decoded = decode(envelope_of(edit.dump()), {});
+  const auto& write = std::get<MessageWrite>(std::get<Event>(decoded).action);
+  EXPECT_GT(write.version_at, write.posted_at);
+}
+
+TEST(Decode, ADeletedThreadParentBecomesATombstone) {
+  // A parent with replies is not removed: Slack replaces it with a tombstone message.
+  json change = json::parse(fixture("slack/message_changed.json"));
+  change["event"]["message"] = {{"type", "message"},
+                                {"subtype", "tombstone"},
+                                {"user", "USLACKBOT"},
+                                {"hidden", true},
+                                {"text", "This message was deleted."},
+                                {"ts", "1731974400.000200"},
+                                {"thread_ts", "1731974400.000200"},
+                                {"reply_count", 1}};
+  const auto deletion =
+      std::get<MessageDeletion>(event_of(decode(envelope_of(change.dump()), {})).action);
+  EXPECT_EQ(deletion.ts, "1731974400.000200");
+  EXPECT_EQ(deletion.deleted_at, at(1731975100, 400));
+  EXPECT_EQ(deletion.user_id, "U2147483697") << "the author, from previous_message";
 }
 
 TEST(Decode, DeletionSample) {

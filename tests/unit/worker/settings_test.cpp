@@ -60,6 +60,7 @@ TEST(WorkerSettings, EveryBadVariableIsNamed) {
   values["TRACKER_DB_SCHEMA"] = "Robert'); DROP";
   values["TRACKER_BATCH_LINGER"] = "20";
   values["TRACKER_KAFKA_PREFETCH_KBYTES"] = "12";
+  values["TRACKER_DB_POOL_SIZE"] = "2";  // fewer than the 4 lanes
   Env env(fixed_environment(values));
   try {
     static_cast<void>(tracker::worker::load_settings(env));
@@ -69,7 +70,7 @@ TEST(WorkerSettings, EveryBadVariableIsNamed) {
     for (const char* name :
          {"DATABASE_URL", "TRACKER_WATCHED_CHANNELS", "TRACKER_DEFAULT_SUMMARY_HOUR",
           "TRACKER_BATCH_MAX_EVENTS", "TRACKER_DB_SCHEMA", "TRACKER_BATCH_LINGER",
-          "TRACKER_KAFKA_PREFETCH_KBYTES"}) {
+          "TRACKER_KAFKA_PREFETCH_KBYTES", "TRACKER_DB_POOL_SIZE"}) {
       EXPECT_NE(text.find(name), std::string::npos) << name << " not named in: " << text;
     }
     EXPECT_NE(text.find("\"general\" is not a Slack id"), std::string::npos) << text;

@@ -21,7 +21,9 @@ struct SendAllResult {
 // 1) unacknowledged at a time, and completes once every one was acknowledged or failed. A
 // message refused with queue_full is not retried: it counts as failed, like any other.
 // `message_at` is taken by value: the coroutine may start after the caller's temporaries (a
-// lambda converted to std::function) are gone.
+// lambda converted to std::function) are gone. An exception from `message_at` ends the sending;
+// it is rethrown once the messages already sent have completed. The caller must not destroy the
+// coroutine (stop its io_context) while it runs: the completions refer to its frame.
 boost::asio::awaitable<SendAllResult> send_all(
     Producer& producer, std::size_t count, std::function<OutgoingMessage(std::size_t)> message_at,
     std::size_t window);
