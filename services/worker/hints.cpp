@@ -4,13 +4,16 @@
 // - A duration is a number ("2", "1.5", "0.25") and a unit, with optional spaces or tabs between.
 //   Hours: h, hr, hrs, hour, hours, 시간. Minutes: m, min, mins, minute, minutes, 분. English units
 //   are matched case-insensitively and only as a whole run of letters, so "3 months", "3 meters"
-//   and "30 mph" are not minutes.
+//   and "30 mph" are not minutes; a capital "M" alone is a million or a megabyte ("1M rows").
+// - A clock time is not a duration: "2시 30분" and "2시30분" are half past two, so in
+//   "9시 30분 기상, 3시간 공부" only the 3 hours count.
 // - Hours followed by minutes form one duration: "1h30m", "1h 30m", "1 hour 20 minutes",
 //   "2시간30분", "1시간 30분". So do "1h30" (two digits, under 60) and "1시간 반" (half an hour).
 // - Fractions round to the nearest minute, halves up: "1.5 hours" is 90, "1.5 min" is 2.
 // - A number is not read when it is stuck to the end of a word or a value ("abc2h", "v1.5", "mp3",
 //   "k8s", "h2"), follows '.', ':', '/', '\', '=', '@', '#', '_' or a currency sign ("10:30m",
-//   "t=30m", "$30m", "£5m"), or is a version or grouped number ("1.2.3h", "1,500m"). An English
+//   "t=30m", "$30m", "£5m"), or is a version or grouped number ("1.2.3h", "1,500m"). A '_' that
+//   opens or closes mrkdwn italics is not stuck to anything ("_2h_"). An English
 //   unit must not run into a letter, '_', '/', '²' or '³' ("2hx", "5 m/s", "30m²"), and a unit
 //   may only run into digits that are the minutes of an hours duration ("1m30s", "2h2" are not
 //   read at all). Non-ASCII text right before a number is fine ("공부2시간"): Korean often
@@ -24,8 +27,9 @@
 //   24 hours. A duration of zero ("0m") still counts as a duration: minutes is 0, not nullopt.
 //
 // Topics
-// - '#' at the start of the text or after whitespace (also no-break and ideographic spaces), '(',
-//   or a mrkdwn mark ('*', '_', '~'), followed by ASCII letters, digits, '_', '-' and any valid
+// - '#' at the start of the text, after whitespace (also no-break and ideographic spaces), '(',
+//   '[', ',', ';', a mrkdwn mark ('*', '_', '~'), or right after another topic ("#kafka,#spark",
+//   "#카프카#스트림"), followed by ASCII letters, digits, '_', '-' and any valid
 //   non-ASCII character except punctuation, symbols and emoji ("#카프카", "#kafka-streams").
 //   So "C#", "page#anchor" and "<#C024BE91L|general>" are not topics, and "#kafka's" is "kafka".
 // - A closing run of '+' belongs to the tag ("#c++" is "c++"); trailing '-' and '_' do not.
@@ -60,6 +64,7 @@ constexpr std::size_t kMaxTopicBytes = 100;
 constexpr std::size_t kNone = static_cast<std::size_t>(-1);
 
 constexpr std::string_view kHangulHours = "시간";
+constexpr std::string_view kHangulClock = "시";  // o'clock; checked after 시간
 constexpr std::string_view kHangulMinutes = "분";
 constexpr std::string_view kHangulHalf = "반";
 // Syllables after the unit that make it part of another word: 시간표 (timetable), 시간제
@@ -284,9 +289,21 @@ class Scanner {
 
   bool hashtag_may_start(std::size_t i) const {
     if (i == 0) return true;
+    if (i == last_topic_end_) return true;
     const unsigned char before = at(i - 1);
-    if (is_space(before) || before == '(' || before == '*' || before == '_' || before == '~')
-      return true;
+    switch (before) {
+      case '(':
+      case '[':
+      case ',':
+      case ';':
+      case '*':
+      case '_':
+      case '~':
+        return true;
+      default:
+        break;
+    }
+    if (is_space(before)) return true;
     return ends_with_before(i, "\xC2\xA0") || ends_with_before(i, "\xE3\x80\x80");
   }
 
@@ -319,7 +336,10 @@ class Scanner {
     } else {
       while (end > begin && (at(end - 1) == '-' || at(end - 1) == '_')) --end;
     }
-    if (has_letter) add_topic(text_.substr(begin, end - begin));
+    if (has_letter) {
+      add_topic(text_.substr(begin, end - begin));
+      last_topic_end_ = end;
+    }
     return std::max(j, end);
   }
 
@@ -339,8 +359,8 @@ class Scanner {
     if (i == 0) return true;
     const unsigned char before = at(i - 1);
     if (is_alnum(before)) return false;
+    if (before == '_') return opens_italics(i - 1);
     switch (before) {
-      case '_':
       case '.':
       case ':':
       case '/':
@@ -356,6 +376,24 @@ class Scanner {
     if (before < 0x80) return true;
     return !(ends_with_before(i, "£") || ends_with_before(i, "¥") || ends_with_before(i, "€") ||
              ends_with_before(i, "₩"));
+  }
+
+  // A '_' at i that starts mrkdwn italics: at the start of the text or after whitespace.
+  bool opens_italics(std::size_t i) const { return i == 0 || is_space(at(i - 1)); }
+  // A '_' at i that ends mrkdwn italics: at the end of the text or before whitespace or
+  // punctuation.
+  bool closes_italics(std::size_t i) const {
+    return i + 1 == text_.size() || (at(i + 1) < 0x80 && !is_alnum(at(i + 1)) && at(i + 1) != '_');
+  }
+
+  // Past "[blanks] <digits> [blanks] 분" at i (the minutes of a clock time such as "2시 30분"),
+  // or i itself when there are none.
+  std::size_t past_clock_minutes(std::size_t i) const {
+    std::size_t j = skip_blanks(i);
+    if (!digit_at(j)) return i;
+    while (digit_at(j)) ++j;
+    j = skip_blanks(j);
+    return starts_with_at(j, kHangulMinutes) ? j + kHangulMinutes.size() : i;
   }
 
   // Reads "<number> [blanks] <unit>" at i. On failure *resume is where the pass goes on: past the
@@ -391,7 +429,8 @@ class Scanner {
       const std::size_t word = end;
       while (end < n && is_alpha(at(end))) ++end;
       unit = english_unit(text_.substr(word, end - word));
-      if (end < n && (at(end) == '_' || at(end) == '/')) return std::nullopt;
+      if (end < n && at(end) == '/') return std::nullopt;
+      if (end < n && at(end) == '_' && !closes_italics(end)) return std::nullopt;
       if (starts_with_at(end, "²") || starts_with_at(end, "³")) return std::nullopt;
     } else if (starts_with_at(end, kHangulHours)) {
       end += kHangulHours.size();
@@ -405,6 +444,10 @@ class Scanner {
           end = half + kHangulHalf.size();
         }
       }
+    } else if (starts_with_at(end, kHangulClock)) {
+      // "2시 30분": a time of day, whose minutes are not a duration either.
+      *resume = past_clock_minutes(end + kHangulClock.size());
+      return std::nullopt;
     } else if (starts_with_at(end, kHangulMinutes)) {
       end += kHangulMinutes.size();
       if (kNotAfterMinutes.find(hangul_at(end)) != std::u32string_view::npos) return std::nullopt;
@@ -418,6 +461,7 @@ class Scanner {
   }
 
   static std::optional<Unit> english_unit(std::string_view word) {
+    if (word == "M") return std::nullopt;
     for (const std::string_view name : {"h", "hr", "hrs", "hour", "hours"}) {
       if (equals_ignoring_case(word, name)) return Unit::hours;
     }
@@ -500,7 +544,8 @@ class Scanner {
   bool seen_duration_ = false;
   // Each duration is at most a day and there is at most one per two bytes of text: no overflow.
   std::int64_t total_minutes_ = 0;
-  std::size_t last_end_ = kNone;  // where the last counted duration ended
+  std::size_t last_end_ = kNone;        // where the last counted duration ended
+  std::size_t last_topic_end_ = kNone;  // where the last topic ended
   std::int64_t last_minutes_ = 0;
 };
 

@@ -222,6 +222,29 @@ TEST(ParseHints, DigitsThatAreNotDurations) {
       {"3분의 1", std::nullopt, {}},
       {"1시간당 3문제", std::nullopt, {}},
       {"2시간표", std::nullopt, {}},
+      {"2시 30분부터 4시까지 공부", std::nullopt, {}},
+      {"오후 2시30분에 시작", std::nullopt, {}},
+      {"produced 1M messages", std::nullopt, {}},
+      {"v_2h", std::nullopt, {}},
+  });
+}
+
+TEST(ParseHints, ClockTimesBesideDurations) {
+  check_cases({
+      {"9시 30분 기상, 3시간 공부", 180, {}},
+      {"2시부터 1시간 30분 공부", 90, {}},
+      {"produced 1M messages in 2h", 120, {}},
+      {"30M", std::nullopt, {}},
+      {"30m", 30, {}},
+  });
+}
+
+TEST(ParseHints, MrkdwnItalicsAroundADuration) {
+  check_cases({
+      {"_2h_", 120, {}},
+      {"오늘 _1시간 30분_ 공부", 90, {}},
+      {"studied _45 min_, then #rest", 45, {"rest"}},
+      {"*2h* ~30m~", 150, {}},
   });
 }
 
@@ -287,6 +310,9 @@ TEST(ParseHints, ReadsHashtags) {
       {"line one\n#kafka\t#spark", std::nullopt, {"kafka", "spark"}},
       {"\xC2\xA0#nbsp \xE3\x80\x80#ideographic", std::nullopt, {"nbsp", "ideographic"}},
       {"#b #a #b #c", std::nullopt, {"b", "a", "c"}},
+      {"#kafka,#spark", std::nullopt, {"kafka", "spark"}},
+      {"#카프카#스트림", std::nullopt, {"카프카", "스트림"}},
+      {"[#kafka] #spark;#flink", std::nullopt, {"kafka", "spark", "flink"}},
   });
 }
 
