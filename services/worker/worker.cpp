@@ -177,6 +177,7 @@ struct Worker::Metrics {
   prometheus::Gauge& pool_in_use;
   prometheus::Gauge& pool_open;
   std::set<std::string> subtype_labels;
+  std::map<std::pair<std::string, std::int32_t>, prometheus::Gauge*> lag_series;
 };
 
 Worker::Worker(asio::any_io_executor executor, kafka::Consumer& consumer, kafka::Producer& producer,
@@ -526,10 +527,19 @@ void Worker::update_gauges() {
   const Clock::time_point now = Clock::now();
   if (now - last_gauges_ < 1s) return;
   last_gauges_ = now;
+  // One series per partition this member holds; a revoked partition's series goes, so that two
+  // members never both report one partition's lag.
+  std::map<std::pair<std::string, std::int32_t>, prometheus::Gauge*> current;
   for (const kafka::PartitionLag& lag : consumer_.lag()) {
-    metrics_->lag.Add({{"topic", lag.topic}, {"partition", std::to_string(lag.partition)}})
-        .Set(static_cast<double>(lag.messages));
+    prometheus::Gauge& gauge =
+        metrics_->lag.Add({{"topic", lag.topic}, {"partition", std::to_string(lag.partition)}});
+    gauge.Set(static_cast<double>(lag.messages));
+    current.emplace(std::make_pair(lag.topic, lag.partition), &gauge);
   }
+  for (const auto& entry : metrics_->lag_series) {
+    if (!current.contains(entry.first)) metrics_->lag.Remove(entry.second);
+  }
+  metrics_->lag_series = std::move(current);
   const pg::PoolStats stats = pool_.stats();
   metrics_->pool_open.Set(static_cast<double>(stats.open));
   metrics_->pool_in_use.Set(static_cast<double>(stats.open - stats.idle));
