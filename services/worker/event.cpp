@@ -149,6 +149,20 @@ std::string author_before(const json& event, const json& envelope) {
   return user.empty() ? string_or_empty(envelope, "user_id") : user;
 }
 
+// The deletion, as of `event`'s ts, of the message whose ts is holder[ts_field].
+MessageDeletion read_deletion(const json& holder, const char* ts_field, std::string_view where,
+                              const std::string& team_id, const std::string& channel,
+                              const json& event, const json& envelope) {
+  MessageDeletion deletion;
+  deletion.team_id = team_id;
+  deletion.channel_id = channel;
+  deletion.ts = require_string(holder, ts_field, where);
+  deletion.posted_at = require_ts(holder, ts_field, where);
+  deletion.deleted_at = require_ts(event, "ts", "event");
+  deletion.user_id = author_before(event, envelope);
+  return deletion;
+}
+
 // A message as its author wrote it (a new message, or the `message` of an edit), as of its
 // post: the caller sets the kind of change and, for an edit, its time. nullopt when the tracker
 // itself posted it.
@@ -211,14 +225,7 @@ Event decode_event(const json& envelope, const Filter& filter) {
     }
     // Deleting a thread's parent leaves a tombstone in its place, announced as a change.
     if (string_or_empty(message, "subtype") == "tombstone") {
-      MessageDeletion deletion;
-      deletion.team_id = team_id;
-      deletion.channel_id = channel;
-      deletion.ts = require_string(message, "ts", "event.message");
-      deletion.posted_at = require_ts(message, "ts", "event.message");
-      deletion.deleted_at = require_ts(event, "ts", "event");
-      deletion.user_id = author_before(event, envelope);
-      out.action = std::move(deletion);
+      out.action = read_deletion(message, "ts", "event.message", team_id, channel, event, envelope);
       return out;
     }
     // Slack also sends message_changed when it unfurls a link; only a person's edit carries
@@ -250,14 +257,7 @@ Event decode_event(const json& envelope, const Filter& filter) {
       out.action = Skip{"bot", {}};
       return out;
     }
-    MessageDeletion deletion;
-    deletion.team_id = team_id;
-    deletion.channel_id = channel;
-    deletion.ts = require_string(event, "deleted_ts", "event");
-    deletion.posted_at = require_ts(event, "deleted_ts", "event");
-    deletion.deleted_at = require_ts(event, "ts", "event");
-    deletion.user_id = author_before(event, envelope);
-    out.action = std::move(deletion);
+    out.action = read_deletion(event, "deleted_ts", "event", team_id, channel, event, envelope);
     return out;
   }
   if (subtype == "bot_message" || member(event, "bot_id") != nullptr) {
