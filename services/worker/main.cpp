@@ -145,7 +145,9 @@ int main() {
                          .batch_linger = settings.batch_linger,
                          .lanes = settings.lanes,
                          .max_buffered = settings.max_buffered,
-                         .retry_max = settings.retry_max});
+                         .retry_max = settings.retry_max,
+                         .processed_retention = settings.processed_retention,
+                         .prune_interval = settings.prune_interval});
 
   metrics::OpsEndpoint ops(io.get_executor(), registry,
                            {.address = settings.address, .port = settings.ops_port}, logger);

@@ -57,6 +57,13 @@ const pg::Statement kUpsertLogs{"worker_upsert_logs", R"sql(
     updated_at = now()
   WHERE s.version_at < EXCLUDED.version_at)sql"};
 
+// Oldest first, a bounded number at a time, so that one statement never holds many locks.
+const pg::Statement kPruneProcessed{"worker_prune_processed", R"sql(
+  DELETE FROM processed_events WHERE event_id IN (
+    SELECT event_id FROM processed_events
+    WHERE processed_at < now() - make_interval(secs => $1::double precision)
+    ORDER BY processed_at LIMIT $2::integer))sql"};
+
 const pg::Statement kCheckTimeZone{"worker_check_time_zone", "SELECT now() AT TIME ZONE $1"};
 
 struct Row {
@@ -212,6 +219,17 @@ asio::awaitable<pg::Result<BatchOutcome>> Store::write(std::vector<const Event*>
     co_return outcome;
   };
   co_return co_await pg::in_transaction(pool_, work);
+}
+
+asio::awaitable<pg::Result<std::size_t>> Store::prune_processed(std::chrono::milliseconds retention,
+                                                                std::size_t limit) {
+  auto lease = co_await pool_.acquire();
+  if (!lease) co_return lease.error();
+  const double seconds = std::chrono::duration<double>(retention).count();
+  auto deleted =
+      co_await (*lease)->execute(kPruneProcessed, pg::Params{seconds, static_cast<int>(limit)});
+  if (!deleted) co_return deleted.error();
+  co_return static_cast<std::size_t>(deleted->affected());
 }
 
 asio::awaitable<pg::Result<void>> Store::check_time_zone(std::string time_zone) {

@@ -7,6 +7,7 @@
 //      database) and upserted into study_logs, each only if newer than the row's version.
 // Every statement is set-based (one JSON parameter per statement), so a batch of 1,000 events
 // costs three round trips.
+#include <chrono>
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -40,6 +41,10 @@ class Store {
   // `events` hold MessageWrite or MessageDeletion actions only. Retries serialization failures
   // and deadlocks (pg::in_transaction); any other error rolls the whole batch back.
   boost::asio::awaitable<pg::Result<BatchOutcome>> write(std::vector<const Event*> events);
+
+  // Deletes up to `limit` processed_events rows older than `retention`; returns how many.
+  boost::asio::awaitable<pg::Result<std::size_t>> prune_processed(
+      std::chrono::milliseconds retention, std::size_t limit);
 
   // Checks that PostgreSQL knows `time_zone` (the IANA database it uses for the users' local
   // days); an error names the zone.

@@ -76,6 +76,11 @@ struct Worker::Metrics {
                           .Help("Users whose first message created their row")
                           .Register(registry)
                           .Add({})),
+        pruned(prometheus::BuildCounter()
+                   .Name("tracker_worker_processed_events_pruned_total")
+                   .Help("processed_events rows deleted once older than the retention")
+                   .Register(registry)
+                   .Add({})),
         db_retries(prometheus::BuildCounter()
                        .Name("tracker_worker_db_retries_total")
                        .Help("Batch transactions tried again after the database failed")
@@ -165,6 +170,7 @@ struct Worker::Metrics {
   prometheus::Family<prometheus::Counter>& skipped;
   prometheus::Family<prometheus::Counter>& dead_letters;
   prometheus::Counter& users_created;
+  prometheus::Counter& pruned;
   prometheus::Counter& db_retries;
   prometheus::Histogram& batch_size;
   prometheus::Histogram& transaction_seconds;
@@ -193,6 +199,7 @@ Worker::Worker(asio::any_io_executor executor, kafka::Consumer& consumer, kafka:
       metrics_(std::make_unique<Metrics>(registry)),
       lanes_done_(executor_),
       room_(executor_),
+      prune_timer_(executor_),
       grace_timer_(executor_) {
   options_.lanes = std::max(options_.lanes, 1);
   options_.batch_max = std::max<std::size_t>(options_.batch_max, 1);
@@ -217,10 +224,19 @@ void Worker::stop(std::chrono::milliseconds grace) {
   });
   for (auto& lane : lanes_) lane->wake.cancel();
   room_.cancel();
+  prune_timer_.cancel();
 }
 
 asio::awaitable<bool> Worker::run() {
   running_lanes_ = static_cast<int>(lanes_.size());
+  if (options_.prune_interval > std::chrono::milliseconds::zero()) {
+    // Counted with the lanes, so that run() returns only once it has finished too.
+    ++running_lanes_;
+    asio::co_spawn(executor_, run_pruner(), [this](const std::exception_ptr& error) {
+      if (error) logger_.error("pruner_failed", {});
+      if (--running_lanes_ == 0) lanes_done_.cancel();
+    });
+  }
   for (auto& lane : lanes_) {
     asio::co_spawn(executor_, run_lane(*lane), [this](const std::exception_ptr& error) {
       if (error) {
@@ -329,6 +345,28 @@ asio::awaitable<void> Worker::run_lane(Lane& lane) {
     buffered_ -= n;
     room_.cancel();
     update_pause();
+  }
+}
+
+asio::awaitable<void> Worker::run_pruner() {
+  constexpr std::size_t kPerStatement = 10'000;
+  constexpr int kMaxStatements = 100;  // a million rows per round at most; the rest next round
+  while (!stopping_) {
+    prune_timer_.expires_after(options_.prune_interval);
+    co_await prune_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    std::size_t total = 0;
+    for (int i = 0; i < kMaxStatements && !stopping_; ++i) {
+      auto deleted = co_await store_.prune_processed(options_.processed_retention, kPerStatement);
+      if (!deleted) {
+        logger_.warn("prune_failed",
+                     {{"error", deleted.error().describe()}, {"deleted_before", total}});
+        break;
+      }
+      total += *deleted;
+      metrics_->pruned.Increment(static_cast<double>(*deleted));
+      if (*deleted < kPerStatement) break;
+    }
+    if (total > 0) logger_.info("processed_events_pruned", {{"deleted", total}});
   }
 }
 

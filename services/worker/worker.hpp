@@ -67,6 +67,11 @@ struct WorkerOptions {
   std::chrono::milliseconds poll_wait{100};
   // Longest time the consumer goes without polling while the lanes are full; then it pauses.
   std::chrono::milliseconds poll_gap_limit{10'000};
+  // processed_events rows older than this are deleted, every prune_interval (0: never). It
+  // should outlast the topic's retention, so that a replay of what Kafka still holds counts as
+  // duplicates; the rows themselves stay right either way.
+  std::chrono::milliseconds processed_retention{std::chrono::hours{24 * 14}};
+  std::chrono::milliseconds prune_interval{std::chrono::hours{1}};
 };
 
 class Worker {
@@ -95,6 +100,7 @@ class Worker {
   struct Metrics;
 
   asio::awaitable<void> run_lane(Lane& lane);
+  asio::awaitable<void> run_pruner();
   asio::awaitable<void> process(std::vector<Item> batch);
   // Each returns false only when the worker gave up waiting (stopped past its grace).
   // `origins[i]` is the record `events[i]` came from.
@@ -127,6 +133,7 @@ class Worker {
   int running_lanes_ = 0;
   asio::steady_timer lanes_done_;
   asio::steady_timer room_;  // cancelled when a lane takes events out of a full buffer
+  asio::steady_timer prune_timer_;
   asio::steady_timer grace_timer_;
   std::chrono::steady_clock::time_point last_gauges_{};
 };

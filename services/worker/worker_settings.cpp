@@ -81,6 +81,10 @@ Settings load_settings(config::Env& env) {
       static_cast<int>(env.integer("TRACKER_KAFKA_PREFETCH_KBYTES", 65'536, 1'024, 1'048'576));
   s.db_query_timeout = env.duration("TRACKER_DB_QUERY_TIMEOUT", 10s, 100ms, 10min);
   s.retry_max = env.duration("TRACKER_DB_RETRY_MAX_INTERVAL", 5s, 100ms, 5min);
+  s.processed_retention = env.duration("TRACKER_PROCESSED_EVENTS_RETENTION",
+                                       std::chrono::hours{336}, 1s, std::chrono::hours{24 * 3650});
+  s.prune_interval =
+      env.duration("TRACKER_PRUNE_INTERVAL", std::chrono::hours{1}, 0ms, std::chrono::hours{24});
   s.migrate = env.flag("TRACKER_MIGRATE_ON_START", true);
   s.address = env.optional("TRACKER_OPS_ADDRESS", "0.0.0.0");
   s.ops_port = env.listen_port("TRACKER_OPS_PORT", 9465);

@@ -28,11 +28,13 @@ struct Settings {
   int prefetch_kbytes = 65'536;  // TRACKER_KAFKA_PREFETCH_KBYTES
   std::chrono::milliseconds db_query_timeout{10'000};  // TRACKER_DB_QUERY_TIMEOUT
   std::chrono::milliseconds retry_max{5'000};          // TRACKER_DB_RETRY_MAX_INTERVAL
-  bool migrate = true;                                 // TRACKER_MIGRATE_ON_START
-  std::string address;                                 // TRACKER_OPS_ADDRESS (0.0.0.0)
-  std::uint16_t ops_port = 9465;                       // TRACKER_OPS_PORT
-  std::chrono::milliseconds shutdown_grace{10'000};    // TRACKER_SHUTDOWN_GRACE
-  log::Level log_level = log::Level::info;             // TRACKER_LOG_LEVEL
+  std::chrono::milliseconds processed_retention{std::chrono::hours{336}};  // ..._RETENTION
+  std::chrono::milliseconds prune_interval{std::chrono::hours{1}};         // TRACKER_PRUNE_INTERVAL
+  bool migrate = true;                               // TRACKER_MIGRATE_ON_START
+  std::string address;                               // TRACKER_OPS_ADDRESS (0.0.0.0)
+  std::uint16_t ops_port = 9465;                     // TRACKER_OPS_PORT
+  std::chrono::milliseconds shutdown_grace{10'000};  // TRACKER_SHUTDOWN_GRACE
+  log::Level log_level = log::Level::info;           // TRACKER_LOG_LEVEL
 };
 
 // Reads every setting; throws config::ConfigError naming each bad variable.

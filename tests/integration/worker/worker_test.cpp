@@ -330,6 +330,36 @@ TEST_F(WorkerTest, TheSameThousandEventsDeliveredTwiceGiveAThousandRows) {
   EXPECT_EQ(worker->terminate(), 0);
 }
 
+TEST_F(WorkerTest, PrunedProcessedEventsLeaveReplaysHarmless) {
+  std::vector<Record> records;
+  for (int i = 0; i < 10; ++i) records.push_back(study_message(i));
+  produce(topic.name(), records);
+  auto worker =
+      start_worker({"TRACKER_PROCESSED_EVENTS_RETENTION=1s", "TRACKER_PRUNE_INTERVAL=500ms"});
+  ASSERT_EQ(wait_for(q("SELECT count(*) FROM study_logs"), "10"), "10");
+  // Older than a second, so the pruner deletes them; the rows stay.
+  ASSERT_EQ(wait_for(q("SELECT count(*) FROM processed_events"), "0", 30s), "0");
+  const std::string before = ScratchSchema::exec(
+      q("SELECT count(*) || '|' || sum(duration_minutes) || '|' || max(updated_at) "
+        "FROM study_logs"));
+  // A replay of the same events, now unknown to processed_events: each is applied again and
+  // changes nothing, since no change is newer than its row.
+  produce(topic.name(), records);
+  ASSERT_EQ(wait_for(q("SELECT count(*) FROM processed_events"), "10"), "10");
+  EXPECT_EQ(ScratchSchema::exec(
+                q("SELECT count(*) || '|' || sum(duration_minutes) || '|' || max(updated_at) "
+                  "FROM study_logs")),
+            before);
+  std::string metrics;
+  http_get(worker->ops_port(), "/metrics", &metrics);
+  const std::string name = "\ntracker_worker_processed_events_pruned_total ";
+  const auto at = metrics.find(name);
+  ASSERT_NE(at, std::string::npos) << metrics;
+  // The first ten at least; the replayed ten may be pruned by now as well.
+  EXPECT_GE(std::stod(metrics.substr(at + name.size())), 10.0);
+  EXPECT_EQ(worker->terminate(), 0);
+}
+
 TEST_F(WorkerTest, RecordsItCannotProcessGoToTheDeadLetterTopicAndConsumptionMovesOn) {
   json nul_text = json::parse(fixture("slack/message.json"));
   nul_text["event_id"] = "EvNUL";

@@ -25,6 +25,8 @@ TEST(WorkerSettings, Defaults) {
   EXPECT_EQ(s.max_buffered, 10'000u);
   EXPECT_EQ(s.db_pool_size, 5u);
   EXPECT_EQ(s.prefetch_kbytes, 65'536);
+  EXPECT_EQ(s.processed_retention, std::chrono::hours{24 * 14});
+  EXPECT_EQ(s.prune_interval, std::chrono::hours{1});
   EXPECT_TRUE(s.filter.channels.empty());
   EXPECT_TRUE(s.migrate);
 }
