@@ -4,6 +4,8 @@
 
 #include <tracker/kafka/error.hpp>
 
+#include "metadata.hpp"
+
 namespace tracker::kafka {
 
 namespace {
@@ -130,19 +132,8 @@ boost::system::error_code Admin::delete_topics(const std::vector<std::string>& n
 boost::system::error_code Admin::partition_count(const std::string& topic, int& count,
                                                  std::chrono::milliseconds timeout) {
   rd_kafka_topic_t* handle = rd_kafka_topic_new(client_.get(), topic.c_str(), nullptr);
-  const rd_kafka_metadata_t* metadata = nullptr;
-  const auto err =
-      rd_kafka_metadata(client_.get(), 0, handle, &metadata, static_cast<int>(timeout.count()));
+  const auto result = detail::topic_partitions(client_.get(), handle, timeout, count);
   rd_kafka_topic_destroy(handle);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return make_error_code(err);
-  boost::system::error_code result;
-  if (metadata->topic_cnt != 1 || metadata->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    result = make_error_code(metadata->topic_cnt == 1 ? metadata->topics[0].err
-                                                      : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC);
-  } else {
-    count = metadata->topics[0].partition_cnt;
-  }
-  rd_kafka_metadata_destroy(metadata);
   return result;
 }
 

@@ -11,6 +11,7 @@
 #include <tracker/kafka/error.hpp>
 
 #include "log_level.hpp"
+#include "metadata.hpp"
 #include "statistics.hpp"
 
 namespace tracker::kafka {
@@ -136,23 +137,18 @@ void Producer::look_up_topics(const std::stop_token& stop) {
   bool reported = false;
   while (!stop.stop_requested()) {
     std::erase_if(pending, [&](rd_kafka_topic_t* topic) {
-      const rd_kafka_metadata_t* metadata = nullptr;
-      if (rd_kafka_metadata(client_.get(), 0, topic, &metadata, 1'000) !=
-          RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return false;
-      }
-      const bool known = metadata->topic_cnt == 1 &&
-                         metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-                         metadata->topics[0].partition_cnt > 0;
-      if (!known && !reported) {
-        logger_.warn(
-            "kafka_topic_unknown",
-            {{"topic", rd_kafka_topic_name(topic)},
-             {"error", metadata->topic_cnt == 1 ? rd_kafka_err2name(metadata->topics[0].err)
-                                                : "no such topic"}});
+      int partitions = 0;
+      const auto ec = detail::topic_partitions(client_.get(), topic,
+                                               std::chrono::milliseconds{1'000}, partitions);
+      const bool known = !ec && partitions > 0;
+      // Other negative values: no broker answered in time, which broker_up() already reports.
+      const bool answered = !ec || ec.value() > 0 || ec.value() == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+      if (answered && !known && !reported) {
+        logger_.warn("kafka_topic_unknown",
+                     {{"topic", rd_kafka_topic_name(topic)},
+                      {"error", ec ? ec.message() : std::string("no partitions")}});
         reported = true;
       }
-      rd_kafka_metadata_destroy(metadata);
       return known;
     });
     if (pending.empty()) {
