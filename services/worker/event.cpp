@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <tracker/log/timestamp.hpp>
 #include <tracker/slack/envelope.hpp>
 
 namespace tracker::worker {
@@ -112,24 +113,7 @@ std::optional<std::chrono::system_clock::time_point> parse_received_at(const jso
   // "2026-11-22T02:05:21.123Z", as ingest writes it.
   const auto* text = string_member(envelope, "received_at");
   if (text == nullptr) return std::nullopt;
-  int year = 0;
-  unsigned month = 0;
-  unsigned day = 0;
-  int hour = 0;
-  int minute = 0;
-  int second = 0;
-  int millis = 0;
-  int consumed = 0;
-  if (std::sscanf(text->c_str(), "%4d-%2u-%2uT%2d:%2d:%2d.%3dZ%n", &year, &month, &day, &hour,
-                  &minute, &second, &millis, &consumed) != 7 ||
-      static_cast<std::size_t>(consumed) != text->size()) {
-    return std::nullopt;
-  }
-  const std::chrono::year_month_day date{std::chrono::year{year}, std::chrono::month{month},
-                                         std::chrono::day{day}};
-  if (!date.ok()) return std::nullopt;
-  return std::chrono::sys_days{date} + std::chrono::hours{hour} + std::chrono::minutes{minute} +
-         std::chrono::seconds{second} + std::chrono::milliseconds{millis};
+  return log::parse_iso8601_utc(*text);
 }
 
 Change write_change(const std::string& ts, const std::optional<std::string>& thread_ts) {

@@ -215,11 +215,15 @@ asio::awaitable<boost::system::result<std::vector<Message>>> Consumer::poll_batc
 }
 
 boost::system::error_code Consumer::store_offset(const Message& message) {
+  return store_offset(
+      TopicPartition{std::string(message.topic()), message.partition(), message.offset() + 1});
+}
+
+boost::system::error_code Consumer::store_offset(const TopicPartition& next) {
   if (closed_) return make_error_code(RD_KAFKA_RESP_ERR__DESTROY);
   PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
-  const std::string topic(message.topic());
-  auto* entry = rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), message.partition());
-  entry->offset = message.offset() + 1;
+  auto* entry = rd_kafka_topic_partition_list_add(list.get(), next.topic.c_str(), next.partition);
+  entry->offset = next.offset;
   if (auto err = rd_kafka_offsets_store(client_.get(), list.get()); err) {
     return make_error_code(err);
   }

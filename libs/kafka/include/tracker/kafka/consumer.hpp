@@ -78,6 +78,8 @@ class Consumer {
   // Marks `message` processed: its offset + 1 is committed by the next auto-commit. Fails with
   // __STATE when the partition was revoked meanwhile (its new owner will see it again).
   boost::system::error_code store_offset(const Message& message);
+  // Marks everything before `next.offset` in that partition processed.
+  boost::system::error_code store_offset(const TopicPartition& next);
 
   // Commits stored offsets now and waits for the broker. Blocking, and not cancellable (the
   // wait is bounded by librdkafka's socket timeout): use async_commit from a coroutine.

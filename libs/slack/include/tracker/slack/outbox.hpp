@@ -1,0 +1,38 @@
+#pragma once
+// Records of the slack-outbox topic (schemas/messages/slack-outbox.v1.schema.json): what to
+// post to Slack, keyed by channel. Producers encode them; the notifier decodes them.
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include <nlohmann/json.hpp>
+
+namespace tracker::slack {
+
+inline constexpr std::string_view kOutboxSchema = "slack-outbox/v1";
+
+struct OutboxMessage {
+  std::string delivery_id;
+  std::string team_id;
+  std::string channel;  // C/G/D... channel id, or U/W... user id for a direct message
+  std::string text;
+  std::optional<nlohmann::json> blocks;
+  std::string thread_ts;
+  std::optional<std::chrono::system_clock::time_point> created_at;
+  std::optional<nlohmann::json> origin;
+};
+
+struct OutboxDecodeError {
+  std::string reason;  // invalid_json, unknown_schema, missing_field, invalid_field
+  std::string detail;  // names the field
+};
+
+std::variant<OutboxMessage, OutboxDecodeError> decode_outbox(std::string_view value);
+std::string encode_outbox(const OutboxMessage& message);
+
+// A direct message: Slack opens the app's DM with that user.
+bool is_user_id(std::string_view channel);
+
+}  // namespace tracker::slack

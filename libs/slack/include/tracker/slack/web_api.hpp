@@ -1,0 +1,82 @@
+#pragma once
+// Slack's Web API method chat.postMessage, and what each answer means for a sender:
+// https://api.slack.com/methods/chat.postMessage
+//
+//   - HTTP 429: rate limited. Retry-After says how long the method is closed, and for
+//     chat.postMessage that holds for the whole workspace, not just the channel;
+//   - HTTP 5xx, or ok:false with internal_error, fatal_error, service_unavailable or
+//     request_timeout, or no response at all: Slack's side or the network; worth a bounded retry;
+//   - ok:false with any other error (channel_not_found, not_in_channel, is_archived, invalid_auth,
+//     token_revoked, missing_scope, msg_too_long, no_text, ...): retrying cannot succeed. An error
+//     code this list does not know is treated the same way, so that a new kind of refusal becomes
+//     a dead letter rather than a retry loop.
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/awaitable.hpp>
+#include <nlohmann/json.hpp>
+
+#include <tracker/config/secret.hpp>
+#include <tracker/http/client.hpp>
+
+namespace tracker::slack {
+
+struct PostMessage {
+  std::string channel;  // a channel id, or a user id for a direct message
+  std::string text;     // always sent: the message, or the notification fallback of blocks
+  std::optional<nlohmann::json> blocks;
+  std::string thread_ts;  // empty: not a reply
+  // Slack message metadata ({"event_type": ..., "event_payload": {...}}), kept with the post.
+  std::optional<nlohmann::json> metadata;
+};
+
+enum class PostOutcome {
+  posted,
+  rate_limited,  // 429: wait retry_after (workspace-wide), then retry
+  retryable,     // transient: back off, then retry
+  permanent,     // cannot succeed: do not retry
+};
+
+struct PostResult {
+  PostOutcome outcome = PostOutcome::permanent;
+  unsigned http_status = 0;  // 0: no response
+  // Slack's error code (ok:false), else "http_<status>", else the transport failure's kind
+  // ("timeout", "connect_failed", ...); empty when posted.
+  std::string error;
+  std::string detail;   // a transport failure's description, for logs
+  std::string channel;  // as Slack answered: a DM's "D..." id for a user id
+  std::string ts;
+  std::optional<std::chrono::milliseconds> retry_after;
+  // The request may have reached Slack although no answer came (a timeout or a reset after it
+  // was sent): a retry may post twice.
+  bool in_doubt = false;
+};
+
+// What an ok:false error code means.
+PostOutcome classify_error(std::string_view error);
+
+// Reads an HTTP answer of chat.postMessage.
+PostResult interpret_post_response(unsigned http_status, std::string_view body,
+                                   std::optional<std::string_view> retry_after_header);
+// No answer: a failure of the HTTP client.
+PostResult interpret_post_failure(const http::Failure& failure);
+
+// The JSON body of a chat.postMessage request.
+std::string post_message_body(const PostMessage& message);
+
+class WebApi {
+ public:
+  // `client`'s base URL is the API root, e.g. https://slack.com/api.
+  WebApi(http::Client& client, config::Secret bot_token)
+      : client_(client), bot_token_(std::move(bot_token)) {}
+
+  boost::asio::awaitable<PostResult> post_message(const PostMessage& message);
+
+ private:
+  http::Client& client_;
+  config::Secret bot_token_;
+};
+
+}  // namespace tracker::slack

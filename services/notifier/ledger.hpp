@@ -1,0 +1,70 @@
+#pragma once
+// The record of what has been delivered to Slack (tables slack_deliveries and
+// slack_delivery_attempts, migration 0004), which makes posting idempotent:
+//
+//   claim            -> the delivery's row, created pending on first sight; a posted or failed
+//                       row means the record is a redelivery and is not posted again;
+//   attempt_started  -> written before each request goes out;
+//   attempt_finished -> the outcome, and for a posted part its ts, in one statement.
+//
+// The one window left: a crash after Slack accepted a post and before attempt_finished is
+// durable. The delivery is then still pending with an attempt that has no outcome; the next
+// claim marks that attempt 'interrupted' and reports it, and the part is posted again.
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include <tracker/pg/pool.hpp>
+#include <tracker/slack/outbox.hpp>
+#include <tracker/slack/web_api.hpp>
+
+namespace tracker::notifier {
+
+namespace asio = boost::asio;
+
+enum class DeliveryState { pending, posted, failed };
+
+struct Claim {
+  DeliveryState state = DeliveryState::pending;
+  std::vector<std::string> part_ts;  // the ts of each part posted so far, in order
+  std::string posted_channel;        // as Slack answered the first part
+  int attempts = 0;
+  std::string last_error;
+  // Attempts of an earlier run that never recorded an outcome (a crash mid-request).
+  int interrupted_attempts = 0;
+};
+
+struct AttemptRecord {
+  int attempt = 0;
+  int part = 0;
+  slack::PostResult result;
+  double latency_ms = 0;
+};
+
+class DeliveryLedger {
+ public:
+  explicit DeliveryLedger(pg::Pool& pool) : pool_(pool) {}
+
+  asio::awaitable<pg::Result<Claim>> claim(const slack::OutboxMessage& message, int parts,
+                                           std::int32_t partition, std::int64_t offset);
+  asio::awaitable<pg::Result<void>> attempt_started(const std::string& delivery_id, int attempt,
+                                                    int part);
+  // For a posted part, also appends its ts (and completes the delivery after its last part).
+  asio::awaitable<pg::Result<void>> attempt_finished(const std::string& delivery_id,
+                                                     const AttemptRecord& record);
+  asio::awaitable<pg::Result<void>> failed(const std::string& delivery_id,
+                                           const std::string& error);
+  // Deletes up to `limit` deliveries finished longer than `retention` ago; returns how many.
+  asio::awaitable<pg::Result<std::int64_t>> prune(std::chrono::milliseconds retention, int limit);
+
+ private:
+  pg::Pool& pool_;
+};
+
+std::string_view outcome_name(slack::PostOutcome outcome);
+
+}  // namespace tracker::notifier

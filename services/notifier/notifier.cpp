@@ -1,0 +1,627 @@
+#include "notifier.hpp"
+
+#include <algorithm>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <tracker/log/timestamp.hpp>
+#include <tracker/slack/text_split.hpp>
+
+namespace tracker::notifier {
+
+using namespace std::chrono_literals;
+constexpr auto as_tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+double seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+// A metrics label from a Slack error code: Slack's codes are short snake_case words; anything
+// else (a proxy's text) is folded into "other" so that a label cannot grow without bound.
+std::string error_label(std::string_view error) {
+  const bool word =
+      !error.empty() && error.size() <= 48 && std::all_of(error.begin(), error.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+      });
+  return word ? std::string(error) : "other";
+}
+
+prometheus::Histogram::BucketBoundaries latency_buckets() {
+  return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+}
+
+prometheus::Histogram::BucketBoundaries wait_buckets() {
+  return {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300};
+}
+
+}  // namespace
+
+struct Notifier::Item {
+  kafka::Message record;
+  std::variant<slack::OutboxMessage, slack::OutboxDecodeError> decoded;
+};
+
+struct Notifier::ChannelQueue {
+  std::deque<Item> items;
+  bool running = false;
+  prometheus::Gauge* depth = nullptr;
+};
+
+struct Notifier::Metrics {
+  explicit Metrics(prometheus::Registry& registry)
+      : consumed(prometheus::BuildCounter()
+                     .Name("tracker_notifier_consumed_total")
+                     .Help("slack-outbox records consumed")
+                     .Register(registry)
+                     .Add({})),
+        posted(prometheus::BuildCounter()
+                   .Name("tracker_notifier_posted_total")
+                   .Help("Outbox messages delivered to Slack (every part posted)")
+                   .Register(registry)
+                   .Add({})),
+        parts_posted(prometheus::BuildCounter()
+                         .Name("tracker_notifier_parts_posted_total")
+                         .Help("Slack messages posted (a long message is posted in parts)")
+                         .Register(registry)
+                         .Add({})),
+        duplicates(prometheus::BuildCounter()
+                       .Name("tracker_notifier_duplicates_total")
+                       .Help("Records whose delivery the ledger already had finished")
+                       .Register(registry)
+                       .Add({})),
+        attempts(prometheus::BuildCounter()
+                     .Name("tracker_notifier_attempts_total")
+                     .Help("chat.postMessage requests by outcome")
+                     .Register(registry)),
+        retries(prometheus::BuildCounter()
+                    .Name("tracker_notifier_retries_total")
+                    .Help("Requests repeated, by the cause of the failure before them")
+                    .Register(registry)),
+        rate_limited(prometheus::BuildCounter()
+                         .Name("tracker_notifier_rate_limited_total")
+                         .Help("HTTP 429 answers from Slack")
+                         .Register(registry)
+                         .Add({})),
+        in_doubt(prometheus::BuildCounter()
+                     .Name("tracker_notifier_in_doubt_total")
+                     .Help("Requests Slack may have acted on without our knowing (a timeout after "
+                           "sending, or a crash mid-request); repeating them may post twice")
+                     .Register(registry)),
+        dead_letters(prometheus::BuildCounter()
+                         .Name("tracker_notifier_dead_letters_total")
+                         .Help("Records sent to the dead-letter topic, by error")
+                         .Register(registry)),
+        pacing_wait(prometheus::BuildHistogram()
+                        .Name("tracker_notifier_pacing_wait_seconds")
+                        .Help("Time a post waited for the rate limits, by the limit that held it")
+                        .Register(registry)),
+        post_latency(prometheus::BuildHistogram()
+                         .Name("tracker_notifier_post_seconds")
+                         .Help("chat.postMessage request latency, by outcome")
+                         .Register(registry)),
+        delivery_latency(
+            prometheus::BuildHistogram()
+                .Name("tracker_notifier_delivery_seconds")
+                .Help("From the outbox record's timestamp to its last part posted")
+                .Register(registry)
+                .Add({}, prometheus::Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+                                                                 10, 30, 60, 300, 900})),
+        in_flight(prometheus::BuildGauge()
+                      .Name("tracker_notifier_in_flight")
+                      .Help("chat.postMessage requests in flight")
+                      .Register(registry)
+                      .Add({})),
+        buffered(prometheus::BuildGauge()
+                     .Name("tracker_notifier_buffered")
+                     .Help("Records held in channel queues")
+                     .Register(registry)
+                     .Add({})),
+        channels(prometheus::BuildGauge()
+                     .Name("tracker_notifier_channels_active")
+                     .Help("Channels with messages queued")
+                     .Register(registry)
+                     .Add({})),
+        queue_depth(prometheus::BuildGauge()
+                        .Name("tracker_notifier_channel_queue_depth")
+                        .Help("Records queued per channel (channels with none are not listed)")
+                        .Register(registry)),
+        workspace_closed(prometheus::BuildGauge()
+                             .Name("tracker_notifier_workspace_closed")
+                             .Help("1 while a Retry-After keeps chat.postMessage closed")
+                             .Register(registry)
+                             .Add({})),
+        paused(prometheus::BuildGauge()
+                   .Name("tracker_notifier_consumer_paused")
+                   .Help("1 while consumption is paused (buffer full, database or DLQ down)")
+                   .Register(registry)
+                   .Add({})),
+        db_unavailable(prometheus::BuildGauge()
+                           .Name("tracker_notifier_db_unavailable")
+                           .Help("1 while the delivery ledger cannot be written")
+                           .Register(registry)
+                           .Add({})),
+        lag(prometheus::BuildGauge()
+                .Name("tracker_notifier_consumer_lag_messages")
+                .Help("Records in the assigned partitions not yet consumed")
+                .Register(registry)
+                .Add({})) {}
+
+  prometheus::Counter& consumed;
+  prometheus::Counter& posted;
+  prometheus::Counter& parts_posted;
+  prometheus::Counter& duplicates;
+  prometheus::Family<prometheus::Counter>& attempts;
+  prometheus::Family<prometheus::Counter>& retries;
+  prometheus::Counter& rate_limited;
+  prometheus::Family<prometheus::Counter>& in_doubt;
+  prometheus::Family<prometheus::Counter>& dead_letters;
+  prometheus::Family<prometheus::Histogram>& pacing_wait;
+  prometheus::Family<prometheus::Histogram>& post_latency;
+  prometheus::Histogram& delivery_latency;
+  prometheus::Gauge& in_flight;
+  prometheus::Gauge& buffered;
+  prometheus::Gauge& channels;
+  prometheus::Family<prometheus::Gauge>& queue_depth;
+  prometheus::Gauge& workspace_closed;
+  prometheus::Gauge& paused;
+  prometheus::Gauge& db_unavailable;
+  prometheus::Gauge& lag;
+};
+
+Notifier::Notifier(asio::any_io_executor executor, kafka::Consumer& consumer,
+                   kafka::Producer& producer, slack::WebApi& slack, DeliveryLedger& ledger,
+                   prometheus::Registry& registry, log::Logger& logger, NotifierOptions options)
+    : executor_(executor),
+      consumer_(consumer),
+      producer_(producer),
+      slack_(slack),
+      ledger_(ledger),
+      logger_(logger),
+      options_(std::move(options)),
+      metrics_(std::make_unique<Metrics>(registry)),
+      pacer_(options_.pacing),
+      rng_(options_.seed),
+      channels_done_(executor, Clock::time_point::max()),
+      grace_timer_(executor),
+      prune_timer_(executor) {}
+
+Notifier::~Notifier() = default;
+
+bool Notifier::ready() const noexcept {
+  return db_failing_ == 0 && dlq_failing_ == 0;
+}
+
+void Notifier::stop(std::chrono::milliseconds grace) {
+  if (stopping_) return;
+  stopping_ = true;
+  prune_timer_.cancel();
+  grace_timer_.expires_after(grace);
+  grace_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    abandon_ = true;
+    for (auto* timer : sleepers_) timer->cancel();
+  });
+}
+
+asio::awaitable<bool> Notifier::run() {
+  asio::co_spawn(executor_, run_pruner(), asio::detached);
+  bool healthy = true;
+  while (!stopping_) {
+    auto batch = co_await consumer_.poll_batch(500, options_.poll_wait);
+    if (!batch) {
+      logger_.error("consumer_failed", {{"error", batch.error().message()}});
+      healthy = false;
+      break;
+    }
+    for (kafka::Message& record : *batch) dispatch(std::move(record));
+    update_pause();
+    update_gauges();
+  }
+  polling_done_ = true;
+  if (!healthy) {
+    abandon_ = true;
+    for (auto* timer : sleepers_) timer->cancel();
+  }
+  while (running_channels_ > 0) {
+    co_await channels_done_.async_wait(as_tuple_awaitable);
+  }
+  grace_timer_.cancel();
+  update_gauges();
+  co_return healthy;
+}
+
+void Notifier::dispatch(kafka::Message record) {
+  metrics_->consumed.Increment();
+  offsets_.add(record.partition(), record.offset());
+  auto decoded = slack::decode_outbox(record.value());
+  // Undecodable records have no channel; they share one queue, which only dead-letters.
+  std::string key;
+  if (const auto* message = std::get_if<slack::OutboxMessage>(&decoded)) key = message->channel;
+  auto& slot = channels_[key];
+  if (!slot) {
+    slot = std::make_unique<ChannelQueue>();
+    slot->depth = &metrics_->queue_depth.Add({{"channel", key.empty() ? "(invalid)" : key}});
+  }
+  ChannelQueue& queue = *slot;
+  queue.items.push_back(Item{std::move(record), std::move(decoded)});
+  queue.depth->Set(static_cast<double>(queue.items.size()));
+  ++buffered_;
+  if (!queue.running) {
+    queue.running = true;
+    ++running_channels_;
+    asio::co_spawn(executor_, run_channel(key), [this](const std::exception_ptr& error) {
+      if (!error) return;
+      try {
+        std::rethrow_exception(error);
+      } catch (const std::exception& e) {
+        // A bug, not an outage: stop the service rather than leave a channel unserved.
+        logger_.error("channel_failed", {{"error", e.what()}});
+      }
+      abandon_ = true;
+      stop(0ms);
+    });
+  }
+}
+
+asio::awaitable<void> Notifier::run_channel(std::string key) {
+  ChannelQueue& queue = *channels_.at(key);
+  while (!queue.items.empty()) {
+    Item& item = queue.items.front();
+    if (co_await handle(item) == Done::abandoned) break;
+    finish(item);
+    queue.items.pop_front();
+    queue.depth->Set(static_cast<double>(queue.items.size()));
+    update_pause();
+  }
+  queue.running = false;
+  if (queue.items.empty()) {
+    metrics_->queue_depth.Remove(queue.depth);
+    channels_.erase(key);  // `queue` is gone from here on
+  }
+  if (--running_channels_ == 0) channels_done_.cancel();
+}
+
+void Notifier::finish(Item& item) {
+  --buffered_;
+  const auto next = offsets_.finish(item.record.partition(), item.record.offset());
+  if (!next) return;
+  const auto ec = consumer_.store_offset(
+      kafka::TopicPartition{std::string(item.record.topic()), item.record.partition(), *next});
+  if (ec) {
+    // The partition was revoked meanwhile; its new owner will see these records again, and the
+    // ledger makes that harmless.
+    logger_.debug("offset_not_stored",
+                  {{"partition", item.record.partition()}, {"error", ec.message()}});
+  }
+}
+
+asio::awaitable<Notifier::Done> Notifier::handle(Item& item) {
+  if (const auto* error = std::get_if<slack::OutboxDecodeError>(&item.decoded)) {
+    const bool sent = co_await dead_letter(item, error->reason, error->detail);
+    co_return sent ? Done::finished : Done::abandoned;
+  }
+  const auto& message = std::get<slack::OutboxMessage>(item.decoded);
+  co_return co_await deliver(item, message);
+}
+
+template <typename Op>
+asio::awaitable<bool> Notifier::durably(const char* what, Op op) {
+  std::chrono::milliseconds backoff = options_.db_retry_initial;
+  bool failing = false;
+  for (;;) {
+    auto result = co_await op();
+    if (result) {
+      if (failing && --db_failing_ == 0) {
+        logger_.info("database_available");
+        update_pause();
+      }
+      co_return true;
+    }
+    if (!failing) {
+      failing = true;
+      if (db_failing_++ == 0) {
+        logger_.error("database_unavailable", {{"step", what},
+                                               {"error", result.error().describe()},
+                                               {"action", "pausing consumption, retrying"}});
+      }
+      update_pause();
+    }
+    co_await sleep(backoff);
+    if (abandon_) {
+      if (--db_failing_ == 0) update_pause();
+      co_return false;
+    }
+    backoff = std::min(backoff * 2, options_.db_retry_max);
+  }
+}
+
+asio::awaitable<Notifier::Done> Notifier::deliver(Item& item, const slack::OutboxMessage& message) {
+  // With blocks, text is only the notification fallback: one part, cut to size.
+  std::vector<std::string> parts =
+      message.blocks
+          ? std::vector<std::string>{slack::split_message(message.text, options_.part_characters)
+                                         .front()}
+          : slack::split_message(message.text, options_.part_characters);
+  const int part_count = static_cast<int>(parts.size());
+
+  Claim claim;
+  const bool claimed = co_await durably("claim", [&]() -> asio::awaitable<pg::Result<void>> {
+    auto result =
+        co_await ledger_.claim(message, part_count, item.record.partition(), item.record.offset());
+    if (!result) co_return result.error();
+    claim = std::move(*result);
+    co_return pg::Result<void>{};
+  });
+  if (!claimed) co_return Done::abandoned;
+  if (claim.state != DeliveryState::pending) {
+    metrics_->duplicates.Increment();
+    logger_.debug("already_delivered",
+                  {{"delivery_id", message.delivery_id},
+                   {"state", claim.state == DeliveryState::posted ? "posted" : "failed"}});
+    co_return Done::finished;
+  }
+  if (claim.interrupted_attempts > 0) {
+    metrics_->in_doubt.Add({{"reason", "interrupted"}})
+        .Increment(static_cast<double>(claim.interrupted_attempts));
+    logger_.warn("delivery_interrupted",
+                 {{"delivery_id", message.delivery_id},
+                  {"attempts", claim.interrupted_attempts},
+                  {"detail",
+                   "an earlier run stopped mid-request; Slack may have posted that "
+                   "part, which is now posted again"}});
+  }
+
+  std::string reply_channel = claim.posted_channel.empty() ? message.channel : claim.posted_channel;
+  std::string thread = message.thread_ts;
+  if (thread.empty() && !claim.part_ts.empty()) thread = claim.part_ts.front();
+  int attempt = claim.attempts;
+  int failures = 0;
+  std::string last_error = claim.last_error;
+  const Clock::time_point deadline = Clock::now() + options_.delivery_deadline;
+
+  for (int part = static_cast<int>(claim.part_ts.size()); part < part_count; ++part) {
+    for (;;) {
+      if (abandon_) co_return Done::abandoned;
+      if (attempt >= options_.max_attempts || Clock::now() >= deadline) {
+        const std::string why = attempt >= options_.max_attempts
+                                    ? "gave up after " + std::to_string(attempt) + " attempts"
+                                    : "gave up at the delivery deadline";
+        co_return co_await give_up(item, message.delivery_id, "retries_exhausted",
+                                   why + "; last error: " + last_error);
+      }
+      if (!co_await pace(message.channel)) co_return Done::abandoned;
+      ++attempt;
+      if (!co_await durably("attempt_started", [&] {
+            return ledger_.attempt_started(message.delivery_id, attempt, part);
+          })) {
+        co_return Done::abandoned;
+      }
+      slack::PostMessage post;
+      post.channel = part == 0 ? message.channel : reply_channel;
+      post.text = parts[static_cast<std::size_t>(part)];
+      if (part == 0) post.blocks = message.blocks;
+      post.thread_ts = thread;
+      post.metadata =
+          nlohmann::json{{"event_type", "study_tracker_delivery"},
+                         {"event_payload", {{"delivery_id", message.delivery_id}, {"part", part}}}};
+
+      ++in_flight_;
+      metrics_->in_flight.Set(static_cast<double>(in_flight_));
+      const Clock::time_point sent_at = Clock::now();
+      slack::PostResult result = co_await slack_.post_message(post);
+      const double latency = seconds(Clock::now() - sent_at);
+      --in_flight_;
+      metrics_->in_flight.Set(static_cast<double>(in_flight_));
+
+      const std::string outcome(outcome_name(result.outcome));
+      metrics_->attempts.Add({{"outcome", outcome}}).Increment();
+      metrics_->post_latency.Add({{"outcome", outcome}}, latency_buckets()).Observe(latency);
+      const AttemptRecord record{
+          .attempt = attempt, .part = part, .result = result, .latency_ms = latency * 1000};
+      if (!co_await durably("attempt_finished", [&] {
+            return ledger_.attempt_finished(message.delivery_id, record);
+          })) {
+        co_return Done::abandoned;
+      }
+
+      if (result.outcome == slack::PostOutcome::posted) {
+        metrics_->parts_posted.Increment();
+        if (part == 0) {
+          if (!result.channel.empty()) reply_channel = result.channel;
+          if (thread.empty()) thread = result.ts;
+        }
+        failures = 0;
+        break;
+      }
+      last_error = result.error;
+      if (result.outcome == slack::PostOutcome::permanent) {
+        co_return co_await give_up(
+            item, message.delivery_id, result.error,
+            result.detail.empty() ? "Slack answered " + result.error : result.detail);
+      }
+      ++failures;
+      metrics_->retries.Add({{"cause", error_label(result.error)}}).Increment();
+      if (result.in_doubt) metrics_->in_doubt.Add({{"reason", result.error}}).Increment();
+      if (result.outcome == slack::PostOutcome::rate_limited) {
+        metrics_->rate_limited.Increment();
+        const auto told =
+            result.retry_after.value_or(http::backoff_delay(options_.backoff, failures, rng_));
+        std::uniform_int_distribution<long long> jitter(0, options_.retry_after_jitter.count());
+        const auto wait =
+            std::min(told, options_.retry_after_max) + std::chrono::milliseconds{jitter(rng_)};
+        pacer_.close_until(Clock::now() + wait);
+        logger_.warn("slack_rate_limited", {{"channel", message.channel},
+                                            {"retry_after_ms", told.count()},
+                                            {"waiting_ms", wait.count()},
+                                            {"attempt", attempt}});
+      } else {
+        const auto wait = http::backoff_delay(options_.backoff, failures, rng_);
+        logger_.warn("slack_post_failed", {{"channel", message.channel},
+                                           {"delivery_id", message.delivery_id},
+                                           {"error", result.error},
+                                           {"detail", result.detail},
+                                           {"http_status", result.http_status},
+                                           {"attempt", attempt},
+                                           {"retry_in_ms", wait.count()}});
+        co_await sleep(wait);
+      }
+    }
+  }
+  metrics_->posted.Increment();
+  if (auto at = item.record.timestamp()) {
+    metrics_->delivery_latency.Observe(std::max(
+        0.0, std::chrono::duration<double>(std::chrono::system_clock::now() - *at).count()));
+  }
+  co_return Done::finished;
+}
+
+asio::awaitable<Notifier::Done> Notifier::give_up(Item& item, const std::string& delivery_id,
+                                                  std::string reason, std::string detail) {
+  // Dead-lettered first, then marked failed: a crash between the two posts nothing twice and
+  // at worst dead-letters twice; the other order could lose the dead letter.
+  if (!co_await dead_letter(item, reason, detail)) co_return Done::abandoned;
+  const std::string error = reason + ": " + detail;
+  if (!co_await durably("failed", [&] { return ledger_.failed(delivery_id, error); })) {
+    co_return Done::abandoned;
+  }
+  co_return Done::finished;
+}
+
+asio::awaitable<bool> Notifier::dead_letter(const Item& item, const std::string& reason,
+                                            const std::string& detail) {
+  const kafka::Message& original = item.record;
+  kafka::OutgoingMessage message;
+  message.topic = options_.dlq_topic;
+  message.key = std::string(original.key());
+  message.value = std::string(original.value());
+  message.headers = {
+      {"x-error", detail.substr(0, 1'000)},
+      {"x-error-reason", reason},
+      {"x-original-topic", std::string(original.topic())},
+      {"x-original-partition", std::to_string(original.partition())},
+      {"x-original-offset", std::to_string(original.offset())},
+      {"x-failed-at", log::iso8601_utc(std::chrono::system_clock::now())},
+      {"x-failed-by", "notifier"},
+  };
+  std::chrono::milliseconds backoff = options_.db_retry_initial;
+  bool failing = false;
+  for (;;) {
+    kafka::OutgoingMessage attempt = message;
+    auto [ec, report] = co_await producer_.async_send(std::move(attempt), as_tuple_awaitable);
+    if (!ec) {
+      if (failing && --dlq_failing_ == 0) update_pause();
+      metrics_->dead_letters.Add({{"error", error_label(reason)}}).Increment();
+      logger_.warn("dead_lettered", {{"reason", reason},
+                                     {"error", detail},
+                                     {"partition", original.partition()},
+                                     {"offset", original.offset()},
+                                     {"dlq_partition", report.partition},
+                                     {"dlq_offset", report.offset}});
+      co_return true;
+    }
+    logger_.warn("dead_letter_failed", {{"error", ec.message()}, {"retry_in_ms", backoff.count()}});
+    if (!failing) {
+      failing = true;
+      ++dlq_failing_;
+      update_pause();
+    }
+    co_await sleep(backoff);
+    if (abandon_) break;
+    backoff = std::min(backoff * 2, options_.db_retry_max);
+  }
+  if (--dlq_failing_ == 0) update_pause();
+  co_return false;
+}
+
+asio::awaitable<bool> Notifier::pace(const std::string& channel) {
+  Clock::time_point started = Clock::now();
+  PaceLimit held_by = PaceLimit::none;
+  for (;;) {
+    if (abandon_) co_return false;
+    const Clock::time_point now = Clock::now();
+    const PaceDecision decision = pacer_.check(channel, now);
+    metrics_->workspace_closed.Set(pacer_.closed_until() > now ? 1 : 0);
+    if (decision.wait <= Clock::duration::zero()) {
+      pacer_.take(channel, now);
+      if (held_by != PaceLimit::none) {
+        const char* label = held_by == PaceLimit::channel     ? "channel"
+                            : held_by == PaceLimit::workspace ? "workspace"
+                                                              : "retry_after";
+        metrics_->pacing_wait.Add({{"limit", label}}, wait_buckets())
+            .Observe(seconds(now - started));
+      }
+      co_return true;
+    }
+    // The limit that held it last is the one it waited for.
+    held_by = decision.limit;
+    co_await sleep(decision.wait);
+  }
+}
+
+asio::awaitable<void> Notifier::sleep(Clock::duration duration) {
+  asio::steady_timer timer(executor_, duration);
+  sleepers_.insert(&timer);
+  co_await timer.async_wait(as_tuple_awaitable);
+  sleepers_.erase(&timer);
+}
+
+asio::awaitable<void> Notifier::run_pruner() {
+  if (options_.prune_interval <= 0ms) co_return;
+  while (!stopping_) {
+    prune_timer_.expires_after(options_.prune_interval);
+    co_await prune_timer_.async_wait(as_tuple_awaitable);
+    if (stopping_) break;
+    std::int64_t total = 0;
+    for (;;) {
+      auto deleted = co_await ledger_.prune(options_.retention, 10'000);
+      if (!deleted) {
+        logger_.warn("prune_failed", {{"error", deleted.error().describe()}});
+        break;
+      }
+      total += *deleted;
+      if (*deleted < 10'000 || stopping_) break;
+    }
+    if (total > 0) logger_.info("deliveries_pruned", {{"deleted", total}});
+  }
+}
+
+void Notifier::update_pause() {
+  const bool must_pause = buffered_ >= options_.max_buffered || db_failing_ > 0 || dlq_failing_ > 0;
+  const bool may_resume =
+      !must_pause && buffered_ <= options_.max_buffered / 2 && !stopping_ && !polling_done_;
+  if (must_pause && !consumer_.paused()) {
+    consumer_.pause();
+    logger_.debug("consumer_paused", {{"buffered", buffered_},
+                                      {"database_unavailable", db_failing_ > 0},
+                                      {"dead_letters_failing", dlq_failing_ > 0}});
+  } else if (may_resume && consumer_.paused()) {
+    consumer_.resume();
+    logger_.debug("consumer_resumed", {{"buffered", buffered_}});
+  }
+  metrics_->paused.Set(consumer_.paused() ? 1 : 0);
+  metrics_->db_unavailable.Set(db_failing_ > 0 ? 1 : 0);
+  metrics_->buffered.Set(static_cast<double>(buffered_));
+}
+
+void Notifier::update_gauges() {
+  const Clock::time_point now = Clock::now();
+  if (now - last_gauges_ < 1s) return;
+  last_gauges_ = now;
+  std::int64_t lag = 0;
+  for (const kafka::PartitionLag& partition : consumer_.lag()) lag += partition.messages;
+  metrics_->lag.Set(static_cast<double>(lag));
+  metrics_->channels.Set(static_cast<double>(channels_.size()));
+  metrics_->buffered.Set(static_cast<double>(buffered_));
+  metrics_->workspace_closed.Set(pacer_.closed_until() > now ? 1 : 0);
+}
+
+}  // namespace tracker::notifier

@@ -1,0 +1,84 @@
+#include "notifier_settings.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <tracker/http/client.hpp>
+#include <tracker/schema/topics.hpp>
+
+namespace tracker::notifier {
+
+using namespace std::chrono_literals;
+
+Settings load_settings(config::Env& env) {
+  Settings s;
+  s.brokers = env.kafka_brokers("KAFKA_BROKERS");
+  s.database_url = env.required("DATABASE_URL");
+  s.db_schema = env.optional("TRACKER_DB_SCHEMA", "");
+  if (!std::all_of(s.db_schema.begin(), s.db_schema.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+      })) {
+    env.fail("TRACKER_DB_SCHEMA", "lower-case letters, digits and underscores only");
+  }
+  s.bot_token = env.secret("SLACK_BOT_TOKEN");
+  if (!s.bot_token.empty() && !s.bot_token.reveal().starts_with("xoxb-")) {
+    env.fail("SLACK_BOT_TOKEN", "is not a bot token (xoxb-...)");
+  }
+  s.slack_base_url = env.optional("SLACK_API_BASE_URL", "https://slack.com/api");
+  try {
+    (void)http::Origin::parse(s.slack_base_url);
+  } catch (const std::invalid_argument& error) {
+    env.fail("SLACK_API_BASE_URL", error.what());
+  }
+  s.slack_ca_file = env.optional("TRACKER_SLACK_CA_FILE", "");
+  s.topic = env.optional("TRACKER_NOTIFIER_TOPIC", std::string(schema::topics::kSlackOutbox));
+  s.options.dlq_topic = env.optional("TRACKER_NOTIFIER_DLQ_TOPIC",
+                                     std::string(schema::topics::kSlackOutboxDeadLetters));
+  s.group_id = env.optional("TRACKER_NOTIFIER_GROUP", "notifier");
+
+  auto& o = s.options;
+  o.pacing.channel_per_second =
+      static_cast<double>(env.integer("TRACKER_SLACK_CHANNEL_PER_MINUTE", 60, 1, 600'000)) / 60.0;
+  o.pacing.channel_burst =
+      static_cast<double>(env.integer("TRACKER_SLACK_CHANNEL_BURST", 3, 1, 10'000));
+  o.pacing.workspace_per_minute =
+      static_cast<double>(env.integer("TRACKER_SLACK_WORKSPACE_PER_MINUTE", 100, 1, 6'000'000));
+  o.pacing.workspace_burst =
+      static_cast<double>(env.integer("TRACKER_SLACK_WORKSPACE_BURST", 10, 1, 100'000));
+  o.max_attempts = static_cast<int>(env.integer("TRACKER_SLACK_MAX_ATTEMPTS", 6, 1, 50));
+  o.delivery_deadline =
+      env.duration("TRACKER_SLACK_DELIVERY_DEADLINE", 15min, 1s, std::chrono::hours{24});
+  o.backoff.initial = env.duration("TRACKER_SLACK_RETRY_INITIAL", 1s, 1ms, 10min);
+  o.backoff.max = env.duration("TRACKER_SLACK_RETRY_MAX", 30s, 1ms, 1h);
+  if (o.backoff.max < o.backoff.initial) {
+    env.fail("TRACKER_SLACK_RETRY_MAX", "must not be below TRACKER_SLACK_RETRY_INITIAL");
+  }
+  o.retry_after_max = env.duration("TRACKER_SLACK_RETRY_AFTER_MAX", 2min, 0ms, 1h);
+  o.retry_after_jitter = env.duration("TRACKER_SLACK_RETRY_AFTER_JITTER", 500ms, 0ms, 1min);
+  o.part_characters =
+      static_cast<std::size_t>(env.integer("TRACKER_SLACK_PART_CHARACTERS", 4'000, 100, 40'000));
+  o.max_buffered =
+      static_cast<std::size_t>(env.integer("TRACKER_NOTIFIER_MAX_BUFFERED", 5'000, 1, 1'000'000));
+  o.db_retry_max = env.duration("TRACKER_DB_RETRY_MAX_INTERVAL", 5s, 100ms, 5min);
+  o.retention = env.duration("TRACKER_DELIVERY_RETENTION", std::chrono::hours{24 * 30}, 1s,
+                             std::chrono::hours{24 * 3650});
+  o.prune_interval =
+      env.duration("TRACKER_PRUNE_INTERVAL", std::chrono::hours{1}, 0ms, std::chrono::hours{24});
+
+  s.connections =
+      static_cast<std::size_t>(env.integer("TRACKER_SLACK_MAX_CONNECTIONS", 8, 1, 1'024));
+  s.request_timeout = env.duration("TRACKER_SLACK_REQUEST_TIMEOUT", 10s, 100ms, 5min);
+  s.db_pool_size = static_cast<std::size_t>(env.integer("TRACKER_DB_POOL_SIZE", 4, 1, 256));
+  s.db_query_timeout = env.duration("TRACKER_DB_QUERY_TIMEOUT", 10s, 100ms, 10min);
+  s.migrate = env.flag("TRACKER_MIGRATE_ON_START", true);
+  s.address = env.optional("TRACKER_OPS_ADDRESS", "0.0.0.0");
+  s.ops_port = env.listen_port("TRACKER_OPS_PORT", 9468);
+  s.shutdown_grace = env.duration("TRACKER_SHUTDOWN_GRACE", 10s, 0ms, 5min);
+  const std::string level =
+      env.one_of("TRACKER_LOG_LEVEL", "info", {"debug", "info", "warn", "error"});
+  s.log_level = log::parse_level(level).value_or(log::Level::info);
+  env.finish();
+  return s;
+}
+
+}  // namespace tracker::notifier

@@ -1,0 +1,78 @@
+#pragma once
+// How fast the notifier may call chat.postMessage. Slack allows about one message per second
+// per channel, with short bursts, and a workspace-wide rate for the method; a 429's Retry-After
+// closes the method for the whole workspace until it has passed.
+// (https://api.slack.com/methods/chat.postMessage#rate_limiting,
+//  https://api.slack.com/apis/rate-limits)
+//
+// Token buckets, one per channel and one for the workspace, on an explicit clock so that tests
+// drive time. A channel's bucket is forgotten once it is full again, so memory follows the
+// channels that posted in the last few seconds, not every channel ever seen.
+//
+// Threads: one executor uses it (the notifier's).
+#include <chrono>
+#include <string>
+#include <unordered_map>
+
+namespace tracker::notifier {
+
+using Clock = std::chrono::steady_clock;
+
+class TokenBucket {
+ public:
+  // rate_per_second 0: unlimited.
+  TokenBucket(double rate_per_second, double burst, Clock::time_point now);
+
+  // How long until a token is there (zero: now).
+  [[nodiscard]] Clock::duration wait(Clock::time_point now) const;
+  // Takes a token; the caller has waited for it.
+  void take(Clock::time_point now);
+  [[nodiscard]] bool full(Clock::time_point now) const;
+
+ private:
+  [[nodiscard]] double tokens_at(Clock::time_point now) const;
+
+  double rate_;
+  double burst_;
+  double tokens_;
+  Clock::time_point at_;
+};
+
+struct PacingOptions {
+  double channel_per_second = 1.0;
+  double channel_burst = 3;
+  double workspace_per_minute = 100;
+  double workspace_burst = 10;
+};
+
+enum class PaceLimit { none, channel, workspace, retry_after };
+
+struct PaceDecision {
+  Clock::duration wait{};  // zero: send now (after take())
+  PaceLimit limit = PaceLimit::none;
+};
+
+class Pacer {
+ public:
+  Pacer(PacingOptions options, Clock::time_point now = Clock::now());
+
+  // How long a post to `channel` must wait, and which limit holds it.
+  [[nodiscard]] PaceDecision check(const std::string& channel, Clock::time_point now);
+  // Spends the channel's and the workspace's token for a post about to be sent.
+  void take(const std::string& channel, Clock::time_point now);
+  // Slack answered 429: nothing is sent before `until`.
+  void close_until(Clock::time_point until);
+  [[nodiscard]] Clock::time_point closed_until() const noexcept { return closed_until_; }
+  [[nodiscard]] std::size_t tracked_channels() const noexcept { return channels_.size(); }
+
+ private:
+  void forget_full(Clock::time_point now);
+
+  PacingOptions options_;
+  TokenBucket workspace_;
+  std::unordered_map<std::string, TokenBucket> channels_;
+  Clock::time_point closed_until_{};
+  Clock::time_point last_sweep_{};
+};
+
+}  // namespace tracker::notifier

@@ -1,0 +1,154 @@
+// What chat.postMessage's answers mean, and the slack-outbox record format.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <tracker/slack/outbox.hpp>
+#include <tracker/slack/web_api.hpp>
+
+using tracker::slack::classify_error;
+using tracker::slack::interpret_post_failure;
+using tracker::slack::interpret_post_response;
+using tracker::slack::PostOutcome;
+
+TEST(ClassifyError, SlackErrorsThatCannotSucceedAreNotRetried) {
+  for (const char* code :
+       {"channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "not_authed",
+        "token_revoked", "token_expired", "account_inactive", "missing_scope", "msg_too_long",
+        "msg_blocks_too_long", "no_text", "invalid_blocks", "some_new_error_code"}) {
+    EXPECT_EQ(classify_error(code), PostOutcome::permanent) << code;
+  }
+  for (const char* code :
+       {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}) {
+    EXPECT_EQ(classify_error(code), PostOutcome::retryable) << code;
+  }
+  EXPECT_EQ(classify_error("ratelimited"), PostOutcome::rate_limited);
+}
+
+TEST(InterpretPostResponse, ReadsAPost) {
+  const auto result = interpret_post_response(
+      200, R"({"ok":true,"channel":"D0123","ts":"1733000000.000100","message":{"text":"hi"}})",
+      std::nullopt);
+  EXPECT_EQ(result.outcome, PostOutcome::posted);
+  EXPECT_EQ(result.channel, "D0123");
+  EXPECT_EQ(result.ts, "1733000000.000100");
+  EXPECT_TRUE(result.error.empty());
+}
+
+TEST(InterpretPostResponse, TableOfAnswers) {
+  struct Case {
+    unsigned status;
+    const char* body;
+    std::optional<std::string_view> retry_after;
+    PostOutcome outcome;
+    const char* error;
+    std::optional<long long> retry_after_ms;
+  };
+  const Case cases[] = {
+      {429, R"({"ok":false,"error":"ratelimited"})", "30", PostOutcome::rate_limited, "ratelimited",
+       30'000},
+      {429, "", std::nullopt, PostOutcome::rate_limited, "ratelimited", std::nullopt},
+      {429, "", "soon", PostOutcome::rate_limited, "ratelimited", std::nullopt},
+      {500, R"({"ok":false,"error":"internal_error"})", std::nullopt, PostOutcome::retryable,
+       "http_500", std::nullopt},
+      {503, "<html>Service Unavailable</html>", "5", PostOutcome::retryable, "http_503", 5'000},
+      {408, "", std::nullopt, PostOutcome::retryable, "http_408", std::nullopt},
+      {200, R"({"ok":false,"error":"channel_not_found"})", std::nullopt, PostOutcome::permanent,
+       "channel_not_found", std::nullopt},
+      {200, R"({"ok":false,"error":"fatal_error"})", std::nullopt, PostOutcome::retryable,
+       "fatal_error", std::nullopt},
+      {200, R"({"ok":false})", std::nullopt, PostOutcome::permanent, "unknown_error", std::nullopt},
+      {200, "<html>captive portal</html>", std::nullopt, PostOutcome::retryable, "invalid_response",
+       std::nullopt},
+      {404, "not found", std::nullopt, PostOutcome::permanent, "http_404", std::nullopt},
+      {401, R"({"ok":false,"error":"invalid_auth"})", std::nullopt, PostOutcome::permanent,
+       "invalid_auth", std::nullopt},
+  };
+  for (const auto& c : cases) {
+    const auto result = interpret_post_response(c.status, c.body, c.retry_after);
+    EXPECT_EQ(result.outcome, c.outcome) << c.status << " " << c.body;
+    EXPECT_EQ(result.error, c.error) << c.status << " " << c.body;
+    EXPECT_EQ(result.http_status, c.status);
+    if (c.retry_after_ms) {
+      ASSERT_TRUE(result.retry_after.has_value()) << c.body;
+      EXPECT_EQ(result.retry_after->count(), *c.retry_after_ms);
+    } else {
+      EXPECT_FALSE(result.retry_after.has_value()) << c.body;
+    }
+  }
+}
+
+TEST(InterpretPostFailure, NoAnswerIsRetriedAndMarkedInDoubtOnceSent) {
+  using tracker::http::ClientError;
+  const auto refused = interpret_post_failure({ClientError::connect_failed, {}});
+  EXPECT_EQ(refused.outcome, PostOutcome::retryable);
+  EXPECT_EQ(refused.error, "connect_failed");
+  EXPECT_FALSE(refused.in_doubt);
+  const auto timeout = interpret_post_failure({ClientError::timeout, {}});
+  EXPECT_EQ(timeout.outcome, PostOutcome::retryable);
+  EXPECT_TRUE(timeout.in_doubt);
+}
+
+TEST(PostMessageBody, CarriesTextThreadAndMetadata) {
+  tracker::slack::PostMessage message{.channel = "C1", .text = "공부 요약", .thread_ts = "1.2"};
+  message.metadata = nlohmann::json{{"event_type", "x"}, {"event_payload", {{"part", 1}}}};
+  const auto body = nlohmann::json::parse(tracker::slack::post_message_body(message));
+  EXPECT_EQ(body["channel"], "C1");
+  EXPECT_EQ(body["text"], "공부 요약");
+  EXPECT_EQ(body["thread_ts"], "1.2");
+  EXPECT_EQ(body["metadata"]["event_payload"]["part"], 1);
+  EXPECT_FALSE(body.contains("blocks"));
+}
+
+TEST(Outbox, RoundTrips) {
+  tracker::slack::OutboxMessage message{.delivery_id = "summary:42:1",
+                                        .team_id = "T1",
+                                        .channel = "U123",
+                                        .text = "오늘 3시간 공부했어요",
+                                        .thread_ts = "1733000000.000100"};
+  message.created_at =
+      std::chrono::system_clock::time_point{std::chrono::milliseconds{1733000000123}};
+  const auto decoded = tracker::slack::decode_outbox(tracker::slack::encode_outbox(message));
+  ASSERT_TRUE(std::holds_alternative<tracker::slack::OutboxMessage>(decoded));
+  const auto& back = std::get<tracker::slack::OutboxMessage>(decoded);
+  EXPECT_EQ(back.delivery_id, message.delivery_id);
+  EXPECT_EQ(back.channel, "U123");
+  EXPECT_EQ(back.text, message.text);
+  EXPECT_EQ(back.thread_ts, message.thread_ts);
+  EXPECT_EQ(back.created_at, message.created_at);
+  EXPECT_TRUE(tracker::slack::is_user_id(back.channel));
+}
+
+TEST(Outbox, RejectsBadRecordsWithTheField) {
+  struct Case {
+    const char* value;
+    const char* reason;
+    const char* mentions;
+  };
+  const Case cases[] = {
+      {"not json", "invalid_json", "JSON"},
+      {R"({"schema":"slack-outbox/v2"})", "unknown_schema", "v2"},
+      {R"({"delivery_id":"d"})", "missing_field", "schema"},
+      {R"({"schema":"slack-outbox/v1","team_id":"T","channel":"C1","text":"x"})", "missing_field",
+       "delivery_id"},
+      {R"({"schema":"slack-outbox/v1","delivery_id":"d","team_id":"T","channel":"C1","text":""})",
+       "invalid_field", "text"},
+      {R"({"schema":"slack-outbox/v1","delivery_id":"d","team_id":"T","channel":"#general","text":"x"})",
+       "invalid_field", "channel"},
+      {R"({"schema":"slack-outbox/v1","delivery_id":"d","team_id":"T","channel":"C1","text":"x","thread_ts":"yesterday"})",
+       "invalid_field", "thread_ts"},
+      {R"({"schema":"slack-outbox/v1","delivery_id":"d","team_id":"T","channel":"C1","text":"x","blocks":{}})",
+       "invalid_field", "blocks"},
+      {R"({"schema":"slack-outbox/v1","delivery_id":"d","team_id":"T","channel":"C1","text":"x","created_at":"today"})",
+       "invalid_field", "created_at"},
+      {R"({"schema":"slack-outbox/v1","delivery_id":7,"team_id":"T","channel":"C1","text":"x"})",
+       "invalid_field", "delivery_id"},
+  };
+  for (const auto& c : cases) {
+    const auto decoded = tracker::slack::decode_outbox(c.value);
+    ASSERT_TRUE(std::holds_alternative<tracker::slack::OutboxDecodeError>(decoded)) << c.value;
+    const auto& error = std::get<tracker::slack::OutboxDecodeError>(decoded);
+    EXPECT_EQ(error.reason, c.reason) << c.value;
+    EXPECT_NE(error.detail.find(c.mentions), std::string::npos) << error.detail;
+  }
+}
