@@ -5,36 +5,6 @@
 
 namespace tracker::notifier {
 
-TokenBucket::TokenBucket(double rate_per_second, double burst, Clock::time_point now)
-    : rate_(std::max(0.0, rate_per_second)),
-      burst_(std::max(1.0, burst)),
-      tokens_(burst_),
-      at_(now) {}
-
-double TokenBucket::tokens_at(Clock::time_point now) const {
-  if (rate_ <= 0) return burst_;
-  const double elapsed = std::chrono::duration<double>(now - at_).count();
-  return std::min(burst_, tokens_ + std::max(0.0, elapsed) * rate_);
-}
-
-Clock::duration TokenBucket::wait(Clock::time_point now) const {
-  const double tokens = tokens_at(now);
-  if (tokens >= 1.0) return Clock::duration::zero();
-  const double seconds = (1.0 - tokens) / rate_;
-  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds)) +
-         std::chrono::microseconds{1};  // rounding must not leave it a hair short
-}
-
-void TokenBucket::take(Clock::time_point now) {
-  if (rate_ <= 0) return;
-  tokens_ = tokens_at(now) - 1.0;
-  at_ = now;
-}
-
-bool TokenBucket::full(Clock::time_point now) const {
-  return tokens_at(now) >= burst_;
-}
-
 Pacer::Pacer(PacingOptions options, Clock::time_point now)
     : options_(options),
       workspace_(options.workspace_per_minute / 60.0, options.workspace_burst, now),

@@ -14,29 +14,13 @@
 #include <string>
 #include <unordered_map>
 
+#include <tracker/async/token_bucket.hpp>
+
 namespace tracker::notifier {
 
 using Clock = std::chrono::steady_clock;
 
-class TokenBucket {
- public:
-  // rate_per_second 0: unlimited.
-  TokenBucket(double rate_per_second, double burst, Clock::time_point now);
-
-  // How long until a token is there (zero: now).
-  [[nodiscard]] Clock::duration wait(Clock::time_point now) const;
-  // Takes a token; the caller has waited for it.
-  void take(Clock::time_point now);
-  [[nodiscard]] bool full(Clock::time_point now) const;
-
- private:
-  [[nodiscard]] double tokens_at(Clock::time_point now) const;
-
-  double rate_;
-  double burst_;
-  double tokens_;
-  Clock::time_point at_;
-};
+using async::TokenBucket;
 
 struct PacingOptions {
   double channel_per_second = 1.0;

@@ -1,10 +1,6 @@
 // The worker binary against the real broker and PostgreSQL: each test has its own topics,
 // consumer group and database schema, feeds records the way ingest publishes them, and checks
 // the rows.
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-
 #include <gtest/gtest.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -24,8 +20,8 @@
 #include "kafka_topic.hpp"
 #include "pg_schema.hpp"
 #include "run.hpp"
-
-extern char** environ;
+#include "service_process.hpp"
+#include "topic_checks.hpp"
 
 namespace {
 
@@ -39,24 +35,8 @@ using tracker::testing::ScratchTopic;
 
 using tracker::http::free_loopback_port;
 
-// GET http://127.0.0.1:port/target; 0 when nothing answers.
-unsigned http_get(std::uint16_t port, const char* target, std::string* body = nullptr) {
-  auto result = tracker::http::blocking_get("127.0.0.1", port, target);
-  if (body != nullptr) *body = std::move(result.body);
-  return result.status;
-}
-
-// Polls /readyz until it answers 200 or `limit` passes; returns the last status and body.
-std::pair<unsigned, std::string> wait_ready(std::uint16_t port, std::chrono::seconds limit = 20s) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  std::string body;
-  unsigned status = 0;
-  while ((status = http_get(port, "/readyz", &body)) != 200U &&
-         std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(200ms);
-  }
-  return {status, body};
-}
+using tracker::testing::http_get;
+using tracker::testing::wait_ready;
 
 // A record as ingest publishes it: the envelope of an event_callback body.
 struct Record {
@@ -108,122 +88,45 @@ std::int64_t number(const std::string& sql) {
 }
 
 // The worker binary, configured for one test.
-class WorkerProcess {
+class WorkerProcess : public tracker::testing::ServiceProcess {
  public:
   WorkerProcess(const std::string& schema, const std::string& topic, const std::string& dlq,
                 const std::string& group, std::vector<std::string> extra = {})
-      : ops_port_(free_loopback_port()) {
-    // Inherited, except what is set here (getenv would find an inherited copy first).
-    for (char** e = environ; *e != nullptr; ++e) {
-      const std::string_view entry = *e;
-      if (!entry.starts_with("DATABASE_URL=") && !entry.starts_with("TRACKER_")) {
-        env_.emplace_back(entry);
-      }
-    }
-    env_.push_back("DATABASE_URL=" + tracker::testing::test_database_url());
-    env_.push_back("TRACKER_DB_SCHEMA=" + schema);
-    env_.push_back("TRACKER_WORKER_TOPIC=" + topic);
-    env_.push_back("TRACKER_WORKER_DLQ_TOPIC=" + dlq);
-    env_.push_back("TRACKER_WORKER_GROUP=" + group);
-    env_.push_back("TRACKER_OPS_ADDRESS=127.0.0.1");
-    env_.push_back("TRACKER_OPS_PORT=" + std::to_string(ops_port_));
-    env_.push_back("TRACKER_DB_RETRY_MAX_INTERVAL=1s");
-    env_.push_back("TRACKER_LOG_LEVEL=warn");
-    for (auto& e : extra) env_.push_back(std::move(e));
-    start();
-  }
-  ~WorkerProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  WorkerProcess(const WorkerProcess&) = delete;
-  WorkerProcess& operator=(const WorkerProcess&) = delete;
-
-  void start() {
-    std::vector<char*> envp;
-    for (auto& s : env_) envp.push_back(s.data());
-    envp.push_back(nullptr);
-    std::string binary = TRACKER_WORKER_BINARY;
-    std::vector<char*> argv = {binary.data(), nullptr};
-    if (posix_spawn(&pid_, binary.c_str(), nullptr, nullptr, argv.data(), envp.data()) != 0) {
-      throw std::runtime_error("cannot start " + binary);
-    }
-  }
-  void kill_hard() {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-  // SIGTERM, then the exit status (or -1 if it did not exit within `limit`).
-  int terminate(std::chrono::seconds limit = 30s) {
-    kill(pid_, SIGTERM);
-    const auto until = std::chrono::steady_clock::now() + limit;
-    int status = 0;
-    while (std::chrono::steady_clock::now() < until) {
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-    return -1;
-  }
-  [[nodiscard]] bool alive() const { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
+      : WorkerProcess(free_loopback_port(), schema, topic, dlq, group, std::move(extra)) {}
   [[nodiscard]] std::uint16_t ops_port() const { return ops_port_; }
 
  private:
+  WorkerProcess(std::uint16_t ops_port, const std::string& schema, const std::string& topic,
+                const std::string& dlq, const std::string& group, std::vector<std::string> extra)
+      : ServiceProcess(TRACKER_WORKER_BINARY,
+                       environment(ops_port, schema, topic, dlq, group, std::move(extra))),
+        ops_port_(ops_port) {
+    start();
+  }
+  static std::vector<std::string> environment(std::uint16_t ops_port, const std::string& schema,
+                                              const std::string& topic, const std::string& dlq,
+                                              const std::string& group,
+                                              std::vector<std::string> extra) {
+    std::vector<std::string> env = {
+        "DATABASE_URL=" + tracker::testing::test_database_url(),
+        "TRACKER_DB_SCHEMA=" + schema,
+        "TRACKER_WORKER_TOPIC=" + topic,
+        "TRACKER_WORKER_DLQ_TOPIC=" + dlq,
+        "TRACKER_WORKER_GROUP=" + group,
+        "TRACKER_OPS_ADDRESS=127.0.0.1",
+        "TRACKER_OPS_PORT=" + std::to_string(ops_port),
+        "TRACKER_DB_RETRY_MAX_INTERVAL=1s",
+        "TRACKER_LOG_LEVEL=warn",
+    };
+    for (auto& e : extra) env.push_back(std::move(e));
+    return env;
+  }
+
   std::uint16_t ops_port_;
-  std::vector<std::string> env_;
-  pid_t pid_ = -1;
 };
 
-// Waits until `sql` returns `expected` (as text), up to `limit`; returns the last value.
-std::string wait_for(const std::string& sql, const std::string& expected,
-                     std::chrono::seconds limit = 60s) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  std::string value;
-  for (;;) {
-    try {
-      value = ScratchSchema::exec(sql);
-    } catch (const std::exception& error) {
-      value = error.what();  // the tables may not exist before the worker's migrations
-    }
-    if (value == expected || std::chrono::steady_clock::now() >= until) return value;
-    std::this_thread::sleep_for(100ms);
-  }
-}
-
-struct DeadLetter {
-  std::string value;
-  std::map<std::string, std::string> headers;
-};
-
-std::vector<DeadLetter> read_dead_letters(const std::string& topic, std::size_t expected) {
-  asio::io_context io;
-  tracker::kafka::Consumer consumer(io.get_executor(),
-                                    {.brokers = tracker::testing::kafka_brokers(),
-                                     .group_id = tracker::testing::unique_name("dlq-reader"),
-                                     .topics = {topic}},
-                                    tracker::log::null_logger());
-  std::vector<DeadLetter> out;
-  const auto until = std::chrono::steady_clock::now() + 60s;
-  while (out.size() < expected && std::chrono::steady_clock::now() < until) {
-    auto batch = run(io, consumer.poll_batch(100, 500ms));
-    if (!batch) break;
-    for (const auto& message : *batch) {
-      DeadLetter letter{std::string(message.value()), {}};
-      for (const char* name : {"x-error", "x-error-reason", "x-original-topic",
-                               "x-original-partition", "x-original-offset", "x-failed-by"}) {
-        if (auto value = message.header(name)) letter.headers[name] = std::string(*value);
-      }
-      out.push_back(std::move(letter));
-    }
-  }
-  consumer.close();
-  return out;
-}
+using tracker::testing::read_dead_letters;
+using tracker::testing::wait_for;
 
 struct WorkerTest : ::testing::Test {
   ScratchSchema schema;

@@ -1,0 +1,159 @@
+#pragma once
+// A Slack Web API server for tests and load experiments: chat.postMessage as Slack answers it
+// (https://api.slack.com/methods/chat.postMessage), with its rate limits and injectable
+// faults, and endpoints that show what was posted.
+//
+//   POST <any prefix>/chat.postMessage   JSON (Content-Type application/json) or form-encoded;
+//                                        Authorization: Bearer <token> or a `token` field
+//   GET  /_sim/messages[?channel=C1]     what was posted, in order
+//   GET  /_sim/stats                     counters of everything received
+//   GET  /_sim/config, POST /_sim/config change limits and faults at run time
+//   POST /_sim/reset                     forget messages and counters (not the config)
+//
+// Order of checks, as Slack's: auth, then the request itself, then the rate limits (a refused
+// request spends no token), then the injected faults. A post is recorded when it is accepted,
+// before the (simulated) latency, so a client that gives up waiting may post twice - the case
+// a real timeout creates.
+//
+// Threads: the server runs on the executor given; the accessors lock, so a test may call them
+// from its own thread.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <prometheus/registry.h>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <nlohmann/json.hpp>
+
+#include <tracker/async/token_bucket.hpp>
+#include <tracker/http/server.hpp>
+#include <tracker/log/logger.hpp>
+
+namespace tracker::loadtest {
+
+struct SimulatorOptions {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 0;  // 0: any free port
+  std::string token = "xoxb-simulated";
+  // Rate limits (0: none). Slack: about 1 per second per channel with short bursts; the
+  // workspace limit for the method is configurable here.
+  double channel_per_second = 1.0;
+  double channel_burst = 3;
+  double workspace_per_minute = 600;
+  double workspace_burst = 20;
+  // Faults, each a probability per accepted request.
+  double inject_429_rate = 0;
+  int inject_retry_after_s = 1;                 // Retry-After of an injected 429 (0 allowed)
+  double inject_5xx_rate = 0;                   // 500 and 503 alternately
+  std::map<std::string, double> inject_errors;  // ok:false error code -> probability
+  double inject_timeout_rate = 0;               // posts, then holds the answer for timeout_hold
+  std::chrono::milliseconds timeout_hold{30'000};
+  // Latency of every answer, log-normal with this median and 99th percentile (0: none).
+  double latency_median_ms = 0;
+  double latency_p99_ms = 0;
+  std::map<std::string, std::string> channel_errors;  // channel -> ok:false error code
+  std::uint64_t seed = 1;
+};
+
+struct PostedMessage {
+  std::uint64_t sequence = 0;  // 1, 2, ... in the order accepted
+  std::string channel;         // as recorded: a DM's D... id for a U.../W... user id
+  std::string ts;
+  std::string thread_ts;
+  std::string text;
+  nlohmann::json blocks;    // null if none
+  nlohmann::json metadata;  // null if none
+  std::chrono::system_clock::time_point received_at;
+};
+
+struct SimulatorStats {
+  std::uint64_t requests = 0;  // chat.postMessage requests
+  std::uint64_t posted = 0;
+  std::uint64_t limit_429_channel = 0;
+  std::uint64_t limit_429_workspace = 0;
+  std::uint64_t injected_429 = 0;
+  std::uint64_t injected_5xx = 0;
+  std::uint64_t injected_errors = 0;
+  std::uint64_t injected_timeouts = 0;
+  std::uint64_t auth_failures = 0;
+  std::uint64_t in_flight = 0;
+  std::uint64_t max_in_flight = 0;
+  std::map<unsigned, std::uint64_t> by_status;
+  std::map<std::string, std::uint64_t> by_error;
+  [[nodiscard]] nlohmann::json to_json() const;
+};
+
+class SlackSimulator {
+ public:
+  SlackSimulator(boost::asio::any_io_executor executor, SimulatorOptions options,
+                 log::Logger& logger);
+  ~SlackSimulator();
+  SlackSimulator(const SlackSimulator&) = delete;
+  SlackSimulator& operator=(const SlackSimulator&) = delete;
+
+  void start();  // binds; throws if the address is taken
+  [[nodiscard]] std::uint16_t port() const;
+  boost::asio::awaitable<void> shutdown();
+
+  [[nodiscard]] std::vector<PostedMessage> messages() const;
+  [[nodiscard]] std::vector<PostedMessage> messages(const std::string& channel) const;
+  [[nodiscard]] SimulatorStats stats() const;
+  // Changes settings by name, as POST /_sim/config does; throws std::invalid_argument naming
+  // an unknown key or a bad value (and then changes nothing).
+  void configure(const nlohmann::json& changes);
+  [[nodiscard]] nlohmann::json config() const;
+  void reset();
+
+ private:
+  struct Decision;
+  boost::asio::awaitable<http::Response> handle(http::Request& request);
+  http::Response post_message(const http::Request& request, Decision& decision);
+  std::string next_ts();
+
+  boost::asio::any_io_executor executor_;
+  log::Logger& logger_;
+  prometheus::Registry registry_;
+  std::unique_ptr<http::Server> server_;
+
+  mutable std::mutex mutex_;  // guards everything below
+  SimulatorOptions options_;
+  std::mt19937_64 rng_;
+  async::TokenBucket workspace_;
+  std::unordered_map<std::string, async::TokenBucket> channels_;
+  std::vector<PostedMessage> posted_;
+  std::unordered_map<std::string, std::vector<std::string>> ts_by_channel_;
+  SimulatorStats stats_;
+  std::uint64_t last_ts_micros_ = 0;
+  std::uint64_t fault_turn_ = 0;
+};
+
+// A SlackSimulator on 127.0.0.1 (any free port) with its own io_context thread, for tests.
+class SimulatorThread {
+ public:
+  explicit SimulatorThread(SimulatorOptions options = {});
+  ~SimulatorThread();
+  SimulatorThread(const SimulatorThread&) = delete;
+  SimulatorThread& operator=(const SimulatorThread&) = delete;
+
+  [[nodiscard]] std::uint16_t port() const { return simulator_->port(); }
+  // The API root to give a client: http://127.0.0.1:PORT/api
+  [[nodiscard]] std::string base_url() const;
+  SlackSimulator& simulator() { return *simulator_; }
+
+ private:
+  boost::asio::io_context io_;
+  std::unique_ptr<SlackSimulator> simulator_;
+  std::thread thread_;
+};
+
+}  // namespace tracker::loadtest

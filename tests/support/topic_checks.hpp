@@ -1,0 +1,69 @@
+#pragma once
+// Checks integration tests make on what a service wrote: rows in the test's schema, records in
+// a dead-letter topic.
+#include <chrono>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include <tracker/kafka/consumer.hpp>
+#include <tracker/log/logger.hpp>
+
+#include "environment.hpp"
+#include "pg_schema.hpp"
+#include "run.hpp"
+
+namespace tracker::testing {
+
+namespace asio = boost::asio;
+
+// Waits until `sql` returns `expected` (as text), up to `limit`; returns the last value.
+inline std::string wait_for(const std::string& sql, const std::string& expected,
+                            std::chrono::seconds limit = std::chrono::seconds{60}) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  std::string value;
+  for (;;) {
+    try {
+      value = ScratchSchema::exec(sql);
+    } catch (const std::exception& error) {
+      value = error.what();  // the tables may not exist before the service has migrated
+    }
+    if (value == expected || std::chrono::steady_clock::now() >= until) return value;
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+}
+
+struct DeadLetter {
+  std::string value;
+  std::map<std::string, std::string> headers;
+};
+
+inline std::vector<DeadLetter> read_dead_letters(const std::string& topic, std::size_t expected) {
+  asio::io_context io;
+  tracker::kafka::Consumer consumer(io.get_executor(),
+                                    {.brokers = tracker::testing::kafka_brokers(),
+                                     .group_id = tracker::testing::unique_name("dlq-reader"),
+                                     .topics = {topic}},
+                                    tracker::log::null_logger());
+  std::vector<DeadLetter> out;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds{60};
+  while (out.size() < expected && std::chrono::steady_clock::now() < until) {
+    auto batch = run(io, consumer.poll_batch(100, std::chrono::milliseconds{500}));
+    if (!batch) break;
+    for (const auto& message : *batch) {
+      DeadLetter letter{std::string(message.value()), {}};
+      for (const char* name : {"x-error", "x-error-reason", "x-original-topic",
+                               "x-original-partition", "x-original-offset", "x-failed-by"}) {
+        if (auto value = message.header(name)) letter.headers[name] = std::string(*value);
+      }
+      out.push_back(std::move(letter));
+    }
+  }
+  consumer.close();
+  return out;
+}
+
+}  // namespace tracker::testing
