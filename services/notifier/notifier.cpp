@@ -395,8 +395,13 @@ asio::awaitable<Notifier::Done> Notifier::deliver(Item& item, const slack::Outbo
         const std::string why = attempt >= options_.max_attempts
                                     ? "gave up after " + std::to_string(attempt) + " attempts"
                                     : "gave up at the delivery deadline";
-        co_return co_await give_up(item, message.delivery_id, "retries_exhausted",
-                                   why + "; last error: " + last_error);
+        // Arguments named before the co_await: GCC 12 destroys some temporaries of a
+        // co_await expression twice.
+        std::string reason = "retries_exhausted";
+        std::string detail = why + "; last error: " + last_error;
+        const Done done =
+            co_await give_up(item, message.delivery_id, std::move(reason), std::move(detail));
+        co_return done;
       }
       if (!co_await pace(message.channel)) co_return Done::abandoned;
       ++attempt;
@@ -444,9 +449,12 @@ asio::awaitable<Notifier::Done> Notifier::deliver(Item& item, const slack::Outbo
       }
       last_error = result.error;
       if (result.outcome == slack::PostOutcome::permanent) {
-        co_return co_await give_up(
-            item, message.delivery_id, result.error,
-            result.detail.empty() ? "Slack answered " + result.error : result.detail);
+        std::string reason = result.error;
+        std::string detail =
+            result.detail.empty() ? "Slack answered " + result.error : result.detail;
+        const Done done =
+            co_await give_up(item, message.delivery_id, std::move(reason), std::move(detail));
+        co_return done;
       }
       ++failures;
       metrics_->retries.Add({{"cause", error_label(result.error)}}).Increment();

@@ -125,6 +125,7 @@ class WorkerProcess : public tracker::testing::ServiceProcess {
   std::uint16_t ops_port_;
 };
 
+using tracker::testing::DeadLetter;
 using tracker::testing::read_dead_letters;
 using tracker::testing::wait_for;
 
