@@ -47,6 +47,7 @@
 #include <tracker/slack/envelope.hpp>
 #include <tracker/slack/request.hpp>
 
+#include "../common/scratch_database.hpp"
 #include "../slack_load/event_body.hpp"
 #include "child_process.hpp"
 #include "prometheus_text.hpp"
@@ -168,35 +169,7 @@ std::string http_get(std::uint16_t port, const char* target) {
   return tracker::http::blocking_get("127.0.0.1", port, target).body;
 }
 
-class Database {
- public:
-  explicit Database(const std::string& url) : connection_(PQconnectdb(url.c_str())) {
-    if (PQstatus(connection_) != CONNECTION_OK) {
-      throw std::runtime_error(std::string("database: ") + PQerrorMessage(connection_));
-    }
-    // DROP SCHEMA ... CASCADE lists every table it drops otherwise.
-    PQclear(PQexec(connection_, "SET client_min_messages = warning"));
-  }
-  ~Database() { PQfinish(connection_); }
-  Database(const Database&) = delete;
-  Database& operator=(const Database&) = delete;
-
-  // The first column of the first row, or nullopt on an error (a table not created yet).
-  std::optional<std::string> value(const std::string& sql) {
-    PGresult* result = PQexec(connection_, sql.c_str());
-    std::optional<std::string> out;
-    if (PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) > 0) {
-      out = PQgetvalue(result, 0, 0);
-    } else if (PQresultStatus(result) == PGRES_COMMAND_OK) {
-      out = "";
-    }
-    PQclear(result);
-    return out;
-  }
-
- private:
-  PGconn* connection_;
-};
+using tracker::loadtest::Database;
 
 // One run's names: topic (and its .dlq), consumer group, database schema.
 struct Scratch {

@@ -191,6 +191,7 @@ Notifier::Notifier(asio::any_io_executor executor, kafka::Consumer& consumer,
       pacer_(options_.pacing),
       rng_(options_.seed),
       channels_done_(executor, Clock::time_point::max()),
+      workspace_turn_(executor, Clock::time_point::max()),
       grace_timer_(executor),
       prune_timer_(executor) {}
 
@@ -209,6 +210,7 @@ void Notifier::stop(std::chrono::milliseconds grace) {
     if (ec) return;
     abandon_ = true;
     for (auto* timer : sleepers_) timer->cancel();
+    workspace_turn_.cancel();
   });
 }
 
@@ -230,6 +232,7 @@ asio::awaitable<bool> Notifier::run() {
   if (!healthy) {
     abandon_ = true;
     for (auto* timer : sleepers_) timer->cancel();
+    workspace_turn_.cancel();
   }
   while (running_channels_ > 0) {
     co_await channels_done_.async_wait(as_tuple_awaitable);
@@ -403,13 +406,18 @@ asio::awaitable<Notifier::Done> Notifier::deliver(Item& item, const slack::Outbo
             co_await give_up(item, message.delivery_id, std::move(reason), std::move(detail));
         co_return done;
       }
-      if (!co_await pace(message.channel)) co_return Done::abandoned;
+      // Wait for the limits, record the attempt, then spend the token just before sending: the
+      // database write's varying latency must not bunch posts up on their way to Slack (which
+      // would meet Slack's limit and close the workspace for a second). Another channel may
+      // take the token meanwhile; the second wait is then a short one.
+      if (!co_await pace(message.channel, false)) co_return Done::abandoned;
       ++attempt;
       if (!co_await durably("attempt_started", [&] {
             return ledger_.attempt_started(message.delivery_id, attempt, part);
           })) {
         co_return Done::abandoned;
       }
+      if (!co_await pace(message.channel, true)) co_return Done::abandoned;
       slack::PostMessage post;
       post.channel = part == 0 ? message.channel : reply_channel;
       post.text = parts[static_cast<std::size_t>(part)];
@@ -550,17 +558,32 @@ asio::awaitable<bool> Notifier::dead_letter(const Item& item, const std::string&
   co_return false;
 }
 
-asio::awaitable<bool> Notifier::pace(const std::string& channel) {
-  Clock::time_point started = Clock::now();
+asio::awaitable<bool> Notifier::pace(const std::string& channel, bool take) {
+  const Clock::time_point started = Clock::now();
   PaceLimit held_by = PaceLimit::none;
+  // Channels held by the shared limits (the workspace rate, a Retry-After) take their turns in
+  // the order they arrived, so that every channel progresses alike and none is left to finish
+  // alone at its own channel's rate.
+  std::optional<std::uint64_t> ticket;
+  const auto leave_queue = [&] {
+    if (!ticket) return;
+    std::erase(workspace_queue_, *ticket);
+    workspace_turn_.cancel();
+  };
   for (;;) {
-    if (abandon_) co_return false;
+    if (abandon_) {
+      leave_queue();
+      co_return false;
+    }
     const Clock::time_point now = Clock::now();
     const PaceDecision decision = pacer_.check(channel, now);
     metrics_->workspace_closed.Set(pacer_.closed_until() > now ? 1 : 0);
-    if (decision.wait <= Clock::duration::zero()) {
-      pacer_.take(channel, now);
-      if (held_by != PaceLimit::none) {
+    const bool my_turn = !take || !ticket || workspace_queue_.front() == *ticket;
+    const bool others_first = take && !ticket && !workspace_queue_.empty();
+    if (decision.wait <= Clock::duration::zero() && my_turn && !others_first) {
+      if (take) pacer_.take(channel, now);
+      leave_queue();
+      if (take && held_by != PaceLimit::none) {
         const char* label = held_by == PaceLimit::channel     ? "channel"
                             : held_by == PaceLimit::workspace ? "workspace"
                                                               : "retry_after";
@@ -569,9 +592,19 @@ asio::awaitable<bool> Notifier::pace(const std::string& channel) {
       }
       co_return true;
     }
-    // The limit that held it last is the one it waited for.
-    held_by = decision.limit;
-    co_await sleep(decision.wait);
+    const bool shared_limit = decision.limit == PaceLimit::workspace ||
+                              decision.limit == PaceLimit::retry_after || others_first;
+    if (take && !ticket && shared_limit) {
+      ticket = next_ticket_++;
+      workspace_queue_.push_back(*ticket);
+    }
+    if (decision.limit != PaceLimit::none) held_by = decision.limit;
+    if (ticket && workspace_queue_.front() != *ticket) {
+      // Not this channel's turn: wait for the one ahead to go.
+      co_await workspace_turn_.async_wait(as_tuple_awaitable);
+    } else {
+      co_await sleep(decision.wait);
+    }
   }
 }
 

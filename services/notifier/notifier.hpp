@@ -110,7 +110,8 @@ class Notifier {
                                 std::string detail);
   asio::awaitable<bool> dead_letter(const Item& item, const std::string& reason,
                                     const std::string& detail);
-  asio::awaitable<bool> pace(const std::string& channel);
+  // Waits until the limits let a post to `channel` go; with `take`, spends its tokens.
+  asio::awaitable<bool> pace(const std::string& channel, bool take);
   template <typename Op>
   asio::awaitable<bool> durably(const char* what, Op op);
   asio::awaitable<void> run_pruner();
@@ -140,6 +141,10 @@ class Notifier {
   bool abandon_ = false;
   bool polling_done_ = false;
   asio::steady_timer channels_done_;
+  // Channels waiting for the shared limits, in arrival order; woken when the front one goes.
+  std::deque<std::uint64_t> workspace_queue_;
+  std::uint64_t next_ticket_ = 0;
+  asio::steady_timer workspace_turn_;
   asio::steady_timer grace_timer_;
   asio::steady_timer prune_timer_;
   std::set<asio::steady_timer*> sleepers_;  // cancelled when the stop grace runs out

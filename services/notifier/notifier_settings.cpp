@@ -45,6 +45,8 @@ Settings load_settings(config::Env& env) {
       static_cast<double>(env.integer("TRACKER_SLACK_WORKSPACE_PER_MINUTE", 100, 1, 6'000'000));
   o.pacing.workspace_burst =
       static_cast<double>(env.integer("TRACKER_SLACK_WORKSPACE_BURST", 10, 1, 100'000));
+  o.pacing.headroom =
+      static_cast<double>(env.integer("TRACKER_SLACK_PACING_HEADROOM_PERCENT", 5, 0, 50)) / 100.0;
   o.max_attempts = static_cast<int>(env.integer("TRACKER_SLACK_MAX_ATTEMPTS", 6, 1, 50));
   o.delivery_deadline =
       env.duration("TRACKER_SLACK_DELIVERY_DEADLINE", 15min, 1s, std::chrono::hours{24});

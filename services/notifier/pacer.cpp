@@ -7,7 +7,8 @@ namespace tracker::notifier {
 
 Pacer::Pacer(PacingOptions options, Clock::time_point now)
     : options_(options),
-      workspace_(options.workspace_per_minute / 60.0, options.workspace_burst, now),
+      workspace_(options.workspace_per_minute / 60.0 * (1.0 - options.headroom),
+                 options.workspace_burst, now),
       last_sweep_(now) {}
 
 PaceDecision Pacer::check(const std::string& channel, Clock::time_point now) {
@@ -26,10 +27,10 @@ void Pacer::take(const std::string& channel, Clock::time_point now) {
   forget_full(now);
   auto it = channels_.find(channel);
   if (it == channels_.end()) {
-    it =
-        channels_
-            .emplace(channel, TokenBucket(options_.channel_per_second, options_.channel_burst, now))
-            .first;
+    it = channels_
+             .emplace(channel, TokenBucket(options_.channel_per_second * (1.0 - options_.headroom),
+                                           options_.channel_burst, now))
+             .first;
   }
   it->second.take(now);
   workspace_.take(now);

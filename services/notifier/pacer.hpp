@@ -27,6 +27,11 @@ struct PacingOptions {
   double channel_burst = 3;
   double workspace_per_minute = 100;
   double workspace_burst = 10;
+  // The fraction of each rate the notifier leaves unused. Pacing at exactly Slack's rate meets
+  // a 429 whenever two posts reach Slack closer together than they left (a slower database
+  // write before one of them), and a 429 closes the whole workspace for a second at least;
+  // a little headroom lets Slack's bucket refill and absorb that jitter.
+  double headroom = 0.05;
 };
 
 enum class PaceLimit { none, channel, workspace, retry_after };

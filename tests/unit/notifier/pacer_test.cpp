@@ -30,7 +30,8 @@ TEST(Pacer, OneChannelIsHeldToItsRateWhileOthersGoOn) {
   Pacer pacer({.channel_per_second = 1,
                .channel_burst = 2,
                .workspace_per_minute = 6000,
-               .workspace_burst = 100},
+               .workspace_burst = 100,
+               .headroom = 0},
               t0);
   pacer.take("C1", t0);
   pacer.take("C1", t0);
@@ -46,7 +47,8 @@ TEST(Pacer, TheWorkspaceRateIsShared) {
   Pacer pacer({.channel_per_second = 100,
                .channel_burst = 10,
                .workspace_per_minute = 60,
-               .workspace_burst = 3},
+               .workspace_burst = 3,
+               .headroom = 0},
               t0);
   pacer.take("C1", t0);
   pacer.take("C2", t0);
@@ -77,4 +79,18 @@ TEST(Pacer, ForgetsChannelsOnceTheirBucketsRefill) {
   EXPECT_EQ(pacer.tracked_channels(), 100U);
   pacer.take("C0", t0 + 20s);  // the sweep runs at most every 10 s
   EXPECT_EQ(pacer.tracked_channels(), 1U);
+}
+
+TEST(Pacer, LeavesTheHeadroomOfEachRateUnused) {
+  const Clock::time_point t0{};
+  Pacer pacer({.channel_per_second = 1,
+               .channel_burst = 1,
+               .workspace_per_minute = 6000,
+               .workspace_burst = 1,
+               .headroom = 0.2},
+              t0);
+  pacer.take("C1", t0);
+  // 80 % of one per second: the next token after 1.25 s, not 1 s.
+  EXPECT_GT(pacer.check("C1", t0 + 1s).wait, 200ms);
+  EXPECT_EQ(pacer.check("C1", t0 + 1250ms + 1ms).wait, Clock::duration::zero());
 }
