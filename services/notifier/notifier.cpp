@@ -11,7 +11,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include <tracker/log/timestamp.hpp>
+#include <tracker/kafka/dead_letter.hpp>
 #include <tracker/slack/text_split.hpp>
 
 namespace tracker::notifier {
@@ -515,19 +515,8 @@ asio::awaitable<Notifier::Done> Notifier::give_up(Item& item, const std::string&
 asio::awaitable<bool> Notifier::dead_letter(const Item& item, const std::string& reason,
                                             const std::string& detail) {
   const kafka::Message& original = item.record;
-  kafka::OutgoingMessage message;
-  message.topic = options_.dlq_topic;
-  message.key = std::string(original.key());
-  message.value = std::string(original.value());
-  message.headers = {
-      {"x-error", detail.substr(0, 1'000)},
-      {"x-error-reason", reason},
-      {"x-original-topic", std::string(original.topic())},
-      {"x-original-partition", std::to_string(original.partition())},
-      {"x-original-offset", std::to_string(original.offset())},
-      {"x-failed-at", log::iso8601_utc(std::chrono::system_clock::now())},
-      {"x-failed-by", "notifier"},
-  };
+  const kafka::OutgoingMessage message =
+      kafka::dead_letter_of(original, options_.dlq_topic, reason, detail, "notifier");
   std::chrono::milliseconds backoff = options_.db_retry_initial;
   bool failing = false;
   for (;;) {

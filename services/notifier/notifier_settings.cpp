@@ -14,12 +14,7 @@ Settings load_settings(config::Env& env) {
   Settings s;
   s.brokers = env.kafka_brokers("KAFKA_BROKERS");
   s.database_url = env.required("DATABASE_URL");
-  s.db_schema = env.optional("TRACKER_DB_SCHEMA", "");
-  if (!std::all_of(s.db_schema.begin(), s.db_schema.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-      })) {
-    env.fail("TRACKER_DB_SCHEMA", "lower-case letters, digits and underscores only");
-  }
+  s.db_schema = env.sql_identifier("TRACKER_DB_SCHEMA");
   s.bot_token = env.secret("SLACK_BOT_TOKEN");
   if (!s.bot_token.empty() && !s.bot_token.reveal().starts_with("xoxb-")) {
     env.fail("SLACK_BOT_TOKEN", "is not a bot token (xoxb-...)");

@@ -10,7 +10,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include <tracker/log/timestamp.hpp>
+#include <tracker/kafka/dead_letter.hpp>
 
 namespace tracker::worker {
 
@@ -465,19 +465,8 @@ asio::awaitable<bool> Worker::write_events(std::vector<const Event*> events,
 
 asio::awaitable<bool> Worker::dead_letter(const Item& item, std::string reason, std::string error) {
   const kafka::Message& original = item.message;
-  kafka::OutgoingMessage message;
-  message.topic = options_.dlq_topic;
-  message.key = std::string(original.key());
-  message.value = std::string(original.value());
-  message.headers = {
-      {"x-error", error.substr(0, 1'000)},
-      {"x-error-reason", reason},
-      {"x-original-topic", std::string(original.topic())},
-      {"x-original-partition", std::to_string(original.partition())},
-      {"x-original-offset", std::to_string(original.offset())},
-      {"x-failed-at", log::iso8601_utc(std::chrono::system_clock::now())},
-      {"x-failed-by", "worker"},
-  };
+  const kafka::OutgoingMessage message =
+      kafka::dead_letter_of(original, options_.dlq_topic, reason, error, "worker");
   std::chrono::milliseconds backoff = options_.retry_initial;
   bool failing = false;
   for (;;) {

@@ -42,12 +42,7 @@ Settings load_settings(config::Env& env) {
   Settings s;
   s.brokers = env.kafka_brokers("KAFKA_BROKERS");
   s.database_url = env.required("DATABASE_URL");
-  s.db_schema = env.optional("TRACKER_DB_SCHEMA", "");
-  if (!std::all_of(s.db_schema.begin(), s.db_schema.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-      })) {
-    env.fail("TRACKER_DB_SCHEMA", "lower-case letters, digits and underscores only");
-  }
+  s.db_schema = env.sql_identifier("TRACKER_DB_SCHEMA");
   s.topic = env.optional("TRACKER_WORKER_TOPIC", std::string(schema::topics::kSlackEvents));
   s.dlq_topic = env.optional("TRACKER_WORKER_DLQ_TOPIC",
                              std::string(schema::topics::kSlackEventsDeadLetters));

@@ -1,15 +1,19 @@
 #pragma once
-// Checks integration tests make on what a service wrote: rows in the test's schema, records in
-// a dead-letter topic.
+// What integration tests feed a service (records into its topic) and check of what it wrote
+// (rows in the test's schema, records in a dead-letter topic).
 #include <chrono>
 #include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include <boost/asio/io_context.hpp>
 
 #include <tracker/kafka/consumer.hpp>
+#include <tracker/kafka/producer.hpp>
+#include <tracker/kafka/send_all.hpp>
 #include <tracker/log/logger.hpp>
 
 #include "environment.hpp"
@@ -19,6 +23,28 @@
 namespace tracker::testing {
 
 namespace asio = boost::asio;
+
+struct TopicRecord {
+  std::string key;
+  std::string value;
+};
+
+// Produces `records` into `topic` and fails the test unless the broker acknowledged them all.
+inline void produce(const std::string& topic, const std::vector<TopicRecord>& records) {
+  asio::io_context io;
+  tracker::kafka::Producer producer({.brokers = kafka_brokers()}, tracker::log::null_logger());
+  const auto sent = run(io,
+                        tracker::kafka::send_all(
+                            producer, records.size(),
+                            [&](std::size_t i) {
+                              return tracker::kafka::OutgoingMessage{
+                                  .topic = topic, .key = records[i].key, .value = records[i].value};
+                            },
+                            1'000),
+                        std::chrono::seconds{120});
+  ASSERT_EQ(sent.failed, 0U) << sent.first_error.message();
+  ASSERT_EQ(sent.acknowledged, records.size());
+}
 
 // Waits until `sql` returns `expected` (as text), up to `limit`; returns the last value.
 inline std::string wait_for(const std::string& sql, const std::string& expected,

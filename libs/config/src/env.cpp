@@ -98,6 +98,18 @@ std::string Env::optional(const std::string& name, std::string fallback) {
   return *value;
 }
 
+std::string Env::sql_identifier(const std::string& name) {
+  std::string value = optional(name, "");
+  const bool valid = std::all_of(value.begin(), value.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+  if (!valid || (!value.empty() && value.front() >= '0' && value.front() <= '9')) {
+    fail(name, "lower-case letters, digits and underscores only, not starting with a digit");
+    return "";
+  }
+  return value;
+}
+
 Secret Env::secret(const std::string& name) {
   return Secret(required(name));
 }

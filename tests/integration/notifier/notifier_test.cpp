@@ -34,10 +34,8 @@ using tracker::testing::ScratchSchema;
 using tracker::testing::ScratchTopic;
 using tracker::testing::wait_for;
 
-struct Record {
-  std::string key;
-  std::string value;
-};
+using Record = tracker::testing::TopicRecord;
+using tracker::testing::produce;
 
 Record outbox(const std::string& delivery_id, const std::string& channel, std::string text) {
   OutboxMessage message{.delivery_id = delivery_id,
@@ -46,24 +44,6 @@ Record outbox(const std::string& delivery_id, const std::string& channel, std::s
                         .text = std::move(text),
                         .created_at = std::chrono::system_clock::now()};
   return {channel, tracker::slack::encode_outbox(message)};
-}
-
-void produce(const std::string& topic, const std::vector<Record>& records) {
-  asio::io_context io;
-  tracker::kafka::Producer producer({.brokers = tracker::testing::kafka_brokers()},
-                                    tracker::log::null_logger());
-  const auto sent = tracker::testing::run(
-      io,
-      tracker::kafka::send_all(
-          producer, records.size(),
-          [&](std::size_t i) {
-            return tracker::kafka::OutgoingMessage{
-                .topic = topic, .key = records[i].key, .value = records[i].value};
-          },
-          1'000),
-      120s);
-  ASSERT_EQ(sent.failed, 0U) << sent.first_error.message();
-  ASSERT_EQ(sent.acknowledged, records.size());
 }
 
 std::string delivery_of(const PostedMessage& message) {

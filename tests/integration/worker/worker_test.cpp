@@ -39,10 +39,8 @@ using tracker::testing::http_get;
 using tracker::testing::wait_ready;
 
 // A record as ingest publishes it: the envelope of an event_callback body.
-struct Record {
-  std::string key;
-  std::string value;
-};
+using Record = tracker::testing::TopicRecord;
+using tracker::testing::produce;
 
 Record record_of(const std::string& body) {
   const auto request = tracker::slack::classify(body, tracker::slack::BodyFormat::json);
@@ -64,23 +62,6 @@ Record study_message(int i, int users = 50, int minutes = 30) {
   payload["event"]["ts"] = std::to_string(1731974400 + i) + ".000100";
   payload["event"]["text"] = "studied " + std::to_string(minutes) + "m #load";
   return record_of(payload.dump());
-}
-
-void produce(const std::string& topic, const std::vector<Record>& records) {
-  asio::io_context io;
-  tracker::kafka::Producer producer({.brokers = tracker::testing::kafka_brokers()},
-                                    tracker::log::null_logger());
-  const auto sent = run(io,
-                        tracker::kafka::send_all(
-                            producer, records.size(),
-                            [&](std::size_t i) {
-                              return tracker::kafka::OutgoingMessage{
-                                  .topic = topic, .key = records[i].key, .value = records[i].value};
-                            },
-                            1'000),
-                        120s);
-  ASSERT_EQ(sent.failed, 0U) << sent.first_error.message();
-  ASSERT_EQ(sent.acknowledged, records.size());
 }
 
 std::int64_t number(const std::string& sql) {

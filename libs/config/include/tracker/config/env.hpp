@@ -61,6 +61,9 @@ class Env {
                      const std::vector<std::string>& allowed);
   // host:port[,host:port...] with a port in 1..65535.
   std::string kafka_brokers(const std::string& name);
+  // A lower-case SQL identifier (letters, digits, underscores), such as a schema name; empty
+  // when unset.
+  std::string sql_identifier(const std::string& name);
   // A TCP port, 0..65535 (0 asks the kernel for a free one, as tests do).
   std::uint16_t listen_port(const std::string& name, std::uint16_t fallback);
 
