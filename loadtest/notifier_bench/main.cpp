@@ -59,6 +59,8 @@ struct Options {
   // The notifier's own pacing; by default the simulator's limits (what an operator would set).
   double notifier_channel_per_minute = 0;
   double notifier_workspace_per_minute = 0;
+  double notifier_workspace_burst = 0;
+  std::vector<std::string> notifier_env;  // further NAME=VALUE settings of the notifier
   double time_limit_s = 600;
   std::string label = "run";
 };
@@ -70,6 +72,7 @@ struct Options {
                "  [--workspace-burst N] [--inject-429 P] [--retry-after S]\n"
                "  [--latency-median-ms N] [--latency-p99-ms N]\n"
                "  [--notifier-channel-per-minute R] [--notifier-workspace-per-minute R]\n"
+               "  [--notifier-workspace-burst N] [--notifier-env NAME=VALUE]...\n"
                "  [--time-limit S] [--label TEXT]\n";
   std::exit(2);
 }
@@ -117,6 +120,10 @@ Options parse(int argc, char** argv) {
       o.notifier_channel_per_minute = number(flag, value);
     else if (flag == "--notifier-workspace-per-minute")
       o.notifier_workspace_per_minute = number(flag, value);
+    else if (flag == "--notifier-env")
+      o.notifier_env.push_back(value);
+    else if (flag == "--notifier-workspace-burst")
+      o.notifier_workspace_burst = number(flag, value);
     else if (flag == "--time-limit")
       o.time_limit_s = number(flag, value);
     else if (flag == "--label")
@@ -132,6 +139,7 @@ Options parse(int argc, char** argv) {
   if (o.notifier_channel_per_minute == 0) o.notifier_channel_per_minute = o.channel_per_second * 60;
   if (o.notifier_workspace_per_minute == 0)
     o.notifier_workspace_per_minute = o.workspace_per_minute;
+  if (o.notifier_workspace_burst == 0) o.notifier_workspace_burst = o.workspace_burst;
   return o;
 }
 
@@ -184,20 +192,26 @@ int main(int argc, char** argv) {
                                             .latency_p99_ms = o.latency_p99_ms,
                                             .seed = 7});
   const std::uint16_t ops_port = tracker::http::free_loopback_port();
-  const pid_t notifier = tracker::loadtest::spawn(
-      o.notifier,
-      {"TRACKER_DB_SCHEMA=" + schema, "TRACKER_NOTIFIER_TOPIC=" + topic,
-       "TRACKER_NOTIFIER_DLQ_TOPIC=" + topic + ".dlq", "TRACKER_NOTIFIER_GROUP=" + schema,
-       "SLACK_API_BASE_URL=" + slack.base_url(), "SLACK_BOT_TOKEN=xoxb-simulated",
-       "TRACKER_OPS_ADDRESS=127.0.0.1", "TRACKER_OPS_PORT=" + std::to_string(ops_port),
-       "TRACKER_SLACK_CHANNEL_PER_MINUTE=" +
-           std::to_string(static_cast<long long>(o.notifier_channel_per_minute)),
-       "TRACKER_SLACK_CHANNEL_BURST=" + std::to_string(static_cast<long long>(o.channel_burst)),
-       "TRACKER_SLACK_WORKSPACE_PER_MINUTE=" +
-           std::to_string(static_cast<long long>(o.notifier_workspace_per_minute)),
-       "TRACKER_SLACK_WORKSPACE_BURST=" + std::to_string(static_cast<long long>(o.workspace_burst)),
-       "TRACKER_NOTIFIER_MAX_BUFFERED=" + std::to_string(std::max(5'000, o.messages)),
-       "TRACKER_LOG_LEVEL=error"});
+  std::vector<std::string> env = {
+      "TRACKER_DB_SCHEMA=" + schema,
+      "TRACKER_NOTIFIER_TOPIC=" + topic,
+      "TRACKER_NOTIFIER_DLQ_TOPIC=" + topic + ".dlq",
+      "TRACKER_NOTIFIER_GROUP=" + schema,
+      "SLACK_API_BASE_URL=" + slack.base_url(),
+      "SLACK_BOT_TOKEN=xoxb-simulated",
+      "TRACKER_OPS_ADDRESS=127.0.0.1",
+      "TRACKER_OPS_PORT=" + std::to_string(ops_port),
+      "TRACKER_SLACK_CHANNEL_PER_MINUTE=" +
+          std::to_string(static_cast<long long>(o.notifier_channel_per_minute)),
+      "TRACKER_SLACK_CHANNEL_BURST=" + std::to_string(static_cast<long long>(o.channel_burst)),
+      "TRACKER_SLACK_WORKSPACE_PER_MINUTE=" +
+          std::to_string(static_cast<long long>(o.notifier_workspace_per_minute)),
+      "TRACKER_SLACK_WORKSPACE_BURST=" +
+          std::to_string(static_cast<long long>(o.notifier_workspace_burst)),
+      "TRACKER_NOTIFIER_MAX_BUFFERED=" + std::to_string(std::max(5'000, o.messages)),
+      "TRACKER_LOG_LEVEL=error"};
+  env.insert(env.end(), o.notifier_env.begin(), o.notifier_env.end());
+  const pid_t notifier = tracker::loadtest::spawn(o.notifier, env);
   const auto ready_until = Clock::now() + 30s;
   while (tracker::http::blocking_get("127.0.0.1", ops_port, "/readyz").status != 200) {
     if (Clock::now() > ready_until) {
@@ -276,9 +290,10 @@ int main(int argc, char** argv) {
             << o.channel_per_second << "/s/ch b" << o.channel_burst << ", "
             << o.workspace_per_minute << "/min b" << o.workspace_burst << " | "
             << o.notifier_channel_per_minute << "/min/ch, " << o.notifier_workspace_per_minute
-            << "/min | " << o.inject_429 * 100 << " % (Retry-After " << o.retry_after_s << " s) | "
-            << copies.size() << (complete ? "" : " (incomplete)") << " | " << wall << " | " << bound
-            << " | " << (wall > 0 ? bound / wall : 0) << " | "
+            << "/min b" << o.notifier_workspace_burst << " | " << o.inject_429 * 100
+            << " % (Retry-After " << o.retry_after_s << " s) | " << copies.size()
+            << (complete ? "" : " (incomplete)") << " | " << wall << " | " << bound << " | "
+            << (wall > 0 ? bound / wall : 0) << " | "
             << (wall > 0 ? static_cast<double>(messages.size() - 1) / wall : 0) << " | "
             << stats.requests << " | " << static_cast<double>(stats.requests) / o.messages << " | "
             << stats.limit_429_channel << " / " << stats.limit_429_workspace << " | "

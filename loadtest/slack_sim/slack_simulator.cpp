@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <tracker/log/timestamp.hpp>
 #include <tracker/slack/text_split.hpp>
 
 namespace tracker::loadtest {
@@ -183,6 +184,12 @@ http::Response SlackSimulator::post_message(const http::Request& request, Decisi
   ++stats_.requests;
   decision.counted = true;
 
+  // A token in the header is checked before the body is read, as Slack does.
+  const std::string authorization(request[bh::field::authorization]);
+  if (authorization.starts_with("Bearer ") && authorization.substr(7) != options_.token) {
+    ++stats_.auth_failures;
+    return slack_error("invalid_auth", version);
+  }
   const std::string content_type(request[bh::field::content_type]);
   const bool is_json = content_type.starts_with("application/json");
   json fields;
@@ -195,7 +202,6 @@ http::Response SlackSimulator::post_message(const http::Request& request, Decisi
 
   // Auth first, as Slack checks it before anything else.
   std::string token;
-  const std::string authorization(request[bh::field::authorization]);
   if (authorization.starts_with("Bearer ")) token = authorization.substr(7);
   if (token.empty()) token = string_field(fields, "token");
   if (token.empty()) {
@@ -340,7 +346,21 @@ asio::awaitable<http::Response> SlackSimulator::handle(http::Request& request) {
             static_cast<long long>(std::llround(median * std::exp(sigma * z(rng_))))};
       }
     } else if (path == "/_sim/messages" && request.method() == bh::verb::get) {
-      const std::string wanted = query.starts_with("channel=") ? std::string(query.substr(8)) : "";
+      // ?channel=C1, anywhere in the query, percent-decoded.
+      std::string wanted;
+      for (std::string_view rest = query; !rest.empty();) {
+        const auto amp = rest.find('&');
+        const std::string_view pair = rest.substr(0, amp);
+        if (pair.starts_with("channel=")) {
+          try {
+            wanted = percent_decode(pair.substr(8));
+          } catch (const std::invalid_argument&) {
+            wanted = std::string(pair.substr(8));
+          }
+        }
+        if (amp == std::string_view::npos) break;
+        rest.remove_prefix(amp + 1);
+      }
       json list = json::array();
       for (const auto& m : posted_) {
         if (!wanted.empty() && m.channel != wanted) continue;
@@ -350,7 +370,8 @@ asio::awaitable<http::Response> SlackSimulator::handle(http::Request& request) {
                         {"thread_ts", m.thread_ts},
                         {"text", m.text},
                         {"blocks", m.blocks},
-                        {"metadata", m.metadata}});
+                        {"metadata", m.metadata},
+                        {"received_at", log::iso8601_utc(m.received_at)}});
       }
       response = http::json_response(bh::status::ok, json{{"messages", list}}.dump(), version);
     } else if (path == "/_sim/stats" && request.method() == bh::verb::get) {

@@ -31,7 +31,7 @@ struct PacingOptions {
   // a 429 whenever two posts reach Slack closer together than they left (a slower database
   // write before one of them), and a 429 closes the whole workspace for a second at least;
   // a little headroom lets Slack's bucket refill and absorb that jitter.
-  double headroom = 0.05;
+  double headroom = 0.02;
 };
 
 enum class PaceLimit { none, channel, workspace, retry_after };

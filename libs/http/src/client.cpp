@@ -117,6 +117,8 @@ std::string_view to_string(ClientError error) noexcept {
       return "bad_response";
     case ClientError::shut_down:
       return "shut_down";
+    case ClientError::no_connection:
+      return "no_connection";
   }
   return "unknown";
 }
@@ -252,7 +254,7 @@ struct Client::State {
     auto resolved = co_await async::with_timeout(
         resolver.async_resolve(origin.host, std::to_string(origin.port), as_tuple_awaitable),
         std::max(Clock::duration::zero(), deadline - Clock::now()));
-    if (!resolved) co_return failure_of(ClientError::timeout);
+    if (!resolved) co_return failure_of(ClientError::resolve_failed, asio::error::timed_out);
     auto [resolve_ec, endpoints] = std::move(*resolved);
     if (resolve_ec) co_return failure_of(ClientError::resolve_failed, resolve_ec);
 
@@ -270,9 +272,7 @@ struct Client::State {
     (void)endpoint;
     if (connect_ec) {
       discard(std::move(connection));
-      co_return failure_of(
-          connect_ec == beast::error::timeout ? ClientError::timeout : ClientError::connect_failed,
-          connect_ec);
+      co_return failure_of(ClientError::connect_failed, connect_ec);
     }
     connection->tcp().socket().set_option(tcp::no_delay(true));
     if (tls) {
@@ -355,7 +355,7 @@ asio::awaitable<boost::system::result<Response, Failure>> Client::send(beast_htt
 
   while (state->in_flight >= state->options.max_connections) {
     const auto left = deadline - Clock::now();
-    if (left <= Clock::duration::zero()) co_return failure_of(ClientError::timeout);
+    if (left <= Clock::duration::zero()) co_return failure_of(ClientError::no_connection);
     co_await async::with_timeout(state->slot_freed.async_wait(as_tuple_awaitable), left);
     if (state->shut) co_return failure_of(ClientError::shut_down);
   }
@@ -377,6 +377,9 @@ asio::awaitable<boost::system::result<Response, Failure>> Client::send(beast_htt
   request.prepare_payload();
 
   for (int round = 0;; ++round) {
+    // Nothing has been sent yet (or the server closed the connection unread): past the deadline
+    // the request never left.
+    if (Clock::now() >= deadline) co_return failure_of(ClientError::no_connection);
     std::unique_ptr<Connection> connection = state->take_idle();
     const bool reused = connection != nullptr;
     if (!connection) {

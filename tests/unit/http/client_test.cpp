@@ -193,6 +193,25 @@ TEST_F(HttpClient, ADeadlineEndsASlowRequest) {
   EXPECT_EQ(kind, ClientError::timeout);
 }
 
+TEST_F(HttpClient, ARequestThatNeverGotAConnectionSaysSo) {
+  start();
+  handler_delay = 500ms;
+  Client client(io.get_executor(),
+                {.base_url = base(), .max_connections = 1, .request_timeout = 200ms});
+  std::vector<ClientError> kinds;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto one = [&]() -> asio::awaitable<void> {
+      auto reply = co_await fetch(client, "/slow");
+      kinds.push_back(reply ? ClientError{} : reply.error().kind);
+    };
+    using namespace asio::experimental::awaitable_operators;
+    co_await (one() && one());
+  }());
+  // The first was sent and timed out (in doubt); the second never left (safe to retry).
+  std::sort(kinds.begin(), kinds.end());
+  EXPECT_EQ(kinds, (std::vector<ClientError>{ClientError::timeout, ClientError::no_connection}));
+}
+
 TEST_F(HttpClient, AConnectionTheServerClosedWhileIdleIsReplacedUnnoticed) {
   start({.idle_timeout = 100ms});
   Client client(io.get_executor(), {.base_url = base()});

@@ -66,14 +66,16 @@ struct ClientOptions {
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 // Why a request got no response.
+// Only timeout, io_failed and bad_response happen once the request may have reached the server.
 enum class ClientError {
-  timeout = 1,     // the request's deadline passed
-  resolve_failed,  // the host name did not resolve
-  connect_failed,  // refused, unreachable
-  tls_failed,      // handshake or certificate verification failed
+  timeout = 1,     // the deadline passed while sending the request or awaiting its answer
+  resolve_failed,  // the host name did not resolve (in time)
+  connect_failed,  // refused, unreachable, or not connected in time
+  tls_failed,      // handshake or certificate verification failed (or took too long)
   io_failed,       // reset or closed while writing or reading
   bad_response,    // not HTTP, or over body_limit
   shut_down,       // the client was shut down
+  no_connection,   // all max_connections stayed busy until the deadline: nothing was sent
 };
 std::string_view to_string(ClientError error) noexcept;
 
