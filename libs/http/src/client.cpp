@@ -345,12 +345,11 @@ std::uint64_t Client::connections_opened() const noexcept {
   return state_->opened;
 }
 
-asio::awaitable<boost::system::result<Response, Failure>> Client::send(beast_http::verb method,
-                                                                       std::string target,
-                                                                       std::string body,
-                                                                       Headers headers) {
+asio::awaitable<boost::system::result<Response, Failure>> Client::send(
+    beast_http::verb method, std::string target, std::string body, Headers headers,
+    std::optional<std::chrono::milliseconds> timeout) {
   const std::shared_ptr<State> state = state_;  // outlives the Client while this runs
-  const auto deadline = Clock::now() + state->options.request_timeout;
+  const auto deadline = Clock::now() + timeout.value_or(state->options.request_timeout);
   if (state->shut) co_return failure_of(ClientError::shut_down);
 
   while (state->in_flight >= state->options.max_connections) {

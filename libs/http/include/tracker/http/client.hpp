@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -98,10 +99,11 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   // Sends `method` base_path + `target` with `body` and `headers` (Host, User-Agent and
-  // Content-Length are set here) and returns the response, whatever its status.
-  asio::awaitable<boost::system::result<Response, Failure>> send(beast_http::verb method,
-                                                                 std::string target,
-                                                                 std::string body, Headers headers);
+  // Content-Length are set here) and returns the response, whatever its status. `timeout`
+  // replaces request_timeout for this request.
+  asio::awaitable<boost::system::result<Response, Failure>> send(
+      beast_http::verb method, std::string target, std::string body, Headers headers,
+      std::optional<std::chrono::milliseconds> timeout = std::nullopt);
 
   // Closes idle connections; requests in flight fail with shut_down or finish, and new ones
   // fail with shut_down.
