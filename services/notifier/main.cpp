@@ -3,13 +3,10 @@
 // finish what they hold (up to TRACKER_SHUTDOWN_GRACE) and leaves the consumer group.
 #include <csignal>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include <tracker/async/blocking.hpp>
 #include <tracker/http/client.hpp>
@@ -17,7 +14,6 @@
 #include <tracker/kafka/producer.hpp>
 #include <tracker/log/redaction.hpp>
 #include <tracker/metrics/ops_endpoint.hpp>
-#include <tracker/pg/migrations.hpp>
 #include <tracker/pg/pool.hpp>
 #include <tracker/schema/migrations.hpp>
 #include <tracker/slack/web_api.hpp>
@@ -29,43 +25,6 @@
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using namespace tracker;
-
-namespace {
-
-// Applies migrations. A database that does not answer is waited for (never a crash loop); a
-// migration the database refuses is a deployment error and stops the service.
-asio::awaitable<bool> prepare_database(const notifier::Settings& settings,
-                                       const bool& stop_requested, log::Logger& logger) {
-  std::chrono::milliseconds backoff = 250ms;
-  for (int attempt = 1; !stop_requested; ++attempt) {
-    if (!settings.migrate) co_return true;
-    const pg::ConnectOptions connect_options{.conninfo = settings.database_url,
-                                             .application_name = "notifier-migrate"};
-    auto connection =
-        co_await pg::Connection::connect(co_await asio::this_coro::executor, connect_options);
-    if (connection) {
-      const pg::MigrationOptions migration_options{
-          .schema = settings.db_schema.empty() ? "public" : settings.db_schema};
-      auto report = co_await pg::migrate(**connection, schema::migrations(), migration_options);
-      if (!report) {
-        logger.error("migrations_failed", {{"error", report.error().describe()}});
-        co_return false;
-      }
-      logger.info("migrations_done",
-                  {{"applied", report->applied}, {"already_applied", report->already_applied}});
-      co_return true;
-    }
-    logger.warn("database_unavailable", {{"error", connection.error().describe()},
-                                         {"attempt", attempt},
-                                         {"retry_in_ms", backoff.count()}});
-    asio::steady_timer pause(co_await asio::this_coro::executor, backoff);
-    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
-    backoff = std::min(backoff * 2, settings.options.db_retry_max);
-  }
-  co_return false;
-}
-
-}  // namespace
 
 int main() {
   notifier::Settings settings;
@@ -155,8 +114,16 @@ int main() {
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
-        const bool prepared = co_await prepare_database(settings, stop_requested, logger);
-        if (prepared && !stop_requested) {
+        schema::Startup startup = schema::Startup::ready;
+        if (settings.migrate) {
+          startup =
+              co_await schema::migrate_when_reachable({.database_url = settings.database_url,
+                                                       .db_schema = settings.db_schema,
+                                                       .application_name = "notifier-migrate",
+                                                       .retry_max = settings.options.db_retry_max},
+                                                      stop_requested, logger);
+        }
+        if (startup == schema::Startup::ready && !stop_requested) {
           database_prepared = true;
           logger.info("started",
                       {{"topic", settings.topic},
@@ -167,7 +134,7 @@ int main() {
                        {"workspace_per_minute", settings.options.pacing.workspace_per_minute},
                        {"max_attempts", settings.options.max_attempts}});
           if (!co_await notifier.run()) status = 1;
-        } else if (!prepared && !stop_requested) {
+        } else if (startup == schema::Startup::failed) {
           status = 1;
         }
         co_await consumer->async_close(blocking);

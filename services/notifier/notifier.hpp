@@ -39,13 +39,13 @@
 
 #include <tracker/http/backoff.hpp>
 #include <tracker/kafka/consumer.hpp>
+#include <tracker/kafka/offset_tracker.hpp>
 #include <tracker/kafka/producer.hpp>
 #include <tracker/log/logger.hpp>
 #include <tracker/slack/outbox.hpp>
 #include <tracker/slack/web_api.hpp>
 
 #include "ledger.hpp"
-#include "offset_tracker.hpp"
 #include "pacer.hpp"
 
 namespace tracker::notifier {
@@ -129,7 +129,7 @@ class Notifier {
   NotifierOptions options_;
   std::unique_ptr<Metrics> metrics_;
   Pacer pacer_;
-  OffsetTracker offsets_;
+  kafka::OffsetTracker offsets_;
   std::mt19937_64 rng_;
   std::unordered_map<std::string, std::unique_ptr<ChannelQueue>> channels_;
   std::size_t buffered_ = 0;

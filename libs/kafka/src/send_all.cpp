@@ -19,6 +19,7 @@ asio::awaitable<SendAllResult> send_all(Producer& producer, std::size_t count,
   window = std::max<std::size_t>(window, 1);
   auto executor = co_await asio::this_coro::executor;
   SendAllResult result;
+  result.delivered.assign(count, false);
   std::size_t in_flight = 0;
   // Cancelled by each completion (run on this coroutine's executor, so the counters need no
   // lock) to wake the loop below.
@@ -45,13 +46,14 @@ asio::awaitable<SendAllResult> send_all(Producer& producer, std::size_t count,
     }
     ++in_flight;
     producer.async_send(std::move(message),
-                        asio::bind_executor(executor, [&](boost::system::error_code ec,
-                                                          const DeliveryReport& /*report*/) {
+                        asio::bind_executor(executor, [&, i](boost::system::error_code ec,
+                                                             const DeliveryReport& /*report*/) {
                           --in_flight;
                           if (ec) {
                             if (result.failed++ == 0) result.first_error = ec;
                           } else {
                             ++result.acknowledged;
+                            result.delivered[i] = true;
                           }
                           completed.cancel();
                         }));

@@ -4,6 +4,7 @@
 // acknowledgement before the next send would cost a broker round trip per message.
 #include <cstddef>
 #include <functional>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -15,6 +16,7 @@ struct SendAllResult {
   std::size_t acknowledged = 0;
   std::size_t failed = 0;
   boost::system::error_code first_error;
+  std::vector<bool> delivered;  // per message, in order: acknowledged by the broker
 };
 
 // Sends message_at(0) .. message_at(count - 1), in that order, with at most `window` (at least

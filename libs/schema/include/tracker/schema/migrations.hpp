@@ -9,3 +9,30 @@ namespace tracker::schema {
 const std::vector<pg::Migration>& migrations();
 
 }  // namespace tracker::schema
+
+#include <chrono>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+
+#include <tracker/log/logger.hpp>
+
+namespace tracker::schema {
+
+enum class Startup { ready, failed, stopped };
+
+struct StartupOptions {
+  std::string database_url;
+  std::string db_schema;  // empty: public
+  std::string application_name = "study-tracker-migrate";
+  std::chrono::milliseconds retry_max{5'000};
+};
+
+// Applies the migrations at a service's start. A database that does not answer is waited for,
+// with capped backoff and a log line per attempt (never a crash loop); a migration the database
+// refuses is a deployment error: failed. `stop_requested` is checked between attempts.
+boost::asio::awaitable<Startup> migrate_when_reachable(StartupOptions options,
+                                                       const bool& stop_requested,
+                                                       log::Logger& logger);
+
+}  // namespace tracker::schema

@@ -1,7 +1,8 @@
 #pragma once
-// Which offsets of a partition may be marked consumed. The notifier finishes records out of
-// order (a slow channel's message after a quick one behind it in the same partition), but a
-// consumer group commits one offset per partition, meaning "everything before this is done".
+// Which offsets of a partition may be marked consumed. The notifier and the summarizer finish
+// records out of order (a slow channel's message, a slow model call, after a quick one behind
+// it in the same partition), but a consumer group commits one offset per partition, meaning
+// "everything before this is done".
 // So a partition's committable offset advances only over a run of finished records.
 //
 // The same offset may be added twice (a record fetched again after a rebalance gave the
@@ -10,7 +11,7 @@
 #include <map>
 #include <optional>
 
-namespace tracker::notifier {
+namespace tracker::kafka {
 
 class OffsetTracker {
  public:
@@ -48,4 +49,4 @@ class OffsetTracker {
   std::map<std::int32_t, std::map<std::int64_t, Entry>> partitions_;
 };
 
-}  // namespace tracker::notifier
+}  // namespace tracker::kafka

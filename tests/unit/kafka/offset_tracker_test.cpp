@@ -1,9 +1,9 @@
 // Offsets finished out of order are committed in order.
 #include <gtest/gtest.h>
 
-#include "offset_tracker.hpp"
+#include <tracker/kafka/offset_tracker.hpp>
 
-using tracker::notifier::OffsetTracker;
+using tracker::kafka::OffsetTracker;
 
 TEST(OffsetTracker, AdvancesOnlyOverARunOfFinishedRecords) {
   OffsetTracker tracker;

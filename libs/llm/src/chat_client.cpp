@@ -1,0 +1,291 @@
+#include "tracker/llm/chat_client.hpp"
+
+#include <algorithm>
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <tracker/llm/prompt.hpp>
+
+namespace tracker::llm {
+
+using Clock = std::chrono::steady_clock;
+namespace bh = http::beast_http;
+
+struct ChatClient::Metrics {
+  explicit Metrics(prometheus::Registry& registry)
+      : requests(prometheus::BuildCounter()
+                     .Name("tracker_llm_requests_total")
+                     .Help("Chat completion requests sent, by outcome")
+                     .Register(registry)),
+        retries(prometheus::BuildCounter()
+                    .Name("tracker_llm_retries_total")
+                    .Help("Requests repeated, by the cause of the failure before them")
+                    .Register(registry)),
+        rate_limited(prometheus::BuildCounter()
+                         .Name("tracker_llm_rate_limited_total")
+                         .Help("HTTP 429 answers, by error code")
+                         .Register(registry)),
+        budget_refused(prometheus::BuildCounter()
+                           .Name("tracker_llm_retry_budget_refused_total")
+                           .Help("Retries the retry budget held back")
+                           .Register(registry)
+                           .Add({})),
+        tokens(prometheus::BuildCounter()
+                   .Name("tracker_llm_tokens_total")
+                   .Help("Tokens used, as the API reported them, by kind")
+                   .Register(registry)),
+        limiter_wait(
+            prometheus::BuildHistogram()
+                .Name("tracker_llm_limiter_wait_seconds")
+                .Help("Time a request waited for the client-side rate limiter")
+                .Register(registry)
+                .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.01, 0.05, 0.1, 0.25, 0.5,
+                                                                 1, 2.5, 5, 10, 30, 60})),
+        latency(prometheus::BuildHistogram()
+                    .Name("tracker_llm_request_seconds")
+                    .Help("Chat completion request latency, by outcome")
+                    .Register(registry)),
+        breaker(prometheus::BuildGauge()
+                    .Name("tracker_llm_circuit_state")
+                    .Help("Circuit breaker: 0 closed, 1 open, 2 half-open")
+                    .Register(registry)
+                    .Add({})),
+        breaker_opened(prometheus::BuildCounter()
+                           .Name("tracker_llm_circuit_opened_total")
+                           .Help("Times the circuit breaker opened")
+                           .Register(registry)
+                           .Add({})) {}
+
+  prometheus::Family<prometheus::Counter>& requests;
+  prometheus::Family<prometheus::Counter>& retries;
+  prometheus::Family<prometheus::Counter>& rate_limited;
+  prometheus::Counter& budget_refused;
+  prometheus::Family<prometheus::Counter>& tokens;
+  prometheus::Histogram& limiter_wait;
+  prometheus::Family<prometheus::Histogram>& latency;
+  prometheus::Gauge& breaker;
+  prometheus::Counter& breaker_opened;
+};
+
+ChatClient::ChatClient(asio::any_io_executor executor, http::Client& http, config::Secret api_key,
+                       prometheus::Registry& registry, log::Logger& logger,
+                       ChatClientOptions options)
+    : executor_(executor),
+      http_(http),
+      api_key_(std::move(api_key)),
+      logger_(logger),
+      options_(options),
+      metrics_(std::make_unique<Metrics>(registry)),
+      limiter_(options.limiter, Clock::now()),
+      budget_(options.budget, Clock::now()),
+      breaker_(options.breaker),
+      rng_(options.seed) {}
+
+ChatClient::~ChatClient() = default;
+
+BreakerState ChatClient::breaker_state() const {
+  return breaker_.state(Clock::now());
+}
+Clock::time_point ChatClient::probe_at() const {
+  return breaker_.probe_at();
+}
+
+void ChatClient::record_breaker() {
+  const BreakerState now = breaker_.state(Clock::now());
+  if (now == reported_state_) return;
+  if (now == BreakerState::open) {
+    metrics_->breaker_opened.Increment();
+    logger_.warn("circuit_opened", {{"cool_down_ms", options_.breaker.cool_down.count()}});
+  } else if (now == BreakerState::closed) {
+    logger_.info("circuit_closed", {});
+  }
+  reported_state_ = now;
+  metrics_->breaker.Set(static_cast<double>(static_cast<int>(now)));
+}
+
+asio::awaitable<bool> ChatClient::sleep_until(Clock::time_point until, Clock::time_point deadline) {
+  if (until > deadline || cancelled_) co_return false;
+  asio::steady_timer timer(executor_, until);
+  sleepers_.insert(&timer);
+  co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  sleepers_.erase(&timer);
+  co_return !cancelled_;
+}
+
+void ChatClient::cancel() {
+  cancelled_ = true;
+  for (asio::steady_timer* timer : sleepers_) timer->cancel();
+}
+
+namespace {
+
+std::string cause_of(const ChatResult& result) {
+  if (result.status == 429) return "429";
+  if (result.status >= 500) return std::to_string(result.status);
+  if (result.status == 408 || result.status == 409) return std::to_string(result.status);
+  return result.error_code.empty() ? "other" : result.error_code;
+}
+
+}  // namespace
+
+asio::awaitable<CallResult> ChatClient::complete(ChatRequest request, Clock::time_point deadline) {
+  CallResult call;
+  const std::string body =
+      request.to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const double tokens = static_cast<double>(estimate_request_tokens(request));
+  const std::string authorization = "Bearer " + api_key_.reveal();
+  for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+    if (cancelled_) {
+      call.failure = "the client was cancelled (shutting down)";
+      co_return call;
+    }
+    // The breaker first: while it is open nothing is sent, and the wait does not spend an
+    // attempt.
+    while (!breaker_.allow(Clock::now())) {
+      const auto until =
+          std::max(breaker_.probe_at(), Clock::now() + std::chrono::milliseconds{50});
+      if (!co_await sleep_until(until, deadline)) {
+        call.failure = "the circuit breaker stayed open until the job's deadline (" +
+                       call.result.message + ")";
+        co_return call;
+      }
+    }
+    record_breaker();
+    const auto waited_from = Clock::now();
+    for (;;) {
+      const auto wait = limiter_.wait(Clock::now(), tokens);
+      if (wait <= Clock::duration::zero()) break;
+      if (!co_await sleep_until(Clock::now() + wait, deadline)) {
+        breaker_.neutral();
+        call.failure = "the rate limiter had no room before the job's deadline";
+        co_return call;
+      }
+    }
+    metrics_->limiter_wait.Observe(
+        std::chrono::duration<double>(Clock::now() - waited_from).count());
+    const auto ticket = limiter_.take(Clock::now(), tokens);
+    budget_.record_request(Clock::now());
+    ++call.attempts;
+    const auto sent = Clock::now();
+    const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - sent);
+    const auto timeout =
+        std::max(std::chrono::milliseconds{1}, std::min(options_.request_timeout, remaining));
+    http::Headers headers{{"Content-Type", "application/json"}, {"Authorization", authorization}};
+    std::string payload = body;
+    auto reply = co_await http_.send(bh::verb::post, "/chat/completions", std::move(payload),
+                                     std::move(headers), timeout);
+    const double seconds = std::chrono::duration<double>(Clock::now() - sent).count();
+    std::string cause;
+    bool rate_limited = false;
+    std::optional<std::chrono::milliseconds> retry_after;
+    if (!reply) {
+      const http::Failure failure = reply.error();
+      cause = std::string(http::to_string(failure.kind));
+      call.result = ChatResult{};
+      call.result.outcome = Outcome::retryable;
+      call.result.error_code = cause;
+      call.result.message = failure.describe();
+      metrics_->requests.Add({{"outcome", cause}}).Increment();
+      metrics_->latency
+          .Add(
+              {{"outcome", cause}},
+              prometheus::Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64})
+          .Observe(seconds);
+      if (failure.kind == http::ClientError::shut_down) {
+        breaker_.neutral();
+        call.failure = "the HTTP client was shut down";
+        co_return call;
+      }
+      breaker_.failure(Clock::now());
+    } else {
+      call.result = interpret_chat_response(*reply);
+      limiter_.observe(Clock::now(), call.result.limits, ticket);
+      const std::string outcome(to_string(call.result.outcome));
+      metrics_->requests.Add({{"outcome", outcome}}).Increment();
+      metrics_->latency
+          .Add(
+              {{"outcome", outcome}},
+              prometheus::Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64})
+          .Observe(seconds);
+      switch (call.result.outcome) {
+        case Outcome::ok:
+          breaker_.success();
+          record_breaker();
+          call.ok = true;
+          call.latency_ms = seconds * 1'000;
+          metrics_->tokens.Add({{"kind", "prompt"}}).Increment(call.result.prompt_tokens);
+          metrics_->tokens.Add({{"kind", "completion"}}).Increment(call.result.completion_tokens);
+          co_return call;
+        case Outcome::quota:
+        case Outcome::permanent:
+          if (call.result.status == 429) {
+            metrics_->rate_limited.Add({{"code", call.result.error_code}}).Increment();
+          }
+          breaker_.success();  // the server answered: it is up
+          record_breaker();
+          call.failure = "HTTP " + std::to_string(call.result.status) + " " +
+                         call.result.error_code + ": " + call.result.message + " (not retried)";
+          logger_.error("completion_refused", {{"status", call.result.status},
+                                               {"code", call.result.error_code},
+                                               {"message", call.result.message.substr(0, 300)},
+                                               {"retried", false}});
+          co_return call;
+        case Outcome::rate_limited:
+          breaker_.neutral();
+          rate_limited = true;
+          retry_after = call.result.retry_after;
+          metrics_->rate_limited
+              .Add({{"code", call.result.error_code.empty() ? "rate_limit_exceeded"
+                                                            : call.result.error_code}})
+              .Increment();
+          break;
+        case Outcome::retryable:
+          breaker_.failure(Clock::now());
+          break;
+      }
+      cause = cause_of(call.result);
+    }
+    record_breaker();
+    if (attempt == options_.max_attempts) break;
+    // The wait before the next attempt: what a 429 asked for (capped, and shared: every request
+    // waits), else exponential backoff with jitter.
+    std::chrono::milliseconds delay = http::backoff_delay(options_.backoff, attempt, rng_);
+    if (rate_limited && retry_after) {
+      delay = std::min(*retry_after, options_.retry_after_max);
+      limiter_.hold(Clock::now(), delay);
+    } else if (rate_limited) {
+      limiter_.hold(Clock::now(), delay);
+    }
+    // The budget: when retries are already a large share of the traffic, wait for room (up to
+    // the deadline) instead of adding to a storm.
+    while (!budget_.try_retry(Clock::now())) {
+      metrics_->budget_refused.Increment();
+      if (!co_await sleep_until(Clock::now() + std::chrono::seconds{1}, deadline)) {
+        call.failure = "retry budget exhausted until the job's deadline; last error: " + cause +
+                       " " + call.result.message;
+        co_return call;
+      }
+    }
+    metrics_->retries.Add({{"cause", cause}}).Increment();
+    logger_.debug("completion_retry", {{"attempt", attempt},
+                                       {"cause", cause},
+                                       {"delay_ms", delay.count()},
+                                       {"message", call.result.message.substr(0, 200)}});
+    if (!co_await sleep_until(Clock::now() + delay, deadline)) {
+      call.failure = "the job's deadline came before the next attempt; last error: " + cause + " " +
+                     call.result.message;
+      co_return call;
+    }
+  }
+  call.failure = "gave up after " + std::to_string(call.attempts) + " attempts; last error: HTTP " +
+                 std::to_string(call.result.status) + " " + call.result.error_code + " " +
+                 call.result.message;
+  co_return call;
+}
+
+}  // namespace tracker::llm

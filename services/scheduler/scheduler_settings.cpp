@@ -1,0 +1,55 @@
+#include "scheduler_settings.hpp"
+
+#include <unistd.h>
+
+#include <tracker/schema/topics.hpp>
+
+namespace tracker::scheduler {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string default_instance() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  return std::string(host[0] != '\0' ? host : "scheduler") + "-" + std::to_string(::getpid());
+}
+
+}  // namespace
+
+Settings load_settings(config::Env& env) {
+  Settings s;
+  s.brokers = env.kafka_brokers("KAFKA_BROKERS");
+  s.database_url = env.required("DATABASE_URL");
+  s.db_schema = env.sql_identifier("TRACKER_DB_SCHEMA");
+  s.admin_token = env.optional_secret("TRACKER_ADMIN_TOKEN");
+  if (!s.admin_token.empty() && s.admin_token.reveal().size() < 16) {
+    env.fail("TRACKER_ADMIN_TOKEN", "is shorter than 16 characters");
+  }
+  auto& o = s.options;
+  o.topic = env.optional("TRACKER_SCHEDULER_TOPIC", std::string(schema::topics::kSummaryRequests));
+  o.instance = env.optional("TRACKER_SCHEDULER_INSTANCE", default_instance());
+  o.tick_interval = env.duration("TRACKER_SCHEDULER_TICK_INTERVAL", 60s, 100ms, 1h);
+  o.catch_up_window = env.duration("TRACKER_SCHEDULER_CATCH_UP_WINDOW", std::chrono::hours{36}, 0ms,
+                                   std::chrono::hours{24 * 30});
+  o.require_activity = env.flag("TRACKER_SCHEDULER_REQUIRE_ACTIVITY", true);
+  o.claim_batch =
+      static_cast<std::size_t>(env.integer("TRACKER_SCHEDULER_CLAIM_BATCH", 10'000, 1, 1'000'000));
+  o.publish_grace = env.duration("TRACKER_SCHEDULER_PUBLISH_GRACE", 2min, 1s, 1h);
+  o.job_timeout = env.duration("TRACKER_SUMMARY_JOB_TIMEOUT", 30min, 1s, std::chrono::hours{48});
+  o.max_publishes = static_cast<int>(env.integer("TRACKER_SUMMARY_MAX_PUBLISHES", 3, 1, 100));
+  o.db_retry_max = env.duration("TRACKER_DB_RETRY_MAX_INTERVAL", 5s, 100ms, 5min);
+  s.db_pool_size = static_cast<std::size_t>(env.integer("TRACKER_DB_POOL_SIZE", 4, 1, 256));
+  s.db_query_timeout = env.duration("TRACKER_DB_QUERY_TIMEOUT", 30s, 100ms, 10min);
+  s.migrate = env.flag("TRACKER_MIGRATE_ON_START", true);
+  s.address = env.optional("TRACKER_OPS_ADDRESS", "0.0.0.0");
+  s.ops_port = env.listen_port("TRACKER_OPS_PORT", 9466);
+  const std::string level =
+      env.one_of("TRACKER_LOG_LEVEL", "info", {"debug", "info", "warn", "error"});
+  s.log_level = log::parse_level(level).value_or(log::Level::info);
+  env.finish();
+  return s;
+}
+
+}  // namespace tracker::scheduler

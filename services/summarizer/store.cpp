@@ -1,0 +1,192 @@
+#include "store.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <tracker/log/timestamp.hpp>
+#include <tracker/pg/transaction.hpp>
+
+namespace tracker::summarizer {
+
+namespace {
+
+const pg::Statement kJob{"summarizer_job", R"sql(
+SELECT j.state, coalesce(j.last_error, ''), s.channel, s.text
+FROM summary_jobs j LEFT JOIN summaries s ON s.job_id = j.job_id
+WHERE j.job_id = $1
+)sql"};
+
+//   $1 team, $2 user, $3 start, $4 end, $5 time zone, $6 limit (newest kept)
+const pg::Statement kLogs{"summarizer_logs", R"sql(
+SELECT channel_id, ts, body, duration_minutes, to_json(topics)::text,
+       to_char(posted_at AT TIME ZONE $5, 'HH24:MI'), count(*) OVER ()
+FROM study_logs
+WHERE team_id = $1 AND user_id = $2 AND posted_at >= $3::timestamptz
+  AND posted_at < $4::timestamptz AND deleted_at IS NULL
+ORDER BY posted_at DESC, ts DESC
+LIMIT $6
+)sql"};
+
+//   $1 team, $2 user, $3 start of this period
+const pg::Statement kPrevious{"summarizer_previous", R"sql(
+SELECT count(*), coalesce(sum(duration_minutes), 0),
+       coalesce(to_json(array(SELECT DISTINCT t FROM study_logs l2, unnest(l2.topics) AS t
+                              WHERE l2.team_id = $1 AND l2.user_id = $2
+                                AND l2.posted_at >= $3::timestamptz - interval '1 day'
+                                AND l2.posted_at < $3::timestamptz AND l2.deleted_at IS NULL
+                              ORDER BY t LIMIT 20))::text, '[]')
+FROM study_logs
+WHERE team_id = $1 AND user_id = $2 AND posted_at >= $3::timestamptz - interval '1 day'
+  AND posted_at < $3::timestamptz AND deleted_at IS NULL
+)sql"};
+
+// The summary days (a log at local time t belongs to the day whose summary hour follows t)
+// with logs, newest first, up to the period's end.   $1 team, $2 user, $3 end
+const pg::Statement kActiveDays{"summarizer_active_days", R"sql(
+SELECT DISTINCT ((l.posted_at AT TIME ZONE u.time_zone)
+                 - make_interval(hours => u.summary_hour))::date + 1 AS day
+FROM study_logs l JOIN users u ON u.team_id = l.team_id AND u.user_id = l.user_id
+WHERE l.team_id = $1 AND l.user_id = $2 AND l.deleted_at IS NULL
+  AND l.posted_at < $3::timestamptz AND l.posted_at >= $3::timestamptz - interval '400 days'
+ORDER BY day DESC
+LIMIT 400
+)sql"};
+
+const pg::Statement kSave{"summarizer_save", R"sql(
+INSERT INTO summaries (job_id, team_id, user_id, day, channel, text, provider, model,
+                       prompt_tokens, completion_tokens, logs, attempts, latency_ms)
+VALUES ($1, $2, $3, $4::date, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (job_id) DO NOTHING
+)sql"};
+
+const pg::Statement kStored{"summarizer_stored", R"sql(
+SELECT channel, text, provider, model, prompt_tokens, completion_tokens, logs, attempts,
+       latency_ms
+FROM summaries WHERE job_id = $1
+)sql"};
+
+const pg::Statement kDone{"summarizer_done", R"sql(
+UPDATE summary_jobs SET state = 'done', finished_at = now(), last_error = NULL
+WHERE job_id = $1 AND state <> 'done'
+)sql"};
+
+const pg::Statement kFailed{"summarizer_failed", R"sql(
+UPDATE summary_jobs SET state = 'failed', finished_at = now(), last_error = $2
+WHERE job_id = $1 AND state <> 'done'
+)sql"};
+
+std::vector<std::string> string_array(std::string_view json_text) {
+  std::vector<std::string> out;
+  const auto parsed = nlohmann::json::parse(json_text, nullptr, false);
+  if (!parsed.is_array()) return out;
+  for (const auto& item : parsed) {
+    if (item.is_string()) out.push_back(item.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
+asio::awaitable<pg::Result<std::optional<JobState>>> Store::job(std::string job_id) {
+  auto lease = co_await pool_.acquire();
+  if (!lease) co_return lease.error();
+  const pg::Params params(job_id);
+  auto rows = co_await (*lease)->execute(kJob, params);
+  if (!rows) co_return rows.error();
+  if (rows->empty()) co_return std::optional<JobState>{};
+  JobState state;
+  state.state = rows->get<std::string>(0, 0);
+  state.last_error = rows->get<std::string>(0, 1);
+  state.summary_channel = rows->get<std::optional<std::string>>(0, 2);
+  state.summary_text = rows->get<std::optional<std::string>>(0, 3);
+  co_return std::optional<JobState>{std::move(state)};
+}
+
+asio::awaitable<pg::Result<StudyContext>> Store::context(schema::SummaryRequest request) {
+  auto lease = co_await pool_.acquire();
+  if (!lease) co_return lease.error();
+  pg::Connection& c = **lease;
+  const std::string start = log::iso8601_utc(request.period_start);
+  const std::string end = log::iso8601_utc(request.period_end);
+  StudyContext context;
+  {
+    const pg::Params params(request.team_id, request.user_id, start, end, request.time_zone,
+                            static_cast<std::int64_t>(max_logs_));
+    auto rows = co_await c.execute(kLogs, params);
+    if (!rows) co_return rows.error();
+    for (int i = rows->size() - 1; i >= 0; --i) {  // newest first from the query
+      LogEntry entry;
+      entry.channel = rows->get<std::string>(i, 0);
+      entry.ts = rows->get<std::string>(i, 1);
+      entry.text = rows->get<std::string>(i, 2);
+      entry.minutes = rows->get<std::optional<int>>(i, 3);
+      entry.topics = string_array(rows->text(i, 4));
+      entry.local_time = rows->get<std::string>(i, 5);
+      context.logs.push_back(std::move(entry));
+    }
+    context.logs_total = rows->empty() ? 0 : rows->get<std::size_t>(0, 6);
+  }
+  {
+    const pg::Params params(request.team_id, request.user_id, start);
+    auto rows = co_await c.execute(kPrevious, params);
+    if (!rows) co_return rows.error();
+    context.previous_logs = rows->get<int>(0, 0);
+    context.previous_minutes = rows->get<int>(0, 1);
+    context.previous_topics = string_array(rows->text(0, 2));
+  }
+  {
+    const pg::Params params(request.team_id, request.user_id, end);
+    auto rows = co_await c.execute(kActiveDays, params);
+    if (!rows) co_return rows.error();
+    for (int i = 0; i < rows->size(); ++i)
+      context.active_days.push_back(rows->get<std::string>(i, 0));
+  }
+  co_return context;
+}
+
+asio::awaitable<pg::Result<SummaryRecord>> Store::save(SummaryRecord record) {
+  auto lease = co_await pool_.acquire();
+  if (!lease) co_return lease.error();
+  pg::Connection& c = **lease;
+  const pg::Params params(record.job_id, record.team_id, record.user_id, record.day, record.channel,
+                          record.text, record.provider, record.model, record.prompt_tokens,
+                          record.completion_tokens, record.logs, record.attempts,
+                          record.latency_ms);
+  auto inserted = co_await c.execute(kSave, params);
+  if (!inserted) co_return inserted.error();
+  if (inserted->affected() == 1) co_return record;
+  // Another copy of the request stored it first: that one is the summary.
+  const pg::Params key(record.job_id);
+  auto rows = co_await c.execute(kStored, key);
+  if (!rows) co_return rows.error();
+  if (rows->empty()) co_return record;  // deleted meanwhile (a cascade): nothing better to say
+  record.channel = rows->get<std::string>(0, 0);
+  record.text = rows->get<std::string>(0, 1);
+  record.provider = rows->get<std::string>(0, 2);
+  record.model = rows->get<std::string>(0, 3);
+  record.prompt_tokens = rows->get<std::optional<int>>(0, 4);
+  record.completion_tokens = rows->get<std::optional<int>>(0, 5);
+  record.logs = rows->get<int>(0, 6);
+  record.attempts = rows->get<int>(0, 7);
+  record.latency_ms = rows->get<double>(0, 8);
+  co_return record;
+}
+
+asio::awaitable<pg::Result<void>> Store::mark_done(std::string job_id) {
+  auto lease = co_await pool_.acquire();
+  if (!lease) co_return lease.error();
+  const pg::Params params(job_id);
+  auto done = co_await (*lease)->execute(kDone, params);
+  if (!done) co_return done.error();
+  co_return pg::Result<void>{};
+}
+
+asio::awaitable<pg::Result<void>> Store::mark_failed(std::string job_id, std::string reason) {
+  auto lease = co_await pool_.acquire();
+  if (!lease) co_return lease.error();
+  const pg::Params params(job_id, reason.substr(0, 2'000));
+  auto failed = co_await (*lease)->execute(kFailed, params);
+  if (!failed) co_return failed.error();
+  co_return pg::Result<void>{};
+}
+
+}  // namespace tracker::summarizer

@@ -1,0 +1,478 @@
+#include "summarizer.hpp"
+
+#include <algorithm>
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <tracker/kafka/dead_letter.hpp>
+#include <tracker/llm/prompt.hpp>
+#include <tracker/slack/outbox.hpp>
+
+#include "offline.hpp"
+
+namespace tracker::summarizer {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+struct Summarizer::Metrics {
+  explicit Metrics(prometheus::Registry& registry)
+      : consumed(prometheus::BuildCounter()
+                     .Name("tracker_summarizer_consumed_total")
+                     .Help("summary-requests records consumed")
+                     .Register(registry)
+                     .Add({})),
+        jobs(prometheus::BuildCounter()
+                 .Name("tracker_summarizer_jobs_total")
+                 .Help("Records handled, by outcome: done, failed, duplicate (already done or "
+                       "failed), republished (summary stored before, outbox published again), "
+                       "dead_letter")
+                 .Register(registry)),
+        dead_letters(prometheus::BuildCounter()
+                         .Name("tracker_summarizer_dead_letters_total")
+                         .Help("Records sent to the dead-letter topic, by reason")
+                         .Register(registry)),
+        logs_trimmed(prometheus::BuildCounter()
+                         .Name("tracker_summarizer_prompt_logs_trimmed_total")
+                         .Help("Study logs left out of prompts to fit the token budget")
+                         .Register(registry)
+                         .Add({})),
+        job_seconds(
+            prometheus::BuildHistogram()
+                .Name("tracker_summarizer_job_seconds")
+                .Help("From the request's requested_at to its outbox message published")
+                .Register(registry)
+                .Add({}, prometheus::Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+                                                                 10, 30, 60, 300, 900})),
+        in_flight(prometheus::BuildGauge()
+                      .Name("tracker_summarizer_in_flight")
+                      .Help("Jobs being worked on")
+                      .Register(registry)
+                      .Add({})),
+        queued(prometheus::BuildGauge()
+                   .Name("tracker_summarizer_queued")
+                   .Help("Records fetched and waiting for a free job slot")
+                   .Register(registry)
+                   .Add({})),
+        paused(prometheus::BuildGauge()
+                   .Name("tracker_summarizer_consumer_paused")
+                   .Help("1 while consumption is paused (queue full, database down, circuit open)")
+                   .Register(registry)
+                   .Add({})) {}
+
+  prometheus::Counter& consumed;
+  prometheus::Family<prometheus::Counter>& jobs;
+  prometheus::Family<prometheus::Counter>& dead_letters;
+  prometheus::Counter& logs_trimmed;
+  prometheus::Histogram& job_seconds;
+  prometheus::Gauge& in_flight;
+  prometheus::Gauge& queued;
+  prometheus::Gauge& paused;
+};
+
+Summarizer::Summarizer(asio::any_io_executor executor, kafka::Consumer& consumer,
+                       kafka::Producer& producer, Store& store, llm::ChatClient* chat,
+                       prometheus::Registry& registry, log::Logger& logger,
+                       SummarizerOptions options)
+    : executor_(executor),
+      consumer_(consumer),
+      producer_(producer),
+      store_(store),
+      chat_(chat),
+      logger_(logger),
+      options_(std::move(options)),
+      metrics_(std::make_unique<Metrics>(registry)),
+      work_ready_(executor),
+      workers_done_(executor),
+      grace_timer_(executor) {}
+
+Summarizer::~Summarizer() = default;
+
+void Summarizer::stop(std::chrono::milliseconds grace) {
+  if (stopping_) return;
+  stopping_ = true;
+  work_ready_.cancel();
+  grace_timer_.expires_after(grace);
+  grace_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;  // everything finished first
+    abandon_ = true;
+    if (in_flight_ > 0) {
+      logger_.warn("shutdown_grace_over", {{"abandoned_jobs", in_flight_}});
+    }
+    if (chat_) chat_->cancel();
+    for (asio::steady_timer* timer : sleepers_) timer->cancel();
+  });
+}
+
+asio::awaitable<void> Summarizer::sleep(Clock::duration duration) {
+  asio::steady_timer timer(executor_, duration);
+  sleepers_.insert(&timer);
+  co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  sleepers_.erase(&timer);
+}
+
+void Summarizer::update_gauges() {
+  metrics_->in_flight.Set(static_cast<double>(in_flight_));
+  metrics_->queued.Set(static_cast<double>(queue_.size()));
+}
+
+void Summarizer::update_pause() {
+  const bool breaker_open = chat_ && chat_->breaker_state() == llm::BreakerState::open;
+  const bool must_pause = queue_.size() >= options_.max_queued || db_failing_ > 0 || breaker_open;
+  const bool may_resume = !must_pause && queue_.size() <= options_.max_queued / 2 && !stopping_;
+  if (must_pause && !consumer_.paused()) {
+    consumer_.pause();
+    logger_.debug("consumer_paused", {{"queued", queue_.size()},
+                                      {"database_unavailable", db_failing_ > 0},
+                                      {"circuit_open", breaker_open}});
+  } else if (may_resume && consumer_.paused()) {
+    consumer_.resume();
+    logger_.debug("consumer_resumed", {{"queued", queue_.size()}});
+  }
+  metrics_->paused.Set(consumer_.paused() ? 1 : 0);
+}
+
+asio::awaitable<bool> Summarizer::run() {
+  workers_ = options_.max_in_flight;
+  for (std::size_t i = 0; i < options_.max_in_flight; ++i) {
+    asio::co_spawn(executor_, work(), asio::detached);
+  }
+  bool healthy = true;
+  while (!stopping_) {
+    const std::size_t room =
+        options_.max_queued > queue_.size() ? options_.max_queued - queue_.size() : 1;
+    auto batch =
+        co_await consumer_.poll_batch(std::min<std::size_t>(room, 500), options_.poll_wait);
+    if (!batch) {
+      logger_.error("consumer_failed", {{"error", batch.error().message()}});
+      healthy = false;
+      break;
+    }
+    for (kafka::Message& record : *batch) {
+      metrics_->consumed.Increment();
+      offsets_.add(record.partition(), record.offset());
+      queue_.push_back(std::move(record));
+    }
+    if (!batch->empty()) work_ready_.cancel();
+    update_pause();
+    update_gauges();
+  }
+  stopping_ = true;
+  work_ready_.cancel();
+  // Records not started stay unacknowledged; jobs in flight finish or are abandoned.
+  queue_.clear();
+  while (workers_ > 0) {
+    workers_done_.expires_at(asio::steady_timer::time_point::max());
+    co_await workers_done_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  grace_timer_.cancel();
+  update_gauges();
+  co_return healthy;
+}
+
+asio::awaitable<void> Summarizer::work() {
+  while (!stopping_) {
+    if (queue_.empty()) {
+      work_ready_.expires_at(asio::steady_timer::time_point::max());
+      co_await work_ready_.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    kafka::Message record = std::move(queue_.front());
+    queue_.pop_front();
+    ++in_flight_;
+    update_pause();
+    update_gauges();
+    try {
+      co_await handle(record);
+    } catch (const std::exception& error) {
+      // A bug, not an outage: leave the record unacknowledged and say so loudly.
+      logger_.error("job_crashed", {{"error", error.what()},
+                                    {"partition", record.partition()},
+                                    {"offset", record.offset()}});
+    }
+    --in_flight_;
+    update_pause();
+    update_gauges();
+  }
+  if (--workers_ == 0) workers_done_.cancel();
+}
+
+void Summarizer::finish(const kafka::Message& record) {
+  if (auto next = offsets_.finish(record.partition(), record.offset())) {
+    const kafka::TopicPartition position{
+        .topic = std::string(record.topic()), .partition = record.partition(), .offset = *next};
+    if (auto ec = consumer_.store_offset(position); ec) {
+      logger_.debug(
+          "offset_not_stored",
+          {{"partition", record.partition()}, {"offset", *next}, {"error", ec.message()}});
+    }
+  }
+}
+
+template <typename Op>
+asio::awaitable<Summarizer::Step> Summarizer::durably(const char* what, Op op) {
+  std::chrono::milliseconds backoff = options_.db_retry_initial;
+  bool counted = false;
+  for (int attempt = 1;; ++attempt) {
+    auto outcome = co_await op();
+    if (outcome) {
+      if (counted && --db_failing_ == 0) update_pause();
+      co_return Step::ok;
+    }
+    const pg::Error& error = outcome.error();
+    if (error.kind == pg::Error::Kind::query && !error.transient()) {
+      // The database refused the statement for this record's data: retrying cannot help.
+      if (counted && --db_failing_ == 0) update_pause();
+      last_rejection_ = std::string(what) + ": " + error.describe();
+      co_return Step::rejected;
+    }
+    if (!counted) {
+      counted = true;
+      ++db_failing_;
+      update_pause();
+    }
+    logger_.warn("database_unavailable", {{"step", what},
+                                          {"error", error.describe()},
+                                          {"attempt", attempt},
+                                          {"retry_in_ms", backoff.count()}});
+    co_await sleep(backoff);
+    if (abandon_) {
+      if (--db_failing_ == 0) update_pause();
+      co_return Step::abandoned;
+    }
+    backoff = std::min(backoff * 2, options_.db_retry_max);
+  }
+}
+
+asio::awaitable<bool> Summarizer::dead_letter(const kafka::Message& record,
+                                              const std::string& reason,
+                                              const std::string& detail) {
+  std::chrono::milliseconds backoff{250};
+  for (int attempt = 1; !abandon_; ++attempt) {
+    auto message = kafka::dead_letter_of(record, options_.dlq_topic, reason, detail, "summarizer");
+    auto [ec, report] =
+        co_await producer_.async_send(std::move(message), asio::as_tuple(asio::use_awaitable));
+    if (!ec) {
+      metrics_->dead_letters.Add({{"reason", reason}}).Increment();
+      metrics_->jobs.Add({{"outcome", "dead_letter"}}).Increment();
+      logger_.warn("dead_lettered", {{"reason", reason},
+                                     {"error", detail.substr(0, 300)},
+                                     {"partition", record.partition()},
+                                     {"offset", record.offset()}});
+      co_return true;
+    }
+    logger_.warn("dead_letter_failed",
+                 {{"error", ec.message()}, {"attempt", attempt}, {"retry_in_ms", backoff.count()}});
+    co_await sleep(backoff);
+    backoff = std::min(backoff * 2, options_.db_retry_max);
+  }
+  co_return false;
+}
+
+asio::awaitable<bool> Summarizer::publish(const schema::SummaryRequest& request,
+                                          const SummaryRecord& summary) {
+  slack::OutboxMessage message;
+  message.delivery_id = "summary:" + request.job_id;
+  message.team_id = request.team_id;
+  message.channel = summary.channel;
+  message.text = summary.text;
+  message.created_at = std::chrono::system_clock::now();
+  message.origin = nlohmann::json{
+      {"kind", "summary"},  {"job_id", request.job_id},     {"user_id", request.user_id},
+      {"day", request.day}, {"provider", summary.provider}, {"model", summary.model}};
+  const std::string value = slack::encode_outbox(message);
+  std::chrono::milliseconds backoff{250};
+  for (int attempt = 1; !abandon_; ++attempt) {
+    kafka::OutgoingMessage outgoing{
+        .topic = options_.outbox_topic, .key = summary.channel, .value = value};
+    auto [ec, report] =
+        co_await producer_.async_send(std::move(outgoing), asio::as_tuple(asio::use_awaitable));
+    if (!ec) co_return true;
+    logger_.warn("outbox_publish_failed", {{"job_id", request.job_id},
+                                           {"error", ec.message()},
+                                           {"attempt", attempt},
+                                           {"retry_in_ms", backoff.count()}});
+    co_await sleep(backoff);
+    backoff = std::min(backoff * 2, options_.db_retry_max);
+  }
+  co_return false;
+}
+
+std::string Summarizer::destination_of(const schema::SummaryRequest& request,
+                                       const StudyContext& context) const {
+  if (options_.destination == Destination::channel) {
+    // Where the person studies in public: the channel of their latest log of the period.
+    for (auto it = context.logs.rbegin(); it != context.logs.rend(); ++it) {
+      if (!it->channel.empty() && (it->channel.front() == 'C' || it->channel.front() == 'G')) {
+        return it->channel;
+      }
+    }
+  }
+  return request.user_id;  // a direct message from the app
+}
+
+asio::awaitable<void> Summarizer::handle(const kafka::Message& record) {
+  auto decoded = schema::decode_summary_request(record.value());
+  if (auto* error = std::get_if<schema::SummaryRequestError>(&decoded)) {
+    if (co_await dead_letter(record, error->reason, error->detail)) finish(record);
+    co_return;
+  }
+  const schema::SummaryRequest request = std::get<schema::SummaryRequest>(std::move(decoded));
+  const auto deadline = Clock::now() + options_.job_deadline;
+
+  std::optional<JobState> state;
+  auto load_job = [&]() -> asio::awaitable<pg::Result<void>> {
+    auto loaded = co_await store_.job(request.job_id);
+    if (!loaded) co_return loaded.error();
+    state = std::move(*loaded);
+    co_return pg::Result<void>{};
+  };
+  Step step = co_await durably("load_job", load_job);
+  if (step == Step::abandoned) co_return;
+  if (step == Step::rejected) {
+    if (co_await dead_letter(record, "database_rejected", last_rejection_)) finish(record);
+    co_return;
+  }
+  if (!state) {
+    if (co_await dead_letter(record, "unknown_job",
+                             "no summary job " + request.job_id + " in the database")) {
+      finish(record);
+    }
+    co_return;
+  }
+  if (state->state == "done" || state->state == "failed") {
+    metrics_->jobs.Add({{"outcome", "duplicate"}}).Increment();
+    logger_.debug("duplicate_request", {{"job_id", request.job_id}, {"state", state->state}});
+    finish(record);
+    co_return;
+  }
+
+  SummaryRecord summary;
+  bool republish = false;
+  if (state->summary_text && state->summary_channel) {
+    // Stored by an earlier delivery that did not get to publish or to mark the job done.
+    summary.job_id = request.job_id;
+    summary.channel = *state->summary_channel;
+    summary.text = *state->summary_text;
+    summary.provider = options_.provider;
+    summary.model = options_.provider == "offline" ? "offline" : options_.model;
+    republish = true;
+  } else {
+    StudyContext context;
+    auto load_context = [&]() -> asio::awaitable<pg::Result<void>> {
+      auto loaded = co_await store_.context(request);
+      if (!loaded) co_return loaded.error();
+      context = std::move(*loaded);
+      co_return pg::Result<void>{};
+    };
+    step = co_await durably("load_logs", load_context);
+    if (step == Step::abandoned) co_return;
+    if (step == Step::rejected) {
+      if (co_await dead_letter(record, "database_rejected", last_rejection_)) finish(record);
+      co_return;
+    }
+    const std::string channel = destination_of(request, context);
+    const std::string mention = slack::is_user_id(channel) ? "" : "<@" + request.user_id + "> ";
+    summary.job_id = request.job_id;
+    summary.team_id = request.team_id;
+    summary.user_id = request.user_id;
+    summary.day = request.day;
+    summary.channel = channel;
+    summary.logs = static_cast<int>(context.logs_total);
+    const auto started = Clock::now();
+    if (options_.provider == "offline" || chat_ == nullptr) {
+      summary.text = mention + offline_summary(request, context);
+      summary.provider = "offline";
+      summary.model = "offline";
+      summary.attempts = 0;
+      summary.latency_ms =
+          std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+    } else {
+      const DayFacts facts = facts_of(request, context);
+      llm::PromptInput input;
+      input.day = request.day;
+      input.time_zone = request.time_zone;
+      input.total_minutes = facts.total_minutes;
+      input.streak_days = facts.streak_days;
+      input.previous_minutes = context.previous_minutes;
+      input.previous_logs = context.previous_logs;
+      input.language = facts.language;
+      for (const LogEntry& log : context.logs) {
+        input.logs.push_back({log.local_time, log.text, log.minutes, log.topics});
+      }
+      llm::Prompt prompt = llm::build_prompt(input, options_.prompt_token_budget);
+      if (prompt.logs_trimmed > 0) {
+        metrics_->logs_trimmed.Increment(static_cast<double>(prompt.logs_trimmed));
+      }
+      llm::ChatRequest chat_request;
+      chat_request.model = options_.model;
+      chat_request.messages = std::move(prompt.messages);
+      chat_request.max_completion_tokens = options_.max_completion_tokens;
+      chat_request.user = request.team_id + ":" + request.user_id;
+      auto call = co_await chat_->complete(std::move(chat_request), deadline);
+      if (abandon_) co_return;
+      if (!call.ok) {
+        const std::string reason = call.failure;
+        auto mark = [&]() -> asio::awaitable<pg::Result<void>> {
+          co_return co_await store_.mark_failed(request.job_id, reason);
+        };
+        step = co_await durably("mark_failed", mark);
+        if (step == Step::abandoned) co_return;
+        metrics_->jobs.Add({{"outcome", "failed"}}).Increment();
+        logger_.error("summary_failed", {{"job_id", request.job_id},
+                                         {"attempts", call.attempts},
+                                         {"reason", reason.substr(0, 500)}});
+        finish(record);
+        co_return;
+      }
+      summary.text = mention + slack_escape(call.result.content);
+      summary.provider = "openai";
+      summary.model = call.result.model.empty() ? options_.model : call.result.model;
+      summary.prompt_tokens = call.result.prompt_tokens;
+      summary.completion_tokens = call.result.completion_tokens;
+      summary.attempts = call.attempts;
+      summary.latency_ms = call.latency_ms;
+    }
+    SummaryRecord stored;
+    auto save = [&]() -> asio::awaitable<pg::Result<void>> {
+      auto saved = co_await store_.save(summary);
+      if (!saved) co_return saved.error();
+      stored = std::move(*saved);
+      co_return pg::Result<void>{};
+    };
+    step = co_await durably("save_summary", save);
+    if (step == Step::abandoned) co_return;
+    if (step == Step::rejected) {
+      if (co_await dead_letter(record, "database_rejected", last_rejection_)) finish(record);
+      co_return;
+    }
+    summary = std::move(stored);
+  }
+
+  if (!co_await publish(request, summary)) co_return;  // abandoned
+  auto mark_done = [&]() -> asio::awaitable<pg::Result<void>> {
+    co_return co_await store_.mark_done(request.job_id);
+  };
+  step = co_await durably("mark_done", mark_done);
+  if (step == Step::abandoned) co_return;
+  metrics_->jobs.Add({{"outcome", republish ? "republished" : "done"}}).Increment();
+  metrics_->job_seconds.Observe(std::max(
+      0.0, std::chrono::duration<double>(std::chrono::system_clock::now() - request.requested_at)
+               .count()));
+  logger_.info("summary_done", {{"job_id", request.job_id},
+                                {"channel", summary.channel},
+                                {"provider", summary.provider},
+                                {"logs", summary.logs},
+                                {"attempts", summary.attempts},
+                                {"latency_ms", summary.latency_ms},
+                                {"republished", republish}});
+  finish(record);
+}
+
+}  // namespace tracker::summarizer

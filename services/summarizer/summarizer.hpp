@@ -1,0 +1,126 @@
+#pragma once
+// The summarizer's consume loop: summary-requests records -> a bounded queue -> up to
+// max_in_flight jobs at once -> the summary (offline, or the Chat Completions API through
+// llm::ChatClient) -> summaries (once per job) -> slack-outbox -> job done -> stored offset.
+//
+// Effectively once: a job that has a stored summary is never sent to the model again; its
+// outbox message is published again instead (the notifier posts a delivery_id once), so a crash
+// anywhere between storing and acknowledging repeats only idempotent steps. A job marked done
+// or failed is acknowledged as a duplicate.
+//
+// Offsets advance in partition order over finished records (kafka::OffsetTracker). A record
+// that cannot be a request goes to the dead-letter topic; a job the model refuses (quota, 400)
+// or that runs out of attempts is marked failed with the reason. A database outage is waited
+// out with capped backoff while the consumer is paused; nothing is dropped. While the circuit
+// breaker is open the consumer is paused as well.
+//
+// Threads: everything runs on one executor (a single-threaded io_context).
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+
+#include <prometheus/registry.h>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <tracker/kafka/consumer.hpp>
+#include <tracker/kafka/offset_tracker.hpp>
+#include <tracker/kafka/producer.hpp>
+#include <tracker/llm/chat_client.hpp>
+#include <tracker/log/logger.hpp>
+#include <tracker/schema/summary_request.hpp>
+
+#include "store.hpp"
+
+namespace tracker::summarizer {
+
+namespace asio = boost::asio;
+
+enum class Destination { channel, dm };
+
+struct SummarizerOptions {
+  std::string outbox_topic = "slack-outbox";
+  std::string dlq_topic = "summary-requests.dlq";
+  std::size_t max_in_flight = 64;  // jobs at once
+  std::size_t max_queued = 1'000;  // records fetched and not yet started; past it, pause
+  std::chrono::milliseconds poll_wait{100};
+  std::chrono::milliseconds job_deadline{std::chrono::minutes{10}};
+  // The model: "openai" or "offline"; with openai a ChatClient is given.
+  std::string provider = "offline";
+  std::string model = "gpt-4o-mini";
+  int max_completion_tokens = 400;
+  std::uint64_t prompt_token_budget = 3'000;
+  Destination destination = Destination::channel;
+  std::chrono::milliseconds db_retry_initial{100};
+  std::chrono::milliseconds db_retry_max{5'000};
+};
+
+class Summarizer {
+ public:
+  // `chat` may be null for the offline provider.
+  Summarizer(asio::any_io_executor executor, kafka::Consumer& consumer, kafka::Producer& producer,
+             Store& store, llm::ChatClient* chat, prometheus::Registry& registry,
+             log::Logger& logger, SummarizerOptions options);
+  ~Summarizer();
+  Summarizer(const Summarizer&) = delete;
+  Summarizer& operator=(const Summarizer&) = delete;
+
+  // Consumes until stop(), then lets the jobs in flight finish. False when the consumer failed
+  // beyond recovery.
+  asio::awaitable<bool> run();
+  // Stops taking records; jobs in flight go on for up to `grace`, then are abandoned (left
+  // unacknowledged for the partition's next owner).
+  void stop(std::chrono::milliseconds grace);
+
+  [[nodiscard]] bool ready() const noexcept { return db_failing_ == 0; }
+  [[nodiscard]] std::size_t in_flight() const noexcept { return in_flight_; }
+
+ private:
+  struct Metrics;
+  enum class Step { ok, rejected, abandoned };
+
+  asio::awaitable<void> work();
+  asio::awaitable<void> handle(const kafka::Message& record);
+  asio::awaitable<bool> dead_letter(const kafka::Message& record, const std::string& reason,
+                                    const std::string& detail);
+  asio::awaitable<bool> publish(const schema::SummaryRequest& request,
+                                const SummaryRecord& summary);
+  template <typename Op>
+  asio::awaitable<Step> durably(const char* what, Op op);
+  asio::awaitable<void> sleep(std::chrono::steady_clock::duration duration);
+  void finish(const kafka::Message& record);
+  void update_pause();
+  void update_gauges();
+  [[nodiscard]] std::string destination_of(const schema::SummaryRequest& request,
+                                           const StudyContext& context) const;
+
+  asio::any_io_executor executor_;
+  kafka::Consumer& consumer_;
+  kafka::Producer& producer_;
+  Store& store_;
+  llm::ChatClient* chat_;
+  log::Logger& logger_;
+  SummarizerOptions options_;
+  std::unique_ptr<Metrics> metrics_;
+  kafka::OffsetTracker offsets_;
+  std::deque<kafka::Message> queue_;
+  std::size_t in_flight_ = 0;
+  std::size_t workers_ = 0;
+  int db_failing_ = 0;
+  bool stopping_ = false;
+  bool abandon_ = false;
+  std::string last_rejection_;
+  asio::steady_timer work_ready_;
+  asio::steady_timer workers_done_;
+  asio::steady_timer grace_timer_;
+  std::set<asio::steady_timer*> sleepers_;
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+}  // namespace tracker::summarizer

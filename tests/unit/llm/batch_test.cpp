@@ -1,0 +1,56 @@
+// Batch API pieces: input lines, the upload body, batch objects, result files.
+#include <gtest/gtest.h>
+
+#include <tracker/llm/batch.hpp>
+
+TEST(Batch, InputLineCarriesTheCustomIdAndTheRequest) {
+  const tracker::llm::ChatRequest request{.model = "m", .messages = {{"user", "hi"}}};
+  const auto line = nlohmann::json::parse(tracker::llm::batch_input_line("job-1", request));
+  EXPECT_EQ(line["custom_id"], "job-1");
+  EXPECT_EQ(line["method"], "POST");
+  EXPECT_EQ(line["url"], "/v1/chat/completions");
+  EXPECT_EQ(line["body"]["model"], "m");
+}
+
+TEST(Batch, UploadIsMultipartWithPurposeAndFile) {
+  const auto upload = tracker::llm::file_upload("batch", "jobs.jsonl", "{\"a\":1}\n");
+  const std::string boundary =
+      upload.content_type.substr(upload.content_type.find("boundary=") + 9);
+  EXPECT_NE(upload.body.find("--" + boundary + "\r\n"), std::string::npos);
+  EXPECT_NE(upload.body.find("name=\"purpose\"\r\n\r\nbatch\r\n"), std::string::npos);
+  EXPECT_NE(upload.body.find("filename=\"jobs.jsonl\""), std::string::npos);
+  EXPECT_NE(upload.body.find("{\"a\":1}\n\r\n--" + boundary + "--"), std::string::npos);
+}
+
+TEST(Batch, ReadsABatchObject) {
+  const auto status = tracker::llm::parse_batch(nlohmann::json::parse(R"({
+    "id":"batch_1","object":"batch","status":"completed","output_file_id":"file-2",
+    "error_file_id":null,"request_counts":{"total":3,"completed":2,"failed":1}})"));
+  EXPECT_EQ(status.id, "batch_1");
+  EXPECT_TRUE(status.finished());
+  EXPECT_EQ(status.output_file_id, "file-2");
+  EXPECT_EQ(status.error_file_id, "");
+  EXPECT_EQ(status.failed, 1);
+  EXPECT_THROW(tracker::llm::parse_batch(nlohmann::json::object()), std::invalid_argument);
+  EXPECT_FALSE(
+      tracker::llm::parse_batch(nlohmann::json{{"id", "b"}, {"status", "in_progress"}}).finished());
+}
+
+TEST(Batch, ReadsOutputAndErrorLines) {
+  const std::string jsonl =
+      R"({"id":"r1","custom_id":"job-1","response":{"status_code":200,"body":{"choices":[{"message":{"role":"assistant","content":"ok"}}],"usage":{"prompt_tokens":5,"completion_tokens":2}}},"error":null})"
+      "\n"
+      R"({"id":"r2","custom_id":"job-2","response":{"status_code":500,"body":{"error":{"message":"boom","type":"server_error"}}},"error":null})"
+      "\n\nnot json\n"
+      R"({"id":"r3","custom_id":"job-3","response":null,"error":{"code":"batch_expired","message":"expired"}})";
+  int bad = 0;
+  const auto results = tracker::llm::parse_batch_results(jsonl, bad);
+  ASSERT_EQ(results.size(), 3U);
+  EXPECT_EQ(bad, 1);
+  EXPECT_EQ(results[0].custom_id, "job-1");
+  EXPECT_EQ(results[0].result.outcome, tracker::llm::Outcome::ok);
+  EXPECT_EQ(results[0].result.content, "ok");
+  EXPECT_EQ(results[1].result.outcome, tracker::llm::Outcome::retryable);
+  EXPECT_EQ(results[2].result.outcome, tracker::llm::Outcome::retryable);
+  EXPECT_EQ(results[2].result.message, "expired");
+}
