@@ -116,12 +116,13 @@ int main() {
       [&]() -> asio::awaitable<void> {
         schema::Startup startup = schema::Startup::ready;
         if (settings.migrate) {
-          startup =
-              co_await schema::migrate_when_reachable({.database_url = settings.database_url,
+          // Named, not a braced temporary in the co_await: GCC 12 destroys those twice.
+          const schema::StartupOptions startup_options{.database_url = settings.database_url,
                                                        .db_schema = settings.db_schema,
                                                        .application_name = "notifier-migrate",
-                                                       .retry_max = settings.options.db_retry_max},
-                                                      stop_requested, logger);
+                                                       .retry_max = settings.options.db_retry_max};
+          startup =
+              co_await schema::migrate_when_reachable(startup_options, stop_requested, logger);
         }
         if (startup == schema::Startup::ready && !stop_requested) {
           database_prepared = true;

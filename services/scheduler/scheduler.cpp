@@ -349,7 +349,7 @@ asio::awaitable<pg::Result<std::uint64_t>> Scheduler::count_skipped(SystemClock:
 }
 
 asio::awaitable<pg::Result<std::uint64_t>> Scheduler::publish(
-    std::vector<schema::SummaryRequest> jobs) {
+    std::vector<schema::SummaryRequest> jobs, SystemClock::time_point now) {
   if (jobs.empty()) co_return 0;
   const std::string topic = options_.topic;
   auto sent = co_await kafka::send_all(
@@ -374,7 +374,7 @@ asio::awaitable<pg::Result<std::uint64_t>> Scheduler::publish(
   if (!ids.empty()) {
     auto lease = co_await pool_.acquire();
     if (!lease) co_return lease.error();
-    const std::string now_text = iso(SystemClock::now());
+    const std::string now_text = iso(now);
     const pg::Params params(ids.dump(), now_text);
     auto marked = co_await (*lease)->execute(kMarkPublished, params);
     if (!marked) co_return marked.error();
@@ -422,7 +422,7 @@ asio::awaitable<pg::Result<void>> Scheduler::sweep(SystemClock::time_point now,
       if (rows->size() == 0) break;
     }
     const std::size_t count = again.size();
-    auto published = co_await publish(std::move(again));
+    auto published = co_await publish(std::move(again), now);
     if (!published) co_return published.error();
     report.republished += *published;
     metrics_->republished.Increment(static_cast<double>(*published));
@@ -470,7 +470,7 @@ asio::awaitable<pg::Result<TickReport>> Scheduler::tick(SystemClock::time_point 
     metrics_->claimed.Add({{"reason", "scheduled"}})
         .Increment(static_cast<double>(jobs.size() - catch_up));
     metrics_->claimed.Add({{"reason", "catch_up"}}).Increment(static_cast<double>(catch_up));
-    auto published = co_await publish(std::move(jobs));
+    auto published = co_await publish(std::move(jobs), now);
     if (!published) co_return published.error();
     report.published += *published;
     report.publish_failed = report.claimed - report.published;
@@ -504,7 +504,7 @@ asio::awaitable<pg::Result<TriggerReport>> Scheduler::trigger(TriggerRequest req
   report.claimed = jobs.size();
   for (std::size_t i = 0; i < jobs.size() && i < 100; ++i) report.jobs.push_back(jobs[i].job_id);
   metrics_->claimed.Add({{"reason", "trigger"}}).Increment(static_cast<double>(jobs.size()));
-  auto published = co_await publish(std::move(jobs));
+  auto published = co_await publish(std::move(jobs), now);
   if (!published) co_return published.error();
   report.published = *published;
   co_return report;

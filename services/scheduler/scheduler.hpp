@@ -109,7 +109,9 @@ class Scheduler {
   struct Metrics;
   struct Claimed;
   asio::awaitable<pg::Result<std::uint64_t>> count_skipped(SystemClock::time_point now);
-  asio::awaitable<pg::Result<std::uint64_t>> publish(std::vector<schema::SummaryRequest> jobs);
+  // Sends `jobs` and records each one the broker acknowledged as published at `now`.
+  asio::awaitable<pg::Result<std::uint64_t>> publish(std::vector<schema::SummaryRequest> jobs,
+                                                     SystemClock::time_point now);
   asio::awaitable<pg::Result<void>> sweep(SystemClock::time_point now, TickReport& report);
 
   asio::any_io_executor executor_;

@@ -3,6 +3,7 @@
 // (rows in the test's schema, records in a dead-letter topic).
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -86,6 +87,36 @@ inline std::vector<DeadLetter> read_dead_letters(const std::string& topic, std::
         if (auto value = message.header(name)) letter.headers[name] = std::string(*value);
       }
       out.push_back(std::move(letter));
+    }
+  }
+  consumer.close();
+  return out;
+}
+
+// Reads `topic` from the start until it holds at least `expected` records, then goes on reading
+// for `settle` more to catch any extra (a duplicate that must not be there); at most `limit`.
+inline std::vector<TopicRecord> read_records(
+    const std::string& topic, std::size_t expected,
+    std::chrono::milliseconds settle = std::chrono::milliseconds{1'500},
+    std::chrono::seconds limit = std::chrono::seconds{90}) {
+  asio::io_context io;
+  tracker::kafka::Consumer consumer(io.get_executor(),
+                                    {.brokers = tracker::testing::kafka_brokers(),
+                                     .group_id = tracker::testing::unique_name("reader"),
+                                     .topics = {topic}},
+                                    tracker::log::null_logger());
+  std::vector<TopicRecord> out;
+  const auto until = std::chrono::steady_clock::now() + limit;
+  std::optional<std::chrono::steady_clock::time_point> settle_until;
+  while (std::chrono::steady_clock::now() < until) {
+    if (out.size() >= expected && !settle_until) {
+      settle_until = std::chrono::steady_clock::now() + settle;
+    }
+    if (settle_until && std::chrono::steady_clock::now() >= *settle_until) break;
+    auto batch = run(io, consumer.poll_batch(500, std::chrono::milliseconds{200}));
+    if (!batch) break;
+    for (const auto& message : *batch) {
+      out.push_back({std::string(message.key()), std::string(message.value())});
     }
   }
   consumer.close();

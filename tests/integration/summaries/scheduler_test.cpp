@@ -1,0 +1,282 @@
+// The scheduler against the real broker and PostgreSQL: claims once across replicas, catches up
+// after downtime, re-publishes what is not finished, and the manual trigger.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include <boost/asio/io_context.hpp>
+#include <nlohmann/json.hpp>
+
+#include <tracker/http/client.hpp>
+#include <tracker/kafka/producer.hpp>
+#include <tracker/log/timestamp.hpp>
+#include <tracker/pg/pool.hpp>
+#include <tracker/schema/summary_request.hpp>
+
+#include "scheduler.hpp"
+#include "summaries_support.hpp"
+#include "topic_checks.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using tracker::scheduler::Scheduler;
+using tracker::scheduler::SchedulerOptions;
+using tracker::testing::ScratchSchema;
+using tracker::testing::ScratchTopic;
+using tracker::testing::wait_for;
+
+std::chrono::system_clock::time_point at(const char* iso) {
+  return *tracker::log::parse_iso8601_utc(iso);
+}
+
+std::vector<tracker::schema::SummaryRequest> requests_in(const std::string& topic,
+                                                         std::size_t expected) {
+  std::vector<tracker::schema::SummaryRequest> out;
+  for (const auto& record : tracker::testing::read_records(topic, expected)) {
+    auto decoded = tracker::schema::decode_summary_request(record.value);
+    EXPECT_TRUE(std::holds_alternative<tracker::schema::SummaryRequest>(decoded)) << record.value;
+    if (auto* request = std::get_if<tracker::schema::SummaryRequest>(&decoded)) {
+      EXPECT_EQ(record.key, request->key());
+      out.push_back(*request);
+    }
+  }
+  return out;
+}
+
+// A Scheduler in this process, driven tick by tick with explicit times.
+struct InProcess {
+  InProcess(const std::string& schema, const std::string& topic, SchedulerOptions options)
+      : pool(io.get_executor(),
+             {.connect = {.conninfo = tracker::testing::test_database_url(), .search_path = schema},
+              .max_connections = 2},
+             logger),
+        producer({.brokers = tracker::testing::kafka_brokers(), .topics = {topic}}, logger),
+        scheduler(io.get_executor(), pool, producer, registry, logger, with_topic(options, topic)) {
+  }
+
+  static SchedulerOptions with_topic(SchedulerOptions options, const std::string& topic) {
+    options.topic = topic;
+    options.instance = "in-process";
+    return options;
+  }
+  tracker::scheduler::TickReport tick(std::chrono::system_clock::time_point now) {
+    auto report = tracker::testing::run(io, scheduler.tick(now), 60s);
+    EXPECT_TRUE(report.has_value()) << (report ? "" : report.error().describe());
+    return report ? *report : tracker::scheduler::TickReport{};
+  }
+  tracker::scheduler::TriggerReport trigger(tracker::scheduler::TriggerRequest request,
+                                            std::chrono::system_clock::time_point now) {
+    auto report = tracker::testing::run(io, scheduler.trigger(std::move(request), now), 60s);
+    EXPECT_TRUE(report.has_value()) << (report ? "" : report.error().describe());
+    return report ? *report : tracker::scheduler::TriggerReport{};
+  }
+
+  asio::io_context io;
+  tracker::log::Logger logger{{.service = "test", .min_level = tracker::log::Level::error}};
+  prometheus::Registry registry;
+  tracker::pg::Pool pool;
+  tracker::kafka::Producer producer;
+  Scheduler scheduler;
+};
+
+struct SchedulerTest : ::testing::Test {
+  SchedulerTest() { tracker::testing::migrate(schema.name()); }
+  std::string q(const std::string& sql) const {
+    return "SET search_path TO " + schema.name() + "; " + sql;
+  }
+  ScratchSchema schema;
+  ScratchTopic topic{6};
+};
+
+}  // namespace
+
+TEST_F(SchedulerTest, ThreeReplicasClaimEachDayOnce) {
+  // 1,000 people whose summary (00:00 UTC) is due today, each with logs in the period.
+  tracker::testing::seed_people(schema.name(), 1'000, "UTC", 0, 2,
+                                "date_trunc('day', now()) - interval '3 hours'");
+  std::vector<std::unique_ptr<tracker::testing::Service>> replicas;
+  for (int i = 0; i < 3; ++i) {
+    replicas.push_back(std::make_unique<tracker::testing::Service>(
+        TRACKER_SCHEDULER_BINARY,
+        std::vector<std::string>{"TRACKER_DB_SCHEMA=" + schema.name(),
+                                 "TRACKER_SCHEDULER_TOPIC=" + topic.name(),
+                                 "TRACKER_SCHEDULER_INSTANCE=replica-" + std::to_string(i),
+                                 "TRACKER_SCHEDULER_TICK_INTERVAL=100ms",
+                                 // Small claims, so that the replicas' ticks interleave.
+                                 "TRACKER_SCHEDULER_CLAIM_BATCH=50"}));
+  }
+  for (auto& replica : replicas) {
+    ASSERT_EQ(tracker::testing::wait_ready(replica->port(), 30s).first, 200U);
+  }
+  EXPECT_EQ(wait_for(q("SELECT count(*) FROM summary_jobs WHERE state = 'published'"), "1000", 60s),
+            "1000");
+  std::this_thread::sleep_for(1s);  // more ticks by every replica: still nothing new
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT count(*) FROM summary_jobs")), "1000");
+  EXPECT_EQ(
+      ScratchSchema::exec(q("SELECT count(DISTINCT (team_id, user_id, day)) FROM summary_jobs")),
+      "1000");
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT count(*) FROM summary_jobs WHERE publishes <> 1")), "0");
+  const auto requests = requests_in(topic.name(), 1'000);
+  std::set<std::string> jobs;
+  for (const auto& r : requests) jobs.insert(r.job_id);
+  EXPECT_EQ(requests.size(), 1'000U) << "each claimed day is published exactly once";
+  EXPECT_EQ(jobs.size(), 1'000U);
+  for (auto& replica : replicas) EXPECT_EQ(replica->terminate(), 0);
+  std::cout << "claims by replica: "
+            << ScratchSchema::exec(q("SELECT string_agg(claimed_by || '=' || n, ', ') FROM "
+                                     "(SELECT claimed_by, count(*) AS n FROM summary_jobs "
+                                     "GROUP BY claimed_by ORDER BY 1) AS c"))
+            << "\n";
+}
+
+TEST_F(SchedulerTest, CatchesUpAfterThreeHoursDown) {
+  // The scheduler last ran at 08:59; it comes back at 12:30 with a 3 h catch-up window.
+  const auto now = at("2026-12-01T12:30:00Z");
+  ScratchSchema::exec(
+      q("INSERT INTO scheduler_state (name, last_tick) "
+        "VALUES ('scheduler', '2026-12-01T08:59:00Z')"));
+  // U00001 due 09:00 (3.5 h ago: skipped), U00002 10:00, U00003 11:00, U00004 12:00 (claimed as
+  // catch-up), U00005 13:00 (not due yet); each logged in the 24 h before its summary hour.
+  for (int i = 1; i <= 5; ++i) {
+    tracker::testing::seed_people(schema.name(), 1, "UTC", 8 + i, 1,
+                                  "'2026-12-01T0" + std::to_string(i) + ":00:00Z'::timestamptz", i);
+  }
+  tracker::testing::seed_people(schema.name(), 1, "UTC", 11, 0, "", 6);  // due, but logged nothing
+  SchedulerOptions options;
+  options.catch_up_window = 3h;
+  options.job_timeout = 24h;  // no summarizer here: nothing is re-published meanwhile
+  InProcess s(schema.name(), topic.name(), options);
+  const auto report = s.tick(now);
+  EXPECT_EQ(report.claimed, 3U);
+  EXPECT_EQ(report.catch_up, 3U);
+  EXPECT_EQ(report.skipped, 1U);
+  EXPECT_EQ(report.published, 3U);
+  EXPECT_EQ(
+      ScratchSchema::exec(q("SELECT string_agg(user_id || ' ' || reason, ',' ORDER BY user_id) "
+                            "FROM summary_jobs")),
+      "U00002 catch_up,U00003 catch_up,U00004 catch_up");
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT period_start || '/' || period_end FROM summary_jobs "
+                                  "WHERE user_id = 'U00003'")),
+            ScratchSchema::exec("SELECT '2026-11-30T11:00:00Z'::timestamptz || '/' || "
+                                "'2026-12-01T11:00:00Z'::timestamptz"));
+  // The next tick a minute later claims and skips nothing more.
+  const auto again = s.tick(now + 1min);
+  EXPECT_EQ(again.claimed, 0U);
+  EXPECT_EQ(again.skipped, 0U);
+  // At 13:00 U00005's summary is due on time: scheduled, not catch-up.
+  const auto on_time = s.tick(at("2026-12-01T13:00:30Z"));
+  EXPECT_EQ(on_time.claimed, 1U);
+  EXPECT_EQ(on_time.catch_up, 0U);
+  EXPECT_EQ(requests_in(topic.name(), 4).size(), 4U);
+}
+
+TEST_F(SchedulerTest, RepublishesUnfinishedJobsABoundedNumberOfTimesThenFails) {
+  tracker::testing::seed_people(schema.name(), 10, "Asia/Seoul", 21, 1,
+                                "'2026-12-01T05:00:00Z'::timestamptz");
+  SchedulerOptions options;
+  options.job_timeout = 10s;
+  options.max_publishes = 3;
+  InProcess s(schema.name(), topic.name(), options);
+  const auto t0 = at("2026-12-01T12:00:30Z");  // 21:00:30 in Seoul
+  EXPECT_EQ(s.tick(t0).claimed, 10U);
+  EXPECT_EQ(s.tick(t0 + 5s).republished, 0U);  // not yet timed out
+  EXPECT_EQ(s.tick(t0 + 11s).republished, 10U);
+  // One of them finishes meanwhile.
+  ScratchSchema::exec(q("UPDATE summary_jobs SET state = 'done' WHERE user_id = 'U00001'"));
+  EXPECT_EQ(s.tick(t0 + 22s).republished, 9U);
+  const auto last = s.tick(t0 + 33s);
+  EXPECT_EQ(last.republished, 0U);
+  EXPECT_EQ(last.timed_out, 9U);
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT count(*) FROM summary_jobs WHERE state = 'failed' AND "
+                                  "last_error LIKE 'not finished after 3 publishes%'")),
+            "9");
+  const auto requests = requests_in(topic.name(), 10 + 10 + 9);
+  EXPECT_EQ(requests.size(), 29U);
+  int third = 0;
+  for (const auto& r : requests) third += r.publish == 3 ? 1 : 0;
+  EXPECT_EQ(third, 9);
+}
+
+TEST_F(SchedulerTest, TriggerIsIdempotentUnlessForced) {
+  tracker::testing::seed_people(schema.name(), 5, "Asia/Seoul", 21, 1,
+                                "'2026-12-01T01:00:00Z'::timestamptz");
+  tracker::testing::seed_people(schema.name(), 1, "Asia/Seoul", 21, 0, "", 6);  // no logs
+  SchedulerOptions options;
+  options.job_timeout = 24h;  // no summarizer here: nothing is re-published meanwhile
+  InProcess s(schema.name(), topic.name(), options);
+  const auto now = at("2026-12-01T06:00:00Z");  // 15:00 in Seoul, before the summary hour
+  tracker::scheduler::TriggerRequest one{.team_id = "T1", .user_id = "U00001"};
+  const auto first = s.trigger(one, now);
+  EXPECT_EQ(first.claimed, 1U);
+  EXPECT_EQ(first.published, 1U);
+  ASSERT_EQ(first.jobs.size(), 1U);
+  EXPECT_EQ(first.jobs[0], "T1:U00001:2026-12-01:v1");
+  // Before the summary hour the period ends now.
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT period_end = '2026-12-01T06:00:00Z' FROM summary_jobs")),
+            "t");
+  const auto again = s.trigger(one, now + 1min);
+  EXPECT_EQ(again.claimed, 0U);
+  EXPECT_EQ(again.already_claimed, 1U);
+  one.force = true;
+  const auto forced = s.trigger(one, now + 2min);
+  ASSERT_EQ(forced.jobs.size(), 1U);
+  EXPECT_EQ(forced.jobs[0], "T1:U00001:2026-12-01:v2");
+  // The whole team: the four others with logs (U00006 logged nothing).
+  const auto team = s.trigger({.team_id = "T1"}, now + 3min);
+  EXPECT_EQ(team.claimed, 4U);
+  EXPECT_EQ(team.already_claimed, 1U);
+  // Everyone, logs or not, for a given past day.
+  const auto everyone = s.trigger({.day = "2026-11-30", .require_activity = false}, now + 4min);
+  EXPECT_EQ(everyone.claimed, 6U);
+  // The scheduled tick at 21:00 finds those days claimed.
+  EXPECT_EQ(s.tick(at("2026-12-01T12:00:30Z")).claimed, 0U);
+  EXPECT_EQ(requests_in(topic.name(), 12).size(), 12U);
+}
+
+TEST_F(SchedulerTest, TriggerEndpointNeedsTheAdminToken) {
+  tracker::testing::seed_people(schema.name(), 3, "UTC", 0, 1,
+                                "date_trunc('day', now()) - interval '1 hour'");
+  tracker::testing::Service scheduler(
+      TRACKER_SCHEDULER_BINARY,
+      {"TRACKER_DB_SCHEMA=" + schema.name(), "TRACKER_SCHEDULER_TOPIC=" + topic.name(),
+       "TRACKER_ADMIN_TOKEN=admin-token-for-tests", "TRACKER_SCHEDULER_TICK_INTERVAL=1h"});
+  ASSERT_EQ(tracker::testing::wait_ready(scheduler.port(), 30s).first, 200U);
+  asio::io_context io;
+  tracker::http::Client client(
+      io.get_executor(), {.base_url = "http://127.0.0.1:" + std::to_string(scheduler.port())});
+  auto post = [&](std::string body, std::string token) {
+    tracker::http::Headers headers{{"Content-Type", "application/json"}};
+    if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
+    auto reply =
+        tracker::testing::run(io, client.send(tracker::http::beast_http::verb::post, "/trigger",
+                                              std::move(body), std::move(headers)));
+    EXPECT_TRUE(reply.has_value());
+    return reply ? std::make_pair(reply->result_int(), reply->body())
+                 : std::make_pair(0U, std::string());
+  };
+  EXPECT_EQ(post("{}", "").first, 401U);
+  EXPECT_EQ(post("{}", "wrong-token-wrong-token").first, 401U);
+  const auto bad = post(R"({"user_id":"U00001"})", "admin-token-for-tests");
+  EXPECT_EQ(bad.first, 400U);
+  EXPECT_NE(bad.second.find("needs team_id"), std::string::npos) << bad.second;
+  // The scheduler's own first tick has claimed today for the three; a trigger without force
+  // changes nothing, one with force claims a second version.
+  ASSERT_EQ(wait_for(q("SELECT count(*) FROM summary_jobs"), "3", 30s), "3");
+  const auto same = post(R"({"team_id":"T1"})", "admin-token-for-tests");
+  ASSERT_EQ(same.first, 200U) << same.second;
+  EXPECT_EQ(nlohmann::json::parse(same.second)["already_claimed"], 3);
+  const auto ok = post(R"({"team_id":"T1","force":true})", "admin-token-for-tests");
+  ASSERT_EQ(ok.first, 200U) << ok.second;
+  const auto body = nlohmann::json::parse(ok.second);
+  EXPECT_EQ(body["claimed"], 3);
+  EXPECT_TRUE(body["jobs"][0].get<std::string>().ends_with(":v2")) << ok.second;
+  EXPECT_EQ(body["published"], 3);
+  EXPECT_EQ(body["scope"], "team");
+  std::string metrics;
+  ASSERT_EQ(tracker::testing::http_get(scheduler.port(), "/metrics", &metrics), 200U);
+  EXPECT_NE(metrics.find("tracker_scheduler_claimed_total{reason=\"trigger\"} 3"),
+            std::string::npos);
+  EXPECT_EQ(scheduler.terminate(), 0);
+}

@@ -1,0 +1,226 @@
+// The summarizer binary against the real broker and PostgreSQL, calling the OpenAI simulator:
+// every job summarized exactly once despite 429s and 500s, refusals not retried, a SIGKILL
+// mid-run losing and duplicating nothing (down to the Slack posts), and the offline provider.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include <tracker/slack/outbox.hpp>
+
+#include "openai_simulator.hpp"
+#include "scheduler.hpp"
+#include "slack_simulator.hpp"
+#include "summaries_support.hpp"
+#include "topic_checks.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using tracker::loadtest::OpenAiSimulatorOptions;
+using tracker::loadtest::OpenAiSimulatorThread;
+using tracker::testing::ScratchSchema;
+using tracker::testing::ScratchTopic;
+using tracker::testing::Service;
+using tracker::testing::wait_for;
+
+struct SummarizerTest : ::testing::Test {
+  SummarizerTest() { tracker::testing::migrate(schema.name()); }
+  std::string q(const std::string& sql) const {
+    return "SET search_path TO " + schema.name() + "; " + sql;
+  }
+
+  // Claims today's summary (due at 00:00 UTC) for `people` seeded people, with the scheduler
+  // binary's trigger-free path: one tick, then the scheduler stops.
+  void claim(int people, int logs_each = 2) {
+    tracker::testing::seed_people(schema.name(), people, "UTC", 0, logs_each,
+                                  "date_trunc('day', now()) - interval '5 hours'");
+    Service scheduler(TRACKER_SCHEDULER_BINARY, {"TRACKER_DB_SCHEMA=" + schema.name(),
+                                                 "TRACKER_SCHEDULER_TOPIC=" + requests.name(),
+                                                 "TRACKER_SCHEDULER_TICK_INTERVAL=1h"});
+    const std::string expected = std::to_string(people);
+    ASSERT_EQ(
+        wait_for(q("SELECT count(*) FROM summary_jobs WHERE state = 'published'"), expected, 60s),
+        expected);
+    ASSERT_EQ(scheduler.terminate(), 0);
+  }
+
+  std::unique_ptr<Service> start_summarizer(const OpenAiSimulatorThread* openai,
+                                            std::vector<std::string> extra = {}) {
+    std::vector<std::string> env = {"TRACKER_DB_SCHEMA=" + schema.name(),
+                                    "TRACKER_SUMMARIZER_TOPIC=" + requests.name(),
+                                    "TRACKER_SUMMARIZER_GROUP=" + group,
+                                    "TRACKER_SUMMARIZER_OUTBOX_TOPIC=" + outbox.name(),
+                                    "TRACKER_SUMMARIZER_DLQ_TOPIC=" + dlq.name(),
+                                    "TRACKER_OPENAI_RETRY_INITIAL=20ms",
+                                    "TRACKER_OPENAI_RETRY_MAX=200ms",
+                                    "TRACKER_OPENAI_REQUESTS_PER_MINUTE=600000",
+                                    "TRACKER_OPENAI_TOKENS_PER_MINUTE=1000000000",
+                                    "TRACKER_SHUTDOWN_GRACE=2s"};
+    if (openai != nullptr) {
+      env.push_back("OPENAI_API_KEY=sk-simulated");
+      env.push_back("OPENAI_BASE_URL=" + openai->base_url());
+    }
+    for (auto& e : extra) env.push_back(std::move(e));
+    auto service = std::make_unique<Service>(TRACKER_SUMMARIZER_BINARY, std::move(env));
+    EXPECT_EQ(tracker::testing::wait_ready(service->port(), 30s).first, 200U);
+    return service;
+  }
+
+  // The outbox records, decoded, by delivery_id.
+  std::map<std::string, std::vector<tracker::slack::OutboxMessage>> outbox_by_delivery(
+      std::size_t expected) {
+    std::map<std::string, std::vector<tracker::slack::OutboxMessage>> out;
+    for (const auto& record : tracker::testing::read_records(outbox.name(), expected)) {
+      auto decoded = tracker::slack::decode_outbox(record.value);
+      EXPECT_TRUE(std::holds_alternative<tracker::slack::OutboxMessage>(decoded)) << record.value;
+      if (auto* message = std::get_if<tracker::slack::OutboxMessage>(&decoded)) {
+        EXPECT_EQ(record.key, message->channel);
+        out[message->delivery_id].push_back(*message);
+      }
+    }
+    return out;
+  }
+
+  ScratchSchema schema;
+  ScratchTopic requests{6};
+  ScratchTopic outbox{6};
+  ScratchTopic dlq{1};
+  std::string group = tracker::testing::unique_name("summarizer");
+};
+
+}  // namespace
+
+TEST_F(SummarizerTest, FiveHundredSummariesExactlyOnceDespite429sAnd500s) {
+  OpenAiSimulatorThread openai({.latency_median_ms = 20,
+                                .latency_p99_ms = 80,
+                                .inject_429_rate = 0.10,
+                                .inject_500_rate = 0.02,
+                                .seed = 5});
+  claim(500);
+  // Six attempts: with 12 % of requests failing, four would leave a job failing every ~2,000.
+  auto summarizer = start_summarizer(&openai, {"TRACKER_OPENAI_MAX_ATTEMPTS=6"});
+  EXPECT_EQ(wait_for(q("SELECT count(*) FROM summary_jobs WHERE state = 'done'"), "500", 120s),
+            "500");
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT count(*) FROM summaries WHERE provider = 'openai' "
+                                  "AND text LIKE '<@U%> Simulated feedback%' AND logs = 2")),
+            "500");
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT count(*) FROM summaries WHERE channel = 'C0STUDY'")),
+            "500");
+  const auto stats = openai.simulator().stats();
+  EXPECT_GT(stats.injected_429, 0U);
+  EXPECT_GT(stats.injected_500, 0U);
+  EXPECT_EQ(stats.completed, 500U);
+  EXPECT_EQ(stats.by_user.size(), 500U);
+  for (const auto& [user, count] : stats.by_user) EXPECT_EQ(count, 1U) << user;
+  EXPECT_LE(static_cast<double>(stats.completions), 500 * 1.25)
+      << "calls per job stay near 1 + the injected failure rate";
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT sum(attempts) FROM summaries")),
+            std::to_string(stats.completions));
+  const auto delivered = outbox_by_delivery(500);
+  EXPECT_EQ(delivered.size(), 500U);
+  for (const auto& [id, copies] : delivered) EXPECT_EQ(copies.size(), 1U) << id;
+  std::string metrics;
+  ASSERT_EQ(tracker::testing::http_get(summarizer->port(), "/metrics", &metrics), 200U);
+  EXPECT_NE(metrics.find("tracker_llm_retries_total{cause=\"429\"}"), std::string::npos);
+  EXPECT_NE(metrics.find("tracker_llm_retries_total{cause=\"500\"}"), std::string::npos);
+  EXPECT_NE(metrics.find("tracker_summarizer_jobs_total{outcome=\"done\"} 500"), std::string::npos);
+  EXPECT_EQ(summarizer->terminate(), 0);
+}
+
+TEST_F(SummarizerTest, InsufficientQuotaFailsJobsWithoutRetries) {
+  OpenAiSimulatorThread openai({.quota_exhausted = true});
+  claim(20);
+  auto summarizer = start_summarizer(&openai);
+  EXPECT_EQ(wait_for(q("SELECT count(*) FROM summary_jobs WHERE state = 'failed' AND last_error "
+                       "LIKE '%insufficient_quota%not retried%'"),
+                     "20", 60s),
+            "20");
+  EXPECT_EQ(openai.simulator().stats().completions, 20U);
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT count(*) FROM summaries")), "0");
+  EXPECT_TRUE(tracker::testing::read_records(outbox.name(), 0, 1s).empty());
+  EXPECT_EQ(summarizer->terminate(), 0);
+}
+
+TEST_F(SummarizerTest, SigkillMidRunLosesAndDuplicatesNothing) {
+  // The whole tail: summarizer -> slack-outbox -> notifier -> Slack simulator.
+  OpenAiSimulatorThread openai({.latency_median_ms = 150, .latency_p99_ms = 400, .seed = 9});
+  tracker::loadtest::SimulatorThread slack({.channel_per_second = 5'000,
+                                            .channel_burst = 1'000,
+                                            .workspace_per_minute = 6'000'000,
+                                            .workspace_burst = 5'000});
+  claim(300, 1);
+  Service notifier(
+      TRACKER_NOTIFIER_BINARY,
+      {"TRACKER_DB_SCHEMA=" + schema.name(), "TRACKER_NOTIFIER_TOPIC=" + outbox.name(),
+       "TRACKER_NOTIFIER_DLQ_TOPIC=" + dlq.name(),
+       "TRACKER_NOTIFIER_GROUP=" + tracker::testing::unique_name("notifier"),
+       "SLACK_API_BASE_URL=" + slack.base_url(), "SLACK_BOT_TOKEN=xoxb-simulated",
+       "TRACKER_SLACK_CHANNEL_PER_MINUTE=300000", "TRACKER_SLACK_CHANNEL_BURST=1000",
+       "TRACKER_SLACK_WORKSPACE_PER_MINUTE=6000000", "TRACKER_SLACK_WORKSPACE_BURST=5000"});
+  ASSERT_EQ(tracker::testing::wait_ready(notifier.port(), 30s).first, 200U);
+  auto first = start_summarizer(&openai, {"TRACKER_SUMMARIZER_MAX_IN_FLIGHT=16"});
+  // Kill it with about a third done and jobs in flight.
+  const auto until = std::chrono::steady_clock::now() + 60s;
+  while (std::stoi(ScratchSchema::exec(q("SELECT count(*) FROM summaries"))) < 100 &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(20ms);
+  }
+  first->kill_hard();
+  const int done_at_kill = std::stoi(ScratchSchema::exec(q("SELECT count(*) FROM summaries")));
+  EXPECT_GE(done_at_kill, 100);
+  EXPECT_LT(done_at_kill, 300);
+  auto second = start_summarizer(&openai, {"TRACKER_SUMMARIZER_MAX_IN_FLIGHT=16"});
+  EXPECT_EQ(wait_for(q("SELECT count(*) FROM summary_jobs WHERE state = 'done'"), "300", 120s),
+            "300");
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT count(*) FROM summaries")), "300");
+  EXPECT_EQ(wait_for(q("SELECT count(*) FROM slack_deliveries WHERE state = 'posted'"), "300", 60s),
+            "300");
+  // Every summary reached Slack exactly once, with the text that was stored.
+  std::this_thread::sleep_for(1s);
+  const auto posted = slack.simulator().messages();
+  std::map<std::string, int> per_user;
+  for (const auto& message : posted) {
+    const auto end = message.text.find('>');
+    ASSERT_NE(end, std::string::npos) << message.text;
+    ++per_user[message.text.substr(2, end - 2)];
+  }
+  EXPECT_EQ(posted.size(), 300U);
+  EXPECT_EQ(per_user.size(), 300U);
+  for (const auto& [user, count] : per_user) EXPECT_EQ(count, 1) << user;
+  // Model calls: at most one per job, plus the ones in flight when the first process died.
+  EXPECT_LE(openai.simulator().stats().completed, 300U + 16U);
+  EXPECT_EQ(second->terminate(), 0);
+  EXPECT_EQ(notifier.terminate(), 0);
+}
+
+TEST_F(SummarizerTest, OfflineProviderNeedsNoAccount) {
+  claim(3, 3);
+  auto summarizer = start_summarizer(nullptr, {"TRACKER_SUMMARY_DESTINATION=dm"});
+  EXPECT_EQ(wait_for(q("SELECT count(*) FROM summary_jobs WHERE state = 'done'"), "3", 60s), "3");
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT count(*) FROM summaries WHERE provider = 'offline' AND "
+                                  "attempts = 0 AND channel = user_id AND text LIKE "
+                                  "'*Study summary for %You logged 3 entries, 3 h in total.%'")),
+            "3");
+  const auto delivered = outbox_by_delivery(3);
+  ASSERT_EQ(delivered.size(), 3U);
+  for (const auto& [id, copies] : delivered) {
+    EXPECT_TRUE(id.starts_with("summary:T1:U0000")) << id;
+    EXPECT_TRUE(tracker::slack::is_user_id(copies.front().channel));
+  }
+  EXPECT_EQ(summarizer->terminate(), 0);
+}
+
+TEST_F(SummarizerTest, MalformedRequestsGoToTheDeadLetterTopic) {
+  tracker::testing::produce(
+      requests.name(), {{"T1:U1", "not json"}, {"T1:U1", R"({"schema":"summary-request/v0"})"}});
+  auto summarizer = start_summarizer(nullptr);
+  const auto letters = tracker::testing::read_dead_letters(dlq.name(), 2);
+  ASSERT_EQ(letters.size(), 2U);
+  EXPECT_EQ(letters[0].headers.at("x-error-reason"), "invalid_json");
+  EXPECT_EQ(letters[1].headers.at("x-error-reason"), "unknown_schema");
+  EXPECT_EQ(letters[0].headers.at("x-failed-by"), "summarizer");
+  EXPECT_EQ(summarizer->terminate(), 0);
+}
