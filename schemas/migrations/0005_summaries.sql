@@ -59,3 +59,25 @@ CREATE TABLE scheduler_state (
   last_tick  timestamptz NOT NULL,
   updated_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- Batch API runs (TRACKER_SUMMARIZER_BATCH): scheduled jobs sent together as one JSONL file
+-- and answered within the API's 24 h completion window. A job is acknowledged to Kafka once the
+-- batch holding it is recorded here; whichever summarizer replica leases a batch next polls it
+-- and applies its results, so a restart loses no batch.
+CREATE TABLE summary_batches (
+  batch_id      text        PRIMARY KEY,  -- the API's id
+  input_file_id text        NOT NULL,
+  jobs          integer     NOT NULL CHECK (jobs >= 1),
+  state         text        NOT NULL DEFAULT 'submitted'
+                            CHECK (state IN ('submitted', 'applied')),
+  api_status    text,                     -- validating, in_progress, completed, failed, ...
+  polls         integer     NOT NULL DEFAULT 0,
+  next_poll_at  timestamptz NOT NULL DEFAULT now(),
+  leased_until  timestamptz,
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  finished_at   timestamptz,
+  last_error    text
+);
+CREATE INDEX summary_batches_open ON summary_batches (next_poll_at) WHERE state = 'submitted';
+ALTER TABLE summary_jobs ADD COLUMN batch_id text REFERENCES summary_batches;
+CREATE INDEX summary_jobs_batch ON summary_jobs (batch_id) WHERE batch_id IS NOT NULL;

@@ -349,8 +349,9 @@ asio::awaitable<pg::Result<std::uint64_t>> Scheduler::count_skipped(SystemClock:
 }
 
 asio::awaitable<pg::Result<std::uint64_t>> Scheduler::publish(
-    std::vector<schema::SummaryRequest> jobs, SystemClock::time_point now) {
+    std::vector<schema::SummaryRequest> jobs, SystemClock::time_point now, TickReport* timing) {
   if (jobs.empty()) co_return 0;
+  const auto send_started = std::chrono::steady_clock::now();
   const std::string topic = options_.topic;
   auto sent = co_await kafka::send_all(
       producer_, jobs.size(),
@@ -371,6 +372,10 @@ asio::awaitable<pg::Result<std::uint64_t>> Scheduler::publish(
                                     {"error", sent.first_error.message()},
                                     {"retry", "the sweep publishes them again"}});
   }
+  const auto mark_started = std::chrono::steady_clock::now();
+  if (timing) {
+    timing->publish_seconds += std::chrono::duration<double>(mark_started - send_started).count();
+  }
   if (!ids.empty()) {
     auto lease = co_await pool_.acquire();
     if (!lease) co_return lease.error();
@@ -378,6 +383,10 @@ asio::awaitable<pg::Result<std::uint64_t>> Scheduler::publish(
     const pg::Params params(ids.dump(), now_text);
     auto marked = co_await (*lease)->execute(kMarkPublished, params);
     if (!marked) co_return marked.error();
+  }
+  if (timing) {
+    timing->mark_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - mark_started).count();
   }
   co_return sent.acknowledged;
 }
@@ -435,7 +444,10 @@ asio::awaitable<pg::Result<void>> Scheduler::sweep(SystemClock::time_point now,
 asio::awaitable<pg::Result<TickReport>> Scheduler::tick(SystemClock::time_point now) {
   const auto started = std::chrono::steady_clock::now();
   TickReport report;
+  const auto state_started = std::chrono::steady_clock::now();
   auto skipped = co_await count_skipped(now);
+  const double state_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - state_started).count();
   if (!skipped) co_return skipped.error();
   report.skipped = *skipped;
   if (*skipped > 0) {
@@ -448,6 +460,7 @@ asio::awaitable<pg::Result<TickReport>> Scheduler::tick(SystemClock::time_point 
   for (int round = 0; round < 1'000 && !stopping_; ++round) {
     std::vector<schema::SummaryRequest> jobs;
     std::uint64_t due = 0;
+    const auto claim_started = std::chrono::steady_clock::now();
     {
       auto lease = co_await pool_.acquire();
       if (!lease) co_return lease.error();
@@ -461,6 +474,8 @@ asio::awaitable<pg::Result<TickReport>> Scheduler::tick(SystemClock::time_point 
       due = rows->get<std::uint64_t>(0, 0);
       jobs = jobs_of(rows->text(0, 1), now);
     }
+    report.claim_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - claim_started).count();
     report.due += due;
     report.claimed += jobs.size();
     metrics_->due.Increment(static_cast<double>(due));
@@ -470,13 +485,17 @@ asio::awaitable<pg::Result<TickReport>> Scheduler::tick(SystemClock::time_point 
     metrics_->claimed.Add({{"reason", "scheduled"}})
         .Increment(static_cast<double>(jobs.size() - catch_up));
     metrics_->claimed.Add({{"reason", "catch_up"}}).Increment(static_cast<double>(catch_up));
-    auto published = co_await publish(std::move(jobs), now);
+    auto published = co_await publish(std::move(jobs), now, &report);
     if (!published) co_return published.error();
     report.published += *published;
     report.publish_failed = report.claimed - report.published;
     if (due < options_.claim_batch) break;
   }
+  const auto sweep_started = std::chrono::steady_clock::now();
   if (auto swept = co_await sweep(now, report); !swept) co_return swept.error();
+  report.sweep_seconds =
+      state_seconds +
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - sweep_started).count();
   report.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   metrics_->tick_seconds.Observe(report.seconds);

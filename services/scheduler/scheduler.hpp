@@ -63,6 +63,12 @@ struct TickReport {
   std::uint64_t republished = 0;
   std::uint64_t timed_out = 0;  // jobs marked failed: max_publishes reached
   double seconds = 0;
+  // Where the time went: the claim statements, the sends until acknowledged, marking them
+  // published, and the sweep (with the catch-up bookkeeping).
+  double claim_seconds = 0;
+  double publish_seconds = 0;
+  double mark_seconds = 0;
+  double sweep_seconds = 0;
 };
 
 struct TriggerRequest {
@@ -111,7 +117,8 @@ class Scheduler {
   asio::awaitable<pg::Result<std::uint64_t>> count_skipped(SystemClock::time_point now);
   // Sends `jobs` and records each one the broker acknowledged as published at `now`.
   asio::awaitable<pg::Result<std::uint64_t>> publish(std::vector<schema::SummaryRequest> jobs,
-                                                     SystemClock::time_point now);
+                                                     SystemClock::time_point now,
+                                                     TickReport* timing = nullptr);
   asio::awaitable<pg::Result<void>> sweep(SystemClock::time_point now, TickReport& report);
 
   asio::any_io_executor executor_;

@@ -52,20 +52,29 @@ int main() {
                  .acquire_timeout = settings.db_query_timeout},
                 logger);
   summarizer::Store store(pool);
+  store.set_first_poll(settings.options.batch_poll_initial);
 
   std::unique_ptr<http::Client> client;
   std::unique_ptr<llm::ChatClient> chat;
+  std::unique_ptr<llm::BatchApi> batches;
   std::unique_ptr<kafka::Consumer> consumer;
   std::unique_ptr<kafka::Producer> producer;
   try {
     if (settings.options.provider == "openai") {
       client = std::make_unique<http::Client>(
-          io.get_executor(), http::ClientOptions{.base_url = settings.openai_base_url,
-                                                 .max_connections = settings.connections,
-                                                 .request_timeout = settings.chat.request_timeout,
-                                                 .ca_file = settings.openai_ca_file});
+          io.get_executor(),
+          http::ClientOptions{
+              .base_url = settings.openai_base_url,
+              .max_connections = settings.connections,
+              .request_timeout = settings.chat.request_timeout,
+              // Batch output files hold every answer.
+              .body_limit = settings.options.batch ? 512ULL * 1024 * 1024 : 8ULL * 1024 * 1024,
+              .ca_file = settings.openai_ca_file});
       chat = std::make_unique<llm::ChatClient>(io.get_executor(), *client, settings.api_key,
                                                *registry, logger, settings.chat);
+      if (settings.options.batch) {
+        batches = std::make_unique<llm::BatchApi>(io.get_executor(), *client, settings.api_key);
+      }
     }
     consumer = std::make_unique<kafka::Consumer>(
         io.get_executor(),
@@ -90,7 +99,7 @@ int main() {
     return 1;
   }
   summarizer::Summarizer summarizer(io.get_executor(), *consumer, *producer, store, chat.get(),
-                                    *registry, logger, settings.options);
+                                    batches.get(), *registry, logger, settings.options);
 
   metrics::OpsEndpoint ops(io.get_executor(), registry,
                            {.address = settings.address, .port = settings.ops_port}, logger);
@@ -141,6 +150,7 @@ int main() {
                        {"openai", client ? client->origin().to_string() : "none"},
                        {"ops_port", ops.port()},
                        {"max_in_flight", settings.options.max_in_flight},
+                       {"batch", settings.options.batch},
                        {"rpm_limit", settings.chat.limiter.requests_per_minute},
                        {"tpm_limit", settings.chat.limiter.tokens_per_minute}});
           if (!co_await summarizer.run()) status = 1;

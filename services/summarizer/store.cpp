@@ -74,6 +74,47 @@ UPDATE summary_jobs SET state = 'failed', finished_at = now(), last_error = $2
 WHERE job_id = $1 AND state <> 'done'
 )sql"};
 
+const pg::Statement kRecordBatch{"summarizer_record_batch", R"sql(
+WITH batch AS (
+  INSERT INTO summary_batches (batch_id, input_file_id, jobs, next_poll_at)
+  VALUES ($1, $2, $3, now() + make_interval(secs => $5::double precision))
+  RETURNING batch_id)
+UPDATE summary_jobs SET batch_id = (SELECT batch_id FROM batch)
+WHERE job_id IN (SELECT jsonb_array_elements_text($4::jsonb))
+)sql"};
+
+const pg::Statement kLeaseBatches{"summarizer_lease_batches", R"sql(
+UPDATE summary_batches SET leased_until = now() + make_interval(secs => $2::double precision),
+                           polls = polls + 1
+WHERE batch_id IN (
+  SELECT batch_id FROM summary_batches
+  WHERE state = 'submitted' AND next_poll_at <= now()
+    AND (leased_until IS NULL OR leased_until < now())
+  ORDER BY next_poll_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+RETURNING batch_id
+)sql"};
+
+const pg::Statement kBatchPolled{"summarizer_batch_polled", R"sql(
+UPDATE summary_batches
+SET api_status = $2, leased_until = NULL,
+    next_poll_at = now() + make_interval(secs => $3::double precision)
+WHERE batch_id = $1
+)sql"};
+
+const pg::Statement kBatchApplied{"summarizer_batch_applied", R"sql(
+UPDATE summary_batches
+SET state = 'applied', api_status = $2, last_error = nullif($3, ''), leased_until = NULL,
+    finished_at = now()
+WHERE batch_id = $1
+)sql"};
+
+const pg::Statement kBatchJobs{"summarizer_batch_jobs", R"sql(
+SELECT job_id, team_id, user_id, day::text, version, time_zone,
+       (extract(epoch FROM period_start) * 1000)::bigint,
+       (extract(epoch FROM period_end) * 1000)::bigint, reason, publishes
+FROM summary_jobs WHERE batch_id = $1 AND state NOT IN ('done', 'failed')
+)sql"};
+
 std::vector<std::string> string_array(std::string_view json_text) {
   std::vector<std::string> out;
   const auto parsed = nlohmann::json::parse(json_text, nullptr, false);
@@ -187,6 +228,79 @@ asio::awaitable<pg::Result<void>> Store::mark_failed(std::string job_id, std::st
   auto failed = co_await (*lease)->execute(kFailed, params);
   if (!failed) co_return failed.error();
   co_return pg::Result<void>{};
+}
+
+asio::awaitable<pg::Result<void>> Store::record_batch(std::string batch_id,
+                                                      std::string input_file_id,
+                                                      std::vector<std::string> job_ids) {
+  auto lease = co_await pool_.acquire();
+  if (!lease) co_return lease.error();
+  const nlohmann::json ids = job_ids;
+  const pg::Params params(batch_id, input_file_id, static_cast<int>(job_ids.size()), ids.dump(),
+                          first_poll_seconds_);
+  auto recorded = co_await (*lease)->execute(kRecordBatch, params);
+  if (!recorded) co_return recorded.error();
+  co_return pg::Result<void>{};
+}
+
+asio::awaitable<pg::Result<std::vector<std::string>>> Store::lease_batches(
+    int limit, std::chrono::milliseconds lease_for) {
+  auto lease = co_await pool_.acquire();
+  if (!lease) co_return lease.error();
+  const pg::Params params(limit, std::chrono::duration<double>(lease_for).count());
+  auto rows = co_await (*lease)->execute(kLeaseBatches, params);
+  if (!rows) co_return rows.error();
+  std::vector<std::string> ids;
+  for (int i = 0; i < rows->size(); ++i) ids.push_back(rows->get<std::string>(i, 0));
+  co_return ids;
+}
+
+asio::awaitable<pg::Result<void>> Store::batch_polled(std::string batch_id, std::string api_status,
+                                                      std::chrono::milliseconds next_poll) {
+  auto lease = co_await pool_.acquire();
+  if (!lease) co_return lease.error();
+  const pg::Params params(batch_id, api_status, std::chrono::duration<double>(next_poll).count());
+  auto done = co_await (*lease)->execute(kBatchPolled, params);
+  if (!done) co_return done.error();
+  co_return pg::Result<void>{};
+}
+
+asio::awaitable<pg::Result<void>> Store::batch_applied(std::string batch_id, std::string api_status,
+                                                       std::string error) {
+  auto lease = co_await pool_.acquire();
+  if (!lease) co_return lease.error();
+  const pg::Params params(batch_id, api_status, error.substr(0, 2'000));
+  auto done = co_await (*lease)->execute(kBatchApplied, params);
+  if (!done) co_return done.error();
+  co_return pg::Result<void>{};
+}
+
+asio::awaitable<pg::Result<std::vector<schema::SummaryRequest>>> Store::batch_jobs(
+    std::string batch_id) {
+  auto lease = co_await pool_.acquire();
+  if (!lease) co_return lease.error();
+  const pg::Params params(batch_id);
+  auto rows = co_await (*lease)->execute(kBatchJobs, params);
+  if (!rows) co_return rows.error();
+  std::vector<schema::SummaryRequest> jobs;
+  for (int i = 0; i < rows->size(); ++i) {
+    schema::SummaryRequest r;
+    r.job_id = rows->get<std::string>(i, 0);
+    r.team_id = rows->get<std::string>(i, 1);
+    r.user_id = rows->get<std::string>(i, 2);
+    r.day = rows->get<std::string>(i, 3);
+    r.version = rows->get<int>(i, 4);
+    r.time_zone = rows->get<std::string>(i, 5);
+    r.period_start = std::chrono::system_clock::time_point{
+        std::chrono::milliseconds{rows->get<std::int64_t>(i, 6)}};
+    r.period_end = std::chrono::system_clock::time_point{
+        std::chrono::milliseconds{rows->get<std::int64_t>(i, 7)}};
+    r.reason = rows->get<std::string>(i, 8);
+    r.publish = rows->get<int>(i, 9);
+    r.requested_at = std::chrono::system_clock::now();
+    jobs.push_back(std::move(r));
+  }
+  co_return jobs;
 }
 
 }  // namespace tracker::summarizer

@@ -1,6 +1,7 @@
 #pragma once
 // The summarizer's view of PostgreSQL: the job a request names, the person's logs for its
 // period, and the summary, written once per job.
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -59,6 +60,10 @@ struct SummaryRecord {
 class Store {
  public:
   explicit Store(pg::Pool& pool, std::size_t max_logs = 500) : pool_(pool), max_logs_(max_logs) {}
+  // How long after its submission a batch is first polled.
+  void set_first_poll(std::chrono::milliseconds delay) {
+    first_poll_seconds_ = std::chrono::duration<double>(delay).count();
+  }
 
   // std::nullopt: no such job.
   asio::awaitable<pg::Result<std::optional<JobState>>> job(std::string job_id);
@@ -69,9 +74,24 @@ class Store {
   asio::awaitable<pg::Result<void>> mark_done(std::string job_id);
   asio::awaitable<pg::Result<void>> mark_failed(std::string job_id, std::string reason);
 
+  // Batch mode. A submitted batch and the jobs it holds, in one transaction.
+  asio::awaitable<pg::Result<void>> record_batch(std::string batch_id, std::string input_file_id,
+                                                 std::vector<std::string> job_ids);
+  // Up to `limit` submitted batches due for a poll, leased to this process for `lease`.
+  asio::awaitable<pg::Result<std::vector<std::string>>> lease_batches(
+      int limit, std::chrono::milliseconds lease);
+  // A poll that found the batch still running: the next in `next_poll`, and the lease freed.
+  asio::awaitable<pg::Result<void>> batch_polled(std::string batch_id, std::string api_status,
+                                                 std::chrono::milliseconds next_poll);
+  asio::awaitable<pg::Result<void>> batch_applied(std::string batch_id, std::string api_status,
+                                                  std::string error);
+  // The batch's jobs not yet done or failed, as the requests that claimed them.
+  asio::awaitable<pg::Result<std::vector<schema::SummaryRequest>>> batch_jobs(std::string batch_id);
+
  private:
   pg::Pool& pool_;
   std::size_t max_logs_;
+  double first_poll_seconds_ = 10;
 };
 
 }  // namespace tracker::summarizer

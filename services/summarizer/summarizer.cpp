@@ -1,6 +1,7 @@
 #include "summarizer.hpp"
 
 #include <algorithm>
+#include <map>
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -78,19 +79,21 @@ struct Summarizer::Metrics {
 
 Summarizer::Summarizer(asio::any_io_executor executor, kafka::Consumer& consumer,
                        kafka::Producer& producer, Store& store, llm::ChatClient* chat,
-                       prometheus::Registry& registry, log::Logger& logger,
+                       llm::BatchApi* batches, prometheus::Registry& registry, log::Logger& logger,
                        SummarizerOptions options)
     : executor_(executor),
       consumer_(consumer),
       producer_(producer),
       store_(store),
       chat_(chat),
+      batches_(batches),
       logger_(logger),
       options_(std::move(options)),
       metrics_(std::make_unique<Metrics>(registry)),
       work_ready_(executor),
       workers_done_(executor),
-      grace_timer_(executor) {}
+      grace_timer_(executor),
+      batches_done_(executor) {}
 
 Summarizer::~Summarizer() = default;
 
@@ -124,7 +127,8 @@ void Summarizer::update_gauges() {
 
 void Summarizer::update_pause() {
   const bool breaker_open = chat_ && chat_->breaker_state() == llm::BreakerState::open;
-  const bool must_pause = queue_.size() >= options_.max_queued || db_failing_ > 0 || breaker_open;
+  const bool must_pause = queue_.size() >= options_.max_queued || db_failing_ > 0 || breaker_open ||
+                          pending_.size() >= options_.batch_max_jobs;
   const bool may_resume = !must_pause && queue_.size() <= options_.max_queued / 2 && !stopping_;
   if (must_pause && !consumer_.paused()) {
     consumer_.pause();
@@ -142,6 +146,10 @@ asio::awaitable<bool> Summarizer::run() {
   workers_ = options_.max_in_flight;
   for (std::size_t i = 0; i < options_.max_in_flight; ++i) {
     asio::co_spawn(executor_, work(), asio::detached);
+  }
+  if (options_.batch && batches_ != nullptr) {
+    batches_running_ = true;
+    asio::co_spawn(executor_, run_batches(), asio::detached);
   }
   bool healthy = true;
   while (!stopping_) {
@@ -170,6 +178,10 @@ asio::awaitable<bool> Summarizer::run() {
   while (workers_ > 0) {
     workers_done_.expires_at(asio::steady_timer::time_point::max());
     co_await workers_done_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  while (batches_running_) {
+    batches_done_.expires_at(asio::steady_timer::time_point::max());
+    co_await batches_done_.async_wait(asio::as_tuple(asio::use_awaitable));
   }
   grace_timer_.cancel();
   update_gauges();
@@ -317,13 +329,45 @@ std::string Summarizer::destination_of(const schema::SummaryRequest& request,
   return request.user_id;  // a direct message from the app
 }
 
-asio::awaitable<void> Summarizer::handle(const kafka::Message& record) {
+asio::awaitable<void> Summarizer::handle(kafka::Message& record) {
   auto decoded = schema::decode_summary_request(record.value());
   if (auto* error = std::get_if<schema::SummaryRequestError>(&decoded)) {
     if (co_await dead_letter(record, error->reason, error->detail)) finish(record);
     co_return;
   }
   const schema::SummaryRequest request = std::get<schema::SummaryRequest>(std::move(decoded));
+  const std::int32_t partition = record.partition();
+  const std::int64_t offset = record.offset();
+  const std::string topic(record.topic());
+  const JobEnd end = co_await run_job(request, &record, nullptr);
+  switch (end) {
+    case JobEnd::finished: {
+      // `record` may have been moved into a batch attempt that fell back; finish by position.
+      if (auto next = offsets_.finish(partition, offset)) {
+        const kafka::TopicPartition position{
+            .topic = topic, .partition = partition, .offset = *next};
+        static_cast<void>(consumer_.store_offset(position));
+      }
+      break;
+    }
+    case JobEnd::rejected:
+      if (co_await dead_letter(record, "database_rejected", last_rejection_)) finish(record);
+      break;
+    case JobEnd::unknown:
+      if (co_await dead_letter(record, "unknown_job",
+                               "no summary job " + request.job_id + " in the database")) {
+        finish(record);
+      }
+      break;
+    case JobEnd::batched:    // finished once its batch is recorded
+    case JobEnd::abandoned:  // left for the partition's next owner
+      break;
+  }
+}
+
+asio::awaitable<Summarizer::JobEnd> Summarizer::run_job(const schema::SummaryRequest& request,
+                                                        kafka::Message* record,
+                                                        const llm::ChatResult* batch_result) {
   const auto deadline = Clock::now() + options_.job_deadline;
 
   std::optional<JobState> state;
@@ -334,23 +378,13 @@ asio::awaitable<void> Summarizer::handle(const kafka::Message& record) {
     co_return pg::Result<void>{};
   };
   Step step = co_await durably("load_job", load_job);
-  if (step == Step::abandoned) co_return;
-  if (step == Step::rejected) {
-    if (co_await dead_letter(record, "database_rejected", last_rejection_)) finish(record);
-    co_return;
-  }
-  if (!state) {
-    if (co_await dead_letter(record, "unknown_job",
-                             "no summary job " + request.job_id + " in the database")) {
-      finish(record);
-    }
-    co_return;
-  }
+  if (step == Step::abandoned) co_return JobEnd::abandoned;
+  if (step == Step::rejected) co_return JobEnd::rejected;
+  if (!state) co_return JobEnd::unknown;
   if (state->state == "done" || state->state == "failed") {
     metrics_->jobs.Add({{"outcome", "duplicate"}}).Increment();
     logger_.debug("duplicate_request", {{"job_id", request.job_id}, {"state", state->state}});
-    finish(record);
-    co_return;
+    co_return JobEnd::finished;
   }
 
   SummaryRecord summary;
@@ -372,11 +406,8 @@ asio::awaitable<void> Summarizer::handle(const kafka::Message& record) {
       co_return pg::Result<void>{};
     };
     step = co_await durably("load_logs", load_context);
-    if (step == Step::abandoned) co_return;
-    if (step == Step::rejected) {
-      if (co_await dead_letter(record, "database_rejected", last_rejection_)) finish(record);
-      co_return;
-    }
+    if (step == Step::abandoned) co_return JobEnd::abandoned;
+    if (step == Step::rejected) co_return JobEnd::rejected;
     const std::string channel = destination_of(request, context);
     const std::string mention = slack::is_user_id(channel) ? "" : "<@" + request.user_id + "> ";
     summary.job_id = request.job_id;
@@ -415,24 +446,47 @@ asio::awaitable<void> Summarizer::handle(const kafka::Message& record) {
       chat_request.messages = std::move(prompt.messages);
       chat_request.max_completion_tokens = options_.max_completion_tokens;
       chat_request.user = request.team_id + ":" + request.user_id;
-      auto call = co_await chat_->complete(std::move(chat_request), deadline);
-      if (abandon_) co_return;
+      const bool batchable = options_.batch && batches_ != nullptr && record != nullptr &&
+                             request.reason != "trigger" && !direct_.contains(request.job_id);
+      if (!batchable) direct_.erase(request.job_id);
+      if (batchable) {
+        if (pending_.empty()) pending_since_ = Clock::now();
+        pending_.push_back(Pending{.record = std::move(*record),
+                                   .job_id = request.job_id,
+                                   .line = llm::batch_input_line(request.job_id, chat_request)});
+        update_pause();
+        co_return JobEnd::batched;
+      }
+      llm::CallResult call;
+      if (batch_result != nullptr && batch_result->outcome == llm::Outcome::ok) {
+        call.result = *batch_result;
+        call.ok = true;
+        call.attempts = 1;
+      } else {
+        if (batch_result != nullptr) {
+          logger_.info("batch_fallback", {{"job_id", request.job_id},
+                                          {"batch_error", batch_result->message.substr(0, 200)}});
+        }
+        call = co_await chat_->complete(std::move(chat_request), deadline);
+      }
+      if (abandon_) co_return JobEnd::abandoned;
       if (!call.ok) {
         const std::string reason = call.failure;
         auto mark = [&]() -> asio::awaitable<pg::Result<void>> {
           co_return co_await store_.mark_failed(request.job_id, reason);
         };
         step = co_await durably("mark_failed", mark);
-        if (step == Step::abandoned) co_return;
+        if (step == Step::abandoned) co_return JobEnd::abandoned;
         metrics_->jobs.Add({{"outcome", "failed"}}).Increment();
         logger_.error("summary_failed", {{"job_id", request.job_id},
                                          {"attempts", call.attempts},
                                          {"reason", reason.substr(0, 500)}});
-        finish(record);
-        co_return;
+        co_return JobEnd::finished;
       }
       summary.text = mention + slack_escape(call.result.content);
-      summary.provider = "openai";
+      summary.provider = batch_result != nullptr && batch_result->outcome == llm::Outcome::ok
+                             ? "openai-batch"
+                             : "openai";
       summary.model = call.result.model.empty() ? options_.model : call.result.model;
       summary.prompt_tokens = call.result.prompt_tokens;
       summary.completion_tokens = call.result.completion_tokens;
@@ -447,20 +501,17 @@ asio::awaitable<void> Summarizer::handle(const kafka::Message& record) {
       co_return pg::Result<void>{};
     };
     step = co_await durably("save_summary", save);
-    if (step == Step::abandoned) co_return;
-    if (step == Step::rejected) {
-      if (co_await dead_letter(record, "database_rejected", last_rejection_)) finish(record);
-      co_return;
-    }
+    if (step == Step::abandoned) co_return JobEnd::abandoned;
+    if (step == Step::rejected) co_return JobEnd::rejected;
     summary = std::move(stored);
   }
 
-  if (!co_await publish(request, summary)) co_return;  // abandoned
+  if (!co_await publish(request, summary)) co_return JobEnd::abandoned;
   auto mark_done = [&]() -> asio::awaitable<pg::Result<void>> {
     co_return co_await store_.mark_done(request.job_id);
   };
   step = co_await durably("mark_done", mark_done);
-  if (step == Step::abandoned) co_return;
+  if (step == Step::abandoned) co_return JobEnd::abandoned;
   metrics_->jobs.Add({{"outcome", republish ? "republished" : "done"}}).Increment();
   metrics_->job_seconds.Observe(std::max(
       0.0, std::chrono::duration<double>(std::chrono::system_clock::now() - request.requested_at)
@@ -472,7 +523,190 @@ asio::awaitable<void> Summarizer::handle(const kafka::Message& record) {
                                 {"attempts", summary.attempts},
                                 {"latency_ms", summary.latency_ms},
                                 {"republished", republish}});
-  finish(record);
+  co_return JobEnd::finished;
+}
+
+// Batch mode: one coroutine sends the pending jobs as a batch when there are batch_max_jobs of
+// them or the first has waited batch_linger, and polls the batches recorded in the database.
+asio::awaitable<void> Summarizer::run_batches() {
+  auto next_poll = Clock::now();
+  while (!stopping_) {
+    const bool full = pending_.size() >= options_.batch_max_jobs;
+    const bool lingered =
+        !pending_.empty() && Clock::now() - pending_since_ >= options_.batch_linger;
+    if (full || lingered) co_await submit_batch();
+    if (Clock::now() >= next_poll) {
+      co_await poll_batches();
+      next_poll =
+          Clock::now() + std::min(options_.batch_poll_initial, std::chrono::milliseconds{5'000});
+    }
+    co_await sleep(std::chrono::milliseconds{200});
+  }
+  // Jobs collected but not sent stay unacknowledged: the next owner batches them again.
+  pending_.clear();
+  batches_running_ = false;
+  batches_done_.cancel();
+}
+
+asio::awaitable<void> Summarizer::submit_batch() {
+  std::vector<Pending> taken;
+  const std::size_t n = std::min(pending_.size(), options_.batch_max_jobs);
+  taken.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) taken.push_back(std::move(pending_[i]));
+  pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+  if (!pending_.empty()) pending_since_ = Clock::now();
+  update_pause();
+  std::string jsonl;
+  std::vector<std::string> ids;
+  for (const Pending& p : taken) {
+    jsonl += p.line;
+    jsonl += '\n';
+    ids.push_back(p.job_id);
+  }
+  const std::string filename =
+      "summaries-" +
+      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count()) +
+      ".jsonl";
+  std::string failure;
+  auto file = co_await batches_->upload(std::move(jsonl), filename);
+  std::optional<llm::BatchStatus> batch;
+  if (!file) {
+    failure = "upload: " + file.error.message;
+  } else {
+    auto created = co_await batches_->create(*file.value);
+    if (!created) {
+      failure = "create: " + created.error.message;
+    } else {
+      batch = *created.value;
+    }
+  }
+  if (batch) {
+    const std::string batch_id = batch->id;
+    const std::string input_file = *file.value;
+    auto record = [&]() -> asio::awaitable<pg::Result<void>> {
+      co_return co_await store_.record_batch(batch_id, input_file, ids);
+    };
+    const Step step = co_await durably("record_batch", record);
+    if (step == Step::ok) {
+      metrics_->jobs.Add({{"outcome", "batched"}}).Increment(static_cast<double>(taken.size()));
+      logger_.info("batch_submitted", {{"batch_id", batch_id}, {"jobs", taken.size()}});
+      for (const Pending& p : taken) finish(p.record);
+      co_return;
+    }
+    if (step == Step::abandoned) co_return;
+    failure = "record: " + last_rejection_;
+  }
+  // The batch could not be sent: these jobs go the direct way, first in line.
+  logger_.warn("batch_not_submitted", {{"jobs", taken.size()}, {"error", failure.substr(0, 300)}});
+  for (auto it = taken.rbegin(); it != taken.rend(); ++it) {
+    direct_.insert(it->job_id);
+    queue_.push_front(std::move(it->record));
+  }
+  work_ready_.cancel();
+}
+
+asio::awaitable<void> Summarizer::poll_batches() {
+  std::vector<std::string> leased;
+  auto lease = [&]() -> asio::awaitable<pg::Result<void>> {
+    auto got = co_await store_.lease_batches(4, std::chrono::minutes{10});
+    if (!got) co_return got.error();
+    leased = std::move(*got);
+    co_return pg::Result<void>{};
+  };
+  if (co_await durably("lease_batches", lease) != Step::ok) co_return;
+  for (const std::string& batch_id : leased) {
+    auto status = co_await batches_->get(batch_id);
+    if (!status) {
+      logger_.warn("batch_poll_failed", {{"batch_id", batch_id}, {"error", status.error.message}});
+      const std::string id = batch_id;
+      auto later = [&]() -> asio::awaitable<pg::Result<void>> {
+        co_return co_await store_.batch_polled(id, "unknown", options_.batch_poll_initial);
+      };
+      static_cast<void>(co_await durably("batch_polled", later));
+      continue;
+    }
+    if (!status.value->finished()) {
+      const std::string id = batch_id;
+      const std::string api_status = status.value->status;
+      auto later = [&]() -> asio::awaitable<pg::Result<void>> {
+        co_return co_await store_.batch_polled(id, api_status, options_.batch_poll_initial);
+      };
+      static_cast<void>(co_await durably("batch_polled", later));
+      continue;
+    }
+    co_await apply_batch(batch_id, *status.value);
+  }
+}
+
+asio::awaitable<void> Summarizer::apply_batch(std::string batch_id,
+                                              const llm::BatchStatus& status) {
+  std::map<std::string, llm::ChatResult> results;
+  std::string error = status.errors;
+  for (const std::string& file_id : {status.output_file_id, status.error_file_id}) {
+    if (file_id.empty()) continue;
+    auto content = co_await batches_->content(file_id);
+    if (!content) {
+      error += (error.empty() ? "" : "; ") + ("file " + file_id + ": " + content.error.message);
+      continue;
+    }
+    int bad = 0;
+    for (auto& line : llm::parse_batch_results(*content.value, bad)) {
+      results[line.custom_id] = std::move(line.result);
+    }
+  }
+  std::vector<schema::SummaryRequest> jobs;
+  auto load = [&]() -> asio::awaitable<pg::Result<void>> {
+    auto got = co_await store_.batch_jobs(batch_id);
+    if (!got) co_return got.error();
+    jobs = std::move(*got);
+    co_return pg::Result<void>{};
+  };
+  if (co_await durably("batch_jobs", load) != Step::ok) co_return;
+  // Each job as its own coroutine, at most max_in_flight at once: answered ones are stored and
+  // published; the others (failed lines, lines the batch never ran) call the model directly.
+  std::size_t running = 0;
+  std::size_t answered = 0;
+  asio::steady_timer slot(executor_);
+  const llm::ChatResult missing{
+      .outcome = llm::Outcome::retryable,
+      .error_code = "batch_missing",
+      .message = "the batch (" + status.status + ") has no result for it"};
+  for (const auto& job : jobs) {
+    if (abandon_) break;
+    while (running >= options_.max_in_flight) {
+      slot.expires_at(asio::steady_timer::time_point::max());
+      co_await slot.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    const auto found = results.find(job.job_id);
+    const llm::ChatResult* result = found != results.end() ? &found->second : &missing;
+    if (result->outcome == llm::Outcome::ok) ++answered;
+    ++running;
+    asio::co_spawn(
+        executor_,
+        [this, job, result, &running, &slot]() -> asio::awaitable<void> {
+          static_cast<void>(co_await run_job(job, nullptr, result));
+          --running;
+          slot.cancel();
+        },
+        asio::detached);
+  }
+  while (running > 0) {
+    slot.expires_at(asio::steady_timer::time_point::max());
+    co_await slot.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  if (abandon_) co_return;
+  const std::string api_status = status.status;
+  auto applied = [&]() -> asio::awaitable<pg::Result<void>> {
+    co_return co_await store_.batch_applied(batch_id, api_status, error);
+  };
+  static_cast<void>(co_await durably("batch_applied", applied));
+  logger_.info("batch_applied", {{"batch_id", batch_id},
+                                 {"status", status.status},
+                                 {"jobs", jobs.size()},
+                                 {"answered", answered},
+                                 {"direct", jobs.size() - answered}});
 }
 
 }  // namespace tracker::summarizer

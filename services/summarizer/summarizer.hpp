@@ -23,6 +23,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <prometheus/registry.h>
 #include <boost/asio/any_io_executor.hpp>
@@ -32,6 +33,7 @@
 #include <tracker/kafka/consumer.hpp>
 #include <tracker/kafka/offset_tracker.hpp>
 #include <tracker/kafka/producer.hpp>
+#include <tracker/llm/batch_api.hpp>
 #include <tracker/llm/chat_client.hpp>
 #include <tracker/log/logger.hpp>
 #include <tracker/schema/summary_request.hpp>
@@ -41,6 +43,7 @@
 namespace tracker::summarizer {
 
 namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
 
 enum class Destination { channel, dm };
 
@@ -57,16 +60,23 @@ struct SummarizerOptions {
   int max_completion_tokens = 400;
   std::uint64_t prompt_token_budget = 3'000;
   Destination destination = Destination::channel;
+  // Batch mode (with a BatchApi): scheduled and catch-up jobs go to the Batch API together;
+  // triggers, and jobs a batch did not answer, are called directly.
+  bool batch = false;
+  std::size_t batch_max_jobs = 10'000;             // lines per batch file (the API allows 50,000)
+  std::chrono::milliseconds batch_linger{60'000};  // a batch is sent this long after its first job
+  std::chrono::milliseconds batch_poll_initial{10'000};
+  std::chrono::milliseconds batch_poll_max{300'000};
   std::chrono::milliseconds db_retry_initial{100};
   std::chrono::milliseconds db_retry_max{5'000};
 };
 
 class Summarizer {
  public:
-  // `chat` may be null for the offline provider.
+  // `chat` may be null for the offline provider; `batches` is needed for batch mode only.
   Summarizer(asio::any_io_executor executor, kafka::Consumer& consumer, kafka::Producer& producer,
-             Store& store, llm::ChatClient* chat, prometheus::Registry& registry,
-             log::Logger& logger, SummarizerOptions options);
+             Store& store, llm::ChatClient* chat, llm::BatchApi* batches,
+             prometheus::Registry& registry, log::Logger& logger, SummarizerOptions options);
   ~Summarizer();
   Summarizer(const Summarizer&) = delete;
   Summarizer& operator=(const Summarizer&) = delete;
@@ -84,9 +94,24 @@ class Summarizer {
  private:
   struct Metrics;
   enum class Step { ok, rejected, abandoned };
+  enum class JobEnd { finished, batched, abandoned, rejected, unknown };
+  struct Pending {
+    kafka::Message record;
+    std::string job_id;
+    std::string line;  // the batch input line
+  };
 
   asio::awaitable<void> work();
-  asio::awaitable<void> handle(const kafka::Message& record);
+  asio::awaitable<void> handle(kafka::Message& record);
+  // Everything but the offset. With `record`, a batchable job may be moved into the pending
+  // batch instead (batched); with `batch_result`, that answer is used unless it failed, in which
+  // case the model is called directly.
+  asio::awaitable<JobEnd> run_job(const schema::SummaryRequest& request, kafka::Message* record,
+                                  const llm::ChatResult* batch_result);
+  asio::awaitable<void> run_batches();
+  asio::awaitable<void> submit_batch();
+  asio::awaitable<void> poll_batches();
+  asio::awaitable<void> apply_batch(std::string batch_id, const llm::BatchStatus& status);
   asio::awaitable<bool> dead_letter(const kafka::Message& record, const std::string& reason,
                                     const std::string& detail);
   asio::awaitable<bool> publish(const schema::SummaryRequest& request,
@@ -105,11 +130,16 @@ class Summarizer {
   kafka::Producer& producer_;
   Store& store_;
   llm::ChatClient* chat_;
+  llm::BatchApi* batches_;
   log::Logger& logger_;
   SummarizerOptions options_;
   std::unique_ptr<Metrics> metrics_;
   kafka::OffsetTracker offsets_;
   std::deque<kafka::Message> queue_;
+  std::vector<Pending> pending_;  // batchable jobs not yet in a submitted batch
+  Clock::time_point pending_since_{};
+  std::set<std::string> direct_;  // jobs whose batch could not be submitted: call directly
+  bool batches_running_ = false;
   std::size_t in_flight_ = 0;
   std::size_t workers_ = 0;
   int db_failing_ = 0;
@@ -119,6 +149,7 @@ class Summarizer {
   asio::steady_timer work_ready_;
   asio::steady_timer workers_done_;
   asio::steady_timer grace_timer_;
+  asio::steady_timer batches_done_;
   std::set<asio::steady_timer*> sleepers_;
   std::mt19937_64 rng_{std::random_device{}()};
 };

@@ -50,6 +50,14 @@ Settings load_settings(config::Env& env) {
                       ? Destination::dm
                       : Destination::channel;
   o.db_retry_max = env.duration("TRACKER_DB_RETRY_MAX_INTERVAL", 5s, 100ms, 5min);
+  o.batch = env.flag("TRACKER_SUMMARIZER_BATCH", false);
+  if (o.batch && o.provider != "openai") {
+    env.fail("TRACKER_SUMMARIZER_BATCH", "needs the openai provider (OPENAI_API_KEY)");
+  }
+  o.batch_max_jobs =
+      static_cast<std::size_t>(env.integer("TRACKER_SUMMARIZER_BATCH_MAX_JOBS", 10'000, 1, 50'000));
+  o.batch_linger = env.duration("TRACKER_SUMMARIZER_BATCH_LINGER", 60s, 10ms, 1h);
+  o.batch_poll_initial = env.duration("TRACKER_SUMMARIZER_BATCH_POLL_INTERVAL", 30s, 10ms, 1h);
 
   auto& c = s.chat;
   c.limiter.requests_per_minute =
@@ -58,6 +66,9 @@ Settings load_settings(config::Env& env) {
       env.integer("TRACKER_OPENAI_TOKENS_PER_MINUTE", 200'000, 0, 10'000'000'000LL));
   c.limiter.headroom =
       static_cast<double>(env.integer("TRACKER_OPENAI_LIMIT_HEADROOM_PERCENT", 2, 0, 50)) / 100.0;
+  c.limiter.burst_seconds =
+      std::chrono::duration<double>(env.duration("TRACKER_OPENAI_LIMIT_BURST", 60s, 1s, 60s))
+          .count();
   c.max_attempts = static_cast<int>(env.integer("TRACKER_OPENAI_MAX_ATTEMPTS", 4, 1, 20));
   c.backoff.initial = env.duration("TRACKER_OPENAI_RETRY_INITIAL", 500ms, 1ms, 5min);
   c.backoff.max = env.duration("TRACKER_OPENAI_RETRY_MAX", 8s, 1ms, 1h);

@@ -79,6 +79,7 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::connect(
     asio::any_io_executor executor, ConnectOptions options) {
   std::string server_options =
       "-c statement_timeout=" + std::to_string(options.query_timeout.count());
+  if (!options.jit) server_options += " -c jit=off";
   if (!options.search_path.empty()) {
     const bool plain = std::all_of(
         options.search_path.begin(), options.search_path.end(),

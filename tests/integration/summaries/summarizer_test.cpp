@@ -196,6 +196,32 @@ TEST_F(SummarizerTest, SigkillMidRunLosesAndDuplicatesNothing) {
   EXPECT_EQ(notifier.terminate(), 0);
 }
 
+TEST_F(SummarizerTest, BatchModeAppliesResultsAndCallsDirectlyWhatTheBatchFailed) {
+  OpenAiSimulatorThread openai({.batch_duration = 600ms, .batch_fail_rate = 0.2, .seed = 21});
+  claim(60);
+  auto summarizer = start_summarizer(
+      &openai, {"TRACKER_SUMMARIZER_BATCH=true", "TRACKER_SUMMARIZER_BATCH_LINGER=300ms",
+                "TRACKER_SUMMARIZER_BATCH_POLL_INTERVAL=200ms"});
+  EXPECT_EQ(wait_for(q("SELECT count(*) FROM summary_jobs WHERE state = 'done'"), "60", 90s), "60");
+  const int batched = std::stoi(
+      ScratchSchema::exec(q("SELECT count(*) FROM summaries WHERE provider = 'openai-batch'")));
+  const int direct =
+      std::stoi(ScratchSchema::exec(q("SELECT count(*) FROM summaries WHERE provider = 'openai'")));
+  EXPECT_EQ(batched + direct, 60);
+  EXPECT_GT(batched, 30);
+  EXPECT_GT(direct, 0) << "the lines the batch failed were called directly";
+  const auto stats = openai.simulator().stats();
+  EXPECT_GE(stats.batches_created, 1U);
+  EXPECT_EQ(stats.batch_lines, 60U) << "each job was in one batch";
+  EXPECT_EQ(stats.completions, static_cast<std::uint64_t>(direct));
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT count(*) FROM summary_batches WHERE state <> 'applied'")),
+            "0");
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT count(*) FROM summary_jobs WHERE batch_id IS NULL")),
+            "0");
+  EXPECT_EQ(outbox_by_delivery(60).size(), 60U);
+  EXPECT_EQ(summarizer->terminate(), 0);
+}
+
 TEST_F(SummarizerTest, OfflineProviderNeedsNoAccount) {
   claim(3, 3);
   auto summarizer = start_summarizer(nullptr, {"TRACKER_SUMMARY_DESTINATION=dm"});

@@ -54,7 +54,9 @@ TEST(RateLimiter, HeadroomLeavesAShareOfTheRateUnused) {
 TEST(RateLimiter, TokensLimitHoldsLargeRequests) {
   const auto t0 = Clock::now();
   // 60,000 TPM = 1,000 tokens/s; burst 10 s = 10,000 tokens.
-  RateLimiter limiter({.requests_per_minute = 0, .tokens_per_minute = 60'000, .headroom = 0}, t0);
+  RateLimiter limiter(
+      {.requests_per_minute = 0, .tokens_per_minute = 60'000, .headroom = 0, .burst_seconds = 10},
+      t0);
   limiter.take(t0, 10'000);
   EXPECT_NEAR(seconds(limiter.wait(t0, 2'000)), 2.0, 0.01);
   EXPECT_EQ(limiter.wait(t0 + 2s, 2'000), Clock::duration::zero());

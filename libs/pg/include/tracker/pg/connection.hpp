@@ -34,6 +34,10 @@ struct ConnectOptions {
   // Schema searched first for unqualified names (one schema per test, or TRACKER_DB_SCHEMA);
   // empty: the server's default. Letters, digits and underscores only.
   std::string search_path;
+  // PostgreSQL's JIT compiles plans it estimates expensive. For the services' statements the
+  // estimate is often far off (a set-returning function per row) and the compile alone took
+  // 600 ms of a 1 s scheduler tick whose work was 250 ms; off unless asked for.
+  bool jit = false;
 };
 
 // The password inside a libpq connection string or URL, if it has one, so that it can be
