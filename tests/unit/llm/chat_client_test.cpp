@@ -119,6 +119,8 @@ TEST(ChatClient, BadRequestIsNeverRetried) {
 
 TEST(ChatClient, ServerErrorsAreRetriedThenSucceed) {
   auto options = quick();
+  // Half of all requests fail here: far more retries than the default 20 % budget allows.
+  options.budget = {.ratio = 1.0, .window = std::chrono::seconds{60}, .min_retries = 100};
   Harness h({.inject_500_rate = 0.5, .seed = 3}, options);
   int ok = 0;
   int attempts = 0;
