@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh Debian bookworm machine or an existing checkout:
 # installs what is missing, builds (plus an ASan/UBSan build), checks formatting, starts the
-# local Kafka + PostgreSQL stack, and runs the unit and integration tests of both builds.
+# local Kafka + PostgreSQL stack, runs the unit and integration tests of both builds, and the
+# main job (scripts/main_job.py --check: one day through all five services).
 # Idempotent; leaves the stack running (deploy/local/stack.sh down stops it).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,6 +58,13 @@ run_ctest() {
 }
 run_ctest build unit "unit tests (release)" 2
 run_ctest build integration "integration tests (release)" 1
+
+# The main job of scripts/run.sh, checked: one day through all five services to Slack.
+say "main job (release)"
+if ! python3 scripts/main_job.py --build build --check; then
+  status=1
+fi
+phase "main job (release)"
 run_ctest build-asan unit "unit tests (asan)" 2
 run_ctest build-asan integration "integration tests (asan)" 1
 

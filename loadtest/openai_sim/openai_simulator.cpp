@@ -4,7 +4,9 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <stdexcept>
+#include <vector>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -167,6 +169,54 @@ std::optional<std::uint64_t> completion_cap(const json& request) {
   return std::nullopt;
 }
 
+// Feedback a person can read, from a study tracker prompt (a JSON document with "logs", each
+// with "text" and maybe "minutes" and "topics"): what the logs add up to, quoting the first.
+// Anything else gets nullopt.
+std::optional<std::string> study_feedback(const std::string& user_message) {
+  const json data = json::parse(user_message, nullptr, false);
+  if (!data.is_object() || !data.contains("logs") || !data["logs"].is_array()) return std::nullopt;
+  const json& logs = data["logs"];
+  std::int64_t minutes = 0;
+  std::vector<std::string> topics;
+  for (const json& log : logs) {
+    if (!log.is_object()) continue;
+    if (auto it = log.find("minutes"); it != log.end() && it->is_number_integer()) {
+      minutes += it->get<std::int64_t>();
+    }
+    if (auto it = log.find("topics"); it != log.end() && it->is_array()) {
+      for (const json& topic : *it) {
+        if (topic.is_string() &&
+            std::find(topics.begin(), topics.end(), topic.get<std::string>()) == topics.end()) {
+          topics.push_back(topic.get<std::string>());
+        }
+      }
+    }
+  }
+  std::string out = std::to_string(logs.size()) + (logs.size() == 1 ? " log" : " logs");
+  if (minutes > 0) {
+    out += ", " + std::to_string(minutes / 60) + "h " + std::to_string(minutes % 60) + "m in all";
+  }
+  if (!topics.empty()) {
+    out += " (";
+    for (std::size_t i = 0; i < topics.size() && i < 5; ++i) {
+      out += (i == 0 ? "#" : ", #") + topics[i];
+    }
+    out += ")";
+  }
+  out += ".";
+  if (!logs.empty() && logs.front().is_object() && logs.front().contains("text") &&
+      logs.front()["text"].is_string()) {
+    const std::string text = logs.front()["text"].get<std::string>();
+    const std::string first(utf8_prefix(text, kFeedbackCharacters));
+    out += " First: \"" + std::string(first) + (first.size() < text.size() ? "…" : "") + "\".";
+  }
+  if (auto it = data.find("streak_days");
+      it != data.end() && it->is_number_integer() && it->get<std::int64_t>() > 1) {
+    out += " Streak: " + std::to_string(it->get<std::int64_t>()) + " days.";
+  }
+  return out + " Keep it up!";
+}
+
 // A chat.completion object answering `request` (already validated). The content is made from the
 // last user message so that a test can see the request was read, and is the same for the same
 // request.
@@ -178,27 +228,30 @@ json completion_object(const json& request, const std::string& id, int completio
   const std::uint64_t prompt = estimate_prompt_tokens(request);
   std::uint64_t completion = static_cast<std::uint64_t>(std::max(0, completion_tokens));
   if (const auto cap = completion_cap(request)) completion = std::min(completion, *cap);
-  return {{"id", id},
-          {"object", "chat.completion"},
-          {"created", unix_now_ms() / 1000},
-          {"model", request["model"]},
-          {"choices",
-           json::array({{{"index", 0},
-                         {"message",
-                          {{"role", "assistant"},
-                           {"content", "Simulated feedback: " +
-                                           utf8_prefix(last_user, kFeedbackCharacters) + " ..."},
-                           {"refusal", nullptr}}},
-                         {"logprobs", nullptr},
-                         {"finish_reason", "stop"}}})},
-          {"usage",
-           {{"prompt_tokens", prompt},
-            {"completion_tokens", completion},
-            {"total_tokens", prompt + completion},
-            {"prompt_tokens_details", {{"cached_tokens", 0}}},
-            {"completion_tokens_details", {{"reasoning_tokens", 0}}}}},
-          {"service_tier", "default"},
-          {"system_fingerprint", "fp_sim"}};
+  return {
+      {"id", id},
+      {"object", "chat.completion"},
+      {"created", unix_now_ms() / 1000},
+      {"model", request["model"]},
+      {"choices",
+       json::array({{{"index", 0},
+                     {"message",
+                      {{"role", "assistant"},
+                       {"content",
+                        "Simulated feedback: " +
+                            study_feedback(last_user).value_or(
+                                std::string(utf8_prefix(last_user, kFeedbackCharacters)) + " ...")},
+                       {"refusal", nullptr}}},
+                     {"logprobs", nullptr},
+                     {"finish_reason", "stop"}}})},
+      {"usage",
+       {{"prompt_tokens", prompt},
+        {"completion_tokens", completion},
+        {"total_tokens", prompt + completion},
+        {"prompt_tokens_details", {{"cached_tokens", 0}}},
+        {"completion_tokens_details", {{"reasoning_tokens", 0}}}}},
+      {"service_tier", "default"},
+      {"system_fingerprint", "fp_sim"}};
 }
 
 std::string lowercase(std::string_view text) {
@@ -407,6 +460,9 @@ struct OpenAiSimulator::Decision {
   std::chrono::milliseconds delay{0};
   bool counted = false;  // a chat completion in flight until answered
   bool close = false;    // an injected timeout: the connection closes after the late answer
+  // When the limits were checked: the x-ratelimit-* headers describe the buckets as of then, so
+  // that time spent building the answer does not show in them.
+  std::chrono::steady_clock::time_point admitted_at = std::chrono::steady_clock::now();
 };
 
 struct OpenAiSimulator::StoredFile {
@@ -547,6 +603,7 @@ http::Response OpenAiSimulator::chat_completion(const http::Request& request, De
 
   // Rate limits, checked together at admission: a refused request spends nothing.
   const auto now = Clock::now();
+  decision.admitted_at = now;
   const double rpm = options_.requests_per_minute;
   const double tpm = options_.tokens_per_minute;
   const auto refused = [&](const char* kind, double limit, double used, double requested,
@@ -1100,7 +1157,7 @@ http::Response OpenAiSimulator::api_request(const http::Request& request, const 
       decision.counted = true;
       ++stats_.in_flight;
       stats_.max_in_flight = std::max(stats_.max_in_flight, stats_.in_flight);
-      set_rate_limit_headers(response, Clock::now());
+      set_rate_limit_headers(response, decision.admitted_at);
     } else if (route == Route::files) {
       response = upload_file(request);
     } else if (route == Route::file || route == Route::file_content) {

@@ -136,6 +136,10 @@ const pg::Statement kSweep{"scheduler_sweep", R"sql(
 WITH stale AS (
   SELECT job_id FROM summary_jobs
   WHERE state IN ('claimed', 'published')
+    -- A job in a batch the API is still running is answered within the batch's window, which
+    -- is longer than any job timeout; the summarizer applies it (or calls directly) then.
+    AND NOT EXISTS (SELECT 1 FROM summary_batches b
+                    WHERE b.batch_id = summary_jobs.batch_id AND b.state = 'submitted')
     AND coalesce(published_at, claimed_at) <= $1::timestamptz - make_interval(
           secs => CASE WHEN state = 'claimed' THEN $2::double precision
                        ELSE $3::double precision END)
@@ -149,6 +153,7 @@ SET state = CASE WHEN j.publishes >= $5 THEN 'failed' ELSE j.state END,
     last_error = CASE WHEN j.publishes >= $5
                       THEN 'not finished after ' || j.publishes || ' publishes, each given '
                            || $3::double precision || ' s'
+                           || coalesce('; last error: ' || j.last_error, '')
                       ELSE j.last_error END,
     published_at = CASE WHEN j.publishes >= $5 THEN j.published_at ELSE $1::timestamptz END
 FROM stale

@@ -74,6 +74,13 @@ UPDATE summary_jobs SET state = 'failed', finished_at = now(), last_error = $2
 WHERE job_id = $1 AND state <> 'done'
 )sql"};
 
+// A transient failure: the job stays open, so that the scheduler's sweep publishes it again
+// after its timeout (a bounded number of times); the reason is kept for that sweep's verdict.
+const pg::Statement kDeferred{"summarizer_deferred", R"sql(
+UPDATE summary_jobs SET last_error = $2
+WHERE job_id = $1 AND state IN ('claimed', 'published')
+)sql"};
+
 const pg::Statement kRecordBatch{"summarizer_record_batch", R"sql(
 WITH batch AS (
   INSERT INTO summary_batches (batch_id, input_file_id, jobs, next_poll_at)
@@ -94,10 +101,15 @@ WHERE batch_id IN (
 RETURNING batch_id
 )sql"};
 
+// The next poll backs off: the first interval doubling with every poll (polls counts this one),
+// up to the longest.
+//   $3 first interval (s), $4 longest interval (s)
 const pg::Statement kBatchPolled{"summarizer_batch_polled", R"sql(
 UPDATE summary_batches
 SET api_status = $2, leased_until = NULL,
-    next_poll_at = now() + make_interval(secs => $3::double precision)
+    next_poll_at = now() + make_interval(secs => least(
+      $3::double precision * power(2::double precision, least(greatest(polls - 1, 0), 30)),
+      $4::double precision))
 WHERE batch_id = $1
 )sql"};
 
@@ -230,6 +242,15 @@ asio::awaitable<pg::Result<void>> Store::mark_failed(std::string job_id, std::st
   co_return pg::Result<void>{};
 }
 
+asio::awaitable<pg::Result<void>> Store::defer(std::string job_id, std::string reason) {
+  auto lease = co_await pool_.acquire();
+  if (!lease) co_return lease.error();
+  const pg::Params params(job_id, reason.substr(0, 2'000));
+  auto deferred = co_await (*lease)->execute(kDeferred, params);
+  if (!deferred) co_return deferred.error();
+  co_return pg::Result<void>{};
+}
+
 asio::awaitable<pg::Result<void>> Store::record_batch(std::string batch_id,
                                                       std::string input_file_id,
                                                       std::vector<std::string> job_ids) {
@@ -256,10 +277,13 @@ asio::awaitable<pg::Result<std::vector<std::string>>> Store::lease_batches(
 }
 
 asio::awaitable<pg::Result<void>> Store::batch_polled(std::string batch_id, std::string api_status,
-                                                      std::chrono::milliseconds next_poll) {
+                                                      std::chrono::milliseconds first_interval,
+                                                      std::chrono::milliseconds longest_interval) {
   auto lease = co_await pool_.acquire();
   if (!lease) co_return lease.error();
-  const pg::Params params(batch_id, api_status, std::chrono::duration<double>(next_poll).count());
+  const pg::Params params(batch_id, api_status,
+                          std::chrono::duration<double>(first_interval).count(),
+                          std::chrono::duration<double>(longest_interval).count());
   auto done = co_await (*lease)->execute(kBatchPolled, params);
   if (!done) co_return done.error();
   co_return pg::Result<void>{};

@@ -73,6 +73,8 @@ class Store {
   asio::awaitable<pg::Result<SummaryRecord>> save(SummaryRecord record);
   asio::awaitable<pg::Result<void>> mark_done(std::string job_id);
   asio::awaitable<pg::Result<void>> mark_failed(std::string job_id, std::string reason);
+  // Leaves the job open with `reason` as its last error, for the scheduler to publish again.
+  asio::awaitable<pg::Result<void>> defer(std::string job_id, std::string reason);
 
   // Batch mode. A submitted batch and the jobs it holds, in one transaction.
   asio::awaitable<pg::Result<void>> record_batch(std::string batch_id, std::string input_file_id,
@@ -80,9 +82,11 @@ class Store {
   // Up to `limit` submitted batches due for a poll, leased to this process for `lease`.
   asio::awaitable<pg::Result<std::vector<std::string>>> lease_batches(
       int limit, std::chrono::milliseconds lease);
-  // A poll that found the batch still running: the next in `next_poll`, and the lease freed.
+  // A poll that found the batch still running: the lease freed and the next poll due after
+  // `first_interval` doubled once per poll so far, at most `longest_interval`.
   asio::awaitable<pg::Result<void>> batch_polled(std::string batch_id, std::string api_status,
-                                                 std::chrono::milliseconds next_poll);
+                                                 std::chrono::milliseconds first_interval,
+                                                 std::chrono::milliseconds longest_interval);
   asio::awaitable<pg::Result<void>> batch_applied(std::string batch_id, std::string api_status,
                                                   std::string error);
   // The batch's jobs not yet done or failed, as the requests that claimed them.

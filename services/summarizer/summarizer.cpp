@@ -33,7 +33,8 @@ struct Summarizer::Metrics {
                  .Name("tracker_summarizer_jobs_total")
                  .Help("Records handled, by outcome: done, failed, duplicate (already done or "
                        "failed), republished (summary stored before, outbox published again), "
-                       "dead_letter")
+                       "deferred (a transient failure: left for the scheduler to publish again), "
+                       "batched, dead_letter")
                  .Register(registry)),
         dead_letters(prometheus::BuildCounter()
                          .Name("tracker_summarizer_dead_letters_total")
@@ -470,6 +471,22 @@ asio::awaitable<Summarizer::JobEnd> Summarizer::run_job(const schema::SummaryReq
         call = co_await chat_->complete(std::move(chat_request), deadline);
       }
       if (abandon_) co_return JobEnd::abandoned;
+      if (!call.ok && call.transient()) {
+        // An outage or the limits outlasted the job's deadline: the scheduler publishes the job
+        // again after its timeout, up to its publish limit, instead of losing the day.
+        const std::string reason = call.failure;
+        auto defer = [&]() -> asio::awaitable<pg::Result<void>> {
+          co_return co_await store_.defer(request.job_id, reason);
+        };
+        step = co_await durably("defer", defer);
+        if (step == Step::abandoned) co_return JobEnd::abandoned;
+        metrics_->jobs.Add({{"outcome", "deferred"}}).Increment();
+        logger_.warn("summary_deferred", {{"job_id", request.job_id},
+                                          {"attempts", call.attempts},
+                                          {"publish", request.publish},
+                                          {"reason", reason.substr(0, 500)}});
+        co_return JobEnd::finished;
+      }
       if (!call.ok) {
         const std::string reason = call.failure;
         auto mark = [&]() -> asio::awaitable<pg::Result<void>> {
@@ -622,7 +639,8 @@ asio::awaitable<void> Summarizer::poll_batches() {
       logger_.warn("batch_poll_failed", {{"batch_id", batch_id}, {"error", status.error.message}});
       const std::string id = batch_id;
       auto later = [&]() -> asio::awaitable<pg::Result<void>> {
-        co_return co_await store_.batch_polled(id, "unknown", options_.batch_poll_initial);
+        co_return co_await store_.batch_polled(id, "unknown", options_.batch_poll_initial,
+                                               options_.batch_poll_max);
       };
       static_cast<void>(co_await durably("batch_polled", later));
       continue;
@@ -631,7 +649,8 @@ asio::awaitable<void> Summarizer::poll_batches() {
       const std::string id = batch_id;
       const std::string api_status = status.value->status;
       auto later = [&]() -> asio::awaitable<pg::Result<void>> {
-        co_return co_await store_.batch_polled(id, api_status, options_.batch_poll_initial);
+        co_return co_await store_.batch_polled(id, api_status, options_.batch_poll_initial,
+                                               options_.batch_poll_max);
       };
       static_cast<void>(co_await durably("batch_polled", later));
       continue;

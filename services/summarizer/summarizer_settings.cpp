@@ -58,6 +58,11 @@ Settings load_settings(config::Env& env) {
       static_cast<std::size_t>(env.integer("TRACKER_SUMMARIZER_BATCH_MAX_JOBS", 10'000, 1, 50'000));
   o.batch_linger = env.duration("TRACKER_SUMMARIZER_BATCH_LINGER", 60s, 10ms, 1h);
   o.batch_poll_initial = env.duration("TRACKER_SUMMARIZER_BATCH_POLL_INTERVAL", 30s, 10ms, 1h);
+  o.batch_poll_max = env.duration("TRACKER_SUMMARIZER_BATCH_POLL_MAX", 10min, 10ms, 6h);
+  if (o.batch_poll_max < o.batch_poll_initial) {
+    env.fail("TRACKER_SUMMARIZER_BATCH_POLL_MAX",
+             "must not be below TRACKER_SUMMARIZER_BATCH_POLL_INTERVAL");
+  }
 
   auto& c = s.chat;
   c.limiter.requests_per_minute =

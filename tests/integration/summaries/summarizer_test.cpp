@@ -144,6 +144,28 @@ TEST_F(SummarizerTest, InsufficientQuotaFailsJobsWithoutRetries) {
   EXPECT_EQ(summarizer->terminate(), 0);
 }
 
+TEST_F(SummarizerTest, AnOutageDefersJobsToTheSchedulerInsteadOfFailingThem) {
+  OpenAiSimulatorThread openai({.inject_503_rate = 1.0});
+  claim(5);
+  auto summarizer = start_summarizer(
+      &openai, {"TRACKER_OPENAI_MAX_ATTEMPTS=2", "TRACKER_OPENAI_BREAKER_FAILURES=1000"});
+  EXPECT_EQ(wait_for(q("SELECT count(*) FROM summary_jobs WHERE state = 'published' AND "
+                       "last_error LIKE 'gave up after 2 attempts%503%'"),
+                     "5", 60s),
+            "5");
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT count(*) FROM summary_jobs WHERE state = 'failed'")),
+            "0");
+  EXPECT_EQ(openai.simulator().stats().completions, 10U);
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT count(*) FROM summaries")), "0");
+  EXPECT_TRUE(tracker::testing::read_records(outbox.name(), 0, 1s).empty());
+  std::string metrics;
+  ASSERT_EQ(tracker::testing::http_get(summarizer->port(), "/metrics", &metrics), 200U);
+  EXPECT_NE(metrics.find("tracker_summarizer_jobs_total{outcome=\"deferred\"} 5"),
+            std::string::npos)
+      << metrics;
+  EXPECT_EQ(summarizer->terminate(), 0);
+}
+
 TEST_F(SummarizerTest, SigkillMidRunLosesAndDuplicatesNothing) {
   // The whole tail: summarizer -> slack-outbox -> notifier -> Slack simulator.
   OpenAiSimulatorThread openai({.latency_median_ms = 150, .latency_p99_ms = 400, .seed = 9});
@@ -197,11 +219,12 @@ TEST_F(SummarizerTest, SigkillMidRunLosesAndDuplicatesNothing) {
 }
 
 TEST_F(SummarizerTest, BatchModeAppliesResultsAndCallsDirectlyWhatTheBatchFailed) {
-  OpenAiSimulatorThread openai({.batch_duration = 600ms, .batch_fail_rate = 0.2, .seed = 21});
+  OpenAiSimulatorThread openai({.batch_duration = 3s, .batch_fail_rate = 0.2, .seed = 21});
   claim(60);
   auto summarizer = start_summarizer(
-      &openai, {"TRACKER_SUMMARIZER_BATCH=true", "TRACKER_SUMMARIZER_BATCH_LINGER=300ms",
-                "TRACKER_SUMMARIZER_BATCH_POLL_INTERVAL=200ms"});
+      &openai,
+      {"TRACKER_SUMMARIZER_BATCH=true", "TRACKER_SUMMARIZER_BATCH_LINGER=300ms",
+       "TRACKER_SUMMARIZER_BATCH_POLL_INTERVAL=100ms", "TRACKER_SUMMARIZER_BATCH_POLL_MAX=800ms"});
   EXPECT_EQ(wait_for(q("SELECT count(*) FROM summary_jobs WHERE state = 'done'"), "60", 90s), "60");
   const int batched = std::stoi(
       ScratchSchema::exec(q("SELECT count(*) FROM summaries WHERE provider = 'openai-batch'")));
@@ -216,6 +239,8 @@ TEST_F(SummarizerTest, BatchModeAppliesResultsAndCallsDirectlyWhatTheBatchFailed
   EXPECT_EQ(stats.completions, static_cast<std::uint64_t>(direct));
   EXPECT_EQ(ScratchSchema::exec(q("SELECT count(*) FROM summary_batches WHERE state <> 'applied'")),
             "0");
+  // Polls back off (100 ms doubling to 800 ms): about 8 over the batch's 3 s, not 30.
+  EXPECT_LE(std::stoi(ScratchSchema::exec(q("SELECT max(polls) FROM summary_batches"))), 12);
   EXPECT_EQ(ScratchSchema::exec(q("SELECT count(*) FROM summary_jobs WHERE batch_id IS NULL")),
             "0");
   EXPECT_EQ(outbox_by_delivery(60).size(), 60U);

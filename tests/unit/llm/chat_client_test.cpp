@@ -105,6 +105,7 @@ TEST(ChatClient, InsufficientQuotaIsNeverRetried) {
   EXPECT_EQ(h.sim.simulator().stats().completions, 1U);
   EXPECT_NE(call.failure.find("insufficient_quota"), std::string::npos) << call.failure;
   EXPECT_NE(call.failure.find("not retried"), std::string::npos);
+  EXPECT_FALSE(call.transient()) << "no later try can succeed";
 }
 
 TEST(ChatClient, BadRequestIsNeverRetried) {
@@ -115,6 +116,7 @@ TEST(ChatClient, BadRequestIsNeverRetried) {
   EXPECT_FALSE(call.ok);
   EXPECT_EQ(call.attempts, 1);
   EXPECT_EQ(call.result.status, 400U);
+  EXPECT_FALSE(call.transient());
 }
 
 TEST(ChatClient, ServerErrorsAreRetriedThenSucceed) {
@@ -144,6 +146,7 @@ TEST(ChatClient, TheBreakerStopsSendingDuringAnOutage) {
   // 3 failures open it; then about one probe per 300 ms cool-down until the 1 s deadline.
   EXPECT_LE(call.attempts, 6);
   EXPECT_EQ(static_cast<int>(h.sim.simulator().stats().completions), call.attempts);
+  EXPECT_TRUE(call.transient()) << "an outage may be over later";
 }
 
 TEST(ChatClient, TheRetryBudgetHoldsRetriesBack) {
@@ -154,6 +157,7 @@ TEST(ChatClient, TheRetryBudgetHoldsRetriesBack) {
   EXPECT_FALSE(call.ok);
   EXPECT_EQ(call.attempts, 1);
   EXPECT_NE(call.failure.find("retry budget"), std::string::npos) << call.failure;
+  EXPECT_TRUE(call.transient());
 }
 
 TEST(ChatClient, TimeoutsAreRetried) {

@@ -534,6 +534,25 @@ TEST_F(OpenAiSimulatorTest, ConfigRejectsAnUnknownKeyAndChangesNothing) {
   EXPECT_EQ(sim.simulator().config()["requests_per_minute"], 60.0);  // reset keeps the config
 }
 
+TEST_F(OpenAiSimulatorTest, SumsUpAStudyTrackerPrompt) {
+  OpenAiSimulatorThread sim;
+  const json data{{"day", "2026-12-01"},
+                  {"streak_days", 3},
+                  {"logs", json::array({{{"time", "09:10"},
+                                         {"text", "카프카 컨슈머 그룹 2시간 #kafka"},
+                                         {"minutes", 120},
+                                         {"topics", {"kafka"}}},
+                                        {{"time", "14:00"},
+                                         {"text", "read about sql joins"},
+                                         {"minutes", 45},
+                                         {"topics", {"sql", "kafka"}}}})}};
+  const Reply reply = chat(sim, chat_request(data.dump()));
+  ASSERT_EQ(reply.status, 200U) << reply.text;
+  EXPECT_EQ(reply.body["choices"][0]["message"]["content"],
+            "Simulated feedback: 2 logs, 2h 45m in all (#kafka, #sql). First: \"카프카 컨슈머 "
+            "그룹 2시간 #kafka\". Streak: 3 days. Keep it up!");
+}
+
 TEST_F(OpenAiSimulatorTest, TruncatesTheFeedbackOnCharacterBoundaries) {
   OpenAiSimulatorThread sim;
   std::string korean;

@@ -57,6 +57,12 @@ struct CallResult {
   int attempts = 0;       // requests sent
   double latency_ms = 0;  // of the request that succeeded
   std::string failure;    // why the call failed: a sentence for the job's last_error
+
+  // A failure that a later try may not meet (an outage, the limits, the breaker, the deadline),
+  // as opposed to a refusal no retry can change (insufficient_quota, 400, 401, 403, 404).
+  [[nodiscard]] bool transient() const noexcept {
+    return !ok && result.outcome != Outcome::quota && result.outcome != Outcome::permanent;
+  }
 };
 
 class ChatClient {

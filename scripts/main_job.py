@@ -1,0 +1,627 @@
+#!/usr/bin/env python3
+"""One day of a study channel through the whole pipeline, on this machine.
+
+Starts the Slack and OpenAI simulators (unless real ones are configured) and the five services
+against the running local stack, sends a day of signed study messages from five people (Korean
+and English, with a thread, an edit, a deletion and a bot's reminder) through ingest, triggers
+their daily summaries, and prints each summary as it was posted to Slack and what every stage
+did. Everything it started is stopped when it ends or is interrupted.
+
+Usage: scripts/main_job.py [--build DIR] [--check]
+Needs KAFKA_BROKERS and DATABASE_URL (eval "$(bash deploy/local/stack.sh env)").
+--check: exit 1 unless every stage did what the day asks (used by scripts/test.sh).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEADLINE_S = 120  # the whole day, from the first event to the last post
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def step(name: str, detail: str) -> None:
+    say(f"  {name:<14} {detail}")
+
+
+class Failure(Exception):
+    """A stage that did not do what the day needs; the message says which and why."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join("      " + line[:300] for line in text[-lines:])
+
+
+@dataclass
+class Processes:
+    log_dir: Path
+    running: list[Process] = field(default_factory=list)
+
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
+        log_path = self.log_dir / f"{name}.log"
+        log = open(log_path, "wb")
+        full_env = dict(os.environ)
+        full_env.update(env)
+        popen = subprocess.Popen(argv, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        process = Process(name, popen, log_path)
+        self.running.append(process)
+        return process
+
+    def check_alive(self) -> None:
+        for p in self.running:
+            code = p.popen.poll()
+            if code is not None:
+                raise Failure(f"{p.name} exited with status {code}; its log "
+                              f"({p.log_path}):\n{p.tail()}")
+
+    def stop_all(self) -> list[str]:
+        """SIGTERM to each, newest first (producers before consumers), then SIGKILL after 15 s.
+        Returns the names of those that did not exit 0 on SIGTERM."""
+        unclean = []
+        for p in reversed(self.running):
+            if p.popen.poll() is None:
+                p.popen.send_signal(signal.SIGTERM)
+        for p in reversed(self.running):
+            try:
+                code = p.popen.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.popen.kill()
+                code = p.popen.wait()
+            if code not in (0, -signal.SIGTERM):
+                unclean.append(f"{p.name} ({code})")
+        self.running.clear()
+        return unclean
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP and PostgreSQL
+
+
+def http_request(port: int, method: str, path: str, body: bytes | None = None,
+                 headers: dict[str, str] | None = None, timeout: float = 10):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def wait_ready(processes: Processes, name: str, port: int, timeout_s: float = 60) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        processes.check_alive()
+        try:
+            status, _ = http_request(port, "GET", "/readyz", timeout=2)
+            if status == 200:
+                return time.monotonic() - started
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise Failure(f"{name} was not ready within {timeout_s:.0f} s (GET /readyz on port {port})")
+
+
+def wait_listening(process: Process, timeout_s: float = 20) -> int:
+    """The port a simulator printed ("listening on 127.0.0.1:PORT")."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if process.popen.poll() is not None:
+            raise Failure(f"{process.name} exited with status {process.popen.returncode}:\n"
+                          f"{process.tail()}")
+        match = re.search(r"listening on [0-9.]+:(\d+)", process.log_path.read_text(errors="replace"))
+        if match:
+            return int(match.group(1))
+        time.sleep(0.05)
+    raise Failure(f"{process.name} did not start listening within {timeout_s:.0f} s")
+
+
+def metrics(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """Prometheus text: metric name -> [(labels, value)]."""
+    status, body = http_request(port, "GET", "/metrics")
+    if status != 200:
+        raise Failure(f"GET /metrics on port {port} answered {status}")
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for line in body.decode().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        match = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)", line)
+        if not match:
+            continue
+        labels = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', match.group(3) or ""))
+        out.setdefault(match.group(1), []).append((labels, float(match.group(4))))
+    return out
+
+
+def total(samples: dict, name: str, **labels: str) -> int:
+    return int(sum(v for l, v in samples.get(name, [])
+                   if all(l.get(k) == want for k, want in labels.items())))
+
+
+def psql(sql: str) -> list[list[str]]:
+    result = subprocess.run(["psql", os.environ["DATABASE_URL"], "-X", "-q", "-A", "-t", "-F", "\x1f",
+                             "-v", "ON_ERROR_STOP=1", "-c", sql],
+                            capture_output=True, text=True, timeout=30)
+    if result.returncode != 0:
+        raise Failure(f"psql failed: {result.stderr.strip()}")
+    return [line.split("\x1f") for line in result.stdout.splitlines() if line]
+
+
+def wait_until(what: str, probe, timeout_s: float, processes: Processes):
+    """Calls probe() until it returns something truthy; raises Failure naming `what`."""
+    started = time.monotonic()
+    last = None
+    while time.monotonic() - started < timeout_s:
+        processes.check_alive()
+        last = probe()
+        if last and last[0]:
+            return last[1], time.monotonic() - started
+        time.sleep(0.1)
+    raise Failure(f"{what}: not done within {timeout_s:.0f} s ({last[1] if last else 'no answer'})")
+
+
+# ---------------------------------------------------------------------------------------------
+# The day
+
+
+@dataclass
+class Person:
+    user_id: str
+    name: str
+
+
+PEOPLE = [Person("U0MINJI", "민지"), Person("U0JAMES", "James"), Person("U0SORA", "소라"),
+          Person("U0ALEX", "Alex"), Person("U0HANA", "하나")]
+CHANNEL = "C0STUDY"
+BOT_USER = "U0TRACKER"
+
+
+def day_events(team: str, day: dt.date, tz: dt.timezone, run: str) -> list[dict]:
+    """The day's Events API requests, in the order Slack would send them."""
+    events: list[dict] = []
+    seq = 0
+
+    def ts_at(hh: int, mm: int, micro: int = 0) -> str:
+        moment = dt.datetime(day.year, day.month, day.day, hh, mm, tzinfo=tz)
+        return f"{int(moment.timestamp())}.{micro:06d}"
+
+    def callback(event: dict, event_ts: str) -> dict:
+        nonlocal seq
+        seq += 1
+        return {"token": "XXYYZZ", "team_id": team, "api_app_id": "A0TRACKER", "event": event,
+                "type": "event_callback", "event_id": f"Ev{run}{seq:03d}",
+                "event_time": int(float(event_ts)),
+                "authorizations": [{"enterprise_id": None, "team_id": team, "user_id": BOT_USER,
+                                    "is_bot": True, "is_enterprise_install": False}]}
+
+    def message(user: str, text: str, ts: str, thread_ts: str | None = None) -> dict:
+        event = {"type": "message", "channel": CHANNEL, "user": user, "text": text, "ts": ts,
+                 "event_ts": ts, "channel_type": "channel",
+                 "client_msg_id": f"{run}-{ts}"}
+        if thread_ts:
+            event["thread_ts"] = thread_ts
+            event["parent_user_id"] = user
+        return callback(event, ts)
+
+    def edited(user: str, old: str, new: str, ts: str, at: str) -> dict:
+        return callback({"type": "message", "subtype": "message_changed", "hidden": True,
+                         "channel": CHANNEL, "ts": at, "event_ts": at, "channel_type": "channel",
+                         "message": {"type": "message", "user": user, "text": new, "ts": ts,
+                                     "edited": {"user": user, "ts": at.split(".")[0] + ".000000"}},
+                         "previous_message": {"type": "message", "user": user, "text": old,
+                                              "ts": ts}}, at)
+
+    def deleted(user: str, old: str, ts: str, at: str) -> dict:
+        return callback({"type": "message", "subtype": "message_deleted", "hidden": True,
+                         "channel": CHANNEL, "ts": at, "deleted_ts": ts, "event_ts": at,
+                         "channel_type": "channel",
+                         "previous_message": {"type": "message", "user": user, "text": old,
+                                              "ts": ts}}, at)
+
+    # All within the day's period: a log of an earlier day would make a later run's scheduler
+    # claim that day as a catch-up (rightly: it was due and never summarized).
+    reminder = ts_at(7, 0)
+    events.append(callback({"type": "message", "subtype": "bot_message", "bot_id": "B0REMIND",
+                            "channel": CHANNEL, "text": "Good morning! Post what you study today.",
+                            "ts": reminder, "event_ts": reminder, "channel_type": "channel"},
+                           reminder))
+    james_rust = ts_at(7, 45)
+    events.append(message("U0JAMES", "Morning: 2h on Rust ownership and borrowing #rust", james_rust))
+    minji_kafka = ts_at(8, 10)
+    events.append(message("U0MINJI", "아침에 카프카 컨슈머 그룹 리밸런싱 공부 1시간 30분 #카프카",
+                          minji_kafka))
+    events.append(message("U0MINJI", "추가로 librdkafka 문서 30분 읽음 #카프카", ts_at(8, 50),
+                          thread_ts=minji_kafka))
+    events.append(message("U0SORA", "오늘은 React hooks 2시간 #react", ts_at(9, 0)))
+    events.append(message("U0ALEX", "Spent 3h on the Kafka exactly-once paper #kafka #distributed",
+                          ts_at(10, 0)))
+    events.append(message("U0HANA", "영어 단어 암기 40분 #영어", ts_at(11, 0)))
+    james_ddia = ts_at(12, 30)
+    events.append(message("U0JAMES", "Lunch read: DDIA chapter 5 (replication), 45 mins #ddia",
+                          james_ddia))
+    minji_sql = ts_at(13, 20)
+    sql_before = "점심 후 SQL 윈도우 함수 45분 #sql"
+    events.append(message("U0MINJI", sql_before, minji_sql))
+    events.append(edited("U0MINJI", sql_before, "점심 후 SQL 윈도우 함수 1시간 #sql", minji_sql,
+                         ts_at(13, 41, micro=120)))
+    events.append(message("U0SORA", "DDIA 5장 저도 읽었어요! 30분 #ddia", ts_at(15, 30),
+                          thread_ts=james_ddia))
+    events.append(message("U0ALEX", "45 mins of Go generics practice #go", ts_at(16, 45)))
+    oops = ts_at(18, 10)
+    oops_text = "oops, wrong channel: 장보기 목록"
+    events.append(message("U0JAMES", oops_text, oops))
+    events.append(deleted("U0JAMES", oops_text, oops, ts_at(18, 11, micro=500)))
+    events.append(message("U0MINJI", "알고리즘 문제 3개 풀었어요 2시간 #알고리즘", ts_at(19, 0)))
+    events.append(message("U0JAMES", "Evening: 1.5 hours of Kubernetes networking #k8s",
+                          ts_at(20, 15)))
+    events.append(message("U0HANA", "운영체제 강의 1강 들음 1시간 #os", ts_at(20, 30)))
+    return events
+
+
+def summary_zone(now: dt.datetime) -> tuple[str, dt.timezone]:
+    """A fixed-offset zone where it is now 22:xx: the day's summary time (21:00) has passed, so
+    the whole period (yesterday 21:00 to today 21:00 local) lies in the past."""
+    offset = (22 - now.astimezone(dt.timezone.utc).hour) % 24
+    if offset > 14:
+        offset -= 24
+    name = "Etc/UTC" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
+    return name, dt.timezone(dt.timedelta(hours=offset))
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    base = b"v0:" + timestamp.encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Main
+
+
+def minutes_text(minutes: int) -> str:
+    return f"{minutes // 60}h {minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
+
+
+def run(args) -> int:
+    build = Path(args.build).resolve()
+    for var in ("KAFKA_BROKERS", "DATABASE_URL"):
+        if not os.environ.get(var):
+            raise Failure(f"{var} is not set: eval \"$(bash deploy/local/stack.sh env)\" first")
+    binaries = {name: build / path for name, path in {
+        "ingest": "services/ingest/ingest", "worker": "services/worker/worker",
+        "scheduler": "services/scheduler/scheduler",
+        "summarizer": "services/summarizer/summarizer",
+        "notifier": "services/notifier/notifier", "slack-sim": "loadtest/slack-sim",
+        "openai-sim": "loadtest/openai-sim"}.items()}
+    for name, path in binaries.items():
+        if not path.is_file():
+            raise Failure(f"{path} is missing: build first (bash scripts/build.sh release)")
+
+    run_id = dt.datetime.now(dt.timezone.utc).strftime("%m%d%H%M%S") + secrets.token_hex(2).upper()
+    team = "TDAY" + run_id
+    now = dt.datetime.now(dt.timezone.utc)
+    zone_name, zone = summary_zone(now)
+    day = now.astimezone(zone).date()
+    log_dir = ROOT / ".local" / "run" / run_id
+    log_dir.mkdir(parents=True, exist_ok=True)
+    processes = Processes(log_dir)
+
+    say("Study tracker: one day of a study channel, end to end")
+    step("stack", f"Kafka {os.environ['KAFKA_BROKERS']}, PostgreSQL "
+                  f"{urllib.parse.urlsplit(os.environ['DATABASE_URL']).netloc.split('@')[-1]}")
+    step("team", f"{team}, {len(PEOPLE)} people in #{CHANNEL}, time zone {zone_name} "
+                 f"(local now {now.astimezone(zone):%H:%M}), day {day}")
+    step("logs", str(log_dir.relative_to(ROOT)))
+    try:
+        return run_day(args, binaries, processes, team, zone_name, zone, day, run_id)
+    finally:
+        unclean = processes.stop_all()
+        if unclean:
+            say(f"  note: did not exit cleanly on SIGTERM: {', '.join(unclean)}")
+
+
+def run_day(args, binaries, processes: Processes, team: str, zone_name: str, zone: dt.timezone,
+            day: dt.date, run_id: str) -> int:
+    common = {"TRACKER_LOG_LEVEL": os.environ.get("TRACKER_LOG_LEVEL", "info")}
+
+    # Slack: the simulator unless a real token and base URL are given.
+    slack_sim_port = None
+    if os.environ.get("SLACK_BOT_TOKEN") and os.environ.get("SLACK_API_BASE_URL"):
+        slack_env = {}
+        slack_where = os.environ["SLACK_API_BASE_URL"]
+    else:
+        sim = processes.start("slack-sim", [str(binaries["slack-sim"]), "--port", "0"], {})
+        slack_sim_port = wait_listening(sim)
+        slack_env = {"SLACK_BOT_TOKEN": "xoxb-simulated",
+                     "SLACK_API_BASE_URL": f"http://127.0.0.1:{slack_sim_port}/api"}
+        slack_where = f"slack-sim on 127.0.0.1:{slack_sim_port}"
+    # OpenAI: the simulator unless a key is given (with OPENAI_BASE_URL, any compatible server).
+    if os.environ.get("OPENAI_API_KEY"):
+        openai_env = {}
+        openai_where = os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
+    else:
+        sim = processes.start("openai-sim", [str(binaries["openai-sim"]), "--port", "0",
+                                             "--latency-median-ms", "400",
+                                             "--latency-p99-ms", "1200"], {})
+        openai_port = wait_listening(sim)
+        openai_env = {"OPENAI_API_KEY": "sk-simulated",
+                      "OPENAI_BASE_URL": f"http://127.0.0.1:{openai_port}/v1"}
+        openai_where = f"openai-sim on 127.0.0.1:{openai_port}"
+    step("Slack", slack_where)
+    step("OpenAI", openai_where)
+
+    secret = secrets.token_hex(16)
+    admin_token = secrets.token_hex(16)
+    ports = {name: free_port() for name in
+             ("ingest", "ingest-ops", "worker", "scheduler", "summarizer", "notifier")}
+    started = time.monotonic()
+    # Consumers first, so that nothing waits for a group to form once events flow.
+    processes.start("notifier", [str(binaries["notifier"])],
+                    {**common, **slack_env, "TRACKER_OPS_PORT": str(ports["notifier"])})
+    processes.start("summarizer", [str(binaries["summarizer"])],
+                    {**common, **openai_env, "TRACKER_OPS_PORT": str(ports["summarizer"])})
+    processes.start("worker", [str(binaries["worker"])],
+                    {**common, "TRACKER_OPS_PORT": str(ports["worker"]),
+                     "TRACKER_DEFAULT_TIME_ZONE": zone_name, "TRACKER_DEFAULT_SUMMARY_HOUR": "21",
+                     "TRACKER_ALLOWED_TEAM_IDS": team})
+    # The scheduler's own ticks would find the day due too; here the trigger claims it.
+    processes.start("scheduler", [str(binaries["scheduler"])],
+                    {**common, "TRACKER_OPS_PORT": str(ports["scheduler"]),
+                     "TRACKER_ADMIN_TOKEN": admin_token, "TRACKER_SCHEDULER_TICK_INTERVAL": "1h"})
+    processes.start("ingest", [str(binaries["ingest"])],
+                    {**common, "SLACK_SIGNING_SECRET": secret,
+                     "TRACKER_INGEST_ADDRESS": "127.0.0.1",
+                     "TRACKER_INGEST_PORT": str(ports["ingest"]),
+                     "TRACKER_OPS_PORT": str(ports["ingest-ops"])})
+    for name in ("notifier", "summarizer", "worker", "scheduler"):
+        wait_ready(processes, name, ports[name])
+    wait_ready(processes, "ingest", ports["ingest-ops"])
+    step("services", f"ingest :{ports['ingest']}, worker, scheduler, summarizer, notifier "
+                     f"ready in {time.monotonic() - started:.1f} s")
+
+    # The day, signed as Slack signs it, over one kept-alive connection.
+    events = day_events(team, day, zone, run_id)
+    conn = http.client.HTTPConnection("127.0.0.1", ports["ingest"], timeout=10)
+    latencies = []
+    refused = []
+    sent_at = time.monotonic()
+    for event in events:
+        body = json.dumps(event, ensure_ascii=False).encode()
+        timestamp = str(int(time.time()))
+        t0 = time.monotonic()
+        conn.request("POST", "/slack/events", body=body, headers={
+            "Content-Type": "application/json", "X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": sign(secret, timestamp, body)})
+        response = conn.getresponse()
+        answer = response.read()
+        latencies.append((time.monotonic() - t0) * 1000)
+        if response.status != 200:
+            refused.append(f"{event['event_id']}: {response.status} {answer[:200]!r}")
+    conn.close()
+    if refused:
+        raise Failure("ingest refused events:\n    " + "\n    ".join(refused))
+    latencies.sort()
+    step("day", f"{len(events)} events -> ingest: {len(events)} x 200 in "
+                f"{(time.monotonic() - sent_at) * 1000:.0f} ms (median {latencies[len(latencies) // 2]:.1f} ms, "
+                f"max {latencies[-1]:.1f} ms each, acknowledged by Kafka)")
+
+    # Stored: one row per message; the edit and the deletion applied.
+    expected_rows = sum(1 for e in events if e["event"].get("subtype") is None)
+
+    def stored():
+        rows = psql(f"SELECT count(*), count(edited_at), count(deleted_at) FROM study_logs "
+                    f"WHERE team_id = '{team}'")
+        count, edits, deletions = (int(x) for x in rows[0])
+        return (count == expected_rows and edits == 1 and deletions == 1,
+                f"{count} of {expected_rows} rows, {edits} edited, {deletions} deleted")
+
+    detail, took = wait_until("the worker storing the day", stored, 60, processes)
+    step("stored", f"{detail} in {took * 1000:.0f} ms")
+
+    # The summaries, triggered for everyone in the team on that day.
+    trigger = json.dumps({"team_id": team, "day": day.isoformat()}).encode()
+    trigger_at = time.monotonic()
+    status, answer = http_request(ports["scheduler"], "POST", "/trigger", body=trigger, headers={
+        "Authorization": f"Bearer {admin_token}", "Content-Type": "application/json"})
+    if status != 200:
+        raise Failure(f"POST /trigger answered {status}: {answer[:300]!r}")
+    report = json.loads(answer)
+    step("trigger", f"POST /trigger {{\"team_id\": \"{team}\", \"day\": \"{day}\"}} -> "
+                    f"claimed {report.get('claimed')}, published {report.get('published')}")
+    people = len(PEOPLE)
+
+    def summarized():
+        rows = psql(f"SELECT count(*) FILTER (WHERE j.state = 'done'), "
+                    f"count(*) FILTER (WHERE j.state = 'failed') FROM summary_jobs j "
+                    f"WHERE j.team_id = '{team}'")
+        done, failed = (int(x) for x in rows[0])
+        if failed:
+            reasons = psql(f"SELECT user_id, last_error FROM summary_jobs WHERE team_id = '{team}' "
+                           f"AND state = 'failed'")
+            raise Failure("summaries failed: " + "; ".join(f"{u}: {e}" for u, e in reasons))
+        return done == people, f"{done} of {people} done"
+
+    detail, took = wait_until("the summarizer writing the summaries", summarized, 90, processes)
+    step("summaries", f"{detail} in {took * 1000:.0f} ms after the trigger")
+
+    def posted():
+        rows = psql(f"SELECT count(*) FILTER (WHERE d.state = 'posted'), "
+                    f"count(*) FILTER (WHERE d.state = 'failed') FROM slack_deliveries d "
+                    f"JOIN summaries s ON d.delivery_id = 'summary:' || s.job_id "
+                    f"WHERE s.team_id = '{team}'")
+        ok, failed = (int(x) for x in rows[0])
+        if failed:
+            raise Failure(f"{failed} Slack deliveries failed (see slack_deliveries)")
+        return ok == people, f"{ok} of {people} posted"
+
+    detail, took = wait_until("the notifier posting to Slack", posted, 90, processes)
+    trigger_to_post = time.monotonic() - trigger_at
+    step("posted", f"{detail}; trigger to last post {trigger_to_post * 1000:.0f} ms "
+                   f"(Slack's pace: about one post a second per channel)")
+
+    # What was posted, person by person.
+    say()
+    rows = psql(
+        f"SELECT s.user_id, s.channel, d.posted_channel, coalesce(d.part_ts[1], ''), s.text, s.logs, "
+        f"coalesce((SELECT sum(duration_minutes) FROM study_logs l WHERE l.team_id = s.team_id "
+        f"AND l.user_id = s.user_id AND l.deleted_at IS NULL AND l.posted_at >= j.period_start "
+        f"AND l.posted_at < j.period_end), 0) "
+        f"FROM summaries s JOIN summary_jobs j USING (job_id) "
+        f"LEFT JOIN slack_deliveries d ON d.delivery_id = 'summary:' || s.job_id "
+        f"WHERE s.team_id = '{team}' ORDER BY s.user_id")
+    names = {p.user_id: p.name for p in PEOPLE}
+    sim_posts = {}
+    if slack_sim_port:
+        status, answer = http_request(slack_sim_port, "GET",
+                                      f"/_sim/messages?channel={CHANNEL}")
+        if status == 200:
+            for m in json.loads(answer)["messages"]:
+                sim_posts[m["ts"]] = m["text"]
+    for user, channel, posted_channel, ts, text, logs, minutes in rows:
+        shown = sim_posts.get(ts, text)
+        header = f"── {names.get(user, user)} ({user}) · {logs} logs · {minutes_text(int(minutes))} "
+        say(header + "─" * max(3, 78 - len(header)))
+        say(f"   posted to #{posted_channel or channel} at ts {ts}")
+        for line in shown.splitlines() or [""]:
+            say("   " + line)
+        say()
+    rows_posted = [ts for _, _, _, ts, *_ in rows if ts]
+    if sim_posts and any(ts not in sim_posts for ts in rows_posted):
+        raise Failure("a delivery marked posted is not among slack-sim's messages")
+
+    # What each stage did, from the services' own metrics.
+    m = {name: metrics(ports[name if name != "ingest" else "ingest-ops"]) for name in
+         ("ingest", "worker", "scheduler", "summarizer", "notifier")}
+    rows = [
+        ("ingest", "events acknowledged (200)",
+         total(m["ingest"], "tracker_http_requests_total", status="200")),
+        ("ingest", "refused (4xx/5xx)",
+         sum(total(m["ingest"], "tracker_http_requests_total", status=s)
+             for s in {l.get("status") for l, _ in m["ingest"].get("tracker_http_requests_total", [])}
+             if s and s[0] in "45")),
+        ("worker", "events consumed", total(m["worker"], "tracker_worker_events_consumed_total")),
+        ("worker", "messages stored (posts, replies)",
+         total(m["worker"], "tracker_worker_events_stored_total", change="message") +
+         total(m["worker"], "tracker_worker_events_stored_total", change="reply")),
+        ("worker", "edits / deletions applied",
+         f"{total(m['worker'], 'tracker_worker_events_stored_total', change='edit')} / "
+         f"{total(m['worker'], 'tracker_worker_events_stored_total', change='deletion')}"),
+        ("worker", "skipped (bot messages and such)",
+         total(m["worker"], "tracker_worker_events_skipped_total")),
+        ("worker", "dead letters", total(m["worker"], "tracker_worker_dead_letters_total")),
+        ("scheduler", "jobs claimed: trigger / catch-up",
+         f"{total(m['scheduler'], 'tracker_scheduler_claimed_total', reason='trigger')} / "
+         f"{total(m['scheduler'], 'tracker_scheduler_claimed_total', reason='catch_up')}"),
+        ("scheduler", "summary requests published",
+         total(m["scheduler"], "tracker_scheduler_published_total")),
+        ("summarizer", "summaries written", total(m["summarizer"], "tracker_summarizer_jobs_total",
+                                                  outcome="done")),
+        ("summarizer", "model calls / retries",
+         f"{total(m['summarizer'], 'tracker_llm_requests_total')} / "
+         f"{total(m['summarizer'], 'tracker_llm_retries_total')}"),
+        ("summarizer", "failed / dead letters",
+         f"{total(m['summarizer'], 'tracker_summarizer_jobs_total', outcome='failed')} / "
+         f"{total(m['summarizer'], 'tracker_summarizer_dead_letters_total')}"),
+        ("notifier", "posts to Slack", total(m["notifier"], "tracker_notifier_posted_total")),
+        ("notifier", "retries / 429s",
+         f"{total(m['notifier'], 'tracker_notifier_retries_total')} / "
+         f"{total(m['notifier'], 'tracker_notifier_rate_limited_total')}"),
+        ("notifier", "dead letters", total(m["notifier"], "tracker_notifier_dead_letters_total")),
+    ]
+    say(f"  {'stage':<11} {'what':<34} {'count':>9}")
+    say(f"  {'-' * 11} {'-' * 34} {'-' * 9}")
+    for stage, what, count in rows:
+        say(f"  {stage:<11} {what:<34} {str(count):>9}")
+
+    catch_up = total(m["scheduler"], "tracker_scheduler_claimed_total", reason="catch_up")
+    if catch_up:
+        say(f"  ({catch_up} catch-up: earlier days of people from earlier runs, due and not yet "
+            f"summarized when this scheduler started)")
+    say()
+
+    if args.check:
+        value = {what: count for _, what, count in rows}
+        checks = {
+            "every event acknowledged": value["events acknowledged (200)"] == len(events),
+            "every message stored": value["messages stored (posts, replies)"] == expected_rows,
+            "the bot's reminder skipped": value["skipped (bot messages and such)"] >= 1,
+            "no dead letters": value["dead letters"] == 0 and
+                               total(m["notifier"], "tracker_notifier_dead_letters_total") == 0,
+            "one post per person": len(rows_posted) == people and
+                                   (not sim_posts or all(ts in sim_posts for ts in rows_posted)),
+        }
+        failed = [name for name, ok in checks.items() if not ok]
+        if failed:
+            raise Failure("checks failed: " + ", ".join(failed))
+        say("  checks: " + ", ".join(checks) + ": all met")
+    say("OK: ingest -> Kafka -> PostgreSQL -> scheduler -> summarizer -> notifier -> Slack")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--build", default=str(ROOT / "build"), help="build tree (default build/)")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 unless every stage did what the day asks")
+    args = parser.parse_args()
+
+    def terminated(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, terminated)
+    try:
+        return run(args)
+    except Failure as failure:
+        say(f"\nFAILED: {failure}")
+        return 1
+    except KeyboardInterrupt:
+        say("\ninterrupted: everything this run started was stopped")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
