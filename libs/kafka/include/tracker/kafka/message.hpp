@@ -33,6 +33,8 @@ class Message {
     if (type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ms < 0) return std::nullopt;
     return std::chrono::system_clock::time_point{std::chrono::milliseconds{ms}};
   }
+  // librdkafka's message, for what this class does not wrap (copying the headers, say).
+  [[nodiscard]] const rd_kafka_message_t* raw() const noexcept { return message_.get(); }
   // The last header of that name, if any.
   [[nodiscard]] std::optional<std::string_view> header(const char* name) const noexcept {
     rd_kafka_headers_t* headers = nullptr;
