@@ -100,20 +100,25 @@ class Processes:
                               f"({p.log_path}):\n{p.tail()}")
 
     def stop_all(self) -> list[str]:
-        """SIGTERM to each, newest first (producers before consumers), then SIGKILL after 15 s.
-        Returns the names of those that did not exit 0 on SIGTERM."""
+        """SIGTERM to the services at once, then, once they are gone, to the simulators they may
+        still be talking to; SIGKILL for any that has not exited 20 s after its SIGTERM (the
+        services' own shutdown grace is 10 s). Returns those that did not exit 0."""
         unclean = []
-        for p in reversed(self.running):
-            if p.popen.poll() is None:
-                p.popen.send_signal(signal.SIGTERM)
-        for p in reversed(self.running):
-            try:
-                code = p.popen.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.popen.kill()
-                code = p.popen.wait()
-            if code not in (0, -signal.SIGTERM):
-                unclean.append(f"{p.name} ({code})")
+        simulators = [p for p in self.running if p.name.endswith("-sim")]
+        services = [p for p in self.running if p not in simulators]
+        for group in (services, simulators):
+            for p in group:
+                if p.popen.poll() is None:
+                    p.popen.send_signal(signal.SIGTERM)
+            until = time.monotonic() + 20
+            for p in group:
+                try:
+                    code = p.popen.wait(timeout=max(0.1, until - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    p.popen.kill()
+                    code = p.popen.wait()
+                if code not in (0, -signal.SIGTERM):
+                    unclean.append(f"{p.name} ({code})")
         self.running.clear()
         return unclean
 
