@@ -471,33 +471,28 @@ asio::awaitable<Summarizer::JobEnd> Summarizer::run_job(const schema::SummaryReq
         call = co_await chat_->complete(std::move(chat_request), deadline);
       }
       if (abandon_) co_return JobEnd::abandoned;
-      if (!call.ok && call.transient()) {
-        // An outage or the limits outlasted the job's deadline: the scheduler publishes the job
-        // again after its timeout, up to its publish limit, instead of losing the day.
-        const std::string reason = call.failure;
-        auto defer = [&]() -> asio::awaitable<pg::Result<void>> {
-          co_return co_await store_.defer(request.job_id, reason);
-        };
-        step = co_await durably("defer", defer);
-        if (step == Step::abandoned) co_return JobEnd::abandoned;
-        metrics_->jobs.Add({{"outcome", "deferred"}}).Increment();
-        logger_.warn("summary_deferred", {{"job_id", request.job_id},
-                                          {"attempts", call.attempts},
-                                          {"publish", request.publish},
-                                          {"reason", reason.substr(0, 500)}});
-        co_return JobEnd::finished;
-      }
       if (!call.ok) {
+        // A refusal fails the job. A transient cause (an outage, the limits) that outlasted the
+        // job's deadline leaves it open instead: the scheduler publishes it again after its
+        // timeout, up to its publish limit, rather than losing the day.
+        const bool deferred = call.transient();
         const std::string reason = call.failure;
-        auto mark = [&]() -> asio::awaitable<pg::Result<void>> {
+        auto write = [&]() -> asio::awaitable<pg::Result<void>> {
+          if (deferred) co_return co_await store_.defer(request.job_id, reason);
           co_return co_await store_.mark_failed(request.job_id, reason);
         };
-        step = co_await durably("mark_failed", mark);
+        step = co_await durably(deferred ? "defer" : "mark_failed", write);
         if (step == Step::abandoned) co_return JobEnd::abandoned;
-        metrics_->jobs.Add({{"outcome", "failed"}}).Increment();
-        logger_.error("summary_failed", {{"job_id", request.job_id},
-                                         {"attempts", call.attempts},
-                                         {"reason", reason.substr(0, 500)}});
+        metrics_->jobs.Add({{"outcome", deferred ? "deferred" : "failed"}}).Increment();
+        const nlohmann::json fields{{"job_id", request.job_id},
+                                    {"attempts", call.attempts},
+                                    {"publish", request.publish},
+                                    {"reason", reason.substr(0, 500)}};
+        if (deferred) {
+          logger_.warn("summary_deferred", fields);
+        } else {
+          logger_.error("summary_failed", fields);
+        }
         co_return JobEnd::finished;
       }
       summary.text = mention + slack_escape(call.result.content);

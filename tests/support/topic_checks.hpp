@@ -16,6 +16,8 @@
 #include <tracker/kafka/producer.hpp>
 #include <tracker/kafka/send_all.hpp>
 #include <tracker/log/logger.hpp>
+#include <tracker/slack/envelope.hpp>
+#include <tracker/slack/request.hpp>
 
 #include "environment.hpp"
 #include "pg_schema.hpp"
@@ -29,6 +31,14 @@ struct TopicRecord {
   std::string key;
   std::string value;
 };
+
+// A record as ingest publishes it: the envelope of an event_callback body, keyed by person.
+inline TopicRecord record_of(const std::string& body) {
+  const auto request = slack::classify(body, slack::BodyFormat::json);
+  const auto& callback = std::get<slack::EventCallback>(request);
+  return {slack::partition_key(callback),
+          slack::make_envelope(callback, body, {.received_at = std::chrono::system_clock::now()})};
+}
 
 // Produces `records` into `topic` and fails the test unless the broker acknowledged them all.
 inline void produce(const std::string& topic, const std::vector<TopicRecord>& records) {

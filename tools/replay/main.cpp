@@ -32,22 +32,22 @@ std::string describe(const tracker::kafka::Message& record) {
   if (!envelope.is_object()) return "(not JSON)";
   std::string out = envelope.value("event_id", "?");
   out += " " + envelope.value("event_type", std::string("?"));
-  if (const auto body = slack_body_of(record.value())) {
-    const auto payload = nlohmann::json::parse(*body, nullptr, false);
-    if (payload.is_object() && payload.contains("event") && payload["event"].is_object()) {
-      const auto& event = payload["event"];
-      if (event.contains("subtype") && event["subtype"].is_string()) {
-        out += "/" + event["subtype"].get<std::string>();
+  // The payload is part of the envelope just parsed: no second parse of the Slack body.
+  const auto payload = envelope.find("payload");
+  if (payload != envelope.end() && payload->is_object() && payload->contains("event") &&
+      (*payload)["event"].is_object()) {
+    const auto& event = (*payload)["event"];
+    if (event.contains("subtype") && event["subtype"].is_string()) {
+      out += "/" + event["subtype"].get<std::string>();
+    }
+    if (event.contains("text") && event["text"].is_string()) {
+      std::string text = event["text"].get<std::string>();
+      if (text.size() > 40) {
+        std::size_t cut = 40;
+        while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+        text = text.substr(0, cut) + "…";
       }
-      if (event.contains("text") && event["text"].is_string()) {
-        std::string text = event["text"].get<std::string>();
-        if (text.size() > 40) {
-          std::size_t cut = 40;
-          while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-          text = text.substr(0, cut) + "…";
-        }
-        out += " \"" + text + "\"";
-      }
+      out += " \"" + text + "\"";
     }
   }
   return out;

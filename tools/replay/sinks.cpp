@@ -1,6 +1,5 @@
 #include "sinks.hpp"
 
-#include <algorithm>
 #include <array>
 #include <thread>
 
@@ -116,15 +115,14 @@ void IngestSink::send(const kafka::Message& record, Tally& tally) {
 
 // Delivery reports arrive on the thread that polls the producer: this one.
 struct TopicSink::Reports {
-  std::uint64_t delivered = 0;
-  std::map<std::string, std::uint64_t> failed;
+  Tally tally;
 
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void* opaque) {
-    auto* reports = static_cast<Reports*>(opaque);
+    Tally& tally = static_cast<Reports*>(opaque)->tally;
     if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      ++reports->delivered;
+      ++tally.accepted;
     } else {
-      ++reports->failed[rd_kafka_err2name(message->err)];
+      ++tally.failed[rd_kafka_err2name(message->err)];
     }
   }
 };
@@ -156,7 +154,7 @@ void TopicSink::send(const kafka::Message& record, Tally& tally, std::chrono::mi
   for (;;) {
     // The producer takes ownership of the headers only when the record is queued.
     rd_kafka_headers_t* headers = has_headers ? rd_kafka_headers_copy(source) : nullptr;
-    std::array<rd_kafka_vu_t, 4> values{};
+    std::array<rd_kafka_vu_t, 5> values{};
     values[0].vtype = RD_KAFKA_VTYPE_TOPIC;
     values[0].u.cstr = topic_.c_str();
     values[1].vtype = RD_KAFKA_VTYPE_KEY;
@@ -165,18 +163,11 @@ void TopicSink::send(const kafka::Message& record, Tally& tally, std::chrono::mi
     values[2].u.mem = {const_cast<char*>(value.data()), value.size()};
     values[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
     values[3].u.i = RD_KAFKA_MSG_F_COPY;
-    std::size_t count = 4;
-    std::array<rd_kafka_vu_t, 5> with_headers{};
-    rd_kafka_vu_t* argv = values.data();
-    if (headers != nullptr) {
-      std::copy(values.begin(), values.end(), with_headers.begin());
-      with_headers[4].vtype = RD_KAFKA_VTYPE_HEADERS;
-      with_headers[4].u.headers = headers;
-      argv = with_headers.data();
-      count = 5;
-    }
+    values[4].vtype = RD_KAFKA_VTYPE_HEADERS;
+    values[4].u.headers = headers;
+    const std::size_t count = headers != nullptr ? 5 : 4;
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (rd_kafka_error_t* error = rd_kafka_produceva(client_.get(), argv, count)) {
+    if (rd_kafka_error_t* error = rd_kafka_produceva(client_.get(), values.data(), count)) {
       err = rd_kafka_error_code(error);
       rd_kafka_error_destroy(error);
     }
@@ -197,16 +188,12 @@ void TopicSink::send(const kafka::Message& record, Tally& tally, std::chrono::mi
 void TopicSink::flush(Tally& tally, std::chrono::milliseconds limit) {
   rd_kafka_flush(client_.get(), static_cast<int>(limit.count()));
   rd_kafka_poll(client_.get(), 0);
-  tally.accepted += reports_->delivered;
-  for (const auto& [cause, count] : reports_->failed) tally.failed[cause] += count;
-  const std::uint64_t reported = reports_->delivered + [&] {
-    std::uint64_t n = 0;
-    for (const auto& [cause, count] : reports_->failed) n += count;
-    return n;
-  }();
-  if (queued_ > reported) tally.failed["unacknowledged"] += queued_ - reported;
-  reports_->delivered = 0;
-  reports_->failed.clear();
+  Tally& reported = reports_->tally;
+  const std::uint64_t answered = reported.accepted + reported.failures();
+  tally.accepted += reported.accepted;
+  for (const auto& [cause, count] : reported.failed) tally.failed[cause] += count;
+  if (queued_ > answered) tally.failed["unacknowledged"] += queued_ - answered;
+  reported = Tally{};
   queued_ = 0;
 }
 

@@ -29,6 +29,7 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using tracker::http::free_loopback_port;
 using tracker::testing::fixture;
+using tracker::testing::record_of;
 using tracker::testing::ScratchSchema;
 using tracker::testing::ScratchTopic;
 using tracker::testing::ServiceProcess;
@@ -36,14 +37,6 @@ using tracker::testing::TopicRecord;
 using tracker::testing::wait_for;
 
 constexpr const char* kSecret = "8f742231b10e8888abcd99yyyzzz85a5";
-
-TopicRecord record_of(const std::string& body) {
-  const auto request = tracker::slack::classify(body, tracker::slack::BodyFormat::json);
-  const auto& callback = std::get<tracker::slack::EventCallback>(request);
-  return {tracker::slack::partition_key(callback),
-          tracker::slack::make_envelope(callback, body,
-                                        {.received_at = std::chrono::system_clock::now()})};
-}
 
 // A day of one channel: people posting in Korean and English, a thread reply, an edit and a
 // deletion (the sample payloads), in the order Slack sent them.

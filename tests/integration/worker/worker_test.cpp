@@ -41,14 +41,7 @@ using tracker::testing::wait_ready;
 // A record as ingest publishes it: the envelope of an event_callback body.
 using Record = tracker::testing::TopicRecord;
 using tracker::testing::produce;
-
-Record record_of(const std::string& body) {
-  const auto request = tracker::slack::classify(body, tracker::slack::BodyFormat::json);
-  const auto& callback = std::get<tracker::slack::EventCallback>(request);
-  return {tracker::slack::partition_key(callback),
-          tracker::slack::make_envelope(callback, body,
-                                        {.received_at = std::chrono::system_clock::now()})};
-}
+using tracker::testing::record_of;
 
 Record sample(const char* name) {
   return record_of(fixture(std::string("slack/") + name));
