@@ -14,6 +14,8 @@ PACKAGES=(
   prometheus-cpp-dev libssl-dev libhowardhinnant-date-dev
   # tests
   googletest libgtest-dev libgmock-dev valgrind wrk
+  # loadgen's plots
+  gnuplot-nox
   # local stack (deploy/local/stack.sh): PostgreSQL, Kafka runs on the JVM
   postgresql-15 postgresql-client-15 openjdk-17-jdk-headless maven python3
 )

@@ -331,6 +331,57 @@ def minutes_text(minutes: int) -> str:
     return f"{minutes // 60}h {minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
 
 
+def stage_rows(ports: dict[str, int]) -> tuple[dict, list[tuple[str, str, object]]]:
+    """What each stage did, from the services' own metrics: (metrics by service, rows of
+    stage, what, count)."""
+    m = {name: metrics(ports[name if name != "ingest" else "ingest-ops"]) for name in
+         ("ingest", "worker", "scheduler", "summarizer", "notifier")}
+    rows = [
+        ("ingest", "events acknowledged (200)",
+         total(m["ingest"], "tracker_http_requests_total", status="200")),
+        ("ingest", "refused (4xx/5xx)",
+         sum(total(m["ingest"], "tracker_http_requests_total", status=s)
+             for s in {l.get("status") for l, _ in m["ingest"].get("tracker_http_requests_total", [])}
+             if s and s[0] in "45")),
+        ("worker", "events consumed", total(m["worker"], "tracker_worker_events_consumed_total")),
+        ("worker", "messages stored (posts, replies)",
+         total(m["worker"], "tracker_worker_events_stored_total", change="message") +
+         total(m["worker"], "tracker_worker_events_stored_total", change="reply")),
+        ("worker", "edits / deletions applied",
+         f"{total(m['worker'], 'tracker_worker_events_stored_total', change='edit')} / "
+         f"{total(m['worker'], 'tracker_worker_events_stored_total', change='deletion')}"),
+        ("worker", "skipped (bot messages and such)",
+         total(m["worker"], "tracker_worker_events_skipped_total")),
+        ("worker", "dead letters", total(m["worker"], "tracker_worker_dead_letters_total")),
+        ("scheduler", "jobs claimed: trigger / catch-up",
+         f"{total(m['scheduler'], 'tracker_scheduler_claimed_total', reason='trigger')} / "
+         f"{total(m['scheduler'], 'tracker_scheduler_claimed_total', reason='catch_up')}"),
+        ("scheduler", "summary requests published",
+         total(m["scheduler"], "tracker_scheduler_published_total")),
+        ("summarizer", "summaries written", total(m["summarizer"], "tracker_summarizer_jobs_total",
+                                                  outcome="done")),
+        ("summarizer", "model calls / retries",
+         f"{total(m['summarizer'], 'tracker_llm_requests_total')} / "
+         f"{total(m['summarizer'], 'tracker_llm_retries_total')}"),
+        ("summarizer", "failed / dead letters",
+         f"{total(m['summarizer'], 'tracker_summarizer_jobs_total', outcome='failed')} / "
+         f"{total(m['summarizer'], 'tracker_summarizer_dead_letters_total')}"),
+        ("notifier", "posts to Slack", total(m["notifier"], "tracker_notifier_posted_total")),
+        ("notifier", "retries / 429s",
+         f"{total(m['notifier'], 'tracker_notifier_retries_total')} / "
+         f"{total(m['notifier'], 'tracker_notifier_rate_limited_total')}"),
+        ("notifier", "dead letters", total(m["notifier"], "tracker_notifier_dead_letters_total")),
+    ]
+    return m, rows
+
+
+def print_stage_rows(rows) -> None:
+    say(f"  {'stage':<11} {'what':<34} {'count':>9}")
+    say(f"  {'-' * 11} {'-' * 34} {'-' * 9}")
+    for stage, what, count in rows:
+        say(f"  {stage:<11} {what:<34} {str(count):>9}")
+
+
 def run(args) -> int:
     build = Path(args.build).resolve()
     for var in ("KAFKA_BROKERS", "DATABASE_URL"):
@@ -539,48 +590,8 @@ def run_day(args, binaries, processes: Processes, team: str, zone_name: str, zon
         raise Failure("a delivery marked posted is not among slack-sim's messages")
 
     # What each stage did, from the services' own metrics.
-    m = {name: metrics(ports[name if name != "ingest" else "ingest-ops"]) for name in
-         ("ingest", "worker", "scheduler", "summarizer", "notifier")}
-    rows = [
-        ("ingest", "events acknowledged (200)",
-         total(m["ingest"], "tracker_http_requests_total", status="200")),
-        ("ingest", "refused (4xx/5xx)",
-         sum(total(m["ingest"], "tracker_http_requests_total", status=s)
-             for s in {l.get("status") for l, _ in m["ingest"].get("tracker_http_requests_total", [])}
-             if s and s[0] in "45")),
-        ("worker", "events consumed", total(m["worker"], "tracker_worker_events_consumed_total")),
-        ("worker", "messages stored (posts, replies)",
-         total(m["worker"], "tracker_worker_events_stored_total", change="message") +
-         total(m["worker"], "tracker_worker_events_stored_total", change="reply")),
-        ("worker", "edits / deletions applied",
-         f"{total(m['worker'], 'tracker_worker_events_stored_total', change='edit')} / "
-         f"{total(m['worker'], 'tracker_worker_events_stored_total', change='deletion')}"),
-        ("worker", "skipped (bot messages and such)",
-         total(m["worker"], "tracker_worker_events_skipped_total")),
-        ("worker", "dead letters", total(m["worker"], "tracker_worker_dead_letters_total")),
-        ("scheduler", "jobs claimed: trigger / catch-up",
-         f"{total(m['scheduler'], 'tracker_scheduler_claimed_total', reason='trigger')} / "
-         f"{total(m['scheduler'], 'tracker_scheduler_claimed_total', reason='catch_up')}"),
-        ("scheduler", "summary requests published",
-         total(m["scheduler"], "tracker_scheduler_published_total")),
-        ("summarizer", "summaries written", total(m["summarizer"], "tracker_summarizer_jobs_total",
-                                                  outcome="done")),
-        ("summarizer", "model calls / retries",
-         f"{total(m['summarizer'], 'tracker_llm_requests_total')} / "
-         f"{total(m['summarizer'], 'tracker_llm_retries_total')}"),
-        ("summarizer", "failed / dead letters",
-         f"{total(m['summarizer'], 'tracker_summarizer_jobs_total', outcome='failed')} / "
-         f"{total(m['summarizer'], 'tracker_summarizer_dead_letters_total')}"),
-        ("notifier", "posts to Slack", total(m["notifier"], "tracker_notifier_posted_total")),
-        ("notifier", "retries / 429s",
-         f"{total(m['notifier'], 'tracker_notifier_retries_total')} / "
-         f"{total(m['notifier'], 'tracker_notifier_rate_limited_total')}"),
-        ("notifier", "dead letters", total(m["notifier"], "tracker_notifier_dead_letters_total")),
-    ]
-    say(f"  {'stage':<11} {'what':<34} {'count':>9}")
-    say(f"  {'-' * 11} {'-' * 34} {'-' * 9}")
-    for stage, what, count in rows:
-        say(f"  {stage:<11} {what:<34} {str(count):>9}")
+    m, rows = stage_rows(ports)
+    print_stage_rows(rows)
 
     catch_up = total(m["scheduler"], "tracker_scheduler_claimed_total", reason="catch_up")
     if catch_up:

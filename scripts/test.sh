@@ -2,7 +2,8 @@
 # Runs every test of the project on a fresh Debian bookworm machine or an existing checkout:
 # installs what is missing, builds (plus an ASan/UBSan build), checks formatting, starts the
 # local Kafka + PostgreSQL stack, runs the unit and integration tests of both builds, and the
-# main job (scripts/main_job.py --check: one day through all five services).
+# main job (scripts/main_job.py --check: one day through all five services) and the load
+# scenarios SC1-SC4 at 2 % of their size (loadtest/run_scenarios.py --check).
 # Idempotent; leaves the stack running (deploy/local/stack.sh down stops it).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -65,6 +66,15 @@ if ! python3 scripts/main_job.py --build build --check; then
   status=1
 fi
 phase "main job (release)"
+
+# The report's load scenarios, shrunk to 2 % (rates and concurrency as in the full runs).
+say "load scenarios SC1-SC4 at scale 0.02 (release)"
+if ! python3 loadtest/run_scenarios.py --build build --check --scale 0.02 \
+  --out "$root/.local/loadtest-ci" loadtest/scenarios/sc1.json loadtest/scenarios/sc1b.json \
+  loadtest/scenarios/sc2.json loadtest/scenarios/sc3.json loadtest/scenarios/sc4.json; then
+  status=1
+fi
+phase "load scenarios (release)"
 run_ctest build-asan unit "unit tests (asan)" 2
 run_ctest build-asan integration "integration tests (asan)" 1
 

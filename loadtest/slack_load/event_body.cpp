@@ -22,8 +22,12 @@ constexpr std::array<std::string_view, 5> kTexts{
 
 }  // namespace
 
-EventFactory::EventFactory(std::string run_id, int users, std::int64_t ts_base)
-    : run_id_(std::move(run_id)), msg_id_prefix_(run_id_), users_(users), ts_base_(ts_base) {
+EventFactory::EventFactory(std::string run_id, int users, std::int64_t ts_base, EventShape shape)
+    : run_id_(std::move(run_id)),
+      msg_id_prefix_(run_id_),
+      users_(users),
+      ts_base_(ts_base),
+      shape_(std::move(shape)) {
   // client_msg_id is a UUID, which Slack writes in lower case.
   for (char& c : msg_id_prefix_) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
 }
@@ -36,8 +40,15 @@ std::string EventFactory::event_id(std::int64_t seq) const {
 }
 
 std::string EventFactory::body(std::int64_t seq, std::int64_t now_unix) const {
+  const long long user_index = static_cast<long long>(seq % users_);
   std::array<char, 64> user{};
-  std::snprintf(user.data(), user.size(), "ULOAD%04lld", static_cast<long long>(seq % users_) + 1);
+  std::snprintf(user.data(), user.size(), "ULOAD%04lld", user_index + 1);
+  std::array<char, 32> channel{};
+  if (shape_.channels > 1) {
+    std::snprintf(channel.data(), channel.size(), "CLOAD%03lld", user_index % shape_.channels + 1);
+  } else {
+    std::snprintf(channel.data(), channel.size(), "CLOAD");
+  }
   // Slack's ts is "<seconds>.<6 digits>" and unique per channel: one microsecond step per request.
   std::array<char, 64> ts{};
   std::snprintf(ts.data(), ts.size(), "%lld.%06lld",
@@ -50,8 +61,11 @@ std::string EventFactory::body(std::int64_t seq, std::int64_t now_unix) const {
 
   std::string b;
   b.reserve(720);
-  b += R"({"token":"XXYYZZ","team_id":"TLOAD","api_app_id":"ALOAD","event":{"type":"message",)";
-  b += R"("channel":"CLOAD","user":")";
+  b += R"({"token":"XXYYZZ","team_id":")";
+  b += shape_.team;
+  b += R"(","api_app_id":"ALOAD","event":{"type":"message","channel":")";
+  b += channel.data();
+  b += R"(","user":")";
   b += user.data();
   b += R"(","text":")";
   b += text;
@@ -61,8 +75,9 @@ std::string EventFactory::body(std::int64_t seq, std::int64_t now_unix) const {
   b += ts.data();
   b += R"(","channel_type":"channel","client_msg_id":")";
   b += msg_id.data();
-  b += R"("},"type":"event_callback","authorizations":[{"enterprise_id":null,"team_id":"TLOAD",)";
-  b += R"("user_id":"ULOADBOT","is_bot":true,"is_enterprise_install":false}],"event_id":")";
+  b += R"("},"type":"event_callback","authorizations":[{"enterprise_id":null,"team_id":")";
+  b += shape_.team;
+  b += R"(","user_id":"ULOADBOT","is_bot":true,"is_enterprise_install":false}],"event_id":")";
   b += event_id(seq);
   b += R"(","event_time":)";
   b += std::to_string(now_unix);

@@ -8,10 +8,17 @@
 
 namespace tracker::loadtest {
 
+// Where the events are posted: one team, and its users spread over `channels` channels (user k
+// posts in channel k % channels: CLOAD when there is one, CLOAD001... otherwise).
+struct EventShape {
+  std::string team = "TLOAD";
+  int channels = 1;
+};
+
 class EventFactory {
  public:
   // `run_id`: 8 upper-case hex digits (make_run_id); `ts_base`: unix seconds at the run's start.
-  EventFactory(std::string run_id, int users, std::int64_t ts_base);
+  EventFactory(std::string run_id, int users, std::int64_t ts_base, EventShape shape = {});
 
   std::string body(std::int64_t seq, std::int64_t now_unix) const;
   std::string event_id(std::int64_t seq) const;
@@ -22,6 +29,7 @@ class EventFactory {
   std::string msg_id_prefix_;
   int users_;
   std::int64_t ts_base_;
+  EventShape shape_;
 };
 
 std::string make_run_id();

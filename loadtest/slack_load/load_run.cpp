@@ -1,5 +1,7 @@
 #include "load_run.hpp"
 
+#include "wire.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -68,48 +70,11 @@ struct Share {
   Clock::duration start_delay{};
 };
 
-Cause classify(const error_code& ec, bool deadline_is_run_limit) {
-  if (ec == beast::error::timeout)
-    return deadline_is_run_limit ? Cause::kTimeLimit : Cause::kTimeout;
-  if (ec == asio::error::connection_refused) return Cause::kConnectRefused;
-  if (ec == asio::error::connection_reset) return Cause::kReset;
-  if (ec == asio::error::broken_pipe) return Cause::kBrokenPipe;
-  if (ec == http::error::end_of_stream || ec == asio::error::eof) return Cause::kClosedByServer;
-  if (ec == boost::system::errc::address_not_available || ec == asio::error::address_in_use) {
-    return Cause::kNoEphemeralPort;
-  }
-  if (ec == asio::error::no_descriptors) return Cause::kFdLimit;
-  if (ec == asio::experimental::error::channel_cancelled) return Cause::kTimeLimit;
-  return Cause::kOther;
-}
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// The request as it goes on the wire. Written as one buffer rather than through Beast's
-// serializer: the header is fixed apart from three values, and Beast's field container and
-// buffer-sequence iteration made this client about a third more expensive per request (perf:
-// 28 against 20 µs of CPU at 1,000 connections), CPU that the server under test on the same two
-// cores then lacks. Responses are parsed by Beast.
+// The request as it goes on the wire (see signed_request); responses are parsed by Beast.
 std::string make_request(const Shared& shared, std::int64_t seq) {
   const auto now = unix_now();
-  const std::string timestamp = std::to_string(now);
-  const std::string body = shared.events.body(seq, now);
-  std::string text;
-  text.reserve(shared.request_head.size() + body.size() + 160);
-  text += shared.request_head;
-  text += "X-Slack-Request-Timestamp: ";
-  text += timestamp;
-  text += "\r\nX-Slack-Signature: ";
-  text += shared.signer.sign(timestamp, body);
-  text += "\r\nContent-Length: ";
-  text += std::to_string(body.size());
-  text += "\r\n\r\n";
-  text += body;
-  return text;
+  return signed_request(shared.request_head, shared.signer, std::to_string(now),
+                        shared.events.body(seq, now));
 }
 
 float elapsed_ms(Clock::time_point since) {
@@ -302,15 +267,6 @@ void rethrow(const std::exception_ptr& e) {
   if (e) std::rethrow_exception(e);
 }
 
-std::string request_head(const Options& options) {
-  const auto& address = options.target.address();
-  const std::string host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
-  return "POST " + options.path + " HTTP/1.1\r\nHost: " + host + ":" +
-         std::to_string(options.target.port()) +
-         "\r\nUser-Agent: slack-load\r\nContent-Type: application/json\r\n" +
-         (options.keepalive ? "" : "Connection: close\r\n");
-}
-
 // Runs the io_context on --threads threads until it has no more work.
 void run_io(asio::io_context& io, int threads) {
   std::vector<std::thread> extra;
@@ -329,7 +285,7 @@ LoadResult run_load(const Options& options, const SlackSigner& signer, const Eve
       .options = options,
       .signer = signer,
       .events = events,
-      .request_head = request_head(options),
+      .request_head = request_head(options.target, options.path, options.keepalive, "slack-load"),
       .request_timeout = std::chrono::duration_cast<Clock::duration>(
           std::chrono::duration<double>(options.request_timeout_s)),
       .start = {},

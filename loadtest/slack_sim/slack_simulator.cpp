@@ -1,6 +1,7 @@
 #include "slack_simulator.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <stdexcept>
 
@@ -346,8 +347,11 @@ asio::awaitable<http::Response> SlackSimulator::handle(http::Request& request) {
             static_cast<long long>(std::llround(median * std::exp(sigma * z(rng_))))};
       }
     } else if (path == "/_sim/messages" && request.method() == bh::verb::get) {
-      // ?channel=C1, anywhere in the query, percent-decoded.
+      // ?channel=C1 (percent-decoded) and ?after=N (posts whose sequence is above N, for a
+      // watcher that polls), anywhere in the query.
       std::string wanted;
+      std::uint64_t after = 0;
+      bool bad_after = false;
       for (std::string_view rest = query; !rest.empty();) {
         const auto amp = rest.find('&');
         const std::string_view pair = rest.substr(0, amp);
@@ -357,12 +361,19 @@ asio::awaitable<http::Response> SlackSimulator::handle(http::Request& request) {
           } catch (const std::invalid_argument&) {
             wanted = std::string(pair.substr(8));
           }
+        } else if (pair.starts_with("after=")) {
+          const std::string_view digits = pair.substr(6);
+          const auto [end, ec] =
+              std::from_chars(digits.data(), digits.data() + digits.size(), after);
+          bad_after = ec != std::errc{} || end != digits.data() + digits.size();
         }
         if (amp == std::string_view::npos) break;
         rest.remove_prefix(amp + 1);
       }
       json list = json::array();
       for (const auto& m : posted_) {
+        if (bad_after) break;
+        if (m.sequence <= after) continue;
         if (!wanted.empty() && m.channel != wanted) continue;
         list.push_back({{"sequence", m.sequence},
                         {"channel", m.channel},
@@ -373,7 +384,10 @@ asio::awaitable<http::Response> SlackSimulator::handle(http::Request& request) {
                         {"metadata", m.metadata},
                         {"received_at", log::iso8601_utc(m.received_at)}});
       }
-      response = http::json_response(bh::status::ok, json{{"messages", list}}.dump(), version);
+      response =
+          bad_after ? http::error_response(bh::status::bad_request, "invalid_after",
+                                           "after must be a post's sequence number", version)
+                    : http::json_response(bh::status::ok, json{{"messages", list}}.dump(), version);
     } else if (path == "/_sim/stats" && request.method() == bh::verb::get) {
       response = http::json_response(bh::status::ok, stats_.to_json().dump(), version);
     } else if (path == "/_sim/reset" && request.method() == bh::verb::post) {

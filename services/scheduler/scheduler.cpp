@@ -526,7 +526,9 @@ asio::awaitable<pg::Result<TriggerReport>> Scheduler::trigger(TriggerRequest req
     jobs = jobs_of(rows->text(0, 2), now);
   }
   report.claimed = jobs.size();
-  for (std::size_t i = 0; i < jobs.size() && i < 100; ++i) report.jobs.push_back(jobs[i].job_id);
+  for (std::size_t i = 0; i < jobs.size() && i < kTriggerJobsListed; ++i) {
+    report.jobs.push_back(jobs[i].job_id);
+  }
   metrics_->claimed.Add({{"reason", "trigger"}}).Increment(static_cast<double>(jobs.size()));
   auto published = co_await publish(std::move(jobs), now);
   if (!published) co_return published.error();

@@ -79,12 +79,16 @@ struct TriggerRequest {
   std::optional<bool> require_activity;
 };
 
+// The answer to POST /trigger lists at most this many job ids (about 40 bytes each), enough for
+// a load client to tell every post of a team-wide trigger apart.
+inline constexpr std::size_t kTriggerJobsListed = 10'000;
+
 struct TriggerReport {
   std::uint64_t matched = 0;  // people in scope with a day to summarize
   std::uint64_t claimed = 0;
   std::uint64_t already_claimed = 0;  // the day had a job and force was not asked
   std::uint64_t published = 0;
-  std::vector<std::string> jobs;  // the first 100 claimed
+  std::vector<std::string> jobs;  // the first kTriggerJobsListed claimed
 };
 
 class Scheduler {

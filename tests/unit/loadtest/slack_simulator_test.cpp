@@ -169,3 +169,30 @@ TEST_F(SlackSimulatorTest, TimestampsIncreaseAndOrderIsKept) {
     EXPECT_EQ(c1[i].text, std::to_string(2 * i));
   }
 }
+
+TEST_F(SlackSimulatorTest, ListsPostsAfterASequenceNumberForAWatcherThatPolls) {
+  SimulatorThread sim(unlimited());
+  post_all(sim, {{.channel = "C1", .text = "a"},
+                 {.channel = "C2", .text = "b"},
+                 {.channel = "C1", .text = "c"}});
+  tracker::http::Client client(io.get_executor(),
+                               {.base_url = "http://127.0.0.1:" + std::to_string(sim.port())});
+  const auto get = [&](std::string target) {
+    std::optional<tracker::http::Response> response;
+    run(io, [&]() -> asio::awaitable<void> {
+      response = (co_await client.send(bh::verb::get, std::move(target), "", {})).value();
+    }());
+    return *response;
+  };
+  const auto after = nlohmann::json::parse(get("/_sim/messages?after=1").body());
+  ASSERT_EQ(after["messages"].size(), 2U);
+  EXPECT_EQ(after["messages"][0]["sequence"], 2);
+  EXPECT_EQ(after["messages"][1]["text"], "c");
+  const auto both = nlohmann::json::parse(get("/_sim/messages?channel=C1&after=1").body());
+  ASSERT_EQ(both["messages"].size(), 1U);
+  EXPECT_EQ(both["messages"][0]["text"], "c");
+  EXPECT_EQ(nlohmann::json::parse(get("/_sim/messages?after=3").body())["messages"].size(), 0U);
+  const auto bad = get("/_sim/messages?after=two");
+  EXPECT_EQ(bad.result(), bh::status::bad_request);
+  EXPECT_NE(bad.body().find("invalid_after"), std::string::npos);
+}

@@ -1,0 +1,298 @@
+// loadgen: runs a load scenario (loadtest/scenarios/*.json) against the pipeline on this
+// machine and reports it as JMeter does, per label, with "scheduler trigger" timed from each
+// trigger to the last Slack post it led to.
+//
+//   SLACK_SIGNING_SECRET=... TRACKER_ADMIN_TOKEN=... loadgen --scenario loadtest/scenarios/sc2.json
+//       --ingest 127.0.0.1:8080 --scheduler 127.0.0.1:9466 --slack-sim 127.0.0.1:8090
+//       [--scale 0.1] [--out DIR] [--team T...] [--dry-run]
+//
+// Exit status: 0 when the run was measured (whatever its error rate), 2 for a usage or setup
+// error.
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "engine.hpp"
+#include "event_body.hpp"
+#include "options.hpp"
+#include "results.hpp"
+#include "scenario.hpp"
+#include "signer.hpp"
+#include "wire.hpp"
+
+namespace lt = tracker::loadtest;
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: loadgen --scenario FILE --ingest HOST:PORT [options]
+
+Runs a load scenario against services on this machine (loopback addresses only) and prints the
+JMeter summary table per label. Latencies run from each request's intended send time.
+
+  --scenario FILE      a scenario (loadtest/scenarios/*.json)
+  --ingest ADDR        ingest's HTTP address, 127.0.0.1:PORT
+  --path PATH          Events API path on ingest (default /slack/events)
+  --scheduler ADDR     the scheduler's ops address, for POST /trigger (scenarios with triggers)
+  --slack-sim ADDR     the Slack simulator, whose posts time the triggers (scenarios with triggers)
+  --scale F            multiply every duration and count by F (0 < F <= 1) for a quick run
+  --team ID            the Slack team the events come from (default TLG<run id>: a new team per
+                       run, so a trigger summarises this run's people only)
+  --out DIR            where to write summary.csv, samples.csv, series.csv, result.json and the
+                       plots (default loadtest/out/<scenario>-<run id>)
+  --progress-every S   a progress line every S seconds on stderr (default 10; 0: none)
+  --dry-run            print what the scenario will do, and stop
+  --help
+
+Environment: SLACK_SIGNING_SECRET (ingest's signing secret), TRACKER_ADMIN_TOKEN (the scheduler's
+bearer token, for scenarios with triggers). Neither is ever printed.
+Exit status: 0 when the run was measured, whatever its error rate; 2 for a usage or setup error.
+)";
+
+struct Options {
+  std::string scenario;
+  std::string ingest;
+  std::string path = "/slack/events";
+  std::string scheduler;
+  std::string slack_sim;
+  double scale = 1;
+  std::string team;
+  std::string out;
+  long progress_every = 10;
+  bool dry_run = false;
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::printf("%s", kUsage);
+      std::exit(0);
+    }
+    if (arg == "--dry-run") {
+      o.dry_run = true;
+      continue;
+    }
+    if (i + 1 >= argc) throw lt::UsageError(std::string(arg) + " needs a value");
+    const std::string value = argv[++i];
+    if (arg == "--scenario") {
+      o.scenario = value;
+    } else if (arg == "--ingest") {
+      o.ingest = value;
+    } else if (arg == "--path") {
+      if (!value.starts_with('/')) throw lt::UsageError("--path must start with /");
+      o.path = value;
+    } else if (arg == "--scheduler") {
+      o.scheduler = value;
+    } else if (arg == "--slack-sim") {
+      o.slack_sim = value;
+    } else if (arg == "--scale") {
+      char* end = nullptr;
+      o.scale = std::strtod(value.c_str(), &end);
+      if (end == value.c_str() || *end != '\0' || !(o.scale > 0 && o.scale <= 1)) {
+        throw lt::UsageError("--scale must be a number above 0 and at most 1 (got " + value + ")");
+      }
+    } else if (arg == "--team") {
+      if (value.empty() || value.size() > 32 ||
+          value.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != std::string::npos) {
+        throw lt::UsageError("--team must be 1-32 upper-case letters and digits (got " + value +
+                             ")");
+      }
+      o.team = value;
+    } else if (arg == "--out") {
+      if (value.find('\'') != std::string::npos) throw lt::UsageError("--out must not contain '");
+      o.out = value;
+    } else if (arg == "--progress-every") {
+      char* end = nullptr;
+      o.progress_every = std::strtol(value.c_str(), &end, 10);
+      if (end == value.c_str() || *end != '\0' || o.progress_every < 0 || o.progress_every > 3600) {
+        throw lt::UsageError("--progress-every must be 0-3600 seconds (got " + value + ")");
+      }
+    } else {
+      throw lt::UsageError("unknown option " + std::string(arg));
+    }
+  }
+  if (o.scenario.empty()) throw lt::UsageError("--scenario is required");
+  if (o.ingest.empty() && !o.dry_run) throw lt::UsageError("--ingest is required");
+  return o;
+}
+
+bool raise_descriptor_limit(rlim_t needed) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return false;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+    getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  if (limit.rlim_cur >= needed) return true;
+  std::fprintf(stderr,
+               "loadgen: open-file limit is %llu (hard limit %llu) but the scenario needs %llu; "
+               "raise the hard limit (ulimit -Hn)\n",
+               static_cast<unsigned long long>(limit.rlim_cur),
+               static_cast<unsigned long long>(limit.rlim_max),
+               static_cast<unsigned long long>(needed));
+  return false;
+}
+
+bool write(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  if (!out) std::fprintf(stderr, "loadgen: could not write %s\n", path.c_str());
+  return static_cast<bool>(out);
+}
+
+std::string counts_line(const std::map<std::string, std::int64_t>& counts) {
+  std::string line;
+  for (const auto& [what, n] : counts) {
+    if (!line.empty()) line += ", ";
+    line += what + " " + std::to_string(n);
+  }
+  return line.empty() ? "none" : line;
+}
+
+int run(const Options& options) {
+  lt::Scenario scenario = lt::scaled(lt::load_scenario(options.scenario), options.scale);
+  const std::string run_id = lt::make_run_id();
+  const std::string team = options.team.empty() ? "TLG" + run_id : options.team;
+  std::printf("loadgen %s%s, run %s, team %s\n%s", scenario.name.c_str(),
+              options.scale == 1 ? "" : (" at scale " + lt::format_fixed(options.scale, 3)).c_str(),
+              run_id.c_str(), team.c_str(), lt::describe(scenario).c_str());
+  if (options.dry_run) return 0;
+
+  lt::Targets targets;
+  targets.ingest = lt::parse_loopback_target(options.ingest);
+  targets.path = options.path;
+  targets.team = team;
+  if (scenario.triggers) {
+    if (options.scheduler.empty() || options.slack_sim.empty()) {
+      throw lt::UsageError("the scenario has triggers: --scheduler and --slack-sim are required");
+    }
+    targets.scheduler = lt::parse_loopback_target(options.scheduler);
+    targets.slack_sim = lt::parse_loopback_target(options.slack_sim);
+    const char* token = std::getenv("TRACKER_ADMIN_TOKEN");
+    if (token == nullptr || *token == '\0') {
+      throw lt::UsageError("TRACKER_ADMIN_TOKEN is required (the scheduler's /trigger token)");
+    }
+    targets.admin_token = token;
+  }
+  const char* secret = std::getenv("SLACK_SIGNING_SECRET");
+  if (secret == nullptr || *secret == '\0') {
+    throw lt::UsageError("SLACK_SIGNING_SECRET is required (ingest's signing secret)");
+  }
+  rlim_t connections = 64;
+  for (const auto& p : scenario.phases) connections += static_cast<rlim_t>(p.connections.to);
+  if (!raise_descriptor_limit(connections)) return 2;
+
+  const std::filesystem::path out =
+      options.out.empty() ? std::filesystem::path("loadtest/out") / (scenario.name + "-" + run_id)
+                          : std::filesystem::path(options.out);
+  std::error_code ec;
+  std::filesystem::create_directories(out, ec);
+  if (ec) throw lt::UsageError("cannot create " + out.string() + ": " + ec.message());
+
+  const lt::SlackSigner signer(secret);
+  const lt::EventFactory events(run_id, scenario.users, lt::unix_now(),
+                                {.team = team, .channels = scenario.channels});
+  std::vector<std::string> labels;
+  for (const auto& p : scenario.phases) {
+    if (std::find(labels.begin(), labels.end(), p.label) == labels.end()) labels.push_back(p.label);
+  }
+  if (scenario.triggers) {
+    labels.push_back("POST /trigger");
+    labels.push_back(scenario.triggers->label);
+  }
+  lt::Results results(labels);
+  std::fflush(stdout);
+
+  const auto before = lt::process_usage();
+  const lt::RunSummary summary = lt::run_scenario(
+      scenario, targets, signer, events, results,
+      [&](const std::string& line) {
+        if (options.progress_every > 0) std::fprintf(stderr, "  %s\n", line.c_str());
+      },
+      std::chrono::seconds(options.progress_every > 0 ? options.progress_every : 3600));
+  const auto after = lt::process_usage();
+
+  std::string report = "\n" + results.table_markdown();
+  report +=
+      "\nTimes in ms from each request's intended send time (nearest-rank percentiles over every "
+      "sample, failed ones included, as JMeter does); throughput per second over first intended "
+      "send to last response; KB = 1024 bytes.\n";
+  if (scenario.triggers) {
+    report += "\"" + scenario.triggers->label +
+              "\": from the trigger's intended time to the last Slack post of the summaries it "
+              "claimed; \"POST /trigger\": the scheduler's answer to it.\n";
+  }
+  for (std::uint16_t l = 0; l < results.labels().size(); ++l) {
+    const auto causes = results.failure_causes(l);
+    if (!causes.empty())
+      report += "failures of \"" + results.labels()[l] + "\": " + counts_line(causes) + "\n";
+  }
+  const double cpu = (after.user_s - before.user_s) + (after.system_s - before.system_s);
+  report += "connections: " + std::to_string(summary.connects) + " opened, at most " +
+            std::to_string(summary.peak_connections) +
+            " open at once; connect failures before "
+            "a request: " +
+            counts_line(summary.connect_failures) + "\n";
+  report += "client: CPU " + lt::format_fixed(cpu, 2) + " s over " +
+            lt::format_fixed(summary.wall_s, 1) + " s (" +
+            lt::format_fixed(summary.wall_s > 0 ? 100 * cpu / summary.wall_s : 0, 0) +
+            "% of one core), peak RSS " + lt::format_fixed(after.peak_rss_mib, 1) + " MiB\n";
+  if (summary.time_limit_hit) {
+    report += "the time limit (" + lt::format_fixed(scenario.time_limit_s, 0) +
+              " s) ended the run before everything finished\n";
+  }
+  std::printf("%s", report.c_str());
+
+  const auto start_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(summary.started.time_since_epoch())
+          .count();
+  nlohmann::json document = results.json();
+  document["scenario"] = scenario.name;
+  document["scale"] = options.scale;
+  document["run_id"] = run_id;
+  document["team"] = team;
+  document["started_unix_ms"] = start_ms;
+  document["wall_s"] = summary.wall_s;
+  document["time_limit_hit"] = summary.time_limit_hit;
+  document["connections"] = {{"opened", summary.connects},
+                             {"peak_open", summary.peak_connections},
+                             {"connect_failures", summary.connect_failures}};
+  document["client"] = {{"cpu_s", cpu}, {"peak_rss_mib", after.peak_rss_mib}};
+  bool written = write(out / "summary.md", report) &&
+                 write(out / "summary.csv", results.table_csv()) &&
+                 write(out / "samples.csv", results.samples_csv(start_ms)) &&
+                 write(out / "series.csv", results.series_csv()) &&
+                 write(out / "result.json", document.dump(2) + "\n");
+  if (!written) return 2;
+  const std::string plots = lt::draw_plots(
+      results, out.string(),
+      scenario.name +
+          (options.scale == 1 ? "" : " (scale " + lt::format_fixed(options.scale, 3) + ")"));
+  std::printf("written: %s/{summary.md,summary.csv,samples.csv,series.csv,result.json%s}\n",
+              out.c_str(), plots.empty() ? ",latency.png,throughput.png" : "");
+  if (!plots.empty()) std::printf("plots not drawn: %s\n", plots.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(parse(argc, argv));
+  } catch (const lt::UsageError& e) {
+    std::fprintf(stderr, "loadgen: %s (--help for usage)\n", e.what());
+  } catch (const lt::ScenarioError& e) {
+    std::fprintf(stderr, "loadgen: %s\n", e.what());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "loadgen: %s\n", e.what());
+  }
+  return 2;
+}

@@ -1,0 +1,91 @@
+#pragma once
+// What a scenario run measured, by label, and the forms it is written in: the JMeter summary
+// table (markdown and CSV), a JMeter-style per-sample CSV, JSON, a per-interval time series and
+// gnuplot PNGs of latency and throughput over time.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "../slack_load/report.hpp"  // Cause, ProcessUsage
+
+namespace tracker::loadtest {
+
+struct TimedSample {
+  double due_s = 0;      // intended send time, seconds from the run's start
+  float latency_ms = 0;  // from the intended send time (no coordinated omission)
+  std::uint32_t bytes_sent = 0;
+  std::uint32_t bytes_received = 0;
+  std::uint16_t label = 0;
+  std::uint16_t status = 0;
+  Cause cause = Cause::kNone;
+  std::uint32_t detail = 0;  // index into Results::details (0: none), for Cause::kOther
+
+  [[nodiscard]] bool ok() const { return cause == Cause::kNone && status >= 200 && status < 300; }
+};
+
+struct Row {
+  std::string label;
+  std::int64_t samples = 0;
+  std::int64_t failures = 0;
+  double average = 0, min = 0, max = 0, median = 0, p90 = 0, p95 = 0, p99 = 0;
+  double throughput = 0, received_kb_s = 0, sent_kb_s = 0;
+  [[nodiscard]] double error_pct() const {
+    return samples == 0 ? 0 : 100.0 * static_cast<double>(failures) / static_cast<double>(samples);
+  }
+};
+
+// One interval of the time series for one label, by intended send time.
+struct Interval {
+  double start_s = 0;
+  std::int64_t sent = 0;
+  std::int64_t failed = 0;
+  double p50 = 0, p95 = 0, p99 = 0, max = 0;
+};
+
+class Results {
+ public:
+  explicit Results(std::vector<std::string> labels);
+
+  std::uint16_t label(const std::string& name) const;
+  const std::vector<std::string>& labels() const { return labels_; }
+  void add(const TimedSample& sample) { samples_.push_back(sample); }
+  // A failure that is not a socket error ("posts_missing: 3 of 200 posted").
+  std::uint32_t detail(const std::string& text);
+  void not_sent(std::uint16_t label, std::int64_t count) { not_sent_[label] += count; }
+  const std::vector<TimedSample>& samples() const { return samples_; }
+
+  [[nodiscard]] Row row(std::uint16_t label) const;
+  [[nodiscard]] std::map<std::string, std::int64_t> failure_causes(std::uint16_t label) const;
+  // Intervals of `width_s` over the run, per label; width chosen so a run has at most 600.
+  [[nodiscard]] double interval_width() const;
+  [[nodiscard]] std::vector<Interval> series(std::uint16_t label, double width_s) const;
+
+  [[nodiscard]] std::string table_markdown() const;
+  [[nodiscard]] std::string table_csv() const;
+  [[nodiscard]] nlohmann::json json() const;
+  // timeStamp (ms since the epoch, intended send time), elapsed, label, responseCode,
+  // responseMessage, success, failureMessage, bytes, sentBytes: the columns of JMeter's CSV
+  // result file that apply, so JMeter's own report tools can read it.
+  [[nodiscard]] std::string samples_csv(std::int64_t start_unix_ms) const;
+  [[nodiscard]] std::string series_csv() const;
+
+ private:
+  std::string cause_text(const TimedSample& s) const;
+
+  std::vector<std::string> labels_;
+  std::vector<TimedSample> samples_;
+  std::map<std::uint16_t, std::int64_t> not_sent_;
+  std::vector<std::string> details_{""};
+  std::map<std::string, std::uint32_t> detail_index_;
+};
+
+// Writes plot.gp and the data it reads into `dir`, then runs gnuplot to draw latency.png and
+// throughput.png. Returns an empty string, or why the plots were not drawn.
+std::string draw_plots(const Results& results, const std::string& dir, const std::string& title);
+
+std::string format_fixed(double value, int decimals);
+
+}  // namespace tracker::loadtest
