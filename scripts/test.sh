@@ -58,6 +58,13 @@ run_ctest() {
   phase "$title"
 }
 run_ctest build unit "unit tests (release)" 2
+
+# The k6 scripts' signing, bodies and options, checked with node (k6 itself is not installed).
+say "k6 script checks (node)"
+if ! node loadtest/k6/test/run.mjs; then
+  status=1
+fi
+phase "k6 script checks"
 run_ctest build integration "integration tests (release)" 1
 
 # The main job of scripts/run.sh, checked: one day through all five services to Slack.

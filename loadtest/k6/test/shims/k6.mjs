@@ -1,0 +1,3 @@
+export function sleep() {
+  throw new Error('sleep is not available outside k6');
+}
