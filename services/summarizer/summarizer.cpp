@@ -91,7 +91,10 @@ Summarizer::Summarizer(asio::any_io_executor executor, kafka::Consumer& consumer
       logger_(logger),
       options_(std::move(options)),
       metrics_(std::make_unique<Metrics>(registry)),
-      work_ready_(executor),
+      // Never expires: workers wait on it until cancel() says there is work. Setting its expiry
+      // again would cancel the other workers' waits, and with many idle workers each would wake
+      // the next, round and round.
+      work_ready_(executor, asio::steady_timer::time_point::max()),
       workers_done_(executor),
       grace_timer_(executor),
       batches_done_(executor) {}
@@ -192,7 +195,6 @@ asio::awaitable<bool> Summarizer::run() {
 asio::awaitable<void> Summarizer::work() {
   while (!stopping_) {
     if (queue_.empty()) {
-      work_ready_.expires_at(asio::steady_timer::time_point::max());
       co_await work_ready_.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }

@@ -5,6 +5,8 @@
 
 #include <map>
 #include <set>
+#include <string>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -273,5 +275,26 @@ TEST_F(SummarizerTest, MalformedRequestsGoToTheDeadLetterTopic) {
   EXPECT_EQ(letters[0].headers.at("x-error-reason"), "invalid_json");
   EXPECT_EQ(letters[1].headers.at("x-error-reason"), "unknown_schema");
   EXPECT_EQ(letters[0].headers.at("x-failed-by"), "summarizer");
+  EXPECT_EQ(summarizer->terminate(), 0);
+}
+
+// Idle workers wait on one timer that only new work (or stopping) cancels. Each worker used to
+// set that timer's expiry before waiting, which cancelled every other worker's wait, so 64 idle
+// workers woke one another without end and kept a core busy.
+TEST_F(SummarizerTest, IdleWorkersDoNotSpin) {
+  auto summarizer = start_summarizer(nullptr);
+  const auto cpu_seconds = [&] {
+    std::string body;
+    EXPECT_EQ(tracker::testing::http_get(summarizer->port(), "/metrics", &body), 200U);
+    const std::string name = "\nprocess_cpu_seconds_total ";
+    const auto at = body.find(name);
+    EXPECT_NE(at, std::string::npos) << body.substr(0, 500);
+    return at == std::string::npos ? 0.0 : std::stod(body.substr(at + name.size()));
+  };
+  const double before = cpu_seconds();
+  std::this_thread::sleep_for(2s);
+  const double used = cpu_seconds() - before;
+  // Busy, it used all of the 2 s; idle, a few milliseconds.
+  EXPECT_LT(used, 0.5) << "the idle summarizer used " << used << " s of CPU in 2 s";
   EXPECT_EQ(summarizer->terminate(), 0);
 }
