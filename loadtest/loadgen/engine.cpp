@@ -390,7 +390,9 @@ std::string thousands(std::int64_t n) {
 asio::awaitable<void> report_progress(Run& run) {
   auto next = run.start + run.progress_every;
   while (!run.finished() && Clock::now() < run.deadline) {
-    co_await sleep_until(std::min(next, run.deadline + std::chrono::milliseconds(1)));
+    // Short steps, so that the run ends as soon as its work does, not at the next line.
+    const auto step = std::min(next, Clock::now() + std::chrono::milliseconds(100));
+    co_await sleep_until(std::min(step, run.deadline + std::chrono::milliseconds(1)));
     if (Clock::now() < next) continue;
     next += run.progress_every;
     std::string line = format_fixed(run.now_s(), 0) + " s:";
