@@ -74,9 +74,10 @@ if ! python3 scripts/main_job.py --build build --check; then
 fi
 phase "main job (release)"
 
-# The report's load scenarios, shrunk to 2 % (rates and concurrency as in the full runs).
-say "load scenarios SC1-SC4 at scale 0.02 (release)"
-if ! python3 loadtest/run_scenarios.py --build build --check --scale 0.02 \
+# The report's load scenarios, shrunk to 2 % (rates and concurrency as in the full runs) and run
+# at the same time; then the k6 scripts' functions against the same pipeline.
+say "load scenarios SC1-SC4 at scale 0.02, and the k6 scripts' functions (release)"
+if ! python3 loadtest/run_scenarios.py --build build --check --together --k6-check --scale 0.02 \
   --out "$root/.local/loadtest-ci" loadtest/scenarios/sc1.json loadtest/scenarios/sc1b.json \
   loadtest/scenarios/sc2.json loadtest/scenarios/sc3.json loadtest/scenarios/sc4.json; then
   status=1

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,6 +48,8 @@ JMeter summary table per label. Latencies run from each request's intended send 
                        plots (default loadtest/out/<scenario>-<run id>)
   --progress-every S   a progress line every S seconds on stderr (default 10; 0: none)
   --dry-run            print what the scenario will do, and stop
+  --replot DIR         draw DIR's plots again from its samples.csv (or a JMeter CSV result file
+                       there), print its table, and stop
   --help
 
 Environment: SLACK_SIGNING_SECRET (ingest's signing secret), TRACKER_ADMIN_TOKEN (the scheduler's
@@ -65,6 +68,7 @@ struct Options {
   std::string out;
   long progress_every = 10;
   bool dry_run = false;
+  std::string replot;
 };
 
 Options parse(int argc, char** argv) {
@@ -108,6 +112,10 @@ Options parse(int argc, char** argv) {
     } else if (arg == "--out") {
       if (value.find('\'') != std::string::npos) throw lt::UsageError("--out must not contain '");
       o.out = value;
+    } else if (arg == "--replot") {
+      if (value.find('\'') != std::string::npos)
+        throw lt::UsageError("--replot must not contain '");
+      o.replot = value;
     } else if (arg == "--progress-every") {
       char* end = nullptr;
       o.progress_every = std::strtol(value.c_str(), &end, 10);
@@ -118,6 +126,7 @@ Options parse(int argc, char** argv) {
       throw lt::UsageError("unknown option " + std::string(arg));
     }
   }
+  if (!o.replot.empty()) return o;
   if (o.scenario.empty()) throw lt::UsageError("--scenario is required");
   if (o.ingest.empty() && !o.dry_run) throw lt::UsageError("--ingest is required");
   return o;
@@ -157,7 +166,44 @@ std::string counts_line(const std::map<std::string, std::int64_t>& counts) {
   return line.empty() ? "none" : line;
 }
 
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw lt::UsageError("cannot read " + path.string());
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// --replot: the table and plots of an earlier run, from its samples.csv.
+int replot(const std::string& dir) {
+  std::int64_t start_ms = 0;
+  std::string title = std::filesystem::path(dir).filename().string();
+  if (std::filesystem::exists(std::filesystem::path(dir) / "result.json")) {
+    const auto result = nlohmann::json::parse(read_file(std::filesystem::path(dir) / "result.json"),
+                                              nullptr, false);
+    if (result.is_object()) {
+      start_ms = result.value("started_unix_ms", std::int64_t{0});
+      title = result.value("scenario", title);
+      const double scale = result.value("scale", 1.0);
+      if (scale != 1) title += " (scale " + lt::format_fixed(scale, 3) + ")";
+    }
+  }
+  lt::Results results({});
+  try {
+    results = lt::read_samples_csv(read_file(std::filesystem::path(dir) / "samples.csv"), start_ms);
+  } catch (const std::invalid_argument& e) {
+    throw lt::UsageError(dir + "/samples.csv: " + e.what());
+  }
+  std::printf("%s", results.table_markdown().c_str());
+  const std::string plots = lt::draw_plots(results, dir, title);
+  if (!plots.empty()) {
+    std::printf("plots not drawn: %s\n", plots.c_str());
+    return 2;
+  }
+  std::printf("drawn: %s/latency.png, %s/throughput.png\n", dir.c_str(), dir.c_str());
+  return 0;
+}
+
 int run(const Options& options) {
+  if (!options.replot.empty()) return replot(options.replot);
   lt::Scenario scenario = lt::scaled(lt::load_scenario(options.scenario), options.scale);
   const std::string run_id = lt::make_run_id();
   const std::string team = options.team.empty() ? "TLG" + run_id : options.team;

@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <sstream>
+#include <stdexcept>
 
 namespace tracker::loadtest {
 namespace {
@@ -45,6 +47,32 @@ std::string gp(const std::string& text) {
     out += c;
   }
   return out + "'";
+}
+
+// The fields of one CSV line (quotes as csv() writes them).
+std::vector<std::string> csv_fields(const std::string& line) {
+  std::vector<std::string> fields(1);
+  bool quoted = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        fields.back() += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        fields.back() += c;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      fields.emplace_back();
+    } else if (c != '\r') {
+      fields.back() += c;
+    }
+  }
+  return fields;
 }
 
 }  // namespace
@@ -263,15 +291,107 @@ std::string Results::series_csv() const {
   return out;
 }
 
+Results read_samples_csv(const std::string& text, std::int64_t start_unix_ms) {
+  std::istringstream in(text);
+  std::string line;
+  if (!std::getline(in, line)) throw std::invalid_argument("the file is empty");
+  const auto header = csv_fields(line);
+  const auto column = [&header](const std::string& name, bool required) -> long {
+    const auto it = std::find(header.begin(), header.end(), name);
+    if (it == header.end() && required) {
+      throw std::invalid_argument("the header has no " + name + " column");
+    }
+    return it == header.end() ? -1 : static_cast<long>(it - header.begin());
+  };
+  const long stamp_at = column("timeStamp", true), elapsed_at = column("elapsed", true),
+             label_at = column("label", true), code_at = column("responseCode", true),
+             success_at = column("success", true), failure_at = column("failureMessage", false),
+             bytes_at = column("bytes", false), sent_at = column("sentBytes", false);
+  struct Line {
+    std::int64_t stamp;
+    std::vector<std::string> fields;
+  };
+  std::vector<Line> rows;
+  std::vector<std::string> labels;
+  for (int number = 2; std::getline(in, line); ++number) {
+    if (line.empty()) continue;
+    auto fields = csv_fields(line);
+    if (fields.size() != header.size()) {
+      throw std::invalid_argument("line " + std::to_string(number) + " has " +
+                                  std::to_string(fields.size()) + " fields, the header " +
+                                  std::to_string(header.size()));
+    }
+    std::int64_t stamp = 0;
+    try {
+      stamp = std::stoll(fields[static_cast<std::size_t>(stamp_at)]);
+      static_cast<void>(std::stod(fields[static_cast<std::size_t>(elapsed_at)]));
+    } catch (const std::exception&) {
+      throw std::invalid_argument("line " + std::to_string(number) +
+                                  ": timeStamp and elapsed must be numbers");
+    }
+    const std::string& label = fields[static_cast<std::size_t>(label_at)];
+    if (std::find(labels.begin(), labels.end(), label) == labels.end()) labels.push_back(label);
+    rows.push_back({stamp, std::move(fields)});
+  }
+  if (start_unix_ms == 0 && !rows.empty()) {
+    start_unix_ms = std::min_element(rows.begin(), rows.end(), [](const Line& a, const Line& b) {
+                      return a.stamp < b.stamp;
+                    })->stamp;
+  }
+  Results results(labels);
+  const auto number = [](const std::vector<std::string>& f, long at) -> std::uint32_t {
+    if (at < 0 || f[static_cast<std::size_t>(at)].empty()) return 0;
+    try {
+      return static_cast<std::uint32_t>(std::stoul(f[static_cast<std::size_t>(at)]));
+    } catch (const std::exception&) {
+      return 0;
+    }
+  };
+  for (const auto& row : rows) {
+    const auto& f = row.fields;
+    TimedSample sample;
+    sample.due_s = static_cast<double>(row.stamp - start_unix_ms) / 1000.0;
+    sample.latency_ms = std::stof(f[static_cast<std::size_t>(elapsed_at)]);
+    sample.label = results.label(f[static_cast<std::size_t>(label_at)]);
+    sample.bytes_received = number(f, bytes_at);
+    sample.bytes_sent = number(f, sent_at);
+    const bool success = f[static_cast<std::size_t>(success_at)] == "true";
+    const std::uint32_t code = number(f, code_at);
+    sample.status = static_cast<std::uint16_t>(code <= 999 ? code : 0);
+    if (!success) {
+      std::string why = failure_at >= 0 ? f[static_cast<std::size_t>(failure_at)] : "";
+      if (sample.status >= 200 && sample.status < 300) {
+        sample.cause = Cause::kOther;
+        sample.detail = results.detail(why.empty() ? "failed" : why);
+      } else if (sample.status == 0) {
+        sample.cause = Cause::kOther;
+        sample.detail = results.detail(why.empty() ? "no response" : why);
+      }
+    }
+    results.add(sample);
+  }
+  return results;
+}
+
 std::string draw_plots(const Results& results, const std::string& dir, const std::string& title) {
   const double width = results.interval_width();
   // One data file per label: start_s, per_s, failed_per_s, p50, p95, p99, max.
-  std::vector<std::pair<std::string, std::string>> files;  // label, file name
+  struct File {
+    std::string label;
+    std::string name;
+    bool sparse = false;  // at most one sample per interval: a point each (triggers)
+    bool failures = false;
+  };
+  std::vector<File> files;
   for (std::uint16_t l = 0; l < results.labels().size(); ++l) {
     const auto points = results.series(l, width);
     if (points.empty()) continue;
+    File file{.label = results.labels()[l], .name = "series-" + std::to_string(l) + ".dat"};
+    file.sparse =
+        std::all_of(points.begin(), points.end(), [](const Interval& i) { return i.sent <= 1; });
     std::string data;
     for (const auto& i : points) {
+      file.failures = file.failures || i.failed > 0;
       data +=
           format_fixed(i.start_s, 2) + " " + format_fixed(static_cast<double>(i.sent) / width, 3) +
           " " + format_fixed(static_cast<double>(i.failed) / width, 3) + " " +
@@ -279,9 +399,8 @@ std::string draw_plots(const Results& results, const std::string& dir, const std
           " " + format_fixed(std::max(i.p99, 0.01), 3) + " " +
           format_fixed(std::max(i.max, 0.01), 3) + "\n";
     }
-    const std::string name = "series-" + std::to_string(l) + ".dat";
-    if (!write_file(dir + "/" + name, data)) return "cannot write " + dir + "/" + name;
-    files.emplace_back(results.labels()[l], name);
+    if (!write_file(dir + "/" + file.name, data)) return "cannot write " + dir + "/" + file.name;
+    files.push_back(std::move(file));
   }
   if (files.empty()) return "nothing was sent, so there is nothing to plot";
 
@@ -291,28 +410,41 @@ std::string draw_plots(const Results& results, const std::string& dir, const std
       "set terminal pngcairo size 1280,720 noenhanced font ',10'\n"
       "set key outside right top\nset grid\nset xlabel 'seconds from the start (intended send "
       "time)'\n";
-  script += "set output 'latency.png'\nset title " + gp(title + ": latency per " + per) +
+  // Latency: median, p99 and max per interval; a sparse label (one trigger a minute) is one
+  // point per sample.
+  script += "set output 'latency.png'\nset title " +
+            gp(title + ": latency per " + per + " (triggers: one point each)") +
             "\nset logscale y\nset ylabel 'ms (log scale)'\nplot ";
-  bool first = true;
-  for (const auto& [label, file] : files) {
+  std::string plots;
+  const auto add = [&plots](const std::string& clause) {
+    if (!plots.empty()) plots += ", \\\n     ";
+    plots += clause;
+  };
+  for (const auto& f : files) {
+    if (f.sparse) {
+      add(gp(f.name) + " using 1:4 with linespoints pointtype 7 title " + gp(f.label));
+      continue;
+    }
     for (const auto& [column, name] :
          std::vector<std::pair<int, std::string>>{{4, "median"}, {6, "p99"}, {7, "max"}}) {
-      if (!first) script += ", \\\n     ";
-      first = false;
-      const bool points_only = label.find("trigger") != std::string::npos;
-      script += gp(file) + " using 1:" + std::to_string(column) + " with " +
-                (points_only ? "linespoints" : "lines") + " title " + gp(label + " " + name);
+      add(gp(f.name) + " using 1:" + std::to_string(column) + " with lines title " +
+          gp(f.label + " " + name));
     }
   }
+  script += plots;
+  // Throughput: requests sent per second by intended send time, and failures, for the labels
+  // with more than one sample an interval; headroom above the highest so a flat line shows.
   script += "\nunset logscale y\nset output 'throughput.png'\nset title " +
-            gp(title + ": requests and failures per second") + "\nset ylabel 'per second'\nplot ";
-  first = true;
-  for (const auto& [label, file] : files) {
-    if (!first) script += ", \\\n     ";
-    first = false;
-    script += gp(file) + " using 1:2 with lines title " + gp(label + " sent") + ", \\\n     " +
-              gp(file) + " using 1:3 with lines title " + gp(label + " failed");
+            gp(title + ": requests per second (by intended send time) and failures") +
+            "\nset ylabel 'per second'\nset yrange [0:*]\nset offsets 0, 0, graph 0.1, 0\nplot ";
+  plots.clear();
+  for (const auto& f : files) {
+    if (f.sparse) continue;
+    add(gp(f.name) + " using 1:2 with lines linewidth 2 title " +
+        gp(f.label + (f.failures ? " sent" : " sent (no failures)")));
+    if (f.failures) add(gp(f.name) + " using 1:3 with lines title " + gp(f.label + " failed"));
   }
+  script += plots.empty() ? "0 notitle" : plots;
   script += "\n";
   if (!write_file(dir + "/plot.gp", script)) return "cannot write " + dir + "/plot.gp";
   const std::string command = "cd '" + dir + "' && gnuplot plot.gp 2>gnuplot.log";

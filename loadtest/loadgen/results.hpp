@@ -82,6 +82,12 @@ class Results {
   std::map<std::string, std::uint32_t> detail_index_;
 };
 
+// Reads a result file in JMeter's CSV format (this tool's samples.csv, or JMeter's own with the
+// columns timeStamp, elapsed, label, responseCode, success and optionally failureMessage, bytes,
+// sentBytes), times taken from `start_unix_ms` (0: the earliest timeStamp). Labels keep their
+// order of first appearance. Throws std::invalid_argument naming the line that is malformed.
+Results read_samples_csv(const std::string& text, std::int64_t start_unix_ms);
+
 // Writes plot.gp and the data it reads into `dir`, then runs gnuplot to draw latency.png and
 // throughput.png. Returns an empty string, or why the plots were not drawn.
 std::string draw_plots(const Results& results, const std::string& dir, const std::string& title);

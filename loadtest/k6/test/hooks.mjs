@@ -8,9 +8,15 @@ const shims = {
   'k6/execution': 'execution.mjs',
 };
 
+// K6_SHIM_LIVE=1: k6/http, k6's sleep and k6/metrics really work (synchronously, through curl),
+// so that the scripts' functions can be called against a running pipeline.
+const live = process.env.K6_SHIM_LIVE === '1';
+const liveShims = { k6: 'k6-live.mjs', 'k6/http': 'http-live.mjs', 'k6/metrics': 'metrics-live.mjs' };
+
 export async function resolve(specifier, context, next) {
   if (Object.hasOwn(shims, specifier)) {
-    return { url: new URL(`./shims/${shims[specifier]}`, import.meta.url).href, shortCircuit: true };
+    const file = live && Object.hasOwn(liveShims, specifier) ? liveShims[specifier] : shims[specifier];
+    return { url: new URL(`./shims/${file}`, import.meta.url).href, shortCircuit: true };
   }
   return next(specifier, context);
 }

@@ -95,3 +95,42 @@ TEST(LoadgenResultsTest, TheSeriesBucketsByIntendedSendTime) {
   EXPECT_EQ(json["rows"].size(), 1U);
   EXPECT_EQ(json["series"]["slack events"].size(), 10U);
 }
+
+TEST(LoadgenResultsTest, ASamplesCsvReadsBackToTheSameTable) {
+  auto results = hundred_samples();
+  results.add({.due_s = 12.5,
+               .latency_ms = 18000,
+               .label = 1,
+               .cause = lt::Cause::kOther,
+               .detail = results.detail("timeout: 3 of 200 summaries posted, \"late\"")});
+  const auto again =
+      lt::read_samples_csv(results.samples_csv(1'700'000'000'000), 1'700'000'000'000);
+  ASSERT_EQ(again.labels(), results.labels());
+  for (std::uint16_t l = 0; l < 2; ++l) {
+    const lt::Row a = results.row(l);
+    const lt::Row b = again.row(l);
+    EXPECT_EQ(a.samples, b.samples);
+    EXPECT_EQ(a.failures, b.failures);
+    EXPECT_EQ(a.median, b.median);
+    EXPECT_EQ(a.p99, b.p99);
+    EXPECT_NEAR(a.throughput, b.throughput, 1e-6);
+    EXPECT_EQ(results.failure_causes(l), again.failure_causes(l));
+  }
+  EXPECT_EQ(again.samples()[99].due_s, 9.9);
+
+  // JMeter's own result file: more columns, in its order; times from the earliest sample.
+  const auto jmeter = lt::read_samples_csv(
+      "timeStamp,elapsed,label,responseCode,responseMessage,threadName,dataType,success,"
+      "failureMessage,bytes,sentBytes,grpThreads,allThreads,URL,Latency,IdleTime,Connect\n"
+      "1000,7,slack,200,OK,t 1-1,text,true,,100,900,1,1,http://x,7,0,1\n"
+      "2000,3059,slack,,Non HTTP response code: java.net.BindException,t 1-2,text,false,"
+      "\"Non HTTP response code: java.net.BindException\",0,0,1,1,http://x,0,0,0\n",
+      0);
+  ASSERT_EQ(jmeter.samples().size(), 2U);
+  EXPECT_EQ(jmeter.samples()[1].due_s, 1.0);
+  EXPECT_EQ(jmeter.row(0).failures, 1);
+  EXPECT_EQ(jmeter.failure_causes(0).at("Non HTTP response code: java.net.BindException"), 1);
+
+  EXPECT_THROW(lt::read_samples_csv("elapsed,label\n1,x\n", 0), std::invalid_argument);
+  EXPECT_THROW(lt::read_samples_csv(results.samples_csv(0) + "1,2\n", 0), std::invalid_argument);
+}
