@@ -13,16 +13,16 @@ using nlohmann::json;
 
 namespace {
 
-lt::Scenario file(const std::string& name) {
+lt::Scenario scenario_file(const std::string& name) {
   return lt::load_scenario(std::string(TRACKER_SOURCE_DIR) + "/loadtest/scenarios/" + name);
 }
 
-json minimal() {
+json minimal_scenario() {
   return json::parse(R"({"name": "T", "users": 4, "time_limit_s": 100,
     "events": [{"requests": 10, "schedule": {"kind": "rate", "rate": 1}, "connections": 2}]})");
 }
 
-std::string error_of(const json& document) {
+std::string scenario_error_of(const json& document) {
   try {
     lt::parse_scenario(document);
   } catch (const lt::ScenarioError& e) {
@@ -34,18 +34,18 @@ std::string error_of(const json& document) {
 }  // namespace
 
 TEST(LoadgenScenarioTest, TheReportsScenariosParseToTheirShapes) {
-  const auto sc1 = file("sc1.json");
+  const auto sc1 = scenario_file("sc1.json");
   EXPECT_EQ(sc1.total_requests(), 33'600);
   EXPECT_EQ(sc1.phases[0].connections.from, 100);
   EXPECT_EQ(sc1.phases[0].connections.to, 5'000);
   EXPECT_FALSE(sc1.triggers);
 
-  const auto sc1b = file("sc1b.json");
+  const auto sc1b = scenario_file("sc1b.json");
   EXPECT_EQ(sc1b.total_requests(), 60'000);
   EXPECT_FALSE(sc1b.phases[0].keepalive);
   EXPECT_EQ(sc1b.phases[0].connections.to, 5'000);
 
-  const auto sc2 = file("sc2.json");
+  const auto sc2 = scenario_file("sc2.json");
   EXPECT_EQ(sc2.users, 1);
   EXPECT_EQ(sc2.total_requests(), 300);
   EXPECT_NEAR(lt::due_s(sc2.phases[0], 1, 299), 299.0, 1e-9);  // 300 messages in 5 minutes
@@ -53,12 +53,12 @@ TEST(LoadgenScenarioTest, TheReportsScenariosParseToTheirShapes) {
   EXPECT_EQ(sc2.triggers->count, 20);
   EXPECT_EQ(sc2.triggers->interval_s, 60);
 
-  const auto sc3 = file("sc3.json");
+  const auto sc3 = scenario_file("sc3.json");
   EXPECT_EQ(sc3.total_requests(), 60'000);  // 200 people x 300 messages
   ASSERT_TRUE(sc3.triggers);
   EXPECT_EQ(sc3.triggers->count, 10);
 
-  const auto sc4 = file("sc4.json");
+  const auto sc4 = scenario_file("sc4.json");
   EXPECT_EQ(sc4.total_requests(), 150);                       // 50 people x 3 messages
   EXPECT_NEAR(lt::due_s(sc4.phases[0], 50, 50), 60.0, 1e-9);  // a minute apart
   ASSERT_TRUE(sc4.triggers);
@@ -67,44 +67,45 @@ TEST(LoadgenScenarioTest, TheReportsScenariosParseToTheirShapes) {
 }
 
 TEST(LoadgenScenarioTest, RefusesABadScenarioNamingTheField) {
-  auto d = minimal();
+  auto d = minimal_scenario();
   d["events"][0]["schedule"]["kind"] = "burst";
-  EXPECT_NE(error_of(d).find("events[0].schedule.kind must be \"rate\""), std::string::npos)
-      << error_of(d);
-
-  d = minimal();
-  d["events"][0]["conections"] = 3;
-  EXPECT_EQ(error_of(d), "events[0].conections is not a known setting");
-
-  d = minimal();
-  d["users"] = 0;
-  EXPECT_EQ(error_of(d), "users must be between 1 and 100000 (got 0)");
-
-  d = minimal();
-  d["events"][0]["connections"] = json{{"from", 10}, {"to", 5}};
-  EXPECT_EQ(error_of(d), "events[0].connections.to must not be below from");
-
-  d = minimal();
-  d["time_limit_s"] = 5;  // the 10th request is due at 9 s
-  EXPECT_NE(error_of(d).find("must be longer than the scenario's schedule (9 s)"),
+  EXPECT_NE(scenario_error_of(d).find("events[0].schedule.kind must be \"rate\""),
             std::string::npos)
-      << error_of(d);
+      << scenario_error_of(d);
 
-  d = minimal();
+  d = minimal_scenario();
+  d["events"][0]["conections"] = 3;
+  EXPECT_EQ(scenario_error_of(d), "events[0].conections is not a known setting");
+
+  d = minimal_scenario();
+  d["users"] = 0;
+  EXPECT_EQ(scenario_error_of(d), "users must be between 1 and 100000 (got 0)");
+
+  d = minimal_scenario();
+  d["events"][0]["connections"] = json{{"from", 10}, {"to", 5}};
+  EXPECT_EQ(scenario_error_of(d), "events[0].connections.to must not be below from");
+
+  d = minimal_scenario();
+  d["time_limit_s"] = 5;  // the 10th request is due at 9 s
+  EXPECT_NE(scenario_error_of(d).find("must be longer than the scenario's schedule (9 s)"),
+            std::string::npos)
+      << scenario_error_of(d);
+
+  d = minimal_scenario();
   d.erase("name");
-  EXPECT_EQ(error_of(d), "name is required");
+  EXPECT_EQ(scenario_error_of(d), "name is required");
 
-  d = minimal();
+  d = minimal_scenario();
   d["events"] = json::array();
-  EXPECT_EQ(error_of(d), "events must be a non-empty list of phases");
+  EXPECT_EQ(scenario_error_of(d), "events must be a non-empty list of phases");
 
-  d = minimal();
+  d = minimal_scenario();
   d["triggers"] = json{{"interval_s", 10}};
-  EXPECT_EQ(error_of(d), "triggers.count is required");
+  EXPECT_EQ(scenario_error_of(d), "triggers.count is required");
 
-  d = minimal();
+  d = minimal_scenario();
   d["events"][0]["schedule"] = json{{"kind", "rounds"}, {"interval_s", 1}, {"spread_s", 2}};
-  EXPECT_EQ(error_of(d), "events[0].schedule.spread_s must not be longer than interval_s");
+  EXPECT_EQ(scenario_error_of(d), "events[0].schedule.spread_s must not be longer than interval_s");
 
   EXPECT_THROW(lt::load_scenario("/nonexistent/scenario.json"), lt::ScenarioError);
 }
@@ -153,7 +154,7 @@ TEST(LoadgenScenarioTest, ConnectionsOpenAlongTheirRamp) {
 }
 
 TEST(LoadgenScenarioTest, ScalingShrinksTheRunButKeepsItsRates) {
-  const auto sc2 = lt::scaled(file("sc2.json"), 0.05);
+  const auto sc2 = lt::scaled(scenario_file("sc2.json"), 0.05);
   EXPECT_EQ(sc2.total_requests(), 15);
   EXPECT_EQ(sc2.phases[0].schedule.interval_s, 1);  // still one message a second
   ASSERT_TRUE(sc2.triggers);
@@ -162,19 +163,19 @@ TEST(LoadgenScenarioTest, ScalingShrinksTheRunButKeepsItsRates) {
   EXPECT_EQ(sc2.triggers->timeout_s, 300);  // the services' latency does not shrink
   EXPECT_GE(sc2.time_limit_s, sc2.planned_s() + 60);
 
-  const auto sc3 = lt::scaled(file("sc3.json"), 0.02);
+  const auto sc3 = lt::scaled(scenario_file("sc3.json"), 0.02);
   EXPECT_EQ(sc3.total_requests() % 200, 0);  // whole rounds: everyone sends alike
   EXPECT_EQ(sc3.total_requests(), 1'200);
 
-  const auto sc1 = lt::scaled(file("sc1.json"), 0.1);
+  const auto sc1 = lt::scaled(scenario_file("sc1.json"), 0.1);
   EXPECT_EQ(sc1.total_requests(), 3'360);
   EXPECT_EQ(sc1.phases[0].schedule.interval_s, 4.5);
   EXPECT_NEAR(sc1.phases[0].connections.ramp_s, 6, 1e-9);
   EXPECT_EQ(sc1.phases[0].connections.to, 5'000);
 
-  EXPECT_EQ(lt::scaled(file("sc4.json"), 1).total_requests(), 150);
-  EXPECT_THROW(lt::scaled(file("sc4.json"), 0), lt::ScenarioError);
-  EXPECT_THROW(lt::scaled(file("sc4.json"), 1.5), lt::ScenarioError);
+  EXPECT_EQ(lt::scaled(scenario_file("sc4.json"), 1).total_requests(), 150);
+  EXPECT_THROW(lt::scaled(scenario_file("sc4.json"), 0), lt::ScenarioError);
+  EXPECT_THROW(lt::scaled(scenario_file("sc4.json"), 1.5), lt::ScenarioError);
 }
 
 TEST(LoadgenScenarioTest, TheTriggeredDayIsTheOneWhosePeriodHoldsNow) {

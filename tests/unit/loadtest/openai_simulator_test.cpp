@@ -29,7 +29,7 @@ using tracker::testing::run;
 
 namespace {
 
-struct Reply {
+struct SimReply {
   unsigned status = 0;
   json body;         // null if the body is not JSON
   std::string text;  // the raw body
@@ -41,10 +41,10 @@ struct Reply {
 struct OpenAiSimulatorTest : ::testing::Test {
   asio::io_context io;
 
-  Reply send(const std::string& base_url, bh::verb method, const std::string& target,
-             const std::string& body, tracker::http::Headers headers) {
+  SimReply send(const std::string& base_url, bh::verb method, const std::string& target,
+                const std::string& body, tracker::http::Headers headers) {
     tracker::http::Client client(io.get_executor(), {.base_url = base_url});
-    Reply reply;
+    SimReply reply;
     run(io, [&]() -> asio::awaitable<void> {
       std::string request_target = target;
       std::string request_body = body;
@@ -58,27 +58,27 @@ struct OpenAiSimulatorTest : ::testing::Test {
     if (reply.body.is_discarded()) reply.body = nullptr;
     return reply;
   }
-  Reply api(OpenAiSimulatorThread& sim, bh::verb method, const std::string& target,
-            const std::string& body = "", const std::string& content_type = "application/json",
-            const std::string& key = "sk-simulated") {
+  SimReply api(OpenAiSimulatorThread& sim, bh::verb method, const std::string& target,
+               const std::string& body = "", const std::string& content_type = "application/json",
+               const std::string& key = "sk-simulated") {
     tracker::http::Headers headers;
     if (!key.empty()) headers.emplace_back("Authorization", "Bearer " + key);
     if (!body.empty()) headers.emplace_back("Content-Type", content_type);
     return send(sim.base_url(), method, target, body, std::move(headers));
   }
-  Reply chat(OpenAiSimulatorThread& sim, const json& request,
-             const std::string& key = "sk-simulated") {
+  SimReply chat(OpenAiSimulatorThread& sim, const json& request,
+                const std::string& key = "sk-simulated") {
     return api(sim, bh::verb::post, "/chat/completions", request.dump(), "application/json", key);
   }
-  Reply control(OpenAiSimulatorThread& sim, bh::verb method, const std::string& target,
-                const std::string& body = "") {
+  SimReply control(OpenAiSimulatorThread& sim, bh::verb method, const std::string& target,
+                   const std::string& body = "") {
     return send("http://127.0.0.1:" + std::to_string(sim.port()), method, target, body,
                 {{"Content-Type", "application/json"}});
   }
 
   // POST /files as a multipart form, the way curl -F sends one.
-  Reply upload(OpenAiSimulatorThread& sim, const std::string& content,
-               const std::string& purpose = "batch", const std::string& filename = "in.jsonl") {
+  SimReply upload(OpenAiSimulatorThread& sim, const std::string& content,
+                  const std::string& purpose = "batch", const std::string& filename = "in.jsonl") {
     const std::string boundary = "------------------------sim0123456789";
     std::string body;
     if (!purpose.empty()) {
@@ -140,7 +140,7 @@ TEST_F(OpenAiSimulatorTest, AnswersAChatCompletionWithUsageAndHeaders) {
   EXPECT_EQ(tracker::loadtest::estimate_request_tokens(request), 117U);
   EXPECT_EQ(tracker::loadtest::estimate_request_tokens(chat_request("hello")), 1'017U);
 
-  const Reply reply = chat(sim, request);
+  const SimReply reply = chat(sim, request);
   ASSERT_EQ(reply.status, 200U) << reply.text;
   EXPECT_EQ(reply.body["object"], "chat.completion");
   EXPECT_TRUE(reply.body["id"].get<std::string>().starts_with("chatcmpl-"));
@@ -174,7 +174,7 @@ TEST_F(OpenAiSimulatorTest, AnswersAChatCompletionWithUsageAndHeaders) {
 
   // Without limits there are no x-ratelimit headers; without a cap the option's 150 tokens.
   OpenAiSimulatorThread unlimited;
-  const Reply plain = chat(unlimited, chat_request("hi"));
+  const SimReply plain = chat(unlimited, chat_request("hi"));
   ASSERT_EQ(plain.status, 200U);
   EXPECT_FALSE(plain.has("x-ratelimit-limit-requests"));
   EXPECT_EQ(plain.body["usage"]["completion_tokens"], 150);
@@ -184,7 +184,7 @@ TEST_F(OpenAiSimulatorTest, AnswersAChatCompletionWithUsageAndHeaders) {
 TEST_F(OpenAiSimulatorTest, RefusesAWrongOrMissingKeyWith401) {
   OpenAiSimulatorThread sim;
   for (const std::string& key : std::vector<std::string>{"sk-wrong", ""}) {
-    const Reply reply = chat(sim, chat_request("x"), key);
+    const SimReply reply = chat(sim, chat_request("x"), key);
     ASSERT_EQ(reply.status, 401U) << key;
     EXPECT_EQ(reply.body["error"]["code"], "invalid_api_key");
     EXPECT_EQ(reply.body["error"]["type"], "invalid_request_error");
@@ -215,20 +215,20 @@ TEST_F(OpenAiSimulatorTest, RefusesAMalformedRequestNamingTheField) {
                                                            {bad_content, "messages[1].content"},
                                                            {bad_cap, "max_completion_tokens"}};
   for (const auto& [request, param] : cases) {
-    const Reply reply = chat(sim, request);
+    const SimReply reply = chat(sim, request);
     ASSERT_EQ(reply.status, 400U) << param;
     EXPECT_EQ(reply.body["error"]["type"], "invalid_request_error");
     EXPECT_EQ(reply.body["error"]["param"], param);
     EXPECT_TRUE(reply.body["error"]["code"].is_null());
     EXPECT_FALSE(reply.body["error"]["message"].get<std::string>().empty());
   }
-  const Reply not_json =
+  const SimReply not_json =
       api(sim, bh::verb::post, "/chat/completions", "{not json", "application/json");
   EXPECT_EQ(not_json.status, 400U);
   EXPECT_TRUE(not_json.body["error"]["param"].is_null());
   EXPECT_EQ(sim.simulator().stats().bad_requests, 6U);
 
-  const Reply unknown = api(sim, bh::verb::get, "/models/gpt-5");
+  const SimReply unknown = api(sim, bh::verb::get, "/models/gpt-5");
   EXPECT_EQ(unknown.status, 404U);
   EXPECT_EQ(unknown.body["error"]["type"], "invalid_request_error");
 }
@@ -236,10 +236,10 @@ TEST_F(OpenAiSimulatorTest, RefusesAMalformedRequestNamingTheField) {
 TEST_F(OpenAiSimulatorTest, LimitsRequestsPerMinuteWith429AndRetryAfter) {
   OpenAiSimulatorThread sim({.requests_per_minute = 2});
   EXPECT_EQ(chat(sim, chat_request("1")).status, 200U);
-  const Reply second = chat(sim, chat_request("2"));
+  const SimReply second = chat(sim, chat_request("2"));
   EXPECT_EQ(second.status, 200U);
   EXPECT_EQ(second.header("x-ratelimit-remaining-requests"), "0");
-  const Reply third = chat(sim, chat_request("3"));
+  const SimReply third = chat(sim, chat_request("3"));
   ASSERT_EQ(third.status, 429U) << third.text;
   EXPECT_EQ(third.body["error"]["type"], "requests");
   EXPECT_EQ(third.body["error"]["code"], "rate_limit_exceeded");
@@ -264,10 +264,10 @@ TEST_F(OpenAiSimulatorTest, LimitsTokensPerMinuteChargingTheEstimate) {
   OpenAiSimulatorThread sim({.tokens_per_minute = 3'000});
   const json request = chat_request("hello", 1'000);  // 1,017 tokens at admission
   EXPECT_EQ(chat(sim, request).status, 200U);
-  const Reply second = chat(sim, request);
+  const SimReply second = chat(sim, request);
   EXPECT_EQ(second.status, 200U);
   EXPECT_LT(std::stod(second.header("x-ratelimit-remaining-tokens")), 1'017);
-  const Reply third = chat(sim, request);
+  const SimReply third = chat(sim, request);
   ASSERT_EQ(third.status, 429U) << third.text;
   EXPECT_EQ(third.body["error"]["type"], "tokens");
   EXPECT_EQ(third.body["error"]["code"], "rate_limit_exceeded");
@@ -279,7 +279,7 @@ TEST_F(OpenAiSimulatorTest, LimitsTokensPerMinuteChargingTheEstimate) {
   EXPECT_EQ(third.header("x-ratelimit-limit-tokens"), "3000");
 
   // More than the whole limit can never be admitted.
-  const Reply too_large = chat(sim, chat_request("hello", 5'000));
+  const SimReply too_large = chat(sim, chat_request("hello", 5'000));
   EXPECT_EQ(too_large.status, 429U);
   EXPECT_EQ(too_large.body["error"]["type"], "tokens");
   EXPECT_FALSE(too_large.has("retry-after"));
@@ -288,7 +288,7 @@ TEST_F(OpenAiSimulatorTest, LimitsTokensPerMinuteChargingTheEstimate) {
 
 TEST_F(OpenAiSimulatorTest, QuotaExhaustedAnswersInsufficientQuota) {
   OpenAiSimulatorThread sim({.quota_exhausted = true});
-  const Reply reply = chat(sim, chat_request("x"));
+  const SimReply reply = chat(sim, chat_request("x"));
   ASSERT_EQ(reply.status, 429U);
   EXPECT_EQ(reply.body["error"]["type"], "insufficient_quota");
   EXPECT_EQ(reply.body["error"]["code"], "insufficient_quota");
@@ -299,7 +299,7 @@ TEST_F(OpenAiSimulatorTest, QuotaExhaustedAnswersInsufficientQuota) {
 TEST_F(OpenAiSimulatorTest, InjectsFaultsConfiguredAtRunTime) {
   OpenAiSimulatorThread sim;
   sim.simulator().configure({{"inject_500_rate", 1.0}});
-  const Reply failed = chat(sim, chat_request("x"));
+  const SimReply failed = chat(sim, chat_request("x"));
   ASSERT_EQ(failed.status, 500U);
   EXPECT_EQ(failed.body["error"]["type"], "server_error");
   EXPECT_EQ(failed.body["error"]["message"],
@@ -307,7 +307,7 @@ TEST_F(OpenAiSimulatorTest, InjectsFaultsConfiguredAtRunTime) {
   sim.simulator().configure({{"inject_500_rate", 0}, {"inject_503_rate", 1}});
   EXPECT_EQ(chat(sim, chat_request("x")).status, 503U);
   sim.simulator().configure({{"inject_503_rate", 0}, {"inject_429_rate", 1}});
-  const Reply limited = chat(sim, chat_request("x"));
+  const SimReply limited = chat(sim, chat_request("x"));
   EXPECT_EQ(limited.status, 429U);
   EXPECT_EQ(limited.body["error"]["code"], "rate_limit_exceeded");
   EXPECT_EQ(limited.header("retry-after-ms"), "200");
@@ -324,7 +324,7 @@ TEST_F(OpenAiSimulatorTest, InjectsFaultsConfiguredAtRunTime) {
 TEST_F(OpenAiSimulatorTest, AnInjectedTimeoutHoldsTheAnswerThenCloses) {
   OpenAiSimulatorThread sim({.inject_timeout_rate = 1, .timeout_hold = 100ms});
   const auto started = std::chrono::steady_clock::now();
-  const Reply reply = chat(sim, chat_request("x"));
+  const SimReply reply = chat(sim, chat_request("x"));
   EXPECT_GE(std::chrono::steady_clock::now() - started, 100ms);
   EXPECT_EQ(reply.status, 504U);
   EXPECT_FALSE(reply.raw.keep_alive());
@@ -347,7 +347,7 @@ TEST_F(OpenAiSimulatorTest, FormatsResetDurationsAsOpenAiDoes) {
 TEST_F(OpenAiSimulatorTest, UploadsAFileAndServesItsContent) {
   OpenAiSimulatorThread sim;
   const std::string content = "{\"a\":1}\r\n{\"b\":\"--not a boundary\"}\n\x01\x02";
-  const Reply uploaded = upload(sim, content, "batch", "requests.jsonl");
+  const SimReply uploaded = upload(sim, content, "batch", "requests.jsonl");
   ASSERT_EQ(uploaded.status, 200U) << uploaded.text;
   const std::string id = uploaded.body["id"];
   EXPECT_TRUE(id.starts_with("file-"));
@@ -356,24 +356,24 @@ TEST_F(OpenAiSimulatorTest, UploadsAFileAndServesItsContent) {
   EXPECT_EQ(uploaded.body["filename"], "requests.jsonl");
   EXPECT_EQ(uploaded.body["purpose"], "batch");
 
-  const Reply object = api(sim, bh::verb::get, "/files/" + id);
+  const SimReply object = api(sim, bh::verb::get, "/files/" + id);
   EXPECT_EQ(object.status, 200U);
   EXPECT_EQ(object.body["id"], id);
-  const Reply bytes = api(sim, bh::verb::get, "/files/" + id + "/content");
+  const SimReply bytes = api(sim, bh::verb::get, "/files/" + id + "/content");
   EXPECT_EQ(bytes.status, 200U);
   EXPECT_EQ(bytes.text, content);
 
-  const Reply missing = api(sim, bh::verb::get, "/files/file-x/content");
+  const SimReply missing = api(sim, bh::verb::get, "/files/file-x/content");
   EXPECT_EQ(missing.status, 404U);
   EXPECT_EQ(missing.body["error"]["message"], "No such File object: file-x");
   EXPECT_EQ(missing.body["error"]["param"], "id");
 
-  const Reply no_purpose = upload(sim, content, "");
+  const SimReply no_purpose = upload(sim, content, "");
   EXPECT_EQ(no_purpose.status, 400U);
   EXPECT_EQ(no_purpose.body["error"]["param"], "purpose");
-  const Reply not_multipart = api(sim, bh::verb::post, "/files", "{}", "application/json");
+  const SimReply not_multipart = api(sim, bh::verb::post, "/files", "{}", "application/json");
   EXPECT_EQ(not_multipart.status, 400U);
-  const Reply unterminated =
+  const SimReply unterminated =
       api(sim, bh::verb::post, "/files",
           "--b\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch",
           "multipart/form-data; boundary=b");
@@ -392,7 +392,7 @@ TEST_F(OpenAiSimulatorTest, RunsABatchToCompletion) {
                        {"endpoint", "/v1/chat/completions"},
                        {"completion_window", "24h"},
                        {"metadata", {{"day", "2026-01-05"}}}};
-  const Reply created = api(sim, bh::verb::post, "/batches", create.dump());
+  const SimReply created = api(sim, bh::verb::post, "/batches", create.dump());
   ASSERT_EQ(created.status, 200U) << created.text;
   EXPECT_EQ(created.body["object"], "batch");
   EXPECT_EQ(created.body["status"], "validating");
@@ -406,7 +406,7 @@ TEST_F(OpenAiSimulatorTest, RunsABatchToCompletion) {
   EXPECT_EQ(done["request_counts"], json({{"total", 3}, {"completed", 3}, {"failed", 0}}));
   EXPECT_TRUE(done["error_file_id"].is_null());
   EXPECT_FALSE(done["completed_at"].is_null());
-  const Reply output =
+  const SimReply output =
       api(sim, bh::verb::get, "/files/" + done["output_file_id"].get<std::string>() + "/content");
   ASSERT_EQ(output.status, 200U);
   const auto lines = jsonl(output.text);
@@ -464,11 +464,11 @@ TEST_F(OpenAiSimulatorTest, AMalformedBatchInputFailsTheBatch) {
   const std::string input = batch_line("ok", "x") + "\nnot json\n" +
                             R"({"method":"POST","url":"/v1/chat/completions","body":{}})" + "\n";
   const std::string file_id = upload(sim, input).body["id"];
-  const Reply created = api(sim, bh::verb::post, "/batches",
-                            json{{"input_file_id", file_id},
-                                 {"endpoint", "/v1/chat/completions"},
-                                 {"completion_window", "24h"}}
-                                .dump());
+  const SimReply created = api(sim, bh::verb::post, "/batches",
+                               json{{"input_file_id", file_id},
+                                    {"endpoint", "/v1/chat/completions"},
+                                    {"completion_window", "24h"}}
+                                   .dump());
   ASSERT_EQ(created.status, 200U);
   const json failed = await_batch(sim, created.body["id"], "failed");
   ASSERT_EQ(failed["status"], "failed") << failed.dump();
@@ -481,13 +481,13 @@ TEST_F(OpenAiSimulatorTest, AMalformedBatchInputFailsTheBatch) {
   EXPECT_EQ(data[1]["line"], 3);
 
   // The request itself: unknown file, wrong endpoint.
-  const Reply unknown = api(sim, bh::verb::post, "/batches",
-                            json{{"input_file_id", "file-nope"},
-                                 {"endpoint", "/v1/chat/completions"},
-                                 {"completion_window", "24h"}}
-                                .dump());
+  const SimReply unknown = api(sim, bh::verb::post, "/batches",
+                               json{{"input_file_id", "file-nope"},
+                                    {"endpoint", "/v1/chat/completions"},
+                                    {"completion_window", "24h"}}
+                                   .dump());
   EXPECT_EQ(unknown.status, 404U);
-  const Reply endpoint = api(
+  const SimReply endpoint = api(
       sim, bh::verb::post, "/batches",
       json{{"input_file_id", file_id}, {"endpoint", "/v1/embeddings"}, {"completion_window", "24h"}}
           .dump());
@@ -504,7 +504,7 @@ TEST_F(OpenAiSimulatorTest, ABatchCanBeCancelled) {
                                   {"completion_window", "24h"}}
                                  .dump())
                              .body["id"];
-  const Reply cancelled = api(sim, bh::verb::post, "/batches/" + id + "/cancel");
+  const SimReply cancelled = api(sim, bh::verb::post, "/batches/" + id + "/cancel");
   EXPECT_EQ(cancelled.status, 200U);
   EXPECT_EQ(cancelled.body["status"], "cancelled");
   EXPECT_EQ(api(sim, bh::verb::get, "/batches/" + id).body["status"], "cancelled");
@@ -517,17 +517,17 @@ TEST_F(OpenAiSimulatorTest, ConfigRejectsAnUnknownKeyAndChangesNothing) {
   EXPECT_EQ(sim.simulator().config()["inject_500_rate"], 0.0);
   EXPECT_THROW(sim.simulator().configure({{"inject_500_rate", 2}}), std::invalid_argument);
 
-  const Reply refused = control(sim, bh::verb::post, "/_sim/config", R"({"bogus": 1})");
+  const SimReply refused = control(sim, bh::verb::post, "/_sim/config", R"({"bogus": 1})");
   EXPECT_EQ(refused.status, 400U);
   EXPECT_NE(refused.text.find("bogus"), std::string::npos);
-  const Reply changed = control(sim, bh::verb::post, "/_sim/config",
-                                R"({"requests_per_minute": 60, "timeout_hold_ms": 5})");
+  const SimReply changed = control(sim, bh::verb::post, "/_sim/config",
+                                   R"({"requests_per_minute": 60, "timeout_hold_ms": 5})");
   EXPECT_EQ(changed.status, 200U);
   EXPECT_EQ(changed.body["requests_per_minute"], 60.0);
   EXPECT_EQ(changed.body["timeout_hold_ms"], 5);
   EXPECT_EQ(chat(sim, chat_request("x")).header("x-ratelimit-limit-requests"), "60");
 
-  const Reply stats = control(sim, bh::verb::get, "/_sim/stats");
+  const SimReply stats = control(sim, bh::verb::get, "/_sim/stats");
   EXPECT_EQ(stats.body["completed"], 1);
   EXPECT_EQ(control(sim, bh::verb::post, "/_sim/reset").status, 200U);
   EXPECT_EQ(sim.simulator().stats().completed, 0U);
@@ -546,7 +546,7 @@ TEST_F(OpenAiSimulatorTest, SumsUpAStudyTrackerPrompt) {
                                          {"text", "read about sql joins"},
                                          {"minutes", 45},
                                          {"topics", {"sql", "kafka"}}}})}};
-  const Reply reply = chat(sim, chat_request(data.dump()));
+  const SimReply reply = chat(sim, chat_request(data.dump()));
   ASSERT_EQ(reply.status, 200U) << reply.text;
   EXPECT_EQ(reply.body["choices"][0]["message"]["content"],
             "Simulated feedback: 2 logs, 2h 45m in all (#kafka, #sql). First: \"카프카 컨슈머 "
@@ -557,7 +557,7 @@ TEST_F(OpenAiSimulatorTest, TruncatesTheFeedbackOnCharacterBoundaries) {
   OpenAiSimulatorThread sim;
   std::string korean;
   for (int i = 0; i < 100; ++i) korean += "공부";  // 200 characters, 3 bytes each
-  const Reply reply = chat(sim, chat_request(korean));
+  const SimReply reply = chat(sim, chat_request(korean));
   ASSERT_EQ(reply.status, 200U) << reply.text;  // parsed, so valid UTF-8
   std::string expected = "Simulated feedback: ";
   for (int i = 0; i < 40; ++i) expected += "공부";

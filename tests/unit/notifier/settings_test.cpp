@@ -9,7 +9,7 @@ using tracker::config::fixed_environment;
 
 namespace {
 
-std::map<std::string, std::string> minimal() {
+std::map<std::string, std::string> notifier_minimal() {
   return {{"KAFKA_BROKERS", "127.0.0.1:19092"},
           {"DATABASE_URL", "postgresql://tracker@127.0.0.1:15432/tracker"},
           {"SLACK_BOT_TOKEN", "xoxb-1-2-abc"}};
@@ -18,7 +18,7 @@ std::map<std::string, std::string> minimal() {
 }  // namespace
 
 TEST(NotifierSettings, DefaultsFollowSlacksLimits) {
-  Env env(fixed_environment(minimal()));
+  Env env(fixed_environment(notifier_minimal()));
   const auto s = tracker::notifier::load_settings(env);
   EXPECT_EQ(s.slack_base_url, "https://slack.com/api");
   EXPECT_EQ(s.topic, "slack-outbox");
@@ -33,7 +33,7 @@ TEST(NotifierSettings, DefaultsFollowSlacksLimits) {
 }
 
 TEST(NotifierSettings, EachBadVariableIsNamed) {
-  auto values = minimal();
+  auto values = notifier_minimal();
   values.erase("SLACK_BOT_TOKEN");
   values["SLACK_API_BASE_URL"] = "slack.com/api";
   values["TRACKER_SLACK_MAX_ATTEMPTS"] = "0";
@@ -54,7 +54,7 @@ TEST(NotifierSettings, EachBadVariableIsNamed) {
 }
 
 TEST(NotifierSettings, RefusesATokenThatIsNotABotToken) {
-  auto values = minimal();
+  auto values = notifier_minimal();
   values["SLACK_BOT_TOKEN"] = "xoxp-user-token";
   Env env(fixed_environment(values));
   try {

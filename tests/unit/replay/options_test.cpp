@@ -19,7 +19,7 @@ Options parse(std::vector<std::string_view> args) {
   return parse_options(args);
 }
 
-std::string error_of(std::vector<std::string_view> args) {
+std::string replay_error_of(std::vector<std::string_view> args) {
   try {
     parse_options(args);
   } catch (const UsageError& error) {
@@ -59,26 +59,27 @@ TEST(ReplayOptions, ReadsARangeAPaceAndASink) {
 }
 
 TEST(ReplayOptions, NamesWhatIsWrong) {
-  EXPECT_EQ(error_of({"--speed", "2"}),
+  EXPECT_EQ(replay_error_of({"--speed", "2"}),
             "say where to: --dry-run, --to-ingest 127.0.0.1:PORT or --to-topic NAME");
-  EXPECT_NE(error_of({"--to-ingest", "10.1.2.3:3000"}).find("not a 127.0.0.0/8 address"),
+  EXPECT_NE(replay_error_of({"--to-ingest", "10.1.2.3:3000"}).find("not a 127.0.0.0/8 address"),
             std::string::npos);
-  EXPECT_NE(error_of({"--to-ingest", "localhost:3000"}).find("not a 127.0.0.0/8 address"),
+  EXPECT_NE(replay_error_of({"--to-ingest", "localhost:3000"}).find("not a 127.0.0.0/8 address"),
             std::string::npos);
-  EXPECT_NE(error_of({"--to-ingest", "127.0.0.1:70000"}).find("out of range"), std::string::npos);
-  EXPECT_EQ(error_of({"--dry-run", "--to-topic", "x"}),
+  EXPECT_NE(replay_error_of({"--to-ingest", "127.0.0.1:70000"}).find("out of range"),
+            std::string::npos);
+  EXPECT_EQ(replay_error_of({"--dry-run", "--to-topic", "x"}),
             "choose one of --dry-run, --to-ingest, --to-topic");
-  EXPECT_EQ(error_of({"--dry-run", "--from-offset", "5", "--from-time", "1000"}),
+  EXPECT_EQ(replay_error_of({"--dry-run", "--from-offset", "5", "--from-time", "1000"}),
             "a range is by offsets or by time, not both");
-  EXPECT_EQ(error_of({"--dry-run", "--from-offset", "5", "--to-offset", "5"}),
+  EXPECT_EQ(replay_error_of({"--dry-run", "--from-offset", "5", "--to-offset", "5"}),
             "--to-offset must be after --from-offset (it is exclusive)");
-  EXPECT_EQ(error_of({"--dry-run", "--rate", "10", "--speed", "2"}),
+  EXPECT_EQ(replay_error_of({"--dry-run", "--rate", "10", "--speed", "2"}),
             "--rate and --speed do not combine");
-  EXPECT_EQ(error_of({"--to-topic", "slack-events"}),
+  EXPECT_EQ(replay_error_of({"--to-topic", "slack-events"}),
             "--to-topic: the range's own topic would grow while it is read");
-  EXPECT_NE(error_of({"--dry-run", "--speed", "0"}).find("--speed"), std::string::npos);
-  EXPECT_EQ(error_of({"--dry-run", "--bogus"}), "unknown option '--bogus' (see --help)");
-  EXPECT_EQ(error_of({"--dry-run", "--topic"}), "--topic: needs a value");
+  EXPECT_NE(replay_error_of({"--dry-run", "--speed", "0"}).find("--speed"), std::string::npos);
+  EXPECT_EQ(replay_error_of({"--dry-run", "--bogus"}), "unknown option '--bogus' (see --help)");
+  EXPECT_EQ(replay_error_of({"--dry-run", "--topic"}), "--topic: needs a value");
   EXPECT_TRUE(parse({"--help"}).help);
 }
 

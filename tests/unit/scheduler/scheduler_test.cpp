@@ -11,12 +11,12 @@ using tracker::scheduler::parse_trigger;
 
 namespace {
 
-std::map<std::string, std::string> minimal() {
+std::map<std::string, std::string> scheduler_minimal() {
   return {{"KAFKA_BROKERS", "127.0.0.1:19092"},
           {"DATABASE_URL", "postgresql://tracker@127.0.0.1:15432/tracker"}};
 }
 
-std::string error_of(std::string_view body) {
+std::string scheduler_error_of(std::string_view body) {
   try {
     static_cast<void>(parse_trigger(body));
   } catch (const std::invalid_argument& error) {
@@ -28,7 +28,7 @@ std::string error_of(std::string_view body) {
 }  // namespace
 
 TEST(SchedulerSettings, Defaults) {
-  Env env(fixed_environment(minimal()));
+  Env env(fixed_environment(scheduler_minimal()));
   const auto s = tracker::scheduler::load_settings(env);
   EXPECT_EQ(s.options.topic, "summary-requests");
   EXPECT_EQ(s.options.tick_interval, std::chrono::seconds{60});
@@ -41,7 +41,7 @@ TEST(SchedulerSettings, Defaults) {
 }
 
 TEST(SchedulerSettings, EachBadVariableIsNamed) {
-  auto values = minimal();
+  auto values = scheduler_minimal();
   values["TRACKER_ADMIN_TOKEN"] = "zq9-secret";
   values["TRACKER_SCHEDULER_TICK_INTERVAL"] = "60";
   values["TRACKER_SCHEDULER_CATCH_UP_WINDOW"] = "40d";
@@ -78,11 +78,14 @@ TEST(TriggerBody, ScopesFromEveryoneToOneUser) {
 }
 
 TEST(TriggerBody, RejectsWhatItCannotDo) {
-  EXPECT_NE(error_of("[1]").find("not a JSON object"), std::string::npos);
-  EXPECT_NE(error_of(R"({"user_id":"U1"})").find("needs team_id"), std::string::npos);
-  EXPECT_NE(error_of(R"({"team_id":"T1","day":"2026-02-30"})").find("day"), std::string::npos);
-  EXPECT_NE(error_of(R"({"team_id":"T1","day":"yesterday"})").find("day"), std::string::npos);
-  EXPECT_NE(error_of(R"({"force":"yes"})").find("force"), std::string::npos);
-  EXPECT_NE(error_of(R"({"teamid":"T1"})").find("unknown field \"teamid\""), std::string::npos);
-  EXPECT_NE(error_of(R"({"team_id":""})").find("team_id"), std::string::npos);
+  EXPECT_NE(scheduler_error_of("[1]").find("not a JSON object"), std::string::npos);
+  EXPECT_NE(scheduler_error_of(R"({"user_id":"U1"})").find("needs team_id"), std::string::npos);
+  EXPECT_NE(scheduler_error_of(R"({"team_id":"T1","day":"2026-02-30"})").find("day"),
+            std::string::npos);
+  EXPECT_NE(scheduler_error_of(R"({"team_id":"T1","day":"yesterday"})").find("day"),
+            std::string::npos);
+  EXPECT_NE(scheduler_error_of(R"({"force":"yes"})").find("force"), std::string::npos);
+  EXPECT_NE(scheduler_error_of(R"({"teamid":"T1"})").find("unknown field \"teamid\""),
+            std::string::npos);
+  EXPECT_NE(scheduler_error_of(R"({"team_id":""})").find("team_id"), std::string::npos);
 }

@@ -14,7 +14,7 @@ using tracker::schema::SummaryRequestError;
 
 namespace {
 
-SummaryRequest sample() {
+SummaryRequest request_sample() {
   SummaryRequest r;
   r.job_id = "T1:U1:2026-12-01:v1";
   r.team_id = "T1";
@@ -37,7 +37,7 @@ std::string reason_of(const std::string& value) {
 }  // namespace
 
 TEST(SummaryRequest, RoundTrips) {
-  const SummaryRequest r = sample();
+  const SummaryRequest r = request_sample();
   const auto decoded = decode_summary_request(tracker::schema::encode_summary_request(r));
   ASSERT_TRUE(std::holds_alternative<SummaryRequest>(decoded));
   const auto& back = std::get<SummaryRequest>(decoded);
@@ -50,7 +50,7 @@ TEST(SummaryRequest, RoundTrips) {
 }
 
 TEST(SummaryRequest, NamesWhatIsWrong) {
-  auto record = nlohmann::json::parse(tracker::schema::encode_summary_request(sample()));
+  auto record = nlohmann::json::parse(tracker::schema::encode_summary_request(request_sample()));
   EXPECT_EQ(reason_of("not json"), "invalid_json");
   auto other = record;
   other["schema"] = "summary-request/v9";
@@ -78,7 +78,8 @@ TEST(SummaryRequest, MatchesItsJsonSchemaFile) {
                    "/schemas/messages/summary-request.v1.schema.json");
   ASSERT_TRUE(in);
   const auto schema = nlohmann::json::parse(in);
-  const auto record = nlohmann::json::parse(tracker::schema::encode_summary_request(sample()));
+  const auto record =
+      nlohmann::json::parse(tracker::schema::encode_summary_request(request_sample()));
   std::set<std::string> required(schema["required"].begin(), schema["required"].end());
   std::set<std::string> written;
   for (const auto& [key, value] : record.items()) written.insert(key);

@@ -12,7 +12,7 @@ using tracker::summarizer::StudyContext;
 
 namespace {
 
-std::map<std::string, std::string> minimal() {
+std::map<std::string, std::string> summarizer_minimal() {
   return {{"KAFKA_BROKERS", "127.0.0.1:19092"},
           {"DATABASE_URL", "postgresql://tracker@127.0.0.1:15432/tracker"}};
 }
@@ -41,7 +41,7 @@ LogEntry log(std::string time, std::string text, std::optional<int> minutes,
 
 TEST(SummarizerSettings, OfflineWithoutAKeyOpenAiWithOne) {
   {
-    Env env(fixed_environment(minimal()));
+    Env env(fixed_environment(summarizer_minimal()));
     const auto s = tracker::summarizer::load_settings(env);
     EXPECT_EQ(s.options.provider, "offline");
     EXPECT_EQ(s.options.max_in_flight, 64U);
@@ -51,7 +51,7 @@ TEST(SummarizerSettings, OfflineWithoutAKeyOpenAiWithOne) {
     EXPECT_DOUBLE_EQ(s.chat.budget.ratio, 0.2);
     EXPECT_EQ(s.ops_port, 9467);
   }
-  auto values = minimal();
+  auto values = summarizer_minimal();
   values["OPENAI_API_KEY"] = "sk-test";
   values["OPENAI_BASE_URL"] = "http://127.0.0.1:8080/v1";
   Env env(fixed_environment(values));
@@ -61,7 +61,7 @@ TEST(SummarizerSettings, OfflineWithoutAKeyOpenAiWithOne) {
 }
 
 TEST(SummarizerSettings, EachBadVariableIsNamed) {
-  auto values = minimal();
+  auto values = summarizer_minimal();
   values["TRACKER_SUMMARIZER_PROVIDER"] = "openai";  // without a key
   values["OPENAI_BASE_URL"] = "api.openai.com";
   values["TRACKER_OPENAI_MAX_ATTEMPTS"] = "0";

@@ -27,7 +27,7 @@ std::string envelope_of(const std::string& body) {
   return tracker::slack::make_envelope(*callback, body, {.received_at = kReceived});
 }
 
-std::string sample(const std::string& name) {
+std::string event_sample(const std::string& name) {
   return envelope_of(fixture("slack/" + name));
 }
 
@@ -76,7 +76,7 @@ TEST(SlackTs, RejectsWhatIsNotATimestamp) {
 }
 
 TEST(Decode, NewMessageSample) {
-  const Event event = event_of(decode(sample("message.json"), {}));
+  const Event event = event_of(decode(event_sample("message.json"), {}));
   EXPECT_EQ(event.event_id, "Ev0PV52K21");
   EXPECT_EQ(event.received_at, kReceived);
   const auto& write = std::get<MessageWrite>(event.action);
@@ -95,8 +95,8 @@ TEST(Decode, NewMessageSample) {
 }
 
 TEST(Decode, ThreadReplySample) {
-  const auto write =
-      std::get<MessageWrite>(event_of(decode(sample("message_thread_reply.json"), {})).action);
+  const auto write = std::get<MessageWrite>(
+      event_of(decode(event_sample("message_thread_reply.json"), {})).action);
   EXPECT_EQ(write.change, Change::reply);
   EXPECT_EQ(write.ts, "1731975000.000300");
   EXPECT_EQ(write.thread_ts, "1731974400.000200");
@@ -104,7 +104,7 @@ TEST(Decode, ThreadReplySample) {
 }
 
 TEST(Decode, EditSampleCarriesTheNewTextAndTheEditTime) {
-  const Event event = event_of(decode(sample("message_changed.json"), {}));
+  const Event event = event_of(decode(event_sample("message_changed.json"), {}));
   const auto& write = std::get<MessageWrite>(event.action);
   EXPECT_EQ(write.change, Change::edit);
   EXPECT_EQ(write.ts, "1731974400.000200");  // the edited message, not the event
@@ -160,7 +160,7 @@ TEST(Decode, ADeletedThreadParentBecomesATombstone) {
 
 TEST(Decode, DeletionSample) {
   const auto deletion =
-      std::get<MessageDeletion>(event_of(decode(sample("message_deleted.json"), {})).action);
+      std::get<MessageDeletion>(event_of(decode(event_sample("message_deleted.json"), {})).action);
   EXPECT_EQ(deletion.ts, "1731974400.000200");
   EXPECT_EQ(deletion.posted_at, at(1731974400, 200));
   EXPECT_EQ(deletion.deleted_at, at(1731975200, 500));
@@ -169,7 +169,7 @@ TEST(Decode, DeletionSample) {
 }
 
 TEST(Decode, BotSampleIsSkipped) {
-  const auto skip = std::get<Skip>(event_of(decode(sample("bot_message.json"), {})).action);
+  const auto skip = std::get<Skip>(event_of(decode(event_sample("bot_message.json"), {})).action);
   EXPECT_EQ(skip.reason, "bot");
 }
 
@@ -227,12 +227,16 @@ TEST(Decode, SkipsWhatIsNotAStudyLog) {
       {"bot deletion", envelope_of(bot_deletion.dump()), {}, "bot", ""},
       {"another event type", envelope_of(reaction.dump()), {}, "event_type", "reaction_added"},
       {"unwatched channel",
-       sample("message.json"),
+       event_sample("message.json"),
        {.channels = {"C999"}},
        "channel_not_watched",
        ""},
-      {"other workspace", sample("message.json"), {.team_ids = {"T999"}}, "team_not_allowed", ""},
-      {"other app", sample("message.json"), {.app_ids = {"A999"}}, "app_not_allowed", ""},
+      {"other workspace",
+       event_sample("message.json"),
+       {.team_ids = {"T999"}},
+       "team_not_allowed",
+       ""},
+      {"other app", event_sample("message.json"), {.app_ids = {"A999"}}, "app_not_allowed", ""},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -253,10 +257,10 @@ TEST(Decode, KeepsAuthoredSubtypesAndAllowedFilters) {
   const Filter filter{
       .channels = {"C1", "C024BE91L"}, .team_ids = {"T061EG9R6"}, .app_ids = {"A0PNCHHK2"}};
   EXPECT_TRUE(std::holds_alternative<MessageWrite>(
-      event_of(decode(sample("message.json"), filter)).action));
+      event_of(decode(event_sample("message.json"), filter)).action));
   // Filters apply to edits and deletions as well.
   EXPECT_TRUE(std::holds_alternative<Skip>(
-      event_of(decode(sample("message_deleted.json"), {.channels = {"C1"}})).action));
+      event_of(decode(event_sample("message_deleted.json"), {.channels = {"C1"}})).action));
 }
 
 TEST(Decode, KoreanMessage) {
@@ -283,7 +287,7 @@ struct PoisonCase {
 };
 
 TEST(Decode, PoisonRecordsSayWhatIsWrong) {
-  json envelope = json::parse(sample("message.json"));
+  json envelope = json::parse(event_sample("message.json"));
   auto with = [&](const char* pointer, const json& value) {
     json copy = envelope;
     if (value.is_null()) {
@@ -299,9 +303,9 @@ TEST(Decode, PoisonRecordsSayWhatIsWrong) {
   no_channel["payload"]["event"].erase("channel");
   json no_payload = envelope;
   no_payload.erase("payload");
-  json edit_without_message = json::parse(sample("message_changed.json"));
+  json edit_without_message = json::parse(event_sample("message_changed.json"));
   edit_without_message["payload"]["event"].erase("message");
-  json deletion_without_ts = json::parse(sample("message_deleted.json"));
+  json deletion_without_ts = json::parse(event_sample("message_deleted.json"));
   deletion_without_ts["payload"]["event"].erase("deleted_ts");
   const std::vector<PoisonCase> cases = {
       {"not JSON", "{\"schema\": ", "bad_json", "not JSON"},
