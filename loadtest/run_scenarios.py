@@ -21,7 +21,6 @@ import argparse
 import datetime as dt
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -35,8 +34,8 @@ OPENAI_RPM = "5000"
 OPENAI_TPM = "4000000"
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from main_job import (Failure, Processes, free_port, print_stage_rows, say, stage_rows,  # noqa: E402
-                      step, wait_listening, wait_ready)
+from main_job import (Failure, Processes, built, free_port, print_stage_rows, run_main,  # noqa: E402
+                      say, stage_rows, step, wait_listening, wait_ready)
 
 
 def main() -> int:
@@ -53,20 +52,7 @@ def main() -> int:
                              "(node loadtest/k6/test/live.mjs: k6's modules stood in for)")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 unless every request and every trigger succeeded")
-    args = parser.parse_args()
-
-    def terminated(signum, _frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, terminated)
-    try:
-        return run(args)
-    except Failure as failure:
-        say(f"\nFAILED: {failure}")
-        return 1
-    except KeyboardInterrupt:
-        say("\ninterrupted: everything this run started was stopped")
-        return 130
+    return run_main(run, parser.parse_args())
 
 
 def run(args) -> int:
@@ -74,15 +60,7 @@ def run(args) -> int:
         if not os.environ.get(var):
             raise Failure(f"{var} is not set: eval \"$(bash deploy/local/stack.sh env)\" first")
     build = Path(args.build).resolve()
-    binaries = {name: build / path for name, path in {
-        "ingest": "services/ingest/ingest", "worker": "services/worker/worker",
-        "scheduler": "services/scheduler/scheduler",
-        "summarizer": "services/summarizer/summarizer",
-        "notifier": "services/notifier/notifier", "slack-sim": "loadtest/slack-sim",
-        "openai-sim": "loadtest/openai-sim", "loadgen": "loadtest/loadgen"}.items()}
-    for path in binaries.values():
-        if not path.is_file():
-            raise Failure(f"{path} is missing: build first (bash scripts/build.sh release)")
+    binaries = built(build, {"loadgen": "loadtest/loadgen"})
     scenarios = [Path(s).resolve() for s in args.scenarios]
     for s in scenarios:
         if not s.is_file():

@@ -331,6 +331,41 @@ def minutes_text(minutes: int) -> str:
     return f"{minutes // 60}h {minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
 
 
+BINARIES = {
+    "ingest": "services/ingest/ingest", "worker": "services/worker/worker",
+    "scheduler": "services/scheduler/scheduler", "summarizer": "services/summarizer/summarizer",
+    "notifier": "services/notifier/notifier", "slack-sim": "loadtest/slack-sim",
+    "openai-sim": "loadtest/openai-sim"}
+
+
+def built(build: Path, extra: dict[str, str] | None = None) -> dict[str, Path]:
+    """The services' and simulators' binaries in the build tree (and `extra` ones), each checked
+    to exist."""
+    binaries = {name: build / path for name, path in {**BINARIES, **(extra or {})}.items()}
+    for path in binaries.values():
+        if not path.is_file():
+            raise Failure(f"{path} is missing: build first (bash scripts/build.sh release)")
+    return binaries
+
+
+def run_main(run, args) -> int:
+    """Runs `run(args)` with SIGTERM treated as Ctrl-C; a Failure exits 1 with its message, an
+    interruption 130 (what `run` started is stopped by its own finally clauses)."""
+
+    def terminated(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, terminated)
+    try:
+        return run(args)
+    except Failure as failure:
+        say(f"\nFAILED: {failure}")
+        return 1
+    except KeyboardInterrupt:
+        say("\ninterrupted: everything this run started was stopped")
+        return 130
+
+
 def stage_rows(ports: dict[str, int]) -> tuple[dict, list[tuple[str, str, object]]]:
     """What each stage did, from the services' own metrics: (metrics by service, rows of
     stage, what, count)."""
@@ -387,15 +422,7 @@ def run(args) -> int:
     for var in ("KAFKA_BROKERS", "DATABASE_URL"):
         if not os.environ.get(var):
             raise Failure(f"{var} is not set: eval \"$(bash deploy/local/stack.sh env)\" first")
-    binaries = {name: build / path for name, path in {
-        "ingest": "services/ingest/ingest", "worker": "services/worker/worker",
-        "scheduler": "services/scheduler/scheduler",
-        "summarizer": "services/summarizer/summarizer",
-        "notifier": "services/notifier/notifier", "slack-sim": "loadtest/slack-sim",
-        "openai-sim": "loadtest/openai-sim"}.items()}
-    for name, path in binaries.items():
-        if not path.is_file():
-            raise Failure(f"{path} is missing: build first (bash scripts/build.sh release)")
+    binaries = built(build)
 
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%m%d%H%M%S") + secrets.token_hex(2).upper()
     team = "TDAY" + run_id
@@ -623,20 +650,7 @@ def main() -> int:
     parser.add_argument("--build", default=str(ROOT / "build"), help="build tree (default build/)")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 unless every stage did what the day asks")
-    args = parser.parse_args()
-
-    def terminated(signum, _frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, terminated)
-    try:
-        return run(args)
-    except Failure as failure:
-        say(f"\nFAILED: {failure}")
-        return 1
-    except KeyboardInterrupt:
-        say("\ninterrupted: everything this run started was stopped")
-        return 130
+    return run_main(run, parser.parse_args())
 
 
 if __name__ == "__main__":

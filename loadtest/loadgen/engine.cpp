@@ -395,7 +395,7 @@ asio::awaitable<void> report_progress(Run& run) {
     co_await sleep_until(std::min(step, run.deadline + std::chrono::milliseconds(1)));
     if (Clock::now() < next) continue;
     next += run.progress_every;
-    std::string line = format_fixed(run.now_s(), 0) + " s:";
+    std::string line = fixed(run.now_s(), 0) + " s:";
     for (const auto& p : run.phases) {
       line += " " + p.phase->label + " " + thousands(p.finished) + "/" +
               thousands(p.phase->requests) + " (" + thousands(p.failed) + " failed);";

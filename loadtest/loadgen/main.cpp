@@ -8,8 +8,6 @@
 //
 // Exit status: 0 when the run was measured (whatever its error rate), 2 for a usage or setup
 // error.
-#include <sys/resource.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -132,38 +130,11 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-bool raise_descriptor_limit(rlim_t needed) {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return false;
-  if (limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &limit);
-    getrlimit(RLIMIT_NOFILE, &limit);
-  }
-  if (limit.rlim_cur >= needed) return true;
-  std::fprintf(stderr,
-               "loadgen: open-file limit is %llu (hard limit %llu) but the scenario needs %llu; "
-               "raise the hard limit (ulimit -Hn)\n",
-               static_cast<unsigned long long>(limit.rlim_cur),
-               static_cast<unsigned long long>(limit.rlim_max),
-               static_cast<unsigned long long>(needed));
-  return false;
-}
-
 bool write(const std::filesystem::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
   out << text;
   if (!out) std::fprintf(stderr, "loadgen: could not write %s\n", path.c_str());
   return static_cast<bool>(out);
-}
-
-std::string counts_line(const std::map<std::string, std::int64_t>& counts) {
-  std::string line;
-  for (const auto& [what, n] : counts) {
-    if (!line.empty()) line += ", ";
-    line += what + " " + std::to_string(n);
-  }
-  return line.empty() ? "none" : line;
 }
 
 std::string read_file(const std::filesystem::path& path) {
@@ -183,7 +154,7 @@ int replot(const std::string& dir) {
       start_ms = result.value("started_unix_ms", std::int64_t{0});
       title = result.value("scenario", title);
       const double scale = result.value("scale", 1.0);
-      if (scale != 1) title += " (scale " + lt::format_fixed(scale, 3) + ")";
+      if (scale != 1) title += " (scale " + lt::fixed(scale, 3) + ")";
     }
   }
   lt::Results results({});
@@ -208,7 +179,7 @@ int run(const Options& options) {
   const std::string run_id = lt::make_run_id();
   const std::string team = options.team.empty() ? "TLG" + run_id : options.team;
   std::printf("loadgen %s%s, run %s, team %s\n%s", scenario.name.c_str(),
-              options.scale == 1 ? "" : (" at scale " + lt::format_fixed(options.scale, 3)).c_str(),
+              options.scale == 1 ? "" : (" at scale " + lt::fixed(options.scale, 3)).c_str(),
               run_id.c_str(), team.c_str(), lt::describe(scenario).c_str());
   if (options.dry_run) return 0;
 
@@ -232,9 +203,9 @@ int run(const Options& options) {
   if (secret == nullptr || *secret == '\0') {
     throw lt::UsageError("SLACK_SIGNING_SECRET is required (ingest's signing secret)");
   }
-  rlim_t connections = 64;
-  for (const auto& p : scenario.phases) connections += static_cast<rlim_t>(p.connections.to);
-  if (!raise_descriptor_limit(connections)) return 2;
+  long connections = 0;
+  for (const auto& p : scenario.phases) connections += p.connections.to;
+  if (!lt::raise_descriptor_limit(connections, "loadgen")) return 2;
 
   const std::filesystem::path out =
       options.out.empty() ? std::filesystem::path("loadtest/out") / (scenario.name + "-" + run_id)
@@ -279,20 +250,19 @@ int run(const Options& options) {
   for (std::uint16_t l = 0; l < results.labels().size(); ++l) {
     const auto causes = results.failure_causes(l);
     if (!causes.empty())
-      report += "failures of \"" + results.labels()[l] + "\": " + counts_line(causes) + "\n";
+      report += "failures of \"" + results.labels()[l] + "\": " + lt::counts_line(causes) + "\n";
   }
   const double cpu = (after.user_s - before.user_s) + (after.system_s - before.system_s);
   report += "connections: " + std::to_string(summary.connects) + " opened, at most " +
             std::to_string(summary.peak_connections) +
             " open at once; connect failures before "
             "a request: " +
-            counts_line(summary.connect_failures) + "\n";
-  report += "client: CPU " + lt::format_fixed(cpu, 2) + " s over " +
-            lt::format_fixed(summary.wall_s, 1) + " s (" +
-            lt::format_fixed(summary.wall_s > 0 ? 100 * cpu / summary.wall_s : 0, 0) +
-            "% of one core), peak RSS " + lt::format_fixed(after.peak_rss_mib, 1) + " MiB\n";
+            lt::counts_line(summary.connect_failures) + "\n";
+  report += "client: CPU " + lt::fixed(cpu, 2) + " s over " + lt::fixed(summary.wall_s, 1) +
+            " s (" + lt::fixed(summary.wall_s > 0 ? 100 * cpu / summary.wall_s : 0, 0) +
+            "% of one core), peak RSS " + lt::fixed(after.peak_rss_mib, 1) + " MiB\n";
   if (summary.time_limit_hit) {
-    report += "the time limit (" + lt::format_fixed(scenario.time_limit_s, 0) +
+    report += "the time limit (" + lt::fixed(scenario.time_limit_s, 0) +
               " s) ended the run before everything finished\n";
   }
   std::printf("%s", report.c_str());
@@ -320,8 +290,7 @@ int run(const Options& options) {
   if (!written) return 2;
   const std::string plots = lt::draw_plots(
       results, out.string(),
-      scenario.name +
-          (options.scale == 1 ? "" : " (scale " + lt::format_fixed(options.scale, 3) + ")"));
+      scenario.name + (options.scale == 1 ? "" : " (scale " + lt::fixed(options.scale, 3) + ")"));
   std::printf("written: %s/{summary.md,summary.csv,samples.csv,series.csv,result.json%s}\n",
               out.c_str(), plots.empty() ? ",latency.png,throughput.png" : "");
   if (!plots.empty()) std::printf("plots not drawn: %s\n", plots.c_str());

@@ -15,13 +15,6 @@
 namespace tracker::loadtest {
 namespace {
 
-// Nearest rank: the smallest value with at least p of the samples at or below it.
-double percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(sorted.size())));
-  return sorted[std::clamp<std::size_t>(rank, 1, sorted.size()) - 1];
-}
-
 // A CSV field: quoted when it holds a comma, a quote or a line break.
 std::string csv(const std::string& text) {
   if (text.find_first_of(",\"\n\r") == std::string::npos) return text;
@@ -77,12 +70,6 @@ std::vector<std::string> csv_fields(const std::string& line) {
 
 }  // namespace
 
-std::string format_fixed(double value, int decimals) {
-  std::array<char, 64> text{};
-  std::snprintf(text.data(), text.size(), "%.*f", decimals, value);
-  return text.data();
-}
-
 Results::Results(std::vector<std::string> labels) : labels_(std::move(labels)) {}
 
 std::uint16_t Results::label(const std::string& name) const {
@@ -125,20 +112,12 @@ Row Results::row(std::uint16_t label) const {
   r.samples = static_cast<std::int64_t>(latencies.size()) + not_sent;
   r.failures += not_sent;
   if (latencies.empty()) return r;
-  std::sort(latencies.begin(), latencies.end());
-  double sum = 0;
-  for (double l : latencies) sum += l;
-  r.average = sum / static_cast<double>(latencies.size());
-  r.min = latencies.front();
-  r.max = latencies.back();
-  r.median = percentile(latencies, 0.50);
-  r.p90 = percentile(latencies, 0.90);
-  r.p95 = percentile(latencies, 0.95);
-  r.p99 = percentile(latencies, 0.99);
+  const auto responses = static_cast<double>(latencies.size());
+  r.set_latencies(std::move(latencies));
   // Over first intended send to last response, as JMeter takes first start to last end.
   const double span = last - first;
   if (span > 0) {
-    r.throughput = static_cast<double>(latencies.size()) / span;
+    r.throughput = responses / span;
     r.received_kb_s = received / 1024.0 / span;
     r.sent_kb_s = sent / 1024.0 / span;
   }
@@ -193,12 +172,12 @@ std::string Results::table_markdown() const {
     const Row r = row(l);
     if (r.samples == 0) continue;
     out += "| " + r.label + " | " + std::to_string(r.samples) + " | " + std::to_string(r.failures) +
-           " | " + format_fixed(r.error_pct(), 2) + "%";
+           " | " + fixed(r.error_pct(), 2) + "%";
     for (double ms : {r.average, r.min, r.max, r.median, r.p90, r.p95, r.p99}) {
-      out += " | " + format_fixed(ms, ms >= 100 ? 0 : 2);
+      out += " | " + fixed(ms, ms >= 100 ? 0 : 2);
     }
-    out += " | " + format_fixed(r.throughput, r.throughput >= 10 ? 1 : 3) + " | " +
-           format_fixed(r.received_kb_s, 2) + " | " + format_fixed(r.sent_kb_s, 2) + " |\n";
+    out += " | " + fixed(r.throughput, r.throughput >= 10 ? 1 : 3) + " | " +
+           fixed(r.received_kb_s, 2) + " | " + fixed(r.sent_kb_s, 2) + " |\n";
   }
   return out;
 }
@@ -211,10 +190,10 @@ std::string Results::table_csv() const {
     const Row r = row(l);
     if (r.samples == 0) continue;
     out += csv(r.label) + "," + std::to_string(r.samples) + "," + std::to_string(r.failures) + "," +
-           format_fixed(r.error_pct(), 3);
+           fixed(r.error_pct(), 3);
     for (double v : {r.average, r.min, r.max, r.median, r.p90, r.p95, r.p99, r.throughput,
                      r.received_kb_s, r.sent_kb_s}) {
-      out += "," + format_fixed(v, 3);
+      out += "," + fixed(v, 3);
     }
     out += "\n";
   }
@@ -281,11 +260,10 @@ std::string Results::series_csv() const {
   const double width = interval_width();
   for (std::uint16_t l = 0; l < labels_.size(); ++l) {
     for (const auto& i : series(l, width)) {
-      out += csv(labels_[l]) + "," + format_fixed(i.start_s, 1) + "," + std::to_string(i.sent) +
-             "," + std::to_string(i.failed) + "," +
-             format_fixed(static_cast<double>(i.sent) / width, 2) + "," + format_fixed(i.p50, 2) +
-             "," + format_fixed(i.p95, 2) + "," + format_fixed(i.p99, 2) + "," +
-             format_fixed(i.max, 2) + "\n";
+      out += csv(labels_[l]) + "," + fixed(i.start_s, 1) + "," + std::to_string(i.sent) + "," +
+             std::to_string(i.failed) + "," + fixed(static_cast<double>(i.sent) / width, 2) + "," +
+             fixed(i.p50, 2) + "," + fixed(i.p95, 2) + "," + fixed(i.p99, 2) + "," +
+             fixed(i.max, 2) + "\n";
     }
   }
   return out;
@@ -392,19 +370,17 @@ std::string draw_plots(const Results& results, const std::string& dir, const std
     std::string data;
     for (const auto& i : points) {
       file.failures = file.failures || i.failed > 0;
-      data +=
-          format_fixed(i.start_s, 2) + " " + format_fixed(static_cast<double>(i.sent) / width, 3) +
-          " " + format_fixed(static_cast<double>(i.failed) / width, 3) + " " +
-          format_fixed(std::max(i.p50, 0.01), 3) + " " + format_fixed(std::max(i.p95, 0.01), 3) +
-          " " + format_fixed(std::max(i.p99, 0.01), 3) + " " +
-          format_fixed(std::max(i.max, 0.01), 3) + "\n";
+      data += fixed(i.start_s, 2) + " " + fixed(static_cast<double>(i.sent) / width, 3) + " " +
+              fixed(static_cast<double>(i.failed) / width, 3) + " " +
+              fixed(std::max(i.p50, 0.01), 3) + " " + fixed(std::max(i.p95, 0.01), 3) + " " +
+              fixed(std::max(i.p99, 0.01), 3) + " " + fixed(std::max(i.max, 0.01), 3) + "\n";
     }
     if (!write_file(dir + "/" + file.name, data)) return "cannot write " + dir + "/" + file.name;
     files.push_back(std::move(file));
   }
   if (files.empty()) return "nothing was sent, so there is nothing to plot";
 
-  const std::string per = width == 1 ? "second" : format_fixed(width, 0) + " s";
+  const std::string per = width == 1 ? "second" : fixed(width, 0) + " s";
   std::string script =
       "# Drawn by loadgen from the series-*.dat files beside it: gnuplot plot.gp\n"
       "set terminal pngcairo size 1280,720 noenhanced font ',10'\n"

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "../slack_load/report.hpp"  // Cause, ProcessUsage
+#include "../slack_load/report.hpp"  // Cause, Row, fixed, ProcessUsage
 
 namespace tracker::loadtest {
 
@@ -24,17 +24,6 @@ struct TimedSample {
   std::uint32_t detail = 0;  // index into Results::details (0: none), for Cause::kOther
 
   [[nodiscard]] bool ok() const { return cause == Cause::kNone && status >= 200 && status < 300; }
-};
-
-struct Row {
-  std::string label;
-  std::int64_t samples = 0;
-  std::int64_t failures = 0;
-  double average = 0, min = 0, max = 0, median = 0, p90 = 0, p95 = 0, p99 = 0;
-  double throughput = 0, received_kb_s = 0, sent_kb_s = 0;
-  [[nodiscard]] double error_pct() const {
-    return samples == 0 ? 0 : 100.0 * static_cast<double>(failures) / static_cast<double>(samples);
-  }
 };
 
 // One interval of the time series for one label, by intended send time.
@@ -91,7 +80,5 @@ Results read_samples_csv(const std::string& text, std::int64_t start_unix_ms);
 // Writes plot.gp and the data it reads into `dir`, then runs gnuplot to draw latency.png and
 // throughput.png. Returns an empty string, or why the plots were not drawn.
 std::string draw_plots(const Results& results, const std::string& dir, const std::string& title);
-
-std::string format_fixed(double value, int decimals);
 
 }  // namespace tracker::loadtest

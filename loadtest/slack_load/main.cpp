@@ -10,8 +10,6 @@
 // --rate from the time the request was due to be sent, so that queueing is not hidden. Failures
 // are non-2xx statuses and transport errors, counted by cause. Exit status: 0 when the run was
 // measured (whatever its error rate), 1 when the self-check fails, 2 for a usage or setup error.
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -25,32 +23,11 @@
 #include "options.hpp"
 #include "report.hpp"
 #include "signer.hpp"
+#include "wire.hpp"
 
 namespace lt = tracker::loadtest;
 
 namespace {
-
-// Every connection is a descriptor; leave room for the process's own.
-constexpr rlim_t kSpareDescriptors = 64;
-
-bool raise_descriptor_limit(rlim_t needed) {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return false;
-  if (limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &limit);
-    getrlimit(RLIMIT_NOFILE, &limit);
-  }
-  if (limit.rlim_cur >= needed) return true;
-  std::fprintf(stderr,
-               "slack-load: open-file limit is %llu (hard limit %llu) but %llu connections need "
-               "%llu; raise the hard limit (ulimit -Hn, /etc/security/limits.conf)\n",
-               static_cast<unsigned long long>(limit.rlim_cur),
-               static_cast<unsigned long long>(limit.rlim_max),
-               static_cast<unsigned long long>(needed - kSpareDescriptors),
-               static_cast<unsigned long long>(needed));
-  return false;
-}
 
 bool self_test() {
   for (const auto& failure : {lt::signer_self_test(), lt::event_body_self_test()}) {
@@ -89,9 +66,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "slack-load: SLACK_SIGNING_SECRET is required (the service's secret)\n");
     return 2;
   }
-  const auto connections =
-      static_cast<rlim_t>(std::min<long>(options.connections, options.requests));
-  if (!raise_descriptor_limit(connections + kSpareDescriptors)) return 2;
+  if (!lt::raise_descriptor_limit(std::min<long>(options.connections, options.requests),
+                                  "slack-load")) {
+    return 2;
+  }
 
   const lt::SlackSigner signer(secret);
   const auto unix_now = std::chrono::duration_cast<std::chrono::seconds>(

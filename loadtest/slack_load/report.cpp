@@ -14,7 +14,8 @@ double seconds(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
 }
 
-// Nearest rank: the smallest value with at least p of the samples at or below it.
+}  // namespace
+
 double percentile(const std::vector<double>& sorted, double p) {
   if (sorted.empty()) return 0;
   const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(sorted.size())));
@@ -37,7 +38,19 @@ std::string counts_line(const std::map<std::string, std::int64_t>& counts) {
   return line;
 }
 
-}  // namespace
+void Row::set_latencies(std::vector<double> latencies) {
+  if (latencies.empty()) return;
+  std::sort(latencies.begin(), latencies.end());
+  double sum = 0;
+  for (double l : latencies) sum += l;
+  average = sum / static_cast<double>(latencies.size());
+  min = latencies.front();
+  max = latencies.back();
+  median = percentile(latencies, 0.50);
+  p90 = percentile(latencies, 0.90);
+  p95 = percentile(latencies, 0.95);
+  p99 = percentile(latencies, 0.99);
+}
 
 const char* cause_name(Cause cause) {
   switch (cause) {
@@ -120,7 +133,7 @@ Report::Report(RunInfo info, const std::vector<WorkerRecord>& workers) : info_(s
   if (duration_s_ > 0) mean_in_flight_ = busy_ms / 1000.0 / duration_s_;
 }
 
-Report::Row Report::row(const std::string& label, bool ok_only) const {
+Row Report::row(const std::string& label, bool ok_only) const {
   Row r{.label = label};
   std::vector<double> latencies;
   latencies.reserve(samples_.size());
@@ -138,20 +151,10 @@ Report::Row Report::row(const std::string& label, bool ok_only) const {
     r.samples += not_sent_;
     r.failures += not_sent_;
   }
-  std::sort(latencies.begin(), latencies.end());
-  if (!latencies.empty()) {
-    double sum = 0;
-    for (double l : latencies) sum += l;
-    r.average = sum / static_cast<double>(latencies.size());
-    r.min = latencies.front();
-    r.max = latencies.back();
-    r.median = percentile(latencies, 0.50);
-    r.p90 = percentile(latencies, 0.90);
-    r.p95 = percentile(latencies, 0.95);
-    r.p99 = percentile(latencies, 0.99);
-  }
+  const auto responses = static_cast<double>(latencies.size());
+  r.set_latencies(std::move(latencies));
   if (duration_s_ > 0) {
-    r.throughput = static_cast<double>(latencies.size()) / duration_s_;
+    r.throughput = responses / duration_s_;
     r.received_kb_s = received / 1024.0 / duration_s_;
     r.sent_kb_s = sent / 1024.0 / duration_s_;
   }
@@ -176,11 +179,8 @@ std::string Report::markdown() const {
       "95% Line | 99% Line | Throughput | Received KB/sec | Sent KB/sec |\n"
       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& r : rows) {
-    const double error_pct =
-        r.samples == 0 ? 0
-                       : 100.0 * static_cast<double>(r.failures) / static_cast<double>(r.samples);
     out += "| " + r.label + " | " + std::to_string(r.samples) + " | " + std::to_string(r.failures) +
-           " | " + fixed(error_pct, 2) + "%";
+           " | " + fixed(r.error_pct(), 2) + "%";
     for (double ms : {r.average, r.min, r.max, r.median, r.p90, r.p95, r.p99}) {
       out += " | " + fixed(ms, 2);
     }
@@ -240,9 +240,7 @@ nlohmann::json Report::json() const {
       {"duration_s", duration_s_},
       {"samples", all.samples},
       {"failures", all.failures},
-      {"error_pct", all.samples == 0 ? 0.0
-                                     : 100.0 * static_cast<double>(all.failures) /
-                                           static_cast<double>(all.samples)},
+      {"error_pct", all.error_pct()},
       {"latency_ms", latency(all)},
       {"latency_ms_2xx_only", ok.samples == 0 ? nlohmann::json(nullptr) : latency(ok)},
       {"throughput_rps", all.throughput},

@@ -77,6 +77,29 @@ struct RunInfo {
   bool time_limit_hit = false;
 };
 
+// One row of JMeter's summary report: samples, failures and latencies in ms, throughput per
+// second, KB (1024 bytes) received and sent per second.
+struct Row {
+  std::string label;
+  std::int64_t samples = 0;
+  std::int64_t failures = 0;
+  double average = 0, min = 0, max = 0, median = 0, p90 = 0, p95 = 0, p99 = 0;
+  double throughput = 0, received_kb_s = 0, sent_kb_s = 0;
+
+  [[nodiscard]] double error_pct() const {
+    return samples == 0 ? 0 : 100.0 * static_cast<double>(failures) / static_cast<double>(samples);
+  }
+  // Average, min, max and the nearest-rank median and 90/95/99 % lines of `latencies_ms`.
+  void set_latencies(std::vector<double> latencies_ms);
+};
+
+// Nearest rank: the smallest value with at least p of the sorted samples at or below it.
+double percentile(const std::vector<double>& sorted, double p);
+// `value` with `decimals` digits after the point.
+std::string fixed(double value, int decimals);
+// "a 1, b 2", or "none".
+std::string counts_line(const std::map<std::string, std::int64_t>& counts);
+
 class Report {
  public:
   Report(RunInfo info, const std::vector<WorkerRecord>& workers);
@@ -85,13 +108,6 @@ class Report {
   nlohmann::json json() const;
 
  private:
-  struct Row {
-    std::string label;
-    std::int64_t samples = 0;
-    std::int64_t failures = 0;
-    double average = 0, min = 0, max = 0, median = 0, p90 = 0, p95 = 0, p99 = 0;
-    double throughput = 0, received_kb_s = 0, sent_kb_s = 0;
-  };
   Row row(const std::string& label, bool ok_only) const;
 
   RunInfo info_;

@@ -1,6 +1,9 @@
 #include "wire.hpp"
 
+#include <sys/resource.h>
+
 #include <chrono>
+#include <cstdio>
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/experimental/channel_error.hpp>
@@ -62,6 +65,26 @@ std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+bool raise_descriptor_limit(long connections, std::string_view tool) {
+  const auto needed = static_cast<rlim_t>(connections + kSpareDescriptors);
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return false;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+    getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  if (limit.rlim_cur >= needed) return true;
+  std::fprintf(stderr,
+               "%.*s: open-file limit is %llu (hard limit %llu) but %ld connections need %llu; "
+               "raise the hard limit (ulimit -Hn, /etc/security/limits.conf)\n",
+               static_cast<int>(tool.size()), tool.data(),
+               static_cast<unsigned long long>(limit.rlim_cur),
+               static_cast<unsigned long long>(limit.rlim_max), connections,
+               static_cast<unsigned long long>(needed));
+  return false;
 }
 
 }  // namespace tracker::loadtest

@@ -31,4 +31,11 @@ Cause classify(const boost::system::error_code& ec, bool deadline_is_run_limit);
 
 std::int64_t unix_now();
 
+// Every connection is a descriptor; this many more are left for the process's own.
+inline constexpr long kSpareDescriptors = 64;
+
+// Raises the open-file limit to the hard limit. Returns whether `connections` plus the spare
+// descriptors fit; if not, says so on stderr as `tool`, with how to raise the hard limit.
+bool raise_descriptor_limit(long connections, std::string_view tool);
+
 }  // namespace tracker::loadtest
