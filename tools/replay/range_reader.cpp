@@ -135,6 +135,23 @@ RangeReader::RangeReader(const std::string& brokers, const Options& options, mil
     ranges_.push_back(range);
   }
 
+  // Each partition's records into a queue of its own, so that the heads can be merged. The queues
+  // are split off before the assignment: a fetch that lands before the split would go to the
+  // consumer's main queue, which this reader never reads. librdkafka creates the partition on
+  // demand, and an application's forwarding is kept when the fetch starts.
+  for (const auto& range : ranges_) {
+    auto head = std::make_unique<Head>();
+    head->range = range;
+    head->next = range.begin;
+    if (range.end > range.begin) {
+      head->queue.reset(rd_kafka_queue_get_partition(rk, options.topic.c_str(), range.partition));
+      if (!head->queue) {
+        throw std::runtime_error("no queue for partition " + std::to_string(range.partition));
+      }
+      rd_kafka_queue_forward(head->queue.get(), nullptr);
+    }
+    heads_.push_back(std::move(head));
+  }
   kafka::PartitionListPtr assignment(
       rd_kafka_topic_partition_list_new(static_cast<int>(ranges_.size())));
   for (const auto& range : ranges_) {
@@ -144,20 +161,6 @@ RangeReader::RangeReader(const std::string& brokers, const Options& options, mil
   }
   if (const auto err = rd_kafka_assign(rk, assignment.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     throw kafka_error("cannot assign the partitions of '" + options.topic + "'", err);
-  }
-  for (const auto& range : ranges_) {
-    auto head = std::make_unique<Head>();
-    head->range = range;
-    head->next = range.begin;
-    if (range.end > range.begin) {
-      // Each partition's records into a queue of its own, so that the heads can be merged.
-      head->queue.reset(rd_kafka_queue_get_partition(rk, options.topic.c_str(), range.partition));
-      if (!head->queue) {
-        throw std::runtime_error("no queue for partition " + std::to_string(range.partition));
-      }
-      rd_kafka_queue_forward(head->queue.get(), nullptr);
-    }
-    heads_.push_back(std::move(head));
   }
 }
 
