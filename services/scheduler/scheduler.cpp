@@ -21,8 +21,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// People whose summary time fell within the catch-up window and whose day has no job yet; each
-// gets version 1 of that day, unless another replica's insert got there first.
+// People whose summary time fell within the catch-up window and whose day has no job covering its
+// whole period yet. A trigger before the summary hour covered only the day so far: the scheduled
+// job is then that day's next version. Each is claimed once, whichever replica's insert gets there
+// first (the version is part of the unique key).
 //   $1 now, $2 catch-up window (s), $3 require activity, $4 limit, $5 due times before this are
 //   catch-up, $6 claimed_by
 const pg::Statement kClaimDue{"scheduler_claim_due", R"sql(
@@ -38,11 +40,16 @@ WITH due AS (
       ($1::timestamptz AT TIME ZONE u.time_zone)::date, interval '1 day') AS g) AS d
   WHERE NOT u.opted_out
 ), open AS (
-  SELECT * FROM due
+  SELECT due.*,
+         (SELECT max(j.version) FROM summary_jobs j
+          WHERE j.team_id = due.team_id AND j.user_id = due.user_id AND j.day = due.day)
+           AS last_version
+  FROM due
   WHERE due.due_at <= $1::timestamptz
     AND due.due_at > $1::timestamptz - make_interval(secs => $2::double precision)
     AND NOT EXISTS (SELECT 1 FROM summary_jobs j
-                    WHERE j.team_id = due.team_id AND j.user_id = due.user_id AND j.day = due.day)
+                    WHERE j.team_id = due.team_id AND j.user_id = due.user_id AND j.day = due.day
+                      AND j.period_end >= due.due_at)
     AND (NOT $3::boolean OR EXISTS (
           SELECT 1 FROM study_logs l
           WHERE l.team_id = due.team_id AND l.user_id = due.user_id
@@ -52,8 +59,8 @@ WITH due AS (
 ), claimed AS (
   INSERT INTO summary_jobs (job_id, team_id, user_id, day, version, time_zone, period_start,
                             period_end, reason, claimed_by, claimed_at)
-  SELECT team_id || ':' || user_id || ':' || day::text || ':v1', team_id, user_id, day, 1,
-         time_zone, start_at, due_at,
+  SELECT team_id || ':' || user_id || ':' || day::text || ':v' || (coalesce(last_version, 0) + 1),
+         team_id, user_id, day, coalesce(last_version, 0) + 1, time_zone, start_at, due_at,
          CASE WHEN due_at >= $5::timestamptz THEN 'scheduled' ELSE 'catch_up' END, $6,
          $1::timestamptz
   FROM open

@@ -244,9 +244,27 @@ TEST_F(SchedulerTest, TriggerIsIdempotentUnlessForced) {
   // Everyone, logs or not, for a given past day.
   const auto everyone = s.trigger({.day = "2026-11-30", .require_activity = false}, now + 4min);
   EXPECT_EQ(everyone.claimed, 6U);
-  // The scheduled tick at 21:00 finds those days claimed.
-  EXPECT_EQ(s.tick(at("2026-12-01T12:00:30Z")).claimed, 0U);
-  EXPECT_EQ(requests_in(topic.name(), 12).size(), 12U);
+  // U00007, who joins later, asks just after the summary hour: that trigger covers the whole
+  // period, so the tick does not claim U00007's day again.
+  tracker::testing::seed_people(schema.name(), 1, "Asia/Seoul", 21, 1,
+                                "'2026-12-01T02:00:00Z'::timestamptz", 7);
+  const auto on_the_hour =
+      s.trigger({.team_id = "T1", .user_id = "U00007"}, at("2026-12-01T12:00:10Z"));
+  ASSERT_EQ(on_the_hour.jobs.size(), 1U);
+  EXPECT_EQ(on_the_hour.jobs[0], "T1:U00007:2026-12-01:v1");
+  // The triggers at 15:00 covered the day until then. At 21:00 the day's scheduled summary still
+  // comes, covering the whole period, as the day's next version; once.
+  const auto scheduled = s.tick(at("2026-12-01T12:00:30Z"));
+  EXPECT_EQ(scheduled.claimed, 5U);
+  EXPECT_EQ(scheduled.catch_up, 0U);
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT string_agg(job_id, ',' ORDER BY user_id) FROM "
+                                  "summary_jobs WHERE reason = 'scheduled' AND "
+                                  "period_start = '2026-11-30T12:00:00Z' AND "
+                                  "period_end = '2026-12-01T12:00:00Z'")),
+            "T1:U00001:2026-12-01:v3,T1:U00002:2026-12-01:v2,T1:U00003:2026-12-01:v2,"
+            "T1:U00004:2026-12-01:v2,T1:U00005:2026-12-01:v2");
+  EXPECT_EQ(s.tick(at("2026-12-01T12:01:30Z")).claimed, 0U);
+  EXPECT_EQ(requests_in(topic.name(), 18).size(), 18U);
 }
 
 TEST_F(SchedulerTest, TriggerEndpointNeedsTheAdminToken) {
