@@ -2,7 +2,9 @@
 // pause/resume. tests/integration/kafka repeats the offset contract at scale on the real broker.
 #include <gtest/gtest.h>
 
+#include <future>
 #include <set>
+#include <thread>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/io_context.hpp>
@@ -138,6 +140,43 @@ TEST(ConsumerMock, AsyncCloseCommitsAndLeavesWithoutBlockingTheLoop) {
   EXPECT_FALSE(after.has_value()) << "a closed consumer must say so";
   Consumer again(io.get_executor(), options(cluster, "events"), tracker::log::null_logger());
   EXPECT_TRUE(consume(io, again, 1, 3s).empty()) << "offsets were not committed on close";
+}
+
+// A service may still hold messages when its consumer is gone (records abandoned at shutdown).
+// The last of them then holds the last reference to the client, and librdkafka's destroy waits
+// for every message of the client to be gone: the message must go before the client does.
+TEST(ConsumerMock, AMessageThatOutlivesItsConsumerGoesBeforeTheClient) {
+  MockCluster cluster;
+  cluster.create_topic("events", 1);
+  produce(cluster.bootstraps(), "events", 3);
+  asio::io_context io;
+  asio::thread_pool blocking(1);
+  std::vector<tracker::kafka::Message> kept;
+  {
+    Consumer consumer(io.get_executor(), options(cluster, "events"), tracker::log::null_logger());
+    run(io, [&]() -> asio::awaitable<void> {
+      const auto until = std::chrono::steady_clock::now() + 30s;
+      while (kept.size() < 3 && std::chrono::steady_clock::now() < until) {
+        auto batch = co_await consumer.poll_batch(3, 200ms);
+        if (!batch) throw std::runtime_error(batch.error().message());
+        for (auto& message : *batch) kept.push_back(std::move(message));
+      }
+    }());
+    ASSERT_EQ(kept.size(), 3U);
+    run(io, consumer.async_close(blocking));
+  }
+  std::promise<void> released;
+  auto done = released.get_future();
+  std::thread last_owner([&kept, &released] {
+    kept.clear();  // destroys the client with the last message
+    released.set_value();
+  });
+  if (done.wait_for(10s) == std::future_status::ready) {
+    last_owner.join();
+  } else {
+    last_owner.detach();  // stuck in rd_kafka_destroy; the process ends it
+    FAIL() << "destroying the client's last message did not finish in 10 s";
+  }
 }
 
 TEST(ConsumerMock, MissingGroupOrTopicsStopsConstruction) {

@@ -15,7 +15,16 @@ namespace tracker::kafka {
 class Message {
  public:
   Message(MessagePtr message, std::shared_ptr<rd_kafka_t> client)
-      : message_(std::move(message)), client_(std::move(client)) {}
+      : client_(std::move(client)), message_(std::move(message)) {}
+  Message(Message&&) noexcept = default;
+  Message& operator=(Message&& other) noexcept {
+    message_ = std::move(other.message_);  // the old message goes while its client is held
+    client_ = std::move(other.client_);
+    return *this;
+  }
+  Message(const Message&) = delete;
+  Message& operator=(const Message&) = delete;
+  ~Message() = default;
 
   [[nodiscard]] std::string_view topic() const { return rd_kafka_topic_name(message_->rkt); }
   [[nodiscard]] std::int32_t partition() const noexcept { return message_->partition; }
@@ -50,8 +59,10 @@ class Message {
   }
 
  private:
-  MessagePtr message_;
+  // In this order, so that the message is destroyed first: the client's destroy waits for all
+  // its messages to be gone, and this one may hold its last reference.
   std::shared_ptr<rd_kafka_t> client_;
+  MessagePtr message_;
 };
 
 }  // namespace tracker::kafka
