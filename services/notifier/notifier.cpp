@@ -12,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <tracker/kafka/dead_letter.hpp>
+#include <tracker/metrics/partition_gauges.hpp>
 #include <tracker/slack/text_split.hpp>
 
 namespace tracker::notifier {
@@ -151,9 +152,9 @@ struct Notifier::Metrics {
                            .Add({})),
         lag(prometheus::BuildGauge()
                 .Name("tracker_notifier_consumer_lag_messages")
-                .Help("Records in the assigned partitions not yet consumed")
-                .Register(registry)
-                .Add({})) {}
+                .Help("Records of assigned partitions not yet read, per partition")
+                .Register(registry)),
+        lag_gauges(lag) {}
 
   prometheus::Counter& consumed;
   prometheus::Counter& posted;
@@ -174,7 +175,8 @@ struct Notifier::Metrics {
   prometheus::Gauge& workspace_closed;
   prometheus::Gauge& paused;
   prometheus::Gauge& db_unavailable;
-  prometheus::Gauge& lag;
+  prometheus::Family<prometheus::Gauge>& lag;
+  metrics::PartitionGauges lag_gauges;
 };
 
 Notifier::Notifier(asio::any_io_executor executor, kafka::Consumer& consumer,
@@ -646,9 +648,7 @@ void Notifier::update_gauges() {
   const Clock::time_point now = Clock::now();
   if (now - last_gauges_ < 1s) return;
   last_gauges_ = now;
-  std::int64_t lag = 0;
-  for (const kafka::PartitionLag& partition : consumer_.lag()) lag += partition.messages;
-  metrics_->lag.Set(static_cast<double>(lag));
+  metrics_->lag_gauges.update(consumer_.lag());
   metrics_->channels.Set(static_cast<double>(channels_.size()));
   metrics_->buffered.Set(static_cast<double>(buffered_));
   metrics_->workspace_closed.Set(pacer_.closed_until() > now ? 1 : 0);

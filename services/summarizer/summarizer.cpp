@@ -13,6 +13,7 @@
 
 #include <tracker/kafka/dead_letter.hpp>
 #include <tracker/llm/prompt.hpp>
+#include <tracker/metrics/partition_gauges.hpp>
 #include <tracker/slack/outbox.hpp>
 
 #include "offline.hpp"
@@ -66,7 +67,17 @@ struct Summarizer::Metrics {
                    .Name("tracker_summarizer_consumer_paused")
                    .Help("1 while consumption is paused (queue full, database down, circuit open)")
                    .Register(registry)
-                   .Add({})) {}
+                   .Add({})),
+        db_unavailable(prometheus::BuildGauge()
+                           .Name("tracker_summarizer_db_unavailable")
+                           .Help("1 while a database step is failing and being retried")
+                           .Register(registry)
+                           .Add({})),
+        lag(prometheus::BuildGauge()
+                .Name("tracker_summarizer_consumer_lag_messages")
+                .Help("Records of assigned partitions not yet read, per partition")
+                .Register(registry)),
+        lag_gauges(lag) {}
 
   prometheus::Counter& consumed;
   prometheus::Family<prometheus::Counter>& jobs;
@@ -76,6 +87,9 @@ struct Summarizer::Metrics {
   prometheus::Gauge& in_flight;
   prometheus::Gauge& queued;
   prometheus::Gauge& paused;
+  prometheus::Gauge& db_unavailable;
+  prometheus::Family<prometheus::Gauge>& lag;
+  metrics::PartitionGauges lag_gauges;
 };
 
 Summarizer::Summarizer(asio::any_io_executor executor, kafka::Consumer& consumer,
@@ -127,6 +141,11 @@ asio::awaitable<void> Summarizer::sleep(Clock::duration duration) {
 void Summarizer::update_gauges() {
   metrics_->in_flight.Set(static_cast<double>(in_flight_));
   metrics_->queued.Set(static_cast<double>(queue_.size()));
+  // The lag reads the consumer's offsets: at most once a second.
+  const Clock::time_point now = Clock::now();
+  if (now - last_lag_update_ < 1s) return;
+  last_lag_update_ = now;
+  metrics_->lag_gauges.update(consumer_.lag());
 }
 
 void Summarizer::update_pause() {
@@ -144,6 +163,7 @@ void Summarizer::update_pause() {
     logger_.debug("consumer_resumed", {{"queued", queue_.size()}});
   }
   metrics_->paused.Set(consumer_.paused() ? 1 : 0);
+  metrics_->db_unavailable.Set(db_failing_ > 0 ? 1 : 0);
 }
 
 asio::awaitable<bool> Summarizer::run() {

@@ -138,7 +138,8 @@ class Summarizer {
   std::deque<kafka::Message> queue_;
   std::vector<Pending> pending_;  // batchable jobs not yet in a submitted batch
   Clock::time_point pending_since_{};
-  std::set<std::string> direct_;  // jobs whose batch could not be submitted: call directly
+  Clock::time_point last_lag_update_{};  // update_gauges() reads the lag at most once a second
+  std::set<std::string> direct_;         // jobs whose batch could not be submitted: call directly
   bool batches_running_ = false;
   std::size_t in_flight_ = 0;
   std::size_t workers_ = 0;

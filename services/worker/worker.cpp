@@ -11,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <tracker/kafka/dead_letter.hpp>
+#include <tracker/metrics/partition_gauges.hpp>
 
 namespace tracker::worker {
 
@@ -114,6 +115,7 @@ struct Worker::Metrics {
                 .Name("tracker_worker_consumer_lag_messages")
                 .Help("Messages of assigned partitions not yet read, per partition")
                 .Register(registry)),
+        lag_gauges(lag),
         buffered(prometheus::BuildGauge()
                      .Name("tracker_worker_buffered_events")
                      .Help("Events read and not yet written")
@@ -176,6 +178,7 @@ struct Worker::Metrics {
   prometheus::Histogram& transaction_seconds;
   prometheus::Histogram& ack_to_commit_seconds;
   prometheus::Family<prometheus::Gauge>& lag;
+  metrics::PartitionGauges lag_gauges;
   prometheus::Gauge& buffered;
   prometheus::Gauge& paused;
   prometheus::Gauge& outage;
@@ -183,7 +186,6 @@ struct Worker::Metrics {
   prometheus::Gauge& pool_in_use;
   prometheus::Gauge& pool_open;
   std::set<std::string> subtype_labels;
-  std::map<std::pair<std::string, std::int32_t>, prometheus::Gauge*> lag_series;
 };
 
 Worker::Worker(asio::any_io_executor executor, kafka::Consumer& consumer, kafka::Producer& producer,
@@ -554,19 +556,7 @@ void Worker::update_gauges() {
   const Clock::time_point now = Clock::now();
   if (now - last_gauges_ < 1s) return;
   last_gauges_ = now;
-  // One series per partition this member holds; a revoked partition's series goes, so that two
-  // members never both report one partition's lag.
-  std::map<std::pair<std::string, std::int32_t>, prometheus::Gauge*> current;
-  for (const kafka::PartitionLag& lag : consumer_.lag()) {
-    prometheus::Gauge& gauge =
-        metrics_->lag.Add({{"topic", lag.topic}, {"partition", std::to_string(lag.partition)}});
-    gauge.Set(static_cast<double>(lag.messages));
-    current.emplace(std::make_pair(lag.topic, lag.partition), &gauge);
-  }
-  for (const auto& entry : metrics_->lag_series) {
-    if (!current.contains(entry.first)) metrics_->lag.Remove(entry.second);
-  }
-  metrics_->lag_series = std::move(current);
+  metrics_->lag_gauges.update(consumer_.lag());
   const pg::PoolStats stats = pool_.stats();
   metrics_->pool_open.Set(static_cast<double>(stats.open));
   metrics_->pool_in_use.Set(static_cast<double>(stats.open - stats.idle));

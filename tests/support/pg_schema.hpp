@@ -2,6 +2,7 @@
 // A throw-away schema per test in the test database, so tests never see each other's rows.
 #include <libpq-fe.h>
 
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
@@ -47,6 +48,35 @@ class ScratchSchema {
 
  private:
   std::string name_;
+};
+
+// Stops the local stack's PostgreSQL for a test and starts it again however the test ends.
+class DatabaseOutage {
+ public:
+  DatabaseOutage() { stack("pg-stop"); }
+  ~DatabaseOutage() {
+    try {
+      restore();
+    } catch (...) {  // the next test's set-up says so loudly
+    }
+  }
+  DatabaseOutage(const DatabaseOutage&) = delete;
+  DatabaseOutage& operator=(const DatabaseOutage&) = delete;
+  void restore() {
+    if (!down_) return;
+    down_ = false;
+    stack("pg-start");
+  }
+
+ private:
+  static void stack(const char* command) {
+    const std::string line = "bash '" + std::string(TRACKER_SOURCE_DIR) +
+                             "/deploy/local/stack.sh' " + command + " >/dev/null 2>&1";
+    if (std::system(line.c_str()) != 0) {
+      throw std::runtime_error(std::string("stack.sh ") + command + " failed");
+    }
+  }
+  bool down_ = true;
 };
 
 }  // namespace tracker::testing

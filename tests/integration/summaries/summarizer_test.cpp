@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -275,6 +276,78 @@ TEST_F(SummarizerTest, MalformedRequestsGoToTheDeadLetterTopic) {
   EXPECT_EQ(letters[0].headers.at("x-error-reason"), "invalid_json");
   EXPECT_EQ(letters[1].headers.at("x-error-reason"), "unknown_schema");
   EXPECT_EQ(letters[0].headers.at("x-failed-by"), "summarizer");
+  EXPECT_EQ(summarizer->terminate(), 0);
+}
+
+// The sum of a gauge family's samples in a /metrics body, and how many series it has.
+static std::pair<double, int> summarizer_gauge_sum(const std::string& metrics,
+                                                   const std::string& name) {
+  double sum = 0;
+  int series = 0;
+  for (std::size_t at = metrics.find("\n" + name + "{"); at != std::string::npos;
+       at = metrics.find("\n" + name + "{", at + 1)) {
+    const auto value = metrics.find("} ", at);
+    sum += std::stod(metrics.substr(value + 2));
+    ++series;
+  }
+  return {sum, series};
+}
+
+// PostgreSQL stops while jobs are running: the summarizer pauses, says so (not ready, the
+// db_unavailable gauge, the lag of the records it has not read), waits the outage out, and then
+// finishes every job once, without calling the model twice for a job.
+TEST_F(SummarizerTest, PostgresqlDownPausesThenEveryJobFinishesOnce) {
+  OpenAiSimulatorThread openai({.latency_median_ms = 100, .latency_p99_ms = 300, .seed = 9});
+  claim(200);
+  // Few jobs at a time and a short queue, so that most records are still unread in Kafka.
+  auto summarizer = start_summarizer(
+      &openai, {"TRACKER_SUMMARIZER_MAX_IN_FLIGHT=4", "TRACKER_SUMMARIZER_MAX_QUEUED=8",
+                "TRACKER_DB_RETRY_MAX_INTERVAL=500ms"});
+  ASSERT_EQ(wait_for(q("SELECT count(*) >= 20 FROM summary_jobs WHERE state = 'done'"), "t", 60s),
+            "t");
+  {
+    tracker::testing::DatabaseOutage outage;
+    std::string metrics;
+    unsigned ready = 0;
+    bool unavailable = false;
+    double lag = 0;
+    int series = 0;
+    const auto until = std::chrono::steady_clock::now() + 6s;
+    while (std::chrono::steady_clock::now() < until) {
+      ready = tracker::testing::http_get(summarizer->port(), "/readyz");
+      tracker::testing::http_get(summarizer->port(), "/metrics", &metrics);
+      unavailable =
+          unavailable || metrics.find("\ntracker_summarizer_db_unavailable 1") != std::string::npos;
+      std::tie(lag, series) =
+          summarizer_gauge_sum(metrics, "tracker_summarizer_consumer_lag_messages");
+      std::this_thread::sleep_for(250ms);
+    }
+    EXPECT_EQ(ready, 503U) << "not ready while the database is down";
+    EXPECT_TRUE(unavailable) << metrics;
+    EXPECT_NE(metrics.find("\ntracker_summarizer_consumer_paused 1"), std::string::npos);
+    EXPECT_EQ(series, 6) << "a lag series per partition of summary-requests";
+    EXPECT_GT(lag, 100) << "most of the 200 records are waiting in Kafka";
+    ASSERT_TRUE(summarizer->alive()) << "the summarizer must wait the outage out, not exit";
+    outage.restore();
+  }
+  EXPECT_EQ(wait_for(q("SELECT count(*) FROM summary_jobs WHERE state = 'done'"), "200", 120s),
+            "200");
+  const auto stats = openai.simulator().stats();
+  EXPECT_EQ(stats.completions, 200U) << "no job called the model twice";
+  const auto delivered = outbox_by_delivery(200);
+  EXPECT_EQ(delivered.size(), 200U);
+  for (const auto& [id, copies] : delivered) EXPECT_EQ(copies.size(), 1U) << id;
+  std::string metrics;
+  const auto caught_up = std::chrono::steady_clock::now() + 10s;
+  std::pair<double, int> lag{-1, 0};
+  while (std::chrono::steady_clock::now() < caught_up && lag.first != 0) {
+    std::this_thread::sleep_for(500ms);
+    tracker::testing::http_get(summarizer->port(), "/metrics", &metrics);
+    lag = summarizer_gauge_sum(metrics, "tracker_summarizer_consumer_lag_messages");
+  }
+  EXPECT_EQ(lag.first, 0) << metrics;
+  EXPECT_NE(metrics.find("\ntracker_summarizer_db_unavailable 0"), std::string::npos);
+  EXPECT_EQ(tracker::testing::wait_ready(summarizer->port(), 30s).first, 200U);
   EXPECT_EQ(summarizer->terminate(), 0);
 }
 

@@ -311,27 +311,7 @@ TEST_F(WorkerTest, SigkillMidStreamThenRestartLosesAndDuplicatesNothing) {
   EXPECT_EQ(worker->terminate(), 0);
 }
 
-// Stops PostgreSQL for the test and starts it again however the test ends.
-class DatabaseOutage {
- public:
-  DatabaseOutage() { stack("pg-stop"); }
-  ~DatabaseOutage() { restore(); }
-  void restore() {
-    if (!down_) return;
-    down_ = false;
-    stack("pg-start");
-  }
-
- private:
-  static void stack(const char* command) {
-    const std::string line = "bash '" + std::string(TRACKER_SOURCE_DIR) +
-                             "/deploy/local/stack.sh' " + command + " >/dev/null 2>&1";
-    if (std::system(line.c_str()) != 0) {
-      throw std::runtime_error(std::string("stack.sh ") + command + " failed");
-    }
-  }
-  bool down_ = true;
-};
+using tracker::testing::DatabaseOutage;
 
 TEST_F(WorkerTest, PostgresqlDownForTenSecondsPausesThenCatchesUpWithNothingLost) {
   std::vector<Record> first;

@@ -91,9 +91,9 @@ TEST(LoadgenResultsTest, TheSeriesBucketsByIntendedSendTime) {
   EXPECT_EQ(series[0].max, 10);
   EXPECT_EQ(series[9].failed, 1);
   EXPECT_EQ(series[9].p50, 95);
-  const auto json = results.json();
-  EXPECT_EQ(json["rows"].size(), 1U);
-  EXPECT_EQ(json["series"]["slack events"].size(), 10U);
+  const auto exported = results.json();
+  EXPECT_EQ(exported["rows"].size(), 1U);
+  EXPECT_EQ(exported["series"]["slack events"].size(), 10U);
 }
 
 TEST(LoadgenResultsTest, ASamplesCsvReadsBackToTheSameTable) {
