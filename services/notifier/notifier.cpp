@@ -210,10 +210,18 @@ void Notifier::stop(std::chrono::milliseconds grace) {
   grace_timer_.expires_after(grace);
   grace_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
-    abandon_ = true;
-    for (auto* timer : sleepers_) timer->cancel();
-    workspace_turn_.cancel();
+    abandon();
   });
+}
+
+void Notifier::abandon() {
+  abandon_ = true;
+  for (auto* timer : sleepers_) timer->cancel();
+  workspace_turn_.cancel();
+  // Posts in flight end now rather than at their request timeout. Their attempts keep no
+  // outcome: the partition's next owner marks them interrupted (in doubt) and posts again.
+  if (in_flight_ > 0) logger_.warn("shutdown_grace_over", {{"posts_cut_off", in_flight_}});
+  slack_.abort();
 }
 
 asio::awaitable<bool> Notifier::run() {
@@ -231,11 +239,7 @@ asio::awaitable<bool> Notifier::run() {
     update_gauges();
   }
   polling_done_ = true;
-  if (!healthy) {
-    abandon_ = true;
-    for (auto* timer : sleepers_) timer->cancel();
-    workspace_turn_.cancel();
-  }
+  if (!healthy) abandon();
   while (running_channels_ > 0) {
     co_await channels_done_.async_wait(as_tuple_awaitable);
   }
@@ -436,6 +440,8 @@ asio::awaitable<Notifier::Done> Notifier::deliver(Item& item, const slack::Outbo
       const double latency = seconds(Clock::now() - sent_at);
       --in_flight_;
       metrics_->in_flight.Set(static_cast<double>(in_flight_));
+      // Cut off by the end of the shutdown grace: the attempt stays without an outcome.
+      if (abandon_ && result.outcome != slack::PostOutcome::posted) co_return Done::abandoned;
 
       const std::string outcome(outcome_name(result.outcome));
       metrics_->attempts.Add({{"outcome", outcome}}).Increment();

@@ -102,6 +102,8 @@ class Notifier {
   struct Metrics;
   enum class Done { finished, abandoned };
 
+  // The shutdown grace is over (or consumption failed): waits end, posts in flight are cut off.
+  void abandon();
   void dispatch(kafka::Message record);
   asio::awaitable<void> run_channel(std::string key);
   asio::awaitable<Done> handle(Item& item);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <optional>
+#include <set>
 #include <stdexcept>
 
 #include <boost/asio/as_tuple.hpp>
@@ -232,17 +233,20 @@ struct Client::State {
     if (idle.empty()) return nullptr;
     auto connection = std::move(idle.back());
     idle.pop_back();
+    busy.insert(connection.get());
     return connection;
   }
 
   void discard(std::unique_ptr<Connection> connection) {
     if (!connection) return;
+    busy.erase(connection.get());
     error_code ignored;
     connection->tcp().socket().close(ignored);
     --open;
   }
 
   void keep(std::unique_ptr<Connection> connection) {
+    busy.erase(connection.get());
     connection->tcp().expires_never();
     connection->idle_since = Clock::now();
     idle.push_back(std::move(connection));
@@ -266,6 +270,7 @@ struct Client::State {
     } else {
       connection->plain.emplace(executor);
     }
+    busy.insert(connection.get());
     connection->tcp().expires_at(std::min(deadline, Clock::now() + options.connect_timeout));
     auto [connect_ec, endpoint] =
         co_await connection->tcp().async_connect(endpoints, as_tuple_awaitable);
@@ -309,10 +314,12 @@ struct Client::State {
   std::string host_header;
   std::optional<ssl::context> tls;
   std::vector<std::unique_ptr<Connection>> idle;  // most recently used at the back
+  std::set<Connection*> busy;  // connecting or carrying a request; owned by that request
   std::size_t open = 0;
   std::size_t in_flight = 0;
   std::uint64_t opened = 0;
   bool shut = false;
+  bool aborted = false;           // abort(): requests in flight were cut off
   asio::steady_timer slot_freed;  // cancelled whenever a request ends, to wake waiters
 };
 
@@ -330,6 +337,14 @@ void Client::shutdown() {
     state_->idle.pop_back();
   }
   state_->slot_freed.cancel();
+}
+
+void Client::abort() {
+  shutdown();
+  state_->aborted = true;
+  // Closing the stream ends its pending operations with operation_aborted; the request that owns
+  // the connection then discards it and reports shut_down.
+  for (Connection* connection : state_->busy) connection->tcp().close();
 }
 
 const Origin& Client::origin() const noexcept {
@@ -383,7 +398,10 @@ asio::awaitable<boost::system::result<Response, Failure>> Client::send(
     const bool reused = connection != nullptr;
     if (!connection) {
       auto connected = co_await state->connect(deadline);
-      if (!connected) co_return connected.error();
+      if (!connected) {
+        if (state->aborted) co_return failure_of(ClientError::shut_down, connected.error().cause);
+        co_return connected.error();
+      }
       connection = std::move(*connected);
     }
     connection->tcp().expires_at(deadline);
@@ -402,6 +420,7 @@ asio::awaitable<boost::system::result<Response, Failure>> Client::send(
           (!done.wrote || done.ec == beast_http::error::end_of_stream ||
            done.ec == asio::error::connection_reset || done.ec == asio::error::eof);
       if (server_closed_idle && round == 0 && !state->shut) continue;
+      if (state->aborted) co_return failure_of(ClientError::shut_down, done.ec);
       co_return io_failure(done.ec);
     }
     if (done.response->keep_alive() && !state->shut) {

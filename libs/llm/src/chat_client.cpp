@@ -120,6 +120,7 @@ asio::awaitable<bool> ChatClient::sleep_until(Clock::time_point until, Clock::ti
 void ChatClient::cancel() {
   cancelled_ = true;
   for (asio::steady_timer* timer : sleepers_) timer->cancel();
+  http_.abort();
 }
 
 namespace {

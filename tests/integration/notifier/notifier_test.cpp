@@ -284,6 +284,48 @@ TEST_F(NotifierTest, SigkillMidRunLosesNothingAndEveryDuplicateIsAccountedFor) {
   EXPECT_EQ(notifier->terminate(), 0);
 }
 
+// Slack takes 20 s to answer and the notifier is told to stop with a 1 s grace: the posts in
+// flight are cut off when the grace ends rather than at their 30 s request timeout, their
+// attempts keep no outcome, and the next notifier marks them interrupted and posts them.
+TEST_F(NotifierTest, PostsInFlightAreCutOffWhenTheShutdownGraceEnds) {
+  SimulatorOptions slow = fast_slack();
+  slow.latency_median_ms = 20'000;
+  slow.latency_p99_ms = 21'000;
+  SimulatorThread stalled(slow);
+  auto notifier =
+      start_notifier(stalled, {"TRACKER_SHUTDOWN_GRACE=1s", "TRACKER_SLACK_REQUEST_TIMEOUT=30s"});
+  std::vector<Record> records;
+  for (int i = 0; i < 3; ++i) {
+    records.push_back(outbox("g" + std::to_string(i), "C0G" + std::to_string(i), "x"));
+  }
+  produce(topic.name(), records);
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (stalled.simulator().stats().requests < 3 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_EQ(stalled.simulator().stats().requests, 3U);
+  const auto asked = std::chrono::steady_clock::now();
+  EXPECT_EQ(notifier->terminate(), 0);
+  const auto took = std::chrono::steady_clock::now() - asked;
+  EXPECT_LT(took, 6s) << "exit followed the 1 s grace, not the 20 s answers";
+  std::cout << "[ measured ] stopped in "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+            << " ms with 3 posts in flight and a 1 s grace\n";
+  EXPECT_EQ(
+      ScratchSchema::exec(q("SELECT count(*) FROM slack_delivery_attempts WHERE outcome IS NULL")),
+      "3");
+
+  SimulatorThread slack(fast_slack());
+  auto next = start_notifier(slack);
+  ASSERT_EQ(wait_for(q("SELECT count(*) FROM slack_deliveries WHERE state = 'posted'"), "3", 60s),
+            "3");
+  EXPECT_EQ(ScratchSchema::exec(
+                q("SELECT count(*) FROM slack_delivery_attempts WHERE outcome = 'interrupted'")),
+            "3");
+  EXPECT_EQ(slack.simulator().stats().posted, 3U);
+  EXPECT_EQ(next->terminate(), 0);
+}
+
 TEST_F(NotifierTest, RedeliveredRecordsAreNotPostedAgain) {
   SimulatorThread slack(fast_slack());
   {

@@ -351,6 +351,37 @@ TEST_F(SummarizerTest, PostgresqlDownPausesThenEveryJobFinishesOnce) {
   EXPECT_EQ(summarizer->terminate(), 0);
 }
 
+// The model takes 20 s to answer and the summarizer is told to stop with a 1 s grace: the calls
+// in flight are cut off when the grace ends, the jobs stay open and unacknowledged, and the next
+// summarizer finishes them.
+TEST_F(SummarizerTest, CallsInFlightAreCutOffWhenTheShutdownGraceEnds) {
+  OpenAiSimulatorThread stalled({.latency_median_ms = 20'000, .latency_p99_ms = 21'000});
+  claim(3);
+  auto summarizer = start_summarizer(
+      &stalled, {"TRACKER_SHUTDOWN_GRACE=1s", "TRACKER_OPENAI_REQUEST_TIMEOUT=60s"});
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (stalled.simulator().stats().completions < 3 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_EQ(stalled.simulator().stats().completions, 3U);
+  const auto asked = std::chrono::steady_clock::now();
+  EXPECT_EQ(summarizer->terminate(), 0);
+  const auto took = std::chrono::steady_clock::now() - asked;
+  EXPECT_LT(took, 6s) << "exit followed the 1 s grace, not the 20 s answers";
+  std::cout << "[ measured ] stopped in "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+            << " ms with 3 calls in flight and a 1 s grace\n";
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT count(*) FROM summary_jobs WHERE state = 'published'")),
+            "3")
+      << "cut-off jobs are neither failed nor deferred";
+
+  OpenAiSimulatorThread openai({.latency_median_ms = 5, .latency_p99_ms = 20});
+  auto next = start_summarizer(&openai);
+  EXPECT_EQ(wait_for(q("SELECT count(*) FROM summary_jobs WHERE state = 'done'"), "3", 60s), "3");
+  EXPECT_EQ(outbox_by_delivery(3).size(), 3U);
+  EXPECT_EQ(next->terminate(), 0);
+}
+
 // Idle workers wait on one timer that only new work (or stopping) cancels. Each worker used to
 // set that timer's expiry before waiting, which cancelled every other worker's wait, so 64 idle
 // workers woke one another without end and kept a core busy.

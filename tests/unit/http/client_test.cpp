@@ -216,6 +216,38 @@ TEST_F(HttpClient, ARequestThatNeverGotAConnectionSaysSo) {
   EXPECT_EQ(kinds, (std::vector<ClientError>{ClientError::no_connection, ClientError{}}));
 }
 
+TEST_F(HttpClient, AbortEndsTheRequestsInFlightAtOnce) {
+  start();
+  handler_delay = 5s;  // the server sits on the request
+  Client client(io.get_executor(), {.base_url = base(), .request_timeout = 30'000ms});
+  std::vector<ClientError> kinds;
+  std::chrono::steady_clock::duration took{};
+  run(io, [&]() -> asio::awaitable<void> {
+    const auto started = std::chrono::steady_clock::now();
+    auto one = [&]() -> asio::awaitable<void> {
+      auto reply = co_await fetch(client, "/slow");
+      kinds.push_back(reply ? ClientError{} : reply.error().kind);
+    };
+    auto abort_soon = [&]() -> asio::awaitable<void> {
+      asio::steady_timer wait(co_await asio::this_coro::executor, 200ms);
+      co_await wait.async_wait(asio::use_awaitable);
+      EXPECT_EQ(client.in_flight(), 2U);
+      client.abort();
+    };
+    using namespace asio::experimental::awaitable_operators;
+    co_await (one() && one() && abort_soon());
+    took = std::chrono::steady_clock::now() - started;
+    // Nothing new goes out either.
+    auto after = co_await fetch(client, "/after");
+    kinds.push_back(after ? ClientError{} : after.error().kind);
+  }());
+  EXPECT_EQ(kinds, (std::vector<ClientError>{ClientError::shut_down, ClientError::shut_down,
+                                             ClientError::shut_down}));
+  EXPECT_LT(took, 2s) << "the requests ended when aborted, not at the server's 5 s answer";
+  EXPECT_EQ(client.open_connections(), 0U);
+  EXPECT_EQ(client.in_flight(), 0U);
+}
+
 TEST_F(HttpClient, AConnectionTheServerClosedWhileIdleIsReplacedUnnoticed) {
   start({.idle_timeout = 100ms});
   Client client(io.get_executor(), {.base_url = base()});

@@ -108,6 +108,9 @@ class Client {
   // Closes idle connections; requests in flight fail with shut_down or finish, and new ones
   // fail with shut_down.
   void shutdown();
+  // shutdown(), and the requests in flight end now, failing with shut_down: for a process whose
+  // shutdown grace is over. Such a request may have reached the server.
+  void abort();
 
   [[nodiscard]] const Origin& origin() const noexcept;
   [[nodiscard]] std::size_t open_connections() const noexcept;

@@ -77,8 +77,9 @@ class ChatClient {
   asio::awaitable<CallResult> complete(ChatRequest request,
                                        std::chrono::steady_clock::time_point deadline);
 
-  // Ends every wait in progress (calls then fail) and makes further calls fail at once; for a
-  // shutdown whose grace ran out.
+  // Ends every wait and every request in progress (calls then fail; the HTTP client is aborted,
+  // so whatever else uses it stops too) and makes further calls fail at once; for a shutdown
+  // whose grace ran out.
   void cancel();
 
   [[nodiscard]] BreakerState breaker_state() const;

@@ -74,6 +74,10 @@ class WebApi {
 
   boost::asio::awaitable<PostResult> post_message(const PostMessage& message);
 
+  // Ends the requests in flight now (they fail with shut_down) and refuses new ones: for a
+  // shutdown whose grace is over. A post cut off this way may have reached Slack.
+  void abort() { client_.abort(); }
+
  private:
   http::Client& client_;
   config::Secret bot_token_;
