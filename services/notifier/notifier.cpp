@@ -210,17 +210,17 @@ void Notifier::stop(std::chrono::milliseconds grace) {
   grace_timer_.expires_after(grace);
   grace_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
-    abandon();
+    abandon("shutdown_grace_over");
   });
 }
 
-void Notifier::abandon() {
+void Notifier::abandon(const char* why) {
   abandon_ = true;
   for (auto* timer : sleepers_) timer->cancel();
   workspace_turn_.cancel();
   // Posts in flight end now rather than at their request timeout. Their attempts keep no
   // outcome: the partition's next owner marks them interrupted (in doubt) and posts again.
-  if (in_flight_ > 0) logger_.warn("shutdown_grace_over", {{"posts_cut_off", in_flight_}});
+  if (in_flight_ > 0) logger_.warn("posts_cut_off", {{"posts", in_flight_}, {"why", why}});
   slack_.abort();
 }
 
@@ -239,7 +239,7 @@ asio::awaitable<bool> Notifier::run() {
     update_gauges();
   }
   polling_done_ = true;
-  if (!healthy) abandon();
+  if (!healthy) abandon("consumer_failed");
   while (running_channels_ > 0) {
     co_await channels_done_.async_wait(as_tuple_awaitable);
   }

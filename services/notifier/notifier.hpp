@@ -103,7 +103,7 @@ class Notifier {
   enum class Done { finished, abandoned };
 
   // The shutdown grace is over (or consumption failed): waits end, posts in flight are cut off.
-  void abandon();
+  void abandon(const char* why);
   void dispatch(kafka::Message record);
   asio::awaitable<void> run_channel(std::string key);
   asio::awaitable<Done> handle(Item& item);

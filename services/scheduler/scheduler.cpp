@@ -21,10 +21,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// People whose summary time fell within the catch-up window and whose day has no job covering its
-// whole period yet. A trigger before the summary hour covered only the day so far: the scheduled
-// job is then that day's next version. Each is claimed once, whichever replica's insert gets there
-// first (the version is part of the unique key).
+// People whose summary time fell within the catch-up window and whose day has no scheduled job
+// and no trigger covering its whole period yet. A trigger before the summary hour covered only the
+// day so far: the scheduled job is then that day's next version. (A scheduled job counts whatever
+// its period, so moving one's summary hour later does not bring a second summary of the day.) Each
+// is claimed once, whichever replica's insert gets there first (the version is part of the unique
+// key).
 //   $1 now, $2 catch-up window (s), $3 require activity, $4 limit, $5 due times before this are
 //   catch-up, $6 claimed_by
 const pg::Statement kClaimDue{"scheduler_claim_due", R"sql(
@@ -49,7 +51,7 @@ WITH due AS (
     AND due.due_at > $1::timestamptz - make_interval(secs => $2::double precision)
     AND NOT EXISTS (SELECT 1 FROM summary_jobs j
                     WHERE j.team_id = due.team_id AND j.user_id = due.user_id AND j.day = due.day
-                      AND j.period_end >= due.due_at)
+                      AND (j.reason <> 'trigger' OR j.period_end >= due.due_at))
     AND (NOT $3::boolean OR EXISTS (
           SELECT 1 FROM study_logs l
           WHERE l.team_id = due.team_id AND l.user_id = due.user_id

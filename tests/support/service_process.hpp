@@ -6,6 +6,7 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <stdexcept>
@@ -23,8 +24,9 @@ namespace tracker::testing {
 
 class ServiceProcess {
  public:
-  // `env`: NAME=value entries; inherited variables starting with one of `replaced_prefixes`
-  // (and any NAME given in `env`) are left out.
+  // `env`: NAME=value entries, a later one replacing an earlier one of the same NAME (so a test
+  // can override a fixture's setting); inherited variables starting with one of
+  // `replaced_prefixes` (and any NAME given in `env`) are left out.
   ServiceProcess(std::string binary, std::vector<std::string> env,
                  std::vector<std::string> replaced_prefixes = {"DATABASE_URL=", "TRACKER_"})
       : binary_(std::move(binary)) {
@@ -38,7 +40,17 @@ class ServiceProcess {
       }
       if (!replaced) env_.emplace_back(entry);
     }
-    for (auto& e : env) env_.push_back(std::move(e));
+    const std::size_t inherited = env_.size();
+    for (auto& e : env) {
+      const auto name = e.substr(0, e.find('=') + 1);
+      auto same = std::find_if(env_.begin() + static_cast<std::ptrdiff_t>(inherited), env_.end(),
+                               [&](const std::string& own) { return own.starts_with(name); });
+      if (same != env_.end()) {
+        *same = std::move(e);
+      } else {
+        env_.push_back(std::move(e));
+      }
+    }
   }
   ~ServiceProcess() {
     if (pid_ > 0) {

@@ -118,6 +118,8 @@ std::string_view to_string(ClientError error) noexcept {
       return "bad_response";
     case ClientError::shut_down:
       return "shut_down";
+    case ClientError::aborted:
+      return "aborted";
     case ClientError::no_connection:
       return "no_connection";
   }
@@ -157,10 +159,28 @@ Failure io_failure(const error_code& ec) {
 namespace {
 
 struct Connection {
+  Connection() = default;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  // However it goes (discarded, an exception, a coroutine frame destroyed), a connection in use
+  // leaves the client's set of those.
+  ~Connection() {
+    if (busy_set != nullptr) busy_set->erase(this);
+  }
+  void mark_busy(std::set<Connection*>& set) {
+    busy_set = &set;
+    set.insert(this);
+  }
+  void mark_idle() {
+    if (busy_set != nullptr) busy_set->erase(this);
+    busy_set = nullptr;
+  }
+
   std::optional<beast::tcp_stream> plain;
   std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
   beast::flat_buffer buffer;
   Clock::time_point idle_since{};
+  std::set<Connection*>* busy_set = nullptr;  // the client's, while a request uses this
 
   beast::tcp_stream& tcp() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
 };
@@ -233,20 +253,20 @@ struct Client::State {
     if (idle.empty()) return nullptr;
     auto connection = std::move(idle.back());
     idle.pop_back();
-    busy.insert(connection.get());
+    connection->mark_busy(busy);
     return connection;
   }
 
   void discard(std::unique_ptr<Connection> connection) {
     if (!connection) return;
-    busy.erase(connection.get());
+    connection->mark_idle();
     error_code ignored;
     connection->tcp().socket().close(ignored);
     --open;
   }
 
   void keep(std::unique_ptr<Connection> connection) {
-    busy.erase(connection.get());
+    connection->mark_idle();
     connection->tcp().expires_never();
     connection->idle_since = Clock::now();
     idle.push_back(std::move(connection));
@@ -261,6 +281,7 @@ struct Client::State {
     if (!resolved) co_return failure_of(ClientError::resolve_failed, asio::error::timed_out);
     auto [resolve_ec, endpoints] = std::move(*resolved);
     if (resolve_ec) co_return failure_of(ClientError::resolve_failed, resolve_ec);
+    if (aborted) co_return failure_of(ClientError::shut_down);  // abort() came while resolving
 
     auto connection = std::make_unique<Connection>();
     ++open;
@@ -270,7 +291,7 @@ struct Client::State {
     } else {
       connection->plain.emplace(executor);
     }
-    busy.insert(connection.get());
+    connection->mark_busy(busy);
     connection->tcp().expires_at(std::min(deadline, Clock::now() + options.connect_timeout));
     auto [connect_ec, endpoint] =
         co_await connection->tcp().async_connect(endpoints, as_tuple_awaitable);
@@ -279,7 +300,8 @@ struct Client::State {
       discard(std::move(connection));
       co_return failure_of(ClientError::connect_failed, connect_ec);
     }
-    connection->tcp().socket().set_option(tcp::no_delay(true));
+    error_code option_ec;
+    connection->tcp().socket().set_option(tcp::no_delay(true), option_ec);  // best effort
     if (tls) {
       auto& stream = *connection->secure;
       error_code parse_ec;
@@ -420,7 +442,9 @@ asio::awaitable<boost::system::result<Response, Failure>> Client::send(
           (!done.wrote || done.ec == beast_http::error::end_of_stream ||
            done.ec == asio::error::connection_reset || done.ec == asio::error::eof);
       if (server_closed_idle && round == 0 && !state->shut) continue;
-      if (state->aborted) co_return failure_of(ClientError::shut_down, done.ec);
+      if (state->aborted) {
+        co_return failure_of(done.wrote ? ClientError::aborted : ClientError::shut_down, done.ec);
+      }
       co_return io_failure(done.ec);
     }
     if (done.response->keep_alive() && !state->shut) {

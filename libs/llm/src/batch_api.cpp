@@ -44,7 +44,10 @@ asio::awaitable<BatchApiResult<http::Response>> BatchApi::send(bh::verb method, 
     } else {
       out.error.status = 0;
       out.error.message = reply.error().describe();
-      if (reply.error().kind == http::ClientError::shut_down) co_return out;
+      if (reply.error().kind == http::ClientError::shut_down ||
+          reply.error().kind == http::ClientError::aborted) {
+        co_return out;
+      }
     }
     if (attempt == max_attempts_) break;
     asio::steady_timer pause(executor_, http::backoff_delay(backoff, attempt, rng_));

@@ -197,7 +197,8 @@ asio::awaitable<CallResult> ChatClient::complete(ChatRequest request, Clock::tim
               {{"outcome", cause}},
               prometheus::Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64})
           .Observe(seconds);
-      if (failure.kind == http::ClientError::shut_down) {
+      if (failure.kind == http::ClientError::shut_down ||
+          failure.kind == http::ClientError::aborted) {
         breaker_.neutral();
         call.failure = "the HTTP client was shut down";
         co_return call;

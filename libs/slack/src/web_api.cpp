@@ -87,9 +87,9 @@ PostResult interpret_post_failure(const http::Failure& failure) {
   result.error = std::string(http::to_string(failure.kind));
   result.detail = failure.describe();
   // Only a connection that never opened proves Slack did not see the request.
-  result.in_doubt = failure.kind == http::ClientError::timeout ||
-                    failure.kind == http::ClientError::io_failed ||
-                    failure.kind == http::ClientError::bad_response;
+  result.in_doubt =
+      failure.kind == http::ClientError::timeout || failure.kind == http::ClientError::io_failed ||
+      failure.kind == http::ClientError::bad_response || failure.kind == http::ClientError::aborted;
   return result;
 }
 

@@ -264,6 +264,9 @@ TEST_F(SchedulerTest, TriggerIsIdempotentUnlessForced) {
             "T1:U00001:2026-12-01:v3,T1:U00002:2026-12-01:v2,T1:U00003:2026-12-01:v2,"
             "T1:U00004:2026-12-01:v2,T1:U00005:2026-12-01:v2");
   EXPECT_EQ(s.tick(at("2026-12-01T12:01:30Z")).claimed, 0U);
+  // Moving one's summary hour later, once the day's summary was claimed, brings no second one.
+  ScratchSchema::exec(q("UPDATE users SET summary_hour = 22 WHERE user_id = 'U00001'"));
+  EXPECT_EQ(s.tick(at("2026-12-01T13:00:30Z")).claimed, 0U);
   EXPECT_EQ(requests_in(topic.name(), 18).size(), 18U);
 }
 

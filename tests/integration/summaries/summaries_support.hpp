@@ -76,13 +76,14 @@ class Service : public ServiceProcess {
         port_(port) {
     start();
   }
+  // The test's own entries come after the defaults, so they win.
   static std::vector<std::string> with_defaults(std::vector<std::string> env, std::uint16_t port) {
-    env.push_back("DATABASE_URL=" + test_database_url());
-    env.push_back("TRACKER_OPS_ADDRESS=127.0.0.1");
-    env.push_back("TRACKER_OPS_PORT=" + std::to_string(port));
-    env.push_back("TRACKER_DB_RETRY_MAX_INTERVAL=1s");
-    env.push_back("TRACKER_LOG_LEVEL=error");
-    return env;
+    std::vector<std::string> all = {"DATABASE_URL=" + test_database_url(),
+                                    "TRACKER_OPS_ADDRESS=127.0.0.1",
+                                    "TRACKER_OPS_PORT=" + std::to_string(port),
+                                    "TRACKER_DB_RETRY_MAX_INTERVAL=1s", "TRACKER_LOG_LEVEL=error"};
+    for (auto& e : env) all.push_back(std::move(e));
+    return all;
   }
   std::uint16_t port_;
 };

@@ -3,11 +3,11 @@
 // mid-run losing and duplicating nothing (down to the Slack posts), and the offline provider.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
 #include <thread>
-#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -297,7 +297,7 @@ static std::pair<double, int> summarizer_gauge_sum(const std::string& metrics,
 // db_unavailable gauge, the lag of the records it has not read), waits the outage out, and then
 // finishes every job once, without calling the model twice for a job.
 TEST_F(SummarizerTest, PostgresqlDownPausesThenEveryJobFinishesOnce) {
-  OpenAiSimulatorThread openai({.latency_median_ms = 100, .latency_p99_ms = 300, .seed = 9});
+  OpenAiSimulatorThread openai({.latency_median_ms = 300, .latency_p99_ms = 600, .seed = 9});
   claim(200);
   // Few jobs at a time and a short queue, so that most records are still unread in Kafka.
   auto summarizer = start_summarizer(
@@ -308,25 +308,32 @@ TEST_F(SummarizerTest, PostgresqlDownPausesThenEveryJobFinishesOnce) {
   {
     tracker::testing::DatabaseOutage outage;
     std::string metrics;
-    unsigned ready = 0;
+    bool not_ready = false;
     bool unavailable = false;
-    double lag = 0;
+    bool paused = false;
+    double most_lag = 0;
     int series = 0;
     const auto until = std::chrono::steady_clock::now() + 6s;
     while (std::chrono::steady_clock::now() < until) {
-      ready = tracker::testing::http_get(summarizer->port(), "/readyz");
+      not_ready = not_ready || tracker::testing::http_get(summarizer->port(), "/readyz") == 503U;
       tracker::testing::http_get(summarizer->port(), "/metrics", &metrics);
       unavailable =
           unavailable || metrics.find("\ntracker_summarizer_db_unavailable 1") != std::string::npos;
-      std::tie(lag, series) =
+      paused =
+          paused || metrics.find("\ntracker_summarizer_consumer_paused 1") != std::string::npos;
+      const auto [lag, lag_series] =
           summarizer_gauge_sum(metrics, "tracker_summarizer_consumer_lag_messages");
+      most_lag = std::max(most_lag, lag);
+      series = std::max(series, lag_series);
       std::this_thread::sleep_for(250ms);
     }
-    EXPECT_EQ(ready, 503U) << "not ready while the database is down";
+    EXPECT_TRUE(not_ready) << "not ready while the database is down";
     EXPECT_TRUE(unavailable) << metrics;
-    EXPECT_NE(metrics.find("\ntracker_summarizer_consumer_paused 1"), std::string::npos);
+    EXPECT_TRUE(paused) << metrics;
     EXPECT_EQ(series, 6) << "a lag series per partition of summary-requests";
-    EXPECT_GT(lag, 100) << "most of the 200 records are waiting in Kafka";
+    // About 13 jobs a second were done before the outage (4 at a time, 0.3 s each) and 12 more
+    // are queued or in flight: most of the 200 records are still waiting in Kafka.
+    EXPECT_GT(most_lag, 100) << metrics;
     ASSERT_TRUE(summarizer->alive()) << "the summarizer must wait the outage out, not exit";
     outage.restore();
   }

@@ -17,6 +17,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -241,11 +242,38 @@ TEST_F(HttpClient, AbortEndsTheRequestsInFlightAtOnce) {
     auto after = co_await fetch(client, "/after");
     kinds.push_back(after ? ClientError{} : after.error().kind);
   }());
-  EXPECT_EQ(kinds, (std::vector<ClientError>{ClientError::shut_down, ClientError::shut_down,
+  // The two were sent (they may have reached the server); the third never left.
+  EXPECT_EQ(kinds, (std::vector<ClientError>{ClientError::aborted, ClientError::aborted,
                                              ClientError::shut_down}));
   EXPECT_LT(took, 2s) << "the requests ended when aborted, not at the server's 5 s answer";
   EXPECT_EQ(client.open_connections(), 0U);
   EXPECT_EQ(client.in_flight(), 0U);
+}
+
+TEST_F(HttpClient, AbortWhileARequestIsStillConnectingSendsNothing) {
+  start();
+  handler_delay = 5s;
+  Client client(io.get_executor(), {.base_url = base(), .request_timeout = 30'000ms});
+  std::vector<ClientError> kinds;
+  std::chrono::steady_clock::duration took{};
+  run(io, [&]() -> asio::awaitable<void> {
+    const auto started = std::chrono::steady_clock::now();
+    auto one = [&]() -> asio::awaitable<void> {
+      auto reply = co_await fetch(client, "/never");
+      kinds.push_back(reply ? ClientError{} : reply.error().kind);
+    };
+    auto abort_now = [&]() -> asio::awaitable<void> {
+      // One turn of the loop: the request is resolving its host or connecting.
+      co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+      client.abort();
+    };
+    using namespace asio::experimental::awaitable_operators;
+    co_await (one() && abort_now());
+    took = std::chrono::steady_clock::now() - started;
+  }());
+  EXPECT_EQ(kinds, std::vector<ClientError>{ClientError::shut_down});
+  EXPECT_EQ(handled, 0) << "nothing reached the server";
+  EXPECT_LT(took, 2s);
 }
 
 TEST_F(HttpClient, AConnectionTheServerClosedWhileIdleIsReplacedUnnoticed) {

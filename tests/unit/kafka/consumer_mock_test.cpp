@@ -151,25 +151,26 @@ TEST(ConsumerMock, AMessageThatOutlivesItsConsumerGoesBeforeTheClient) {
   produce(cluster.bootstraps(), "events", 3);
   asio::io_context io;
   asio::thread_pool blocking(1);
-  std::vector<tracker::kafka::Message> kept;
+  // Shared with the thread below, which may outlive this test if the destroy hangs.
+  auto kept = std::make_shared<std::vector<tracker::kafka::Message>>();
   {
     Consumer consumer(io.get_executor(), options(cluster, "events"), tracker::log::null_logger());
     run(io, [&]() -> asio::awaitable<void> {
       const auto until = std::chrono::steady_clock::now() + 30s;
-      while (kept.size() < 3 && std::chrono::steady_clock::now() < until) {
+      while (kept->size() < 3 && std::chrono::steady_clock::now() < until) {
         auto batch = co_await consumer.poll_batch(3, 200ms);
         if (!batch) throw std::runtime_error(batch.error().message());
-        for (auto& message : *batch) kept.push_back(std::move(message));
+        for (auto& message : *batch) kept->push_back(std::move(message));
       }
     }());
-    ASSERT_EQ(kept.size(), 3U);
+    ASSERT_EQ(kept->size(), 3U);
     run(io, consumer.async_close(blocking));
   }
-  std::promise<void> released;
-  auto done = released.get_future();
-  std::thread last_owner([&kept, &released] {
-    kept.clear();  // destroys the client with the last message
-    released.set_value();
+  auto released = std::make_shared<std::promise<void>>();
+  auto done = released->get_future();
+  std::thread last_owner([kept = std::move(kept), released] {
+    kept->clear();  // destroys the client with the last message
+    released->set_value();
   });
   if (done.wait_for(10s) == std::future_status::ready) {
     last_owner.join();

@@ -67,7 +67,8 @@ struct ClientOptions {
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 // Why a request got no response.
-// Only timeout, io_failed and bad_response happen once the request may have reached the server.
+// Only timeout, io_failed, bad_response and aborted happen once the request may have reached the
+// server.
 enum class ClientError {
   timeout = 1,     // the deadline passed while sending the request or awaiting its answer
   resolve_failed,  // the host name did not resolve (in time)
@@ -75,7 +76,8 @@ enum class ClientError {
   tls_failed,      // handshake or certificate verification failed (or took too long)
   io_failed,       // reset or closed while writing or reading
   bad_response,    // not HTTP, or over body_limit
-  shut_down,       // the client was shut down
+  shut_down,       // the client was shut down: nothing was sent
+  aborted,         // cut off in flight by abort(): it may have reached the server
   no_connection,   // all max_connections stayed busy until the deadline: nothing was sent
 };
 std::string_view to_string(ClientError error) noexcept;
@@ -108,8 +110,8 @@ class Client {
   // Closes idle connections; requests in flight fail with shut_down or finish, and new ones
   // fail with shut_down.
   void shutdown();
-  // shutdown(), and the requests in flight end now, failing with shut_down: for a process whose
-  // shutdown grace is over. Such a request may have reached the server.
+  // shutdown(), and the requests in flight end now, failing with aborted (or shut_down when
+  // nothing had been sent yet): for a process whose shutdown grace is over.
   void abort();
 
   [[nodiscard]] const Origin& origin() const noexcept;

@@ -74,8 +74,9 @@ class WebApi {
 
   boost::asio::awaitable<PostResult> post_message(const PostMessage& message);
 
-  // Ends the requests in flight now (they fail with shut_down) and refuses new ones: for a
-  // shutdown whose grace is over. A post cut off this way may have reached Slack.
+  // Ends the requests in flight now and refuses new ones: for a shutdown whose grace is over. A
+  // post cut off after it was sent fails with `aborted` and is in doubt: it may have reached
+  // Slack.
   void abort() { client_.abort(); }
 
  private:
