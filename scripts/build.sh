@@ -26,6 +26,15 @@ case $flavour in
     exit 2 ;;
 esac
 
+# ccache, when installed, keyed on paths relative to the checkout: a fresh clone in another folder
+# reuses what an earlier build compiled, and a new machine simply starts cold.
+if command -v ccache >/dev/null 2>&1; then
+  export CCACHE_BASEDIR=$root CCACHE_NOHASHDIR=true
+  export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+  ccache --max-size=5G >/dev/null
+  args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
+
 cmake -S "$root" -B "$dir" -G Ninja "${args[@]}" "$@" >/dev/null
 # Two cores and plenty of memory: a couple of extra jobs keep both busy during linking.
 ninja -C "$dir" -j "$(( $(nproc) + 1 ))"

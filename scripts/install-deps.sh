@@ -8,7 +8,7 @@ set -euo pipefail
 
 PACKAGES=(
   # toolchain
-  build-essential cmake ninja-build pkg-config clang-format
+  build-essential cmake ninja-build pkg-config clang-format ccache
   # C++ libraries
   libboost1.81-dev librdkafka-dev libpq-dev nlohmann-json3-dev
   prometheus-cpp-dev libssl-dev libhowardhinnant-date-dev

@@ -159,6 +159,11 @@ topic_command() {
     --bootstrap-server "$HOST:$KAFKA_PORT" --command-config "$KAFKA_ADMIN_PROPS" "$@"
 }
 
+config_command() {
+  kafka_tool kafka.admin.ConfigCommand \
+    --bootstrap-server "$HOST:$KAFKA_PORT" --command-config "$KAFKA_ADMIN_PROPS" "$@"
+}
+
 # Renders server.properties from the template. A running broker keeps the
 # file it was started with; if that differs (other ports), it must be
 # stopped first.
@@ -370,7 +375,9 @@ kafka_stop() {
 }
 
 # Compares schemas/topics.json with the describe snapshot; prints one line per
-# action: create|alter|note <TAB> name-or-message <TAB> partitions <TAB> retention.ms
+# action: create|alter|config|note <TAB> name-or-message <TAB> partitions <TAB> retention.ms
+# <TAB> max.message.bytes, with '-' for a field that does not apply (read splits on tabs and
+# would merge empty fields).
 topics_plan() {
   python3 - "$TOPICS_FILE" "$KAFKA_TOPICS_SNAPSHOT" <<'PY'
 import json, re, sys
@@ -379,7 +386,8 @@ spec_path, describe_path = sys.argv[1], sys.argv[2]
 try:
     with open(spec_path, encoding="utf-8") as f:
         spec = json.load(f)
-    topics = [(t["name"], int(t["partitions"]), int(t["retention_ms"])) for t in spec["topics"]]
+    topics = [(t["name"], int(t["partitions"]), int(t["retention_ms"]), int(t["max_message_bytes"]))
+              for t in spec["topics"]]
 except (OSError, ValueError, KeyError, TypeError) as e:
     sys.exit(f"{spec_path}: {type(e).__name__}: {e}")
 
@@ -397,20 +405,24 @@ try:
 except FileNotFoundError:
     pass
 
-for name, partitions, retention in topics:
+for name, partitions, retention, max_bytes in topics:
     if not name or partitions < 1:
         sys.exit(f"{spec_path}: invalid topic entry {name!r} with {partitions} partitions")
     if name not in existing:
-        print(f"create\t{name}\t{partitions}\t{retention}")
+        print(f"create\t{name}\t{partitions}\t{retention}\t{max_bytes}")
         continue
     count, configs = existing[name]
     if count < partitions:
-        print(f"alter\t{name}\t{partitions}\t")
+        print(f"alter\t{name}\t{partitions}\t-\t-")
     elif count > partitions:
-        print(f"note\ttopic {name} has {count} partitions, more than the {partitions} in topics.json (left as is)\t\t")
+        print(f"note\ttopic {name} has {count} partitions, more than the {partitions} in topics.json (left as is)\t-\t-\t-")
     current = configs.get("retention.ms")
     if current is not None and int(current) != retention:
-        print(f"note\ttopic {name} has retention.ms={current}, topics.json says {retention} (left as is)\t\t")
+        print(f"note\ttopic {name} has retention.ms={current}, topics.json says {retention} (left as is)\t-\t-\t-")
+    # The record limit is one number end to end (libs/kafka/include/tracker/kafka/limits.hpp):
+    # a topic created before it was set is brought in line.
+    if configs.get("max.message.bytes") != str(max_bytes):
+        print(f"config\t{name}\t-\t-\t{max_bytes}")
 PY
 }
 
@@ -418,20 +430,28 @@ PY
 # partition counts that are lower than the file says. Nothing is deleted.
 # Reads the describe snapshot taken by the last readiness check.
 ensure_topics() {
-  local action name partitions retention created=0 changed=0 plan
+  local action name partitions retention max_bytes created=0 changed=0 plan
   [[ -f $TOPICS_FILE ]] || die "kafka: $TOPICS_FILE not found"
   command -v python3 >/dev/null 2>&1 || die "python3 not found; run scripts/install-deps.sh"
   plan=$(topics_plan) || die "kafka: cannot read the topic list $TOPICS_FILE"
-  while IFS=$'\t' read -r action name partitions retention; do
+  while IFS=$'\t' read -r action name partitions retention max_bytes; do
     [[ -n $action ]] || continue
     case $action in
       create)
-        log "kafka: creating topic $name ($partitions partitions, retention.ms=$retention)"
+        log "kafka: creating topic $name ($partitions partitions, retention.ms=$retention, max.message.bytes=$max_bytes)"
         topic_command --create --if-not-exists --topic "$name" \
           --partitions "$partitions" --replication-factor 1 \
-          --config "retention.ms=$retention" </dev/null >/dev/null \
+          --config "retention.ms=$retention" --config "max.message.bytes=$max_bytes" \
+          </dev/null >/dev/null \
           || die "kafka: could not create topic $name"
         created=$((created + 1))
+        ;;
+      config)
+        log "kafka: setting max.message.bytes=$max_bytes on $name"
+        config_command --alter --entity-type topics --entity-name "$name" \
+          --add-config "max.message.bytes=$max_bytes" </dev/null >/dev/null \
+          || die "kafka: could not set max.message.bytes on topic $name"
+        changed=$((changed + 1))
         ;;
       alter)
         log "kafka: raising partitions of $name to $partitions"

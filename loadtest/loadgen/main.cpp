@@ -17,6 +17,8 @@
 #include <string>
 #include <string_view>
 
+#include <tracker/config/number.hpp>
+
 #include "engine.hpp"
 #include "event_body.hpp"
 #include "options.hpp"
@@ -95,11 +97,11 @@ Options parse(int argc, char** argv) {
     } else if (arg == "--slack-sim") {
       o.slack_sim = value;
     } else if (arg == "--scale") {
-      char* end = nullptr;
-      o.scale = std::strtod(value.c_str(), &end);
-      if (end == value.c_str() || *end != '\0' || !(o.scale > 0 && o.scale <= 1)) {
-        throw lt::UsageError("--scale must be a number above 0 and at most 1 (got " + value + ")");
-      }
+      std::string error;
+      const auto scale = tracker::config::parse_number("--scale", value, 0.0, 1.0, error);
+      if (!scale) throw lt::UsageError(error);
+      if (*scale <= 0) throw lt::UsageError("--scale: must be above 0 (got " + value + ")");
+      o.scale = *scale;
     } else if (arg == "--team") {
       if (value.empty() || value.size() > 32 ||
           value.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != std::string::npos) {
@@ -115,11 +117,11 @@ Options parse(int argc, char** argv) {
         throw lt::UsageError("--replot must not contain '");
       o.replot = value;
     } else if (arg == "--progress-every") {
-      char* end = nullptr;
-      o.progress_every = std::strtol(value.c_str(), &end, 10);
-      if (end == value.c_str() || *end != '\0' || o.progress_every < 0 || o.progress_every > 3600) {
-        throw lt::UsageError("--progress-every must be 0-3600 seconds (got " + value + ")");
-      }
+      std::string error;
+      const auto every =
+          tracker::config::parse_number("--progress-every (seconds)", value, 0L, 3600L, error);
+      if (!every) throw lt::UsageError(error);
+      o.progress_every = *every;
     } else {
       throw lt::UsageError("unknown option " + std::string(arg));
     }

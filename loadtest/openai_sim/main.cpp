@@ -11,6 +11,8 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <tracker/config/number.hpp>
+
 #include "openai_simulator.hpp"
 
 namespace asio = boost::asio;
@@ -47,20 +49,15 @@ constexpr std::string_view kUsage = R"(usage: openai-sim [options]
 }
 
 double number(const std::string& flag, const std::string& text) {
-  try {
-    std::size_t used = 0;
-    const double value = std::stod(text, &used);
-    if (used != text.size() || value < 0) throw std::invalid_argument(text);
-    return value;
-  } catch (const std::exception&) {
-    usage_error(flag + " wants a number >= 0, not \"" + text + "\"");
-  }
+  std::string error;
+  if (auto value = tracker::config::parse_number(flag, text, 0.0, 1e12, error)) return *value;
+  usage_error(error);
 }
 
 double probability(const std::string& flag, const std::string& text) {
-  const double value = number(flag, text);
-  if (value > 1) usage_error(flag + " wants a probability from 0 to 1, not " + text);
-  return value;
+  std::string error;
+  if (auto value = tracker::config::parse_number(flag, text, 0.0, 1.0, error)) return *value;
+  usage_error(error);
 }
 
 std::chrono::milliseconds milliseconds(const std::string& flag, const std::string& text) {

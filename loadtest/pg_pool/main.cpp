@@ -28,6 +28,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <tracker/async/blocking.hpp>
+#include <tracker/config/number.hpp>
 #include <tracker/pg/pool.hpp>
 
 namespace asio = boost::asio;
@@ -196,7 +197,13 @@ Outcome run_threads(const Settings& s) {
 
 int flag(int argc, char** argv, const char* name, int fallback) {
   for (int i = 1; i + 1 < argc; ++i) {
-    if (std::string(argv[i]) == name) return std::stoi(argv[i + 1]);
+    if (std::string(argv[i]) != name) continue;
+    std::string error;
+    if (auto value = tracker::config::parse_number(name, argv[i + 1], 0, 1'000'000, error)) {
+      return *value;
+    }
+    std::fprintf(stderr, "pg-pool-bench: %s\n", error.c_str());
+    std::exit(2);
   }
   return fallback;
 }

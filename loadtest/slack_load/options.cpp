@@ -5,22 +5,16 @@
 #include <functional>
 #include <map>
 
+#include <tracker/config/number.hpp>
+
 namespace tracker::loadtest {
 namespace {
 
 template <typename T>
 T parse_number(std::string_view name, std::string_view text, T min, T max) {
-  T value{};
-  const auto* end = text.data() + text.size();
-  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (ec != std::errc{} || ptr != end || text.empty()) {
-    throw UsageError(std::string(name) + ": not a number: '" + std::string(text) + "'");
-  }
-  if (!(value >= min && value <= max)) {
-    throw UsageError(std::string(name) + ": " + std::string(text) + " is out of range [" +
-                     std::to_string(min) + ", " + std::to_string(max) + "]");
-  }
-  return value;
+  std::string error;
+  if (auto value = config::parse_number(name, text, min, max, error)) return *value;
+  throw UsageError(error);
 }
 
 }  // namespace

@@ -29,6 +29,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <tracker/config/number.hpp>
 #include <tracker/http/blocking_client.hpp>
 #include <tracker/kafka/admin.hpp>
 #include <tracker/kafka/producer.hpp>
@@ -76,14 +77,9 @@ struct Options {
 }
 
 double number(const std::string& flag, const std::string& text) {
-  try {
-    std::size_t used = 0;
-    const double value = std::stod(text, &used);
-    if (used != text.size() || value < 0) throw std::invalid_argument(text);
-    return value;
-  } catch (const std::exception&) {
-    usage_error(flag + " wants a number >= 0, not \"" + text + "\"");
-  }
+  std::string error;
+  if (auto value = tracker::config::parse_number(flag, text, 0.0, 1e12, error)) return *value;
+  usage_error(error);
 }
 
 Options parse(int argc, char** argv) {

@@ -39,6 +39,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <tracker/config/number.hpp>
 #include <tracker/http/blocking_client.hpp>
 #include <tracker/kafka/admin.hpp>
 #include <tracker/kafka/producer.hpp>
@@ -89,13 +90,9 @@ struct Options {
 }
 
 long parse_long(const std::string& name, const std::string& text, long low, long high) {
-  char* end = nullptr;
-  const long value = std::strtol(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || value < low || value > high) {
-    usage_error(name + " must be a whole number from " + std::to_string(low) + " to " +
-                std::to_string(high) + ", not \"" + text + "\"");
-  }
-  return value;
+  std::string error;
+  if (auto value = tracker::config::parse_number(name, text, low, high, error)) return *value;
+  usage_error(error);
 }
 
 Options parse_options(int argc, char** argv) {

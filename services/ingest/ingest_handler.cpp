@@ -41,10 +41,11 @@ http::Response no_retry(http::Response response) {
 
 IngestHandler::IngestHandler(slack::SignatureVerifier verifier, EventPublisher& publisher,
                              std::string topic, prometheus::Registry& registry, log::Logger& logger,
-                             slack::WallClock clock)
+                             slack::WallClock clock, std::size_t max_record_bytes)
     : verifier_(std::move(verifier)),
       publisher_(publisher),
       topic_(std::move(topic)),
+      max_record_bytes_(max_record_bytes),
       logger_(logger),
       clock_(clock ? std::move(clock) : [] { return std::chrono::system_clock::now(); }),
       signature_failures_(prometheus::BuildCounter()
@@ -54,7 +55,8 @@ IngestHandler::IngestHandler(slack::SignatureVerifier verifier, EventPublisher& 
       publish_results_(prometheus::BuildCounter()
                            .Name("tracker_ingest_publish_total")
                            .Help("Events offered to Kafka, by outcome (published, queue_full, "
-                                 "timed_out, broker_unreachable, rejected).")
+                                 "broker_down, timed_out, broker_unreachable, too_large, "
+                                 "rejected).")
                            .Register(registry)),
       retries_seen_(prometheus::BuildCounter()
                         .Name("tracker_ingest_slack_retries_total")
@@ -153,6 +155,19 @@ boost::asio::awaitable<http::Response> IngestHandler::publish(const slack::Event
                                  .key = slack::partition_key(event),
                                  .value = slack::make_envelope(event, request.body(), delivery)};
   message.headers.push_back({"schema", std::string(slack::kEnvelopeSchema)});
+  if (const std::size_t size = kafka::record_size(message); size > max_record_bytes_) {
+    // No retry can store it: say so before the producer is asked, and tell Slack not to retry.
+    publish_results_.Add({{"outcome", std::string(to_string(PublishOutcome::too_large))}})
+        .Increment();
+    logger_.warn("event_too_large", {{"event_id", event.event_id},
+                                     {"record_bytes", size},
+                                     {"max_record_bytes", max_record_bytes_}});
+    co_return no_retry(http::error_response(
+        bh::status::payload_too_large, "event_too_large",
+        "the event's record would be " + std::to_string(size) + " bytes; at most " +
+            std::to_string(max_record_bytes_) + " can be stored",
+        version));
+  }
   const auto started = Clock::now();
   const PublishOutcome outcome = co_await publisher_.publish(std::move(message));
   publish_seconds_.Observe(std::chrono::duration<double>(Clock::now() - started).count());
@@ -160,11 +175,22 @@ boost::asio::awaitable<http::Response> IngestHandler::publish(const slack::Event
   if (outcome == PublishOutcome::published) {
     co_return http::empty_response(bh::status::ok, version);
   }
-  logger_.log(outcome == PublishOutcome::rejected ? log::Level::error : log::Level::warn,
-              "event_not_published",
+  const bool permanent =
+      outcome == PublishOutcome::too_large || outcome == PublishOutcome::rejected;
+  logger_.log(permanent ? log::Level::error : log::Level::warn, "event_not_published",
               {{"outcome", to_string(outcome)},
                {"event_id", event.event_id},
                {"retry_num", delivery.retry_num}});
+  if (outcome == PublishOutcome::too_large) {
+    co_return no_retry(http::error_response(bh::status::payload_too_large, "event_too_large",
+                                            "the broker refuses a record this large", version));
+  }
+  if (outcome == PublishOutcome::rejected) {
+    // Refused for good (an unknown topic, no permission, an invalid record): a retry would
+    // fail the same way. The error log says why; /readyz is failing in the first two cases.
+    co_return no_retry(http::error_response(bh::status::internal_server_error, "not_storable",
+                                            "the event was refused by Kafka for good", version));
+  }
   // No x-slack-no-retry: Slack's retry is how this event still gets in.
   auto response = http::error_response(
       bh::status::service_unavailable, "not_durable",

@@ -3,9 +3,12 @@
 //   url_verification -> 200 {"challenge": ...}
 //   ssl_check=1      -> 200, empty
 //   app_rate_limited -> 200, counted and logged (Slack is dropping our events)
-//   event_callback   -> 200 only once Kafka acknowledged the envelope (acks=all); 503 at once
-//                       when it cannot (queue full, broker unreachable, deadline), so Slack
-//                       retries. Never 200 for an event that is not durable.
+//   event_callback   -> 200 only once Kafka acknowledged the envelope (acks=all); 503 when it
+//                       cannot yet (queue full, broker down or unreachable, deadline), so Slack
+//                       retries; 413 + x-slack-no-retry when the envelope is larger than a
+//                       record may be, and 500 + x-slack-no-retry when the producer refuses it
+//                       for good, so that Slack does not retry what can never be stored.
+//                       Never 200 for an event that is not durable.
 // Errors: 401 bad signature (nothing published), 415 content type, 400 + x-slack-no-retry for a
 // signed but unusable body, 404 path, 405 method. Error bodies are small JSON.
 #include <chrono>
@@ -17,6 +20,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <tracker/http/responses.hpp>
+#include <tracker/kafka/limits.hpp>
 #include <tracker/log/logger.hpp>
 #include <tracker/slack/request.hpp>
 #include <tracker/slack/signature.hpp>
@@ -29,8 +33,10 @@ inline constexpr std::string_view kEventsPath = "/slack/events";
 
 class IngestHandler {
  public:
+  // `max_record_bytes`: the largest record the topic takes (kafka::kMaxRecordBytes).
   IngestHandler(slack::SignatureVerifier verifier, EventPublisher& publisher, std::string topic,
-                prometheus::Registry& registry, log::Logger& logger, slack::WallClock clock = {});
+                prometheus::Registry& registry, log::Logger& logger, slack::WallClock clock = {},
+                std::size_t max_record_bytes = kafka::kMaxRecordBytes);
 
   boost::asio::awaitable<http::Response> handle(http::Request& request);
 
@@ -44,6 +50,7 @@ class IngestHandler {
   slack::SignatureVerifier verifier_;
   EventPublisher& publisher_;
   std::string topic_;
+  std::size_t max_record_bytes_;
   log::Logger& logger_;
   slack::WallClock clock_;
 

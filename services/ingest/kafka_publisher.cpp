@@ -14,10 +14,14 @@ std::string_view to_string(PublishOutcome outcome) {
       return "published";
     case PublishOutcome::queue_full:
       return "queue_full";
+    case PublishOutcome::broker_down:
+      return "broker_down";
     case PublishOutcome::timed_out:
       return "timed_out";
     case PublishOutcome::broker_unreachable:
       return "broker_unreachable";
+    case PublishOutcome::too_large:
+      return "too_large";
     case PublishOutcome::rejected:
       return "rejected";
   }
@@ -32,14 +36,44 @@ boost::asio::awaitable<std::tuple<boost::system::error_code, kafka::DeliveryRepo
                                          boost::asio::as_tuple(boost::asio::use_awaitable));
 }
 
+bool is_too_large(const boost::system::error_code& ec) {
+  if (ec.category() != kafka::error_category()) return false;
+  switch (static_cast<rd_kafka_resp_err_t>(ec.value())) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
+bool KafkaPublisher::refuse_at_once() {
+  if (producer_.broker_up()) {
+    down_since_.store(0, std::memory_order_relaxed);
+    return false;
+  }
+  const std::int64_t now = Clock::now().time_since_epoch().count();
+  std::int64_t since = down_since_.load(std::memory_order_relaxed);
+  if (since == 0 && down_since_.compare_exchange_strong(since, now)) since = now;
+  // The first messages after the broker is seen down go out as usual: a connection that the
+  // broker closed for idleness is back within milliseconds, and so is their acknowledgement.
+  // Past kDownFor, one message queued in the producer keeps it reconnecting (its acknowledgement
+  // is the first sign that the broker is back) and every other event is refused at once.
+  return now - since >= std::chrono::duration_cast<Clock::duration>(kDownFor).count() &&
+         producer_.queue_depth() > 0;
+}
+
 boost::asio::awaitable<PublishOutcome> KafkaPublisher::publish(kafka::OutgoingMessage message) {
+  if (refuse_at_once()) co_return PublishOutcome::broker_down;
   auto outcome = co_await async::with_timeout(send(producer_, std::move(message)), deadline_);
   if (!outcome) co_return PublishOutcome::timed_out;
   const auto& ec = std::get<0>(*outcome);
   if (!ec) co_return PublishOutcome::published;
   if (ec == kafka::Failure::queue_full) co_return PublishOutcome::queue_full;
+  if (is_too_large(ec)) co_return PublishOutcome::too_large;
   if (ec == kafka::Failure::message_rejected) co_return PublishOutcome::rejected;
   co_return PublishOutcome::broker_unreachable;
 }

@@ -1,5 +1,7 @@
 #pragma once
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 
 #include "publisher.hpp"
 
@@ -8,8 +10,13 @@ namespace tracker::ingest {
 // Publishes through the idempotent producer and waits for the broker's acknowledgement at most
 // `deadline`; past it the wait is cancelled and the caller answers 503, so Slack retries. The
 // message itself stays queued and may still be delivered (a duplicate the worker absorbs).
+// While the producer knows no broker is reachable (the signal /readyz uses), events are refused
+// at once (broker_down) rather than each waiting out the deadline; see refuse_at_once().
 class KafkaPublisher final : public EventPublisher {
  public:
+  // How long the broker must have been seen down before events are refused at once.
+  static constexpr std::chrono::milliseconds kDownFor{250};
+
   KafkaPublisher(kafka::Producer& producer, std::chrono::milliseconds deadline)
       : producer_(producer), deadline_(deadline) {}
 
@@ -20,8 +27,12 @@ class KafkaPublisher final : public EventPublisher {
   }
 
  private:
+  using Clock = std::chrono::steady_clock;
+  bool refuse_at_once();
+
   kafka::Producer& producer_;
   std::chrono::milliseconds deadline_;
+  std::atomic<std::int64_t> down_since_{0};  // Clock ticks; 0 while the broker is up
 };
 
 }  // namespace tracker::ingest

@@ -11,6 +11,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <tracker/async/blocking.hpp>
+#include <tracker/http/descriptors.hpp>
 #include <tracker/http/server.hpp>
 #include <tracker/metrics/ops_endpoint.hpp>
 
@@ -36,6 +37,19 @@ int main() {
   if (!settings.previous_signing_secret.empty())
     logger.redact(settings.previous_signing_secret.reveal());
 
+  // Every connection is a descriptor: the cap's promise (a 503 beyond it) holds only if the
+  // process may open that many and more.
+  try {
+    const metrics::OpsEndpointOptions ops_defaults;
+    const auto limit = http::raise_descriptor_limit(
+        settings.max_connections + ops_defaults.max_connections + http::kDescriptorHeadroom,
+        "TRACKER_MAX_CONNECTIONS=" + std::to_string(settings.max_connections));
+    logger.debug("descriptor_limit", {{"soft", limit.soft}, {"hard", limit.hard}});
+  } catch (const std::exception& error) {
+    logger.error("invalid_configuration", {{"detail", error.what()}});
+    return 2;
+  }
+
   asio::io_context io(settings.io_threads);
   auto registry = std::make_shared<prometheus::Registry>();
   kafka::Producer producer({.brokers = settings.brokers,
@@ -59,7 +73,7 @@ int main() {
        .route_label = &ingest::IngestHandler::route_label},
       [&handler](http::Request& request) { return handler.handle(request); }, *registry, logger);
   metrics::OpsEndpoint ops(io.get_executor(), registry,
-                           {.address = settings.address, .port = settings.ops_port}, logger);
+                           {.address = settings.ops_address, .port = settings.ops_port}, logger);
   ops.add_readiness_check("kafka", [&publisher] { return publisher.ready(); });
 
   try {

@@ -12,9 +12,11 @@ namespace tracker::ingest {
 enum class PublishOutcome {
   published,           // the broker acknowledged it (acks=all): durable
   queue_full,          // the local producer queue is at its bound: refused at once
+  broker_down,         // no broker is reachable now (what /readyz says): refused at once
   timed_out,           // not acknowledged within the publish deadline
   broker_unreachable,  // the producer gave up on the broker
-  rejected,            // the broker will never take it (missing topic, too large)
+  too_large,           // larger than a record may be: no retry can store it
+  rejected,            // refused for good otherwise (missing topic, not allowed, invalid)
 };
 
 std::string_view to_string(PublishOutcome outcome);

@@ -1,5 +1,6 @@
 #include "settings.hpp"
 
+#include <tracker/kafka/limits.hpp>
 #include <tracker/schema/topics.hpp>
 
 namespace tracker::ingest {
@@ -14,11 +15,21 @@ Settings load_settings(config::Env& env) {
   s.topic = env.optional("TRACKER_INGEST_TOPIC", std::string(schema::topics::kSlackEvents));
   s.address = env.optional("TRACKER_INGEST_ADDRESS", "0.0.0.0");
   s.port = env.listen_port("TRACKER_INGEST_PORT", 3000);
+  s.ops_address = env.optional("TRACKER_OPS_ADDRESS", "127.0.0.1");
   s.ops_port = env.listen_port("TRACKER_OPS_PORT", 9464);
   // Slack waits 3 s; the answer must leave well before that.
   s.publish_deadline = env.duration("TRACKER_PUBLISH_DEADLINE", 2s, 10ms, 2'900ms);
   s.max_body_bytes = static_cast<std::uint64_t>(
-      env.integer("TRACKER_MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024));
+      env.integer("TRACKER_MAX_BODY_BYTES", 1024 * 1024, 1024, 1024 * 1024 * 1024));
+  if (s.max_body_bytes > kafka::kMaxEventBodyBytes) {
+    // A body that passes this limit must also fit in a Kafka record with its envelope, or it
+    // would be refused on every one of Slack's retries.
+    env.fail("TRACKER_MAX_BODY_BYTES",
+             std::to_string(s.max_body_bytes) + " is more than an event can be and still be stored: " +
+                 "a record takes at most " + std::to_string(kafka::kMaxRecordBytes) +
+                 " bytes, which leaves " + std::to_string(kafka::kMaxEventBodyBytes) +
+                 " for the body beside its envelope");
+  }
   s.max_connections =
       static_cast<std::size_t>(env.integer("TRACKER_MAX_CONNECTIONS", 10'000, 1, 1'000'000));
   s.idle_timeout = env.duration("TRACKER_IDLE_TIMEOUT", 60s, 100ms, 1h);

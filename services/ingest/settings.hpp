@@ -15,9 +15,10 @@ struct Settings {
   std::string topic;                       // TRACKER_INGEST_TOPIC (slack-events)
   std::string address;                     // TRACKER_INGEST_ADDRESS (0.0.0.0)
   std::uint16_t port = 3000;               // TRACKER_INGEST_PORT
+  std::string ops_address;                 // TRACKER_OPS_ADDRESS (127.0.0.1; 0.0.0.0 in a pod)
   std::uint16_t ops_port = 9464;           // TRACKER_OPS_PORT (/metrics, /healthz, /readyz)
   std::chrono::milliseconds publish_deadline{2'000};  // TRACKER_PUBLISH_DEADLINE
-  std::uint64_t max_body_bytes = 1024 * 1024;         // TRACKER_MAX_BODY_BYTES
+  std::uint64_t max_body_bytes = 1024 * 1024;         // TRACKER_MAX_BODY_BYTES (<= kMaxEventBodyBytes)
   std::size_t max_connections = 10'000;               // TRACKER_MAX_CONNECTIONS
   std::chrono::milliseconds idle_timeout{60'000};     // TRACKER_IDLE_TIMEOUT
   std::chrono::milliseconds header_timeout{10'000};   // TRACKER_HEADER_TIMEOUT

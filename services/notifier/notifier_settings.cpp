@@ -68,7 +68,7 @@ Settings load_settings(config::Env& env) {
   s.db_pool_size = static_cast<std::size_t>(env.integer("TRACKER_DB_POOL_SIZE", 4, 1, 256));
   s.db_query_timeout = env.duration("TRACKER_DB_QUERY_TIMEOUT", 10s, 100ms, 10min);
   s.migrate = env.flag("TRACKER_MIGRATE_ON_START", true);
-  s.address = env.optional("TRACKER_OPS_ADDRESS", "0.0.0.0");
+  s.address = env.optional("TRACKER_OPS_ADDRESS", "127.0.0.1");
   s.ops_port = env.listen_port("TRACKER_OPS_PORT", 9468);
   s.shutdown_grace = env.duration("TRACKER_SHUTDOWN_GRACE", 10s, 0ms, 5min);
   const std::string level =

@@ -94,12 +94,16 @@ int main() {
       {.address = settings.address,
        .port = settings.ops_port,
        .max_connections = 256,
+       // A probe port: short waits, and idle connections make room for new ones.
+       .idle_timeout = std::chrono::milliseconds{5'000},
+       .header_timeout = std::chrono::milliseconds{5'000},
        .route_label = [](std::string_view target) -> std::string {
          if (target.starts_with("/trigger")) return "/trigger";
          if (target.starts_with("/metrics")) return "/metrics";
          if (target.starts_with("/healthz") || target.starts_with("/readyz")) return "/health";
          return "other";
-       }},
+       },
+       .evict_idle_when_full = true},
       [&](http::Request& request) -> asio::awaitable<http::Response> {
         const std::string_view target(request.target().data(), request.target().size());
         if (target == "/trigger" || target.starts_with("/trigger?")) {

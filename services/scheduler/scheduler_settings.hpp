@@ -20,7 +20,7 @@ struct Settings {
   std::size_t db_pool_size = 4;  // TRACKER_DB_POOL_SIZE
   std::chrono::milliseconds db_query_timeout{30'000};  // TRACKER_DB_QUERY_TIMEOUT
   bool migrate = true;                                 // TRACKER_MIGRATE_ON_START
-  std::string address;                                 // TRACKER_OPS_ADDRESS (0.0.0.0)
+  std::string address;                                 // TRACKER_OPS_ADDRESS (127.0.0.1)
   std::uint16_t ops_port = 9466;  // TRACKER_OPS_PORT: /metrics, /healthz, /readyz, /trigger
   log::Level log_level = log::Level::info;  // TRACKER_LOG_LEVEL
 };

@@ -81,7 +81,7 @@ Settings load_settings(config::Env& env) {
   s.prune_interval =
       env.duration("TRACKER_PRUNE_INTERVAL", std::chrono::hours{1}, 0ms, std::chrono::hours{24});
   s.migrate = env.flag("TRACKER_MIGRATE_ON_START", true);
-  s.address = env.optional("TRACKER_OPS_ADDRESS", "0.0.0.0");
+  s.address = env.optional("TRACKER_OPS_ADDRESS", "127.0.0.1");
   s.ops_port = env.listen_port("TRACKER_OPS_PORT", 9465);
   s.shutdown_grace = env.duration("TRACKER_SHUTDOWN_GRACE", 10s, 0ms, 5min);
   const std::string level =

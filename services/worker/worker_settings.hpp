@@ -31,7 +31,7 @@ struct Settings {
   std::chrono::milliseconds processed_retention{std::chrono::hours{336}};  // ..._RETENTION
   std::chrono::milliseconds prune_interval{std::chrono::hours{1}};         // TRACKER_PRUNE_INTERVAL
   bool migrate = true;                               // TRACKER_MIGRATE_ON_START
-  std::string address;                               // TRACKER_OPS_ADDRESS (0.0.0.0)
+  std::string address;                               // TRACKER_OPS_ADDRESS (127.0.0.1)
   std::uint16_t ops_port = 9465;                     // TRACKER_OPS_PORT
   std::chrono::milliseconds shutdown_grace{10'000};  // TRACKER_SHUTDOWN_GRACE
   log::Level log_level = log::Level::info;           // TRACKER_LOG_LEVEL

@@ -8,30 +8,17 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include <tracker/config/number.hpp>
+
 namespace tracker::replay {
 
 namespace {
 
-// Read in the widest type of T's signedness, so that a value too large for T is reported as out
-// of range rather than as not a number.
 template <typename T>
 T parse_number(std::string_view name, std::string_view text, T min, T max) {
-  using Wide = std::conditional_t<std::is_signed_v<T>, long long, unsigned long long>;
-  Wide value{};
-  const auto* end = text.data() + text.size();
-  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (ec == std::errc::result_out_of_range) {
-    throw UsageError(std::string(name) + ": " + std::string(text) + " is out of range [" +
-                     std::to_string(min) + ", " + std::to_string(max) + "]");
-  }
-  if (ec != std::errc{} || ptr != end || text.empty()) {
-    throw UsageError(std::string(name) + ": not a number: '" + std::string(text) + "'");
-  }
-  if (!(value >= static_cast<Wide>(min) && value <= static_cast<Wide>(max))) {
-    throw UsageError(std::string(name) + ": " + std::string(text) + " is out of range [" +
-                     std::to_string(min) + ", " + std::to_string(max) + "]");
-  }
-  return static_cast<T>(value);
+  std::string error;
+  if (auto value = config::parse_number(name, text, min, max, error)) return *value;
+  throw UsageError(error);
 }
 
 int digits(std::string_view option, std::string_view text, std::size_t at, std::size_t count) {

@@ -1,7 +1,16 @@
 #include <tracker/http/server.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
 #include <mutex>
+#include <optional>
 #include <set>
+#include <sstream>
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -15,6 +24,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
@@ -30,11 +40,74 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// Where a connection is, for choosing one to evict (read from the acceptor's strand).
+enum class Phase { idle, reading, answering, evicted };
+
 struct Connection {
   explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
   beast::tcp_stream stream;
   bool busy = false;  // between a request's first byte and its response; on the strand only
+  std::atomic<Phase> phase{Phase::idle};
+  std::atomic<Clock::rep> since{Clock::now().time_since_epoch().count()};  // phase began
+
+  // Moves to `next` unless the connection was chosen for eviction (then false).
+  bool enter(Phase next) {
+    Phase current = phase.load();
+    do {
+      if (current == Phase::evicted) return false;
+    } while (!phase.compare_exchange_weak(current, next));
+    since.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    return true;
+  }
 };
+
+bool out_of_descriptors(const boost::system::error_code& ec) {
+  return ec == boost::system::errc::too_many_files_open ||
+         ec == boost::system::errc::too_many_files_open_in_system;
+}
+
+// The answer to a connection over the limit, as bytes: it is also written synchronously when
+// the process is out of descriptors.
+const std::string& too_many_connections_bytes() {
+  static const std::string bytes = [] {
+    auto response = error_response(beast_http::status::service_unavailable, "too_many_connections",
+                                   "connection limit reached, try again");
+    response.set(beast_http::field::retry_after, "1");
+    response.keep_alive(false);
+    std::ostringstream out;
+    out << response;
+    return out.str();
+  }();
+  return bytes;
+}
+
+// A request whose framing this server will not guess at; the answer to give, if any.
+std::optional<Response> framing_problem(const Request& request) {
+  if (request.version() >= 11 && request.find(beast_http::field::host) == request.end()) {
+    return error_response(beast_http::status::bad_request, "bad_request",
+                          "an HTTP/1.1 request needs a Host header", request.version());
+  }
+  if (auto coding = request.find(beast_http::field::transfer_encoding); coding != request.end()) {
+    std::string value(coding->value());
+    std::erase_if(value, [](char c) { return c == ' ' || c == '\t'; });
+    for (auto& c : value) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (value != "chunked") {
+      return error_response(beast_http::status::not_implemented, "unsupported_transfer_coding",
+                            "only the chunked transfer coding is accepted, not '" +
+                                std::string(coding->value()) + "'",
+                            request.version());
+    }
+  }
+  return std::nullopt;
+}
+
+// A response to HEAD: the headers of the response to GET, Content-Length included, and no body.
+void fit_to_method(Response& response, beast_http::verb method) {
+  if (method != beast_http::verb::head) return;
+  const std::size_t length = response.body().size();
+  response.body().clear();
+  response.content_length(length);
+}
 
 const prometheus::Histogram::BucketBoundaries& latency_buckets() {
   static const prometheus::Histogram::BucketBoundaries buckets = {
@@ -78,7 +151,14 @@ struct Server::State {
                             .Add({})),
         refused(prometheus::BuildCounter()
                     .Name("tracker_http_connections_refused_total")
-                    .Help("Connections refused with 503 because max_connections were open.")
+                    .Help("Connections refused with 503 because max_connections were open, or "
+                          "the process was out of file descriptors.")
+                    .Register(registry)
+                    .Add({})),
+        evicted(prometheus::BuildCounter()
+                    .Name("tracker_http_connections_evicted_total")
+                    .Help("Idle connections closed to make room for a new one at "
+                          "max_connections (probe ports).")
                     .Register(registry)
                     .Add({})) {
     if (!options.route_label) options.route_label = [](std::string_view) { return "all"; };
@@ -96,6 +176,12 @@ struct Server::State {
   prometheus::Gauge& open_gauge;
   prometheus::Gauge& in_flight_gauge;
   prometheus::Counter& refused;
+  prometheus::Counter& evicted;
+
+  // A descriptor held in reserve: given up to accept (and refuse) a connection when the process
+  // has no other. Touched only on the acceptor's strand, and by the destructor.
+  int reserve_fd = -1;
+  Clock::time_point last_descriptor_warning{};
 
   std::atomic<std::size_t> open{0};
   std::atomic<std::size_t> in_flight{0};
@@ -103,7 +189,42 @@ struct Server::State {
   std::mutex mutex;
   std::set<std::shared_ptr<Connection>> connections;
 
+  ~State() {
+    if (reserve_fd >= 0) ::close(reserve_fd);
+  }
+
   void reject(const char* reason) { rejected.Add({{"reason", reason}}).Increment(); }
+
+  // Closes the connection that has waited longest without a request (else the one that has
+  // been reading its request longest) to make room for a new one. False when every connection
+  // is being answered.
+  bool evict_one() {
+    std::shared_ptr<Connection> chosen;
+    Phase chosen_phase = Phase::answering;
+    Clock::rep chosen_since = 0;
+    {
+      std::lock_guard lock(mutex);
+      for (const auto& connection : connections) {
+        const Phase phase = connection->phase.load(std::memory_order_relaxed);
+        if (phase != Phase::idle && phase != Phase::reading) continue;
+        const Clock::rep since = connection->since.load(std::memory_order_relaxed);
+        const bool better = !chosen || (phase == Phase::idle && chosen_phase == Phase::reading) ||
+                            (phase == chosen_phase && since < chosen_since);
+        if (better) {
+          chosen = connection;
+          chosen_phase = phase;
+          chosen_since = since;
+        }
+      }
+      // It may have moved on since it was looked at: then it stays, and the new one is refused.
+      if (!chosen || !chosen->phase.compare_exchange_strong(chosen_phase, Phase::evicted)) {
+        return false;
+      }
+    }
+    evicted.Increment();
+    asio::post(chosen->stream.get_executor(), [chosen] { chosen->stream.cancel(); });
+    return true;
+  }
 
   // Runs `action` on each connection's strand.
   template <typename Action>
@@ -139,13 +260,15 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
   for (;;) {
     // Idle: wait for the first byte of the next request.
     if (buffer.size() == 0) {
+      if (!connection->enter(Phase::idle)) break;
       stream.expires_after(options.idle_timeout);
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096),
                                                      asio::as_tuple(asio::use_awaitable));
-      if (ec) break;  // closed by the client, idle too long, or shutting down
+      if (ec) break;  // closed by the client, idle too long, evicted, or shutting down
       buffer.commit(n);
     }
     if (state->stopping) break;
+    if (!connection->enter(Phase::reading)) break;  // chosen for eviction as its request came
     connection->busy = true;
 
     beast_http::request_parser<beast_http::string_body> parser;
@@ -154,6 +277,7 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
     stream.expires_after(options.header_timeout);
     auto [header_ec, header_n] = co_await beast_http::async_read_header(
         stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    if (connection->phase.load() == Phase::evicted) break;
     if (header_ec == beast_http::error::body_limit) {
       // Beast checks Content-Length against the body limit as soon as the headers are in.
       state->reject("body_too_large");
@@ -180,9 +304,19 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
       }
       break;
     }
+    const beast_http::verb method = parser.get().method();
+    if (auto problem = framing_problem(parser.get())) {
+      state->reject(problem->result() == beast_http::status::bad_request ? "missing_host"
+                                                                          : "transfer_coding");
+      fit_to_method(*problem, method);
+      co_await write_and_close(stream, std::move(*problem), options.body_timeout);
+      break;
+    }
     if (auto length = parser.content_length(); length && *length > options.body_limit) {
       state->reject("body_too_large");
-      co_await write_and_close(stream, payload_too_large(options.body_limit), options.body_timeout);
+      auto response = payload_too_large(options.body_limit);
+      fit_to_method(response, method);
+      co_await write_and_close(stream, std::move(response), options.body_timeout);
       break;
     }
     stream.expires_after(options.body_timeout);
@@ -202,6 +336,7 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
     }
 
     Request request = parser.release();
+    if (!connection->enter(Phase::answering)) break;
     const auto started = Clock::now();
     ++state->in_flight;
     state->in_flight_gauge.Increment();
@@ -222,6 +357,7 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
         .Observe(std::chrono::duration<double>(Clock::now() - started).count());
 
     const bool keep_alive = request.keep_alive() && !state->stopping;
+    fit_to_method(response, request.method());
     response.keep_alive(keep_alive);
     stream.expires_after(options.body_timeout);
     auto [write_ec, write_n] =
@@ -242,13 +378,37 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
 
 asio::awaitable<void> refuse(std::shared_ptr<State> state, tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
-  auto response = error_response(beast_http::status::service_unavailable, "too_many_connections",
-                                 "connection limit reached, try again");
-  response.set(beast_http::field::retry_after, "1");
-  co_await write_and_close(stream, std::move(response), std::chrono::milliseconds{1'000});
+  stream.expires_after(std::chrono::milliseconds{1'000});
+  co_await asio::async_write(stream, asio::buffer(too_many_connections_bytes()),
+                             asio::as_tuple(asio::use_awaitable));
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   static_cast<void>(state);
+}
+
+// Out of descriptors: give up the reserve, take the waiting connection, answer it 503 at once
+// (a short write that fits the socket's buffer), close it and take the reserve back. Without
+// this the connection would wait in the backlog until its client gave up.
+void refuse_without_descriptors(State& state) {
+  ::close(state.reserve_fd);
+  state.reserve_fd = -1;
+  beast::error_code ec;
+  state.acceptor.non_blocking(true, ec);
+  tcp::socket socket = state.acceptor.accept(ec);
+  beast::error_code ignored;
+  state.acceptor.non_blocking(false, ignored);
+  if (!ec) {
+    state.refused.Increment();
+    socket.non_blocking(true, ignored);
+    // Whatever request already arrived is read first, so that closing does not reset the
+    // connection under the answer.
+    std::array<char, 4096> discard{};
+    socket.read_some(asio::buffer(discard), ignored);
+    asio::write(socket, asio::buffer(too_many_connections_bytes()), ignored);
+    socket.shutdown(tcp::socket::shutdown_send, ignored);
+    socket.close(ignored);
+  }
+  state.reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
@@ -258,18 +418,36 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
                                                               asio::as_tuple(asio::use_awaitable));
     if (state->stopping || ec == asio::error::operation_aborted) break;
     if (ec) {
-      // Out of descriptors (EMFILE/ENFILE) and the like: say so, and give the process a
-      // moment instead of spinning on accept.
-      state->logger.warn("http_accept_failed", {{"error", ec.message()}});
+      const bool no_descriptors = out_of_descriptors(ec);
+      const auto now = Clock::now();
+      if (now - state->last_descriptor_warning >= std::chrono::seconds{1}) {
+        state->last_descriptor_warning = now;
+        state->logger.warn("http_accept_failed",
+                           {{"error", ec.message()},
+                            {"open_connections", state->open.load()},
+                            {"answered_503", no_descriptors && state->reserve_fd >= 0}});
+      }
+      if (no_descriptors && state->reserve_fd >= 0) {
+        refuse_without_descriptors(*state);
+        continue;
+      }
+      // Give the process a moment instead of spinning on accept.
       backoff.expires_after(std::chrono::milliseconds{50});
       co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }
-    if (state->open.load() >= state->options.max_connections) {
-      state->refused.Increment();
-      auto executor = socket.get_executor();
-      asio::co_spawn(executor, refuse(state, std::move(socket)), asio::detached);
-      continue;
+    const std::size_t max = state->options.max_connections;
+    if (state->open.load() >= max) {
+      // Eviction makes room, but the closing connections take a moment to go: a few more than
+      // max may be open meanwhile, never many.
+      const bool made_room = state->options.evict_idle_when_full &&
+                             state->open.load() < max + max / 4 + 1 && state->evict_one();
+      if (!made_room) {
+        state->refused.Increment();
+        auto executor = socket.get_executor();
+        asio::co_spawn(executor, refuse(state, std::move(socket)), asio::detached);
+        continue;
+      }
     }
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
@@ -307,6 +485,7 @@ void Server::start() {
   state_->acceptor.bind(at);
   state_->acceptor.listen(asio::socket_base::max_listen_connections);
   port_ = state_->acceptor.local_endpoint().port();
+  if (state_->reserve_fd < 0) state_->reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   state_->logger.info("http_listening", {{"address", state_->options.address}, {"port", port_}});
   asio::co_spawn(state_->acceptor.get_executor(), accept_loop(state_), asio::detached);
 }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <mutex>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -15,6 +16,7 @@
 
 #include <tracker/async/blocking.hpp>
 #include <tracker/kafka/error.hpp>
+#include <tracker/kafka/limits.hpp>
 
 #include "log_level.hpp"
 #include "statistics.hpp"
@@ -64,6 +66,9 @@ struct Consumer::CallbackContext {
   std::string group_id;
   std::atomic<bool> paused{false};
   std::atomic<bool> broker_up{false};
+  // From the statistics callback (served on the consumer's executor), read by lag().
+  mutable std::mutex committed_mutex;
+  detail::CommittedOffsets committed;
 };
 
 // Rebalance callbacks run inside rd_kafka_consumer_poll (on the consumer's executor) or inside
@@ -95,8 +100,11 @@ struct Consumer::Callbacks {
   }
 
   static int statistics(rd_kafka_t* /*rk*/, char* json, std::size_t length, void* opaque) {
-    if (auto up = detail::any_broker_up(json, length)) {
-      static_cast<CallbackContext*>(opaque)->broker_up.store(*up);
+    auto* context = static_cast<CallbackContext*>(opaque);
+    if (auto up = detail::any_broker_up(json, length)) context->broker_up.store(*up);
+    if (auto committed = detail::committed_offsets(json, length)) {
+      std::lock_guard lock(context->committed_mutex);
+      context->committed = std::move(*committed);
     }
     return 0;  // librdkafka frees `json`
   }
@@ -135,6 +143,8 @@ Consumer::Consumer(asio::any_io_executor executor, ConsumerOptions options, log:
       {"enable.partition.eof", "false"},
       {"log.connection.close", "false"},
       {"statistics.interval.ms", "1000"},
+      // One fetch per partition can always carry the largest record (limits.hpp).
+      {"max.partition.fetch.bytes", std::to_string(kMaxDeadLetterBytes)},
   };
   for (const auto& [key, value] : options_.settings) settings[key] = value;
   ConfPtr conf = make_conf(settings);
@@ -293,6 +303,11 @@ bool Consumer::broker_up() const noexcept {
 
 std::vector<PartitionLag> Consumer::lag() const {
   std::vector<PartitionLag> out;
+  detail::CommittedOffsets committed;
+  if (context_) {
+    std::lock_guard lock(context_->committed_mutex);
+    committed = context_->committed;
+  }
   for (const TopicPartition& position : positions()) {
     std::int64_t low = -1;
     std::int64_t high = -1;
@@ -302,7 +317,23 @@ std::vector<PartitionLag> Consumer::lag() const {
         high < 0) {
       continue;
     }
-    const std::int64_t from = position.offset >= 0 ? position.offset : low;
+    // Where this member stands: the position once it has read from the partition; before that,
+    // the group's committed offset, where its fetch started (a restarted consumer on a
+    // caught-up partition is not behind by the partition's whole history). Only a group with
+    // no commit at all starts from the low watermark (auto.offset.reset=earliest).
+    std::int64_t from = position.offset;
+    if (from < 0) {
+      const auto known = committed.find({position.topic, position.partition});
+      if (known == committed.end()) continue;  // not learned yet: no figure rather than a wrong one
+      if (known->second >= 0) {
+        from = known->second;
+      } else if (options_.auto_offset_reset == "earliest" || options_.auto_offset_reset == "smallest" ||
+                 options_.auto_offset_reset == "beginning") {
+        from = low;
+      } else {
+        from = high;  // latest: it starts at the end
+      }
+    }
     if (from < 0) continue;
     out.push_back({position.topic, position.partition, std::max<std::int64_t>(0, high - from)});
   }

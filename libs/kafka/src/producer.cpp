@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <tracker/kafka/error.hpp>
+#include <tracker/kafka/limits.hpp>
 
 #include "log_level.hpp"
 #include "metadata.hpp"
@@ -55,10 +56,14 @@ void finish(std::shared_ptr<PendingDelivery> op, boost::system::error_code ec,
 // librdkafka's internal threads (logs) and touch only atomics, the thread-safe logger, and the
 // PendingDelivery objects designed for it.
 struct Producer::Callbacks {
-  static void delivery(rd_kafka_t* /*rk*/, const rd_kafka_message_t* message, void* /*opaque*/) {
+  static void delivery(rd_kafka_t* rk, const rd_kafka_message_t* message, void* /*opaque*/) {
     std::unique_ptr<std::shared_ptr<PendingDelivery>> op(
         static_cast<std::shared_ptr<PendingDelivery>*>(message->_private));
     if (!op) return;
+    // An acknowledgement proves a broker is up: say so now, not at the next statistics.
+    if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      static_cast<Producer*>(rd_kafka_opaque(rk))->broker_up_.store(true);
+    }
     DeliveryReport report{.topic = rd_kafka_topic_name(message->rkt),
                           .partition = message->partition,
                           .offset = message->offset};
@@ -108,6 +113,13 @@ Producer::Producer(ProducerOptions options, log::Logger& logger)
       {"queue.buffering.max.messages", std::to_string(options_.queue_max_messages)},
       {"statistics.interval.ms", std::to_string(options_.statistics_interval.count())},
       {"log.connection.close", "false"},
+      // A broker that comes back is found within about a second, however long it was away
+      // (librdkafka's default backoff grows to 10 s).
+      {"reconnect.backoff.max.ms", "1000"},
+      // The record limits of limits.hpp: any record a topic takes is accepted here, and a batch
+      // never grows past what the smallest topic takes.
+      {"message.max.bytes", std::to_string(kMaxDeadLetterBytes)},
+      {"batch.size", std::to_string(kMaxBatchBytes)},
   };
   for (const auto& [key, value] : options_.settings) settings[key] = value;
   ConfPtr conf = make_conf(settings);

@@ -1,49 +1,26 @@
 #include <tracker/metrics/ops_endpoint.hpp>
 
 #include <iterator>
-
-#include <tracker/metrics/process_collector.hpp>
-
-#include <set>
+#include <mutex>
 
 #include <prometheus/text_serializer.h>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
-#include <boost/beast/version.hpp>
 #include <nlohmann/json.hpp>
+
+#include <tracker/http/server.hpp>
+#include <tracker/metrics/process_collector.hpp>
 
 namespace tracker::metrics {
 
-namespace beast = boost::beast;
-using tcp = asio::ip::tcp;
-
-// Everything here is touched only on `strand`.
 struct OpsEndpoint::State {
-  State(asio::any_io_executor executor, std::shared_ptr<prometheus::Registry> reg,
-        OpsEndpointOptions opts, log::Logger& log)
-      : strand(asio::make_strand(executor)),
-        acceptor(strand),
-        registry(std::move(reg)),
-        options(std::move(opts)),
-        logger(log) {}
+  State(std::shared_ptr<prometheus::Registry> reg, OpsEndpointOptions opts)
+      : registry(std::move(reg)), options(std::move(opts)) {}
 
-  asio::strand<asio::any_io_executor> strand;
-  tcp::acceptor acceptor;
   std::shared_ptr<prometheus::Registry> registry;
   ProcessCollector process;  // process_* metrics come with every endpoint
   OpsEndpointOptions options;
-  log::Logger& logger;
-  std::vector<std::pair<std::string, ReadinessCheck>> checks;
-  std::set<std::shared_ptr<beast::tcp_stream>> connections;
-  bool stopped = false;
+  std::vector<std::pair<std::string, ReadinessCheck>> checks;  // fixed once start() is called
+  std::mutex respond_mutex;  // connections are answered on their own strands
 
   http::response<http::string_body> respond(const http::request<http::string_body>& request);
 };
@@ -66,50 +43,10 @@ http::response<http::string_body> json_response(http::status status, unsigned ve
   return make_response(status, version, "application/json", body.dump() + "\n");
 }
 
-// The coroutines below hold the State, never the OpsEndpoint: they may outlive it by the time
-// it takes stop() to reach the strand.
-asio::awaitable<void> serve_connection(std::shared_ptr<OpsEndpoint::State> state,
-                                       std::shared_ptr<beast::tcp_stream> stream) {
-  beast::flat_buffer buffer;
-  for (;;) {
-    http::request_parser<http::string_body> parser;
-    parser.body_limit(8 * 1024);
-    parser.header_limit(8 * 1024);
-    stream->expires_after(state->options.request_timeout);
-    auto [read_ec, n] =
-        co_await http::async_read(*stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
-    if (read_ec || state->stopped) break;  // closed, timed out, malformed, or shutting down
-    const auto& request = parser.get();
-    auto response = state->respond(request);
-    response.keep_alive(request.keep_alive());
-    auto [write_ec, m] =
-        co_await http::async_write(*stream, response, asio::as_tuple(asio::use_awaitable));
-    if (write_ec || !response.keep_alive()) break;
-  }
-  beast::error_code ignored;
-  stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
-  state->connections.erase(stream);
-}
-
-asio::awaitable<void> accept_loop(std::shared_ptr<OpsEndpoint::State> state) {
-  while (!state->stopped) {
-    auto [ec, socket] = co_await state->acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
-    if (state->stopped) break;
-    if (ec) {
-      if (ec == asio::error::operation_aborted || state->stopped) break;
-      state->logger.warn("ops_accept_failed", {{"error", ec.message()}});
-      continue;
-    }
-    if (state->connections.size() >= state->options.max_connections) {
-      // Refuse rather than queue: a scraper that cannot get in retries on its next interval.
-      beast::error_code ignored;
-      socket.close(ignored);
-      continue;
-    }
-    auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
-    state->connections.insert(stream);
-    asio::co_spawn(state->strand, serve_connection(state, stream), asio::detached);
-  }
+std::string route_label(std::string_view target) {
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (path == "/metrics" || path == "/healthz" || path == "/readyz") return std::string(path);
+  return "other";
 }
 
 }  // namespace
@@ -117,8 +54,9 @@ asio::awaitable<void> accept_loop(std::shared_ptr<OpsEndpoint::State> state) {
 OpsEndpoint::OpsEndpoint(asio::any_io_executor executor,
                          std::shared_ptr<prometheus::Registry> registry, OpsEndpointOptions options,
                          log::Logger& logger)
-    : state_(std::make_shared<State>(std::move(executor), std::move(registry), std::move(options),
-                                     logger)) {}
+    : state_(std::make_shared<State>(std::move(registry), std::move(options))),
+      executor_(std::move(executor)),
+      logger_(logger) {}
 
 OpsEndpoint::~OpsEndpoint() {
   stop();
@@ -129,25 +67,36 @@ void OpsEndpoint::add_readiness_check(std::string name, ReadinessCheck check) {
 }
 
 void OpsEndpoint::start() {
-  const tcp::endpoint at{asio::ip::make_address(state_->options.address), state_->options.port};
-  state_->acceptor.open(at.protocol());
-  state_->acceptor.set_option(asio::socket_base::reuse_address(true));
-  state_->acceptor.bind(at);
-  state_->acceptor.listen(asio::socket_base::max_listen_connections);
-  bound_port_ = state_->acceptor.local_endpoint().port();
-  state_->logger.info("ops_endpoint_listening",
-                      {{"address", state_->options.address}, {"port", bound_port_}});
-  asio::co_spawn(state_->strand, accept_loop(state_), asio::detached);
+  const auto& options = state_->options;
+  auto server = std::make_unique<tracker::http::Server>(
+      executor_,
+      tracker::http::ServerOptions{.address = options.address,
+                                   .port = options.port,
+                                   .max_connections = options.max_connections,
+                                   .header_limit = 8 * 1024,
+                                   .body_limit = 8 * 1024,
+                                   .idle_timeout = options.idle_timeout,
+                                   .header_timeout = options.request_timeout,
+                                   .body_timeout = options.request_timeout,
+                                   .route_label = &route_label,
+                                   .evict_idle_when_full = true},
+      [state = state_](tracker::http::Request& request)
+          -> asio::awaitable<tracker::http::Response> { co_return state->respond(request); },
+      server_metrics_, logger_);
+  server->start();  // throws if the address is taken
+  bound_port_ = server->port();
+  std::lock_guard lock(server_mutex_);
+  server_ = std::move(server);
 }
 
 void OpsEndpoint::stop() {
-  asio::dispatch(state_->strand, [state = state_] {
-    if (state->stopped) return;
-    state->stopped = true;
-    beast::error_code ignored;
-    state->acceptor.close(ignored);
-    for (const auto& stream : state->connections) stream->socket().close(ignored);
-  });
+  std::unique_ptr<tracker::http::Server> server;
+  {
+    std::lock_guard lock(server_mutex_);
+    server = std::move(server_);
+  }
+  // The server's destructor closes the listener and every connection on their own strands.
+  server.reset();
 }
 
 http::response<http::string_body> OpsEndpoint::respond(
@@ -157,6 +106,7 @@ http::response<http::string_body> OpsEndpoint::respond(
 
 http::response<http::string_body> OpsEndpoint::State::respond(
     const http::request<http::string_body>& request) {
+  std::lock_guard lock(respond_mutex);
   const unsigned version = request.version();
   const std::string_view target = request.target();
   const std::string_view path = target.substr(0, target.find('?'));
@@ -165,10 +115,11 @@ http::response<http::string_body> OpsEndpoint::State::respond(
     return json_response(http::status::not_found, version,
                          {{"error", "not_found"}, {"detail", "try /metrics, /healthz or /readyz"}});
   }
-  if (request.method() != http::verb::get) {
+  // HEAD is answered as GET; the server leaves the body out.
+  if (request.method() != http::verb::get && request.method() != http::verb::head) {
     auto response = json_response(http::status::method_not_allowed, version,
                                   {{"error", "method_not_allowed"}, {"detail", "use GET"}});
-    response.set(http::field::allow, "GET");
+    response.set(http::field::allow, "GET, HEAD");
     return response;
   }
   if (path == "/healthz") {

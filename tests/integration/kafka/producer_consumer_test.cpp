@@ -124,3 +124,58 @@ TEST(KafkaBroker, PauseStopsDeliveryAndResumeRestartsIt) {
   consumer.resume();
   EXPECT_EQ(count(15s), 10U);
 }
+
+// A consumer restarted on a caught-up partition has read nothing from it yet: its lag is what
+// the group has not committed (0), not the partition's whole history from the low watermark.
+TEST(KafkaBroker, LagOfARestartedConsumerOnACaughtUpTopicIsZero) {
+  ScratchTopic topic(2);
+  asio::io_context io;
+  Producer producer({.brokers = kafka_brokers()}, tracker::log::null_logger());
+  run(io, [&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 40; ++i) {
+      tracker::kafka::OutgoingMessage message{
+          .topic = topic.name(), .key = std::to_string(i), .value = "v"};
+      auto sent =
+          co_await producer.async_send(std::move(message), asio::as_tuple(asio::use_awaitable));
+      EXPECT_FALSE(std::get<0>(sent));
+    }
+  }());
+  const tracker::kafka::ConsumerOptions options{
+      .brokers = kafka_brokers(), .group_id = topic.name(), .topics = {topic.name()}};
+  {
+    // First life: read all 40, store and commit their offsets, leave the group.
+    Consumer first(io.get_executor(), options, tracker::log::null_logger());
+    const std::size_t read = run(io, [&]() -> asio::awaitable<std::size_t> {
+      std::size_t n = 0;
+      for (int i = 0; i < 200 && n < 40; ++i) {
+        auto batch = co_await first.poll_batch(100, 100ms);
+        if (!batch) throw std::runtime_error(batch.error().message());
+        for (const auto& message : *batch) {
+          EXPECT_FALSE(first.store_offset(message));
+          ++n;
+        }
+      }
+      co_return n;
+    }());
+    ASSERT_EQ(read, 40U);
+    ASSERT_FALSE(first.commit());
+    first.close();
+  }
+  // Second life: nothing new to read. Counted from the low watermark the lag would be all 40
+  // (between the two partitions); it must read 0 for both partitions once they are known.
+  Consumer second(io.get_executor(), options, tracker::log::null_logger());
+  auto lags = run(io, [&]() -> asio::awaitable<std::vector<tracker::kafka::PartitionLag>> {
+    std::vector<tracker::kafka::PartitionLag> seen;
+    for (int i = 0; i < 100 && seen.size() < 2; ++i) {
+      auto batch = co_await second.poll_batch(10, 100ms);
+      if (!batch) throw std::runtime_error(batch.error().message());
+      EXPECT_TRUE(batch->empty());
+      seen = second.lag();
+    }
+    co_return seen;
+  }());
+  ASSERT_EQ(lags.size(), 2U) << "the lag of both partitions should be known within 10 s";
+  for (const auto& lag : lags) EXPECT_EQ(lag.messages, 0) << "partition " << lag.partition;
+  EXPECT_TRUE(second.positions().empty() || second.positions()[0].offset < 0)
+      << "nothing was read in the second life";
+}

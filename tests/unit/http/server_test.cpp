@@ -1,6 +1,13 @@
 // tracker::http::Server over loopback: limits, timeouts, the connection cap and shutdown.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+
 #include <prometheus/text_serializer.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -12,8 +19,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 
+#include <tracker/http/descriptors.hpp>
 #include <tracker/http/server.hpp>
 
 #include "run.hpp"
@@ -195,4 +205,193 @@ TEST_F(HttpServer, ShutdownAnswersTheRequestInFlightAndClosesIdleOnes) {
   EXPECT_EQ(status, 200U);
   EXPECT_EQ(forced, 0U);
   EXPECT_EQ(server->open_connections(), 0U);
+}
+
+namespace {
+
+// Sends `raw` and reads one response within `limit` (status 0 if none came).
+asio::awaitable<unsigned> exchange_within(tcp::socket& socket, const std::string& raw,
+                                          std::chrono::milliseconds limit) {
+  boost::beast::tcp_stream stream(std::move(socket));
+  stream.expires_after(limit);
+  auto [write_ec, written] = co_await asio::async_write(stream, asio::buffer(raw),
+                                                        asio::as_tuple(asio::use_awaitable));
+  unsigned status = 0;
+  if (!write_ec) {
+    boost::beast::flat_buffer buffer;
+    bh::response<bh::string_body> response;
+    auto [ec, n] =
+        co_await bh::async_read(stream, buffer, response, asio::as_tuple(asio::use_awaitable));
+    if (!ec) status = response.result_int();
+  }
+  stream.expires_never();
+  socket = stream.release_socket();
+  co_return status;
+}
+
+}  // namespace
+
+// RFC 9110 9.3.2: the answer to HEAD has GET's headers and no body. A body would be read as the
+// next response by a client that keeps the connection.
+TEST_F(HttpServer, HeadIsAnsweredWithHeadersOnly) {
+  start({});
+  auto result = run(io, [&]() -> asio::awaitable<std::pair<std::string, std::string>> {
+    auto socket = co_await connect();
+    co_await asio::async_write(
+        socket, asio::buffer(std::string("HEAD /a HTTP/1.1\r\nHost: t\r\n\r\n") + kGet),
+        asio::use_awaitable);
+    boost::beast::flat_buffer buffer;
+    bh::response_parser<bh::string_body> head;
+    head.skip(true);  // what a client does for HEAD: no body expected
+    co_await bh::async_read(socket, buffer, head, asio::use_awaitable);
+    bh::response<bh::string_body> next;
+    co_await bh::async_read(socket, buffer, next, asio::use_awaitable);
+    co_return std::make_pair(std::string(head.get()[bh::field::content_length]), next.body());
+  }());
+  EXPECT_EQ(result.first, std::to_string(std::string(R"({"seen":"/a"})").size()))
+      << "HEAD keeps the Content-Length of GET";
+  EXPECT_EQ(result.second, R"({"seen":"/a"})") << "the next response is read intact";
+  EXPECT_EQ(handled, 2);
+}
+
+// RFC 9112 3.2: an HTTP/1.1 request without Host is 400; HTTP/1.0 needs none.
+TEST_F(HttpServer, Http11RequestWithoutHostIs400) {
+  start({});
+  auto statuses = run(io, [&]() -> asio::awaitable<std::vector<unsigned>> {
+    std::vector<unsigned> out;
+    auto first = co_await connect();
+    out.push_back(co_await exchange(first, "GET /a HTTP/1.1\r\n\r\n"));
+    auto second = co_await connect();
+    out.push_back(co_await exchange(second, "GET /a HTTP/1.0\r\n\r\n"));
+    co_return out;
+  }());
+  EXPECT_EQ(statuses, (std::vector<unsigned>{400, 200}));
+  EXPECT_EQ(handled, 1);
+}
+
+// RFC 9112 6.1: a transfer coding the server does not decode is refused, not ignored.
+TEST_F(HttpServer, TransferCodingsOtherThanChunkedAre501) {
+  start({});
+  const std::string chunked_body = "\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+  auto statuses = run(io, [&]() -> asio::awaitable<std::vector<unsigned>> {
+    std::vector<unsigned> out;
+    for (const char* coding : {"gzip, chunked", "chunked", "Chunked"}) {
+      auto socket = co_await connect();
+      out.push_back(co_await exchange(
+          socket, std::string("POST /a HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: ") + coding +
+                      chunked_body));
+    }
+    co_return out;
+  }());
+  EXPECT_EQ(statuses, (std::vector<unsigned>{501, 200, 200}));
+  EXPECT_EQ(handled, 2);
+}
+
+// A probe port (evict_idle_when_full): idle connections at the cap make room for a newcomer.
+TEST_F(HttpServer, AtTheCapTheLongestIdleConnectionMakesRoomWhenEvictionIsOn) {
+  start({.max_connections = 2, .evict_idle_when_full = true});
+  auto result = run(io, [&]() -> asio::awaitable<std::vector<unsigned>> {
+    std::vector<unsigned> out;
+    auto oldest = co_await connect();
+    out.push_back(co_await exchange(oldest, kGet));  // kept alive, idle
+    auto trickling = co_await connect();
+    co_await asio::async_write(trickling, asio::buffer(std::string("GET /a HTTP/1.1\r\n")),
+                               asio::use_awaitable);  // reading a request, not idle
+    asio::steady_timer pause(co_await asio::this_coro::executor, 50ms);
+    co_await pause.async_wait(asio::use_awaitable);
+    auto newcomer = co_await connect();
+    out.push_back(co_await exchange(newcomer, kGet));
+    out.push_back(co_await closed_by_server(oldest) ? 1U : 0U);
+    // Both left are reading a request now: the one reading longest makes room for the next.
+    co_await asio::async_write(newcomer, asio::buffer(std::string("GET /b HTTP/1.1\r\n")),
+                               asio::use_awaitable);
+    pause.expires_after(50ms);
+    co_await pause.async_wait(asio::use_awaitable);
+    auto another = co_await connect();
+    out.push_back(co_await exchange(another, kGet));
+    out.push_back(co_await closed_by_server(trickling) ? 1U : 0U);
+    co_return out;
+  }());
+  EXPECT_EQ(result, (std::vector<unsigned>{200, 200, 1, 200, 1}));
+  EXPECT_NE(metrics().find("tracker_http_connections_evicted_total 2"), std::string::npos);
+  EXPECT_NE(metrics().find("tracker_http_connections_refused_total 0"), std::string::npos);
+}
+
+// With the process out of descriptors, the server still answers the connection it could not
+// accept (503, from its reserve descriptor) instead of leaving the client hanging.
+TEST_F(HttpServer, OutOfDescriptorsANewConnectionStillGets503) {
+  start({});
+  int highest = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    highest = std::max(highest, std::stoi(entry.path().filename().string()));
+  }
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(highest + 64);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  // Fill every free descriptor under the limit, then free nine: room for four connections
+  // (a client and a server descriptor each) and one client socket more.
+  std::vector<int> filler;
+  for (int fd = ::open("/dev/null", O_RDONLY); fd >= 0; fd = ::open("/dev/null", O_RDONLY)) {
+    filler.push_back(fd);
+  }
+  ASSERT_GE(filler.size(), 9U);
+  for (int i = 0; i < 9; ++i) {
+    ::close(filler.back());
+    filler.pop_back();
+  }
+  const auto release = [&] {
+    for (int fd : filler) ::close(fd);
+    filler.clear();
+    ::setrlimit(RLIMIT_NOFILE, &saved);
+  };
+  std::vector<unsigned> statuses;
+  try {
+    statuses = run(io, [&]() -> asio::awaitable<std::vector<unsigned>> {
+      std::vector<unsigned> out;
+      std::vector<tcp::socket> held;
+      for (int i = 0; i < 8; ++i) {
+        tcp::socket socket(co_await asio::this_coro::executor);
+        boost::system::error_code ec;
+        socket.open(tcp::v4(), ec);
+        if (ec) break;  // the client side ran out first
+        // No structured binding here: GCC 12 rejects one inside a lambda coroutine.
+        auto connected = co_await socket.async_connect(
+            {asio::ip::make_address("127.0.0.1"), server->port()},
+            asio::as_tuple(asio::use_awaitable));
+        if (std::get<0>(connected)) break;
+        out.push_back(co_await exchange_within(socket, kGet, 3s));
+        if (out.back() != 200) break;
+        held.push_back(std::move(socket));
+      }
+      co_return out;
+    }());
+  } catch (...) {
+    release();
+    throw;
+  }
+  release();
+  ASSERT_GE(statuses.size(), 2U);
+  EXPECT_EQ(statuses.front(), 200U);
+  EXPECT_EQ(statuses, (std::vector<unsigned>{200, 200, 200, 200, 503}))
+      << "the connection beyond the descriptors is answered, not left in the backlog";
+  EXPECT_NE(metrics().find("tracker_http_connections_refused_total 1"), std::string::npos);
+}
+
+TEST(DescriptorLimit, ShortfallNamesTheSettingAndBothNumbers) {
+  using tracker::http::descriptor_shortfall;
+  EXPECT_EQ(descriptor_shortfall(1000, {.soft = 1024, .hard = 4096}, "X"), "");
+  EXPECT_EQ(descriptor_shortfall(4096, {.soft = 1024, .hard = 4096}, "X"), "");
+  const auto message =
+      descriptor_shortfall(10'320, {.soft = 1024, .hard = 4096}, "TRACKER_MAX_CONNECTIONS=10000");
+  EXPECT_NE(message.find("TRACKER_MAX_CONNECTIONS=10000 needs 10320"), std::string::npos) << message;
+  EXPECT_NE(message.find("hard limit is 4096"), std::string::npos) << message;
+  // The real process: what it needs now fits, and the soft limit is raised to the hard one.
+  rlimit now{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &now), 0);
+  const auto limit = tracker::http::raise_descriptor_limit(64, "test");
+  EXPECT_EQ(limit.soft, limit.hard);
+  EXPECT_EQ(limit.hard, static_cast<std::uint64_t>(now.rlim_max));
+  EXPECT_THROW(tracker::http::raise_descriptor_limit(limit.hard + 1, "test"), std::runtime_error);
 }

@@ -3,12 +3,14 @@
 
 #include <prometheus/text_serializer.h>
 #include <boost/asio/io_context.hpp>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include <tracker/slack/signature.hpp>
 
 #include "fixtures.hpp"
 #include "ingest_handler.hpp"
+#include "settings.hpp"
 #include "run.hpp"
 
 namespace asio = boost::asio;
@@ -103,17 +105,71 @@ TEST_F(Handler, SlackRetryIsPublishedWithItsNumberAndReason) {
 }
 
 TEST_F(Handler, EventNotDurableIs503WithoutNoRetrySoSlackRetries) {
-  for (auto outcome : {PublishOutcome::queue_full, PublishOutcome::timed_out,
-                       PublishOutcome::broker_unreachable, PublishOutcome::rejected}) {
+  for (auto outcome : {PublishOutcome::queue_full, PublishOutcome::broker_down,
+                       PublishOutcome::timed_out, PublishOutcome::broker_unreachable}) {
     publisher.outcome = outcome;
     auto response = handle(signed_request(fixture("slack/message.json")));
     EXPECT_EQ(response.result(), bh::status::service_unavailable) << to_string(outcome);
     EXPECT_EQ(response.find("x-slack-no-retry"), response.end()) << to_string(outcome);
+    EXPECT_EQ(response[bh::field::retry_after], "1") << to_string(outcome);
     EXPECT_TRUE(is_small_json_error(response, "not_durable"));
   }
   EXPECT_NE(metrics().find(R"(tracker_ingest_publish_total{outcome="queue_full"} 1)"),
             std::string::npos);
+  EXPECT_NE(metrics().find(R"(tracker_ingest_publish_total{outcome="broker_down"} 1)"),
+            std::string::npos);
   EXPECT_NE(metrics().find(R"(tracker_ingest_publish_total{outcome="timed_out"} 1)"),
+            std::string::npos);
+}
+
+// What the producer refuses for good is never a retryable 503: Slack would retry it in vain.
+TEST_F(Handler, EventRefusedForGoodIsNotRetried) {
+  publisher.outcome = PublishOutcome::too_large;
+  auto too_large = handle(signed_request(fixture("slack/message.json")));
+  EXPECT_EQ(too_large.result(), bh::status::payload_too_large);
+  EXPECT_EQ(too_large["x-slack-no-retry"], "1");
+  EXPECT_TRUE(is_small_json_error(too_large, "event_too_large"));
+
+  publisher.outcome = PublishOutcome::rejected;
+  auto rejected = handle(signed_request(fixture("slack/message.json")));
+  EXPECT_EQ(rejected.result(), bh::status::internal_server_error);
+  EXPECT_EQ(rejected["x-slack-no-retry"], "1");
+  EXPECT_TRUE(is_small_json_error(rejected, "not_storable"));
+  EXPECT_NE(metrics().find(R"(tracker_ingest_publish_total{outcome="rejected"} 1)"),
+            std::string::npos);
+}
+
+// An envelope larger than a record may be is refused before the producer is asked.
+TEST(HandlerLimits, EventWhoseRecordWouldBeTooLargeIs413BeforePublishing) {
+  asio::io_context io;
+  prometheus::Registry registry;
+  RecordingPublisher publisher;
+  const auto clock = [] { return std::chrono::system_clock::time_point{std::chrono::seconds{kNow}}; };
+  const std::string raw = fixture("slack/message.json");
+  // Room for the body and its envelope, give or take a byte of text.
+  tracker::kafka::OutgoingMessage probe{.key = "T061EG9R6:U2147483697",
+                                        .value = std::string(raw.size() + 400, 'x')};
+  const std::size_t limit = tracker::kafka::record_size(probe);
+  tracker::ingest::IngestHandler handler(
+      tracker::slack::SignatureVerifier(tracker::config::Secret(kSecret), {}, clock), publisher,
+      "slack-events", registry, tracker::log::null_logger(), clock, limit);
+
+  auto fits = Handler::signed_request(raw);
+  EXPECT_EQ(run(io, handler.handle(fits)).result(), bh::status::ok);
+  ASSERT_EQ(publisher.published.size(), 1U);
+  EXPECT_LE(tracker::kafka::record_size(publisher.published[0]), limit);
+
+  // The same event with 1,000 more bytes of text: no record can hold it.
+  auto body = nlohmann::json::parse(raw);
+  body["event"]["text"] = body["event"]["text"].get<std::string>() + std::string(1000, 'a');
+  auto too_big = Handler::signed_request(body.dump());
+  const auto response = run(io, handler.handle(too_big));
+  EXPECT_EQ(response.result(), bh::status::payload_too_large);
+  EXPECT_EQ(response["x-slack-no-retry"], "1");
+  EXPECT_TRUE(is_small_json_error(response, "event_too_large"));
+  EXPECT_EQ(publisher.published.size(), 1U) << "nothing more was offered to Kafka";
+  EXPECT_NE(prometheus::TextSerializer().Serialize(registry.Collect())
+                .find(R"(tracker_ingest_publish_total{outcome="too_large"} 1)"),
             std::string::npos);
 }
 
@@ -200,4 +256,31 @@ TEST_F(Handler, RoutingAndContentTypeErrors) {
 TEST(RouteLabel, IsBounded) {
   EXPECT_EQ(tracker::ingest::IngestHandler::route_label("/slack/events?x=1"), "/slack/events");
   EXPECT_EQ(tracker::ingest::IngestHandler::route_label("/wp-admin/../../etc"), "other");
+}
+
+// The body limit and the record limit are one: a body ingest accepts always fits in a record.
+TEST(IngestSettings, BodyLimitMustLeaveRoomForTheEnvelopeInARecord) {
+  const std::map<std::string, std::string> minimal = {{"SLACK_SIGNING_SECRET", kSecret},
+                                                      {"KAFKA_BROKERS", "127.0.0.1:9092"}};
+  {
+    tracker::config::Env env(tracker::config::fixed_environment(minimal));
+    const auto settings = tracker::ingest::load_settings(env);
+    EXPECT_EQ(settings.max_body_bytes, 1024U * 1024U);
+    EXPECT_LE(settings.max_body_bytes, tracker::kafka::kMaxEventBodyBytes);
+    EXPECT_EQ(settings.ops_address, "127.0.0.1") << "probes listen on loopback unless told";
+    EXPECT_EQ(settings.address, "0.0.0.0");
+  }
+  auto values = minimal;
+  values["TRACKER_MAX_BODY_BYTES"] = "2000000";
+  tracker::config::Env env(tracker::config::fixed_environment(values));
+  try {
+    static_cast<void>(tracker::ingest::load_settings(env));
+    FAIL() << "a body limit above the record limit must not start";
+  } catch (const tracker::config::ConfigError& error) {
+    const std::string what = error.what();
+    EXPECT_NE(what.find("TRACKER_MAX_BODY_BYTES"), std::string::npos) << what;
+    EXPECT_NE(what.find("2000000"), std::string::npos) << what;
+    EXPECT_NE(what.find(std::to_string(tracker::kafka::kMaxRecordBytes)), std::string::npos)
+        << what;
+  }
 }

@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
@@ -92,7 +93,7 @@ TEST_F(Fixture, UnknownPathIs404AndOtherMethodsAre405) {
   post.method(http::verb::post);
   auto refused = endpoint.respond(post);
   EXPECT_EQ(refused.result(), http::status::method_not_allowed);
-  EXPECT_EQ(refused[http::field::allow], "GET");
+  EXPECT_EQ(refused[http::field::allow], "GET, HEAD");
 }
 
 TEST_F(Fixture, ServesOverLoopbackWithKeepAlive) {
@@ -117,4 +118,101 @@ TEST_F(Fixture, ServesOverLoopbackWithKeepAlive) {
     co_return out;
   }());
   EXPECT_EQ(statuses, (std::vector<unsigned>{200, 200, 200}));
+}
+
+TEST(OpsEndpointOptions, ListensOnLoopbackUnlessTold) {
+  EXPECT_EQ(tracker::metrics::OpsEndpointOptions{}.address, "127.0.0.1");
+}
+
+// Idle or trickling connections, as many as the cap and more, must not keep a probe out: in
+// Kubernetes a probe that cannot connect restarts the pod.
+TEST_F(Fixture, ProbesAreAnsweredWhileIdleAndTricklingConnectionsHoldEverySlot) {
+  endpoint.start();
+  const asio::ip::tcp::endpoint at(asio::ip::make_address("127.0.0.1"), endpoint.port());
+  auto statuses = tracker::testing::run(io, [&]() -> asio::awaitable<std::vector<unsigned>> {
+    auto executor = co_await asio::this_coro::executor;
+    std::vector<asio::ip::tcp::socket> held;
+    for (int i = 0; i < 80; ++i) {  // the cap is 64
+      asio::ip::tcp::socket socket(executor);
+      co_await socket.async_connect(at, asio::use_awaitable);
+      if (i % 4 == 0) {  // a quarter start a request and never finish it
+        co_await asio::async_write(socket, asio::buffer(std::string("GET /metrics HTTP/1.1\r\n")),
+                                   asio::use_awaitable);
+      }
+      held.push_back(std::move(socket));
+    }
+    std::vector<unsigned> out;
+    for (const char* target : {"/healthz", "/readyz", "/metrics", "/healthz"}) {
+      beast::tcp_stream stream(executor);
+      stream.expires_after(std::chrono::seconds(2));
+      co_await stream.async_connect(at, asio::use_awaitable);
+      auto request = get(target);
+      co_await http::async_write(stream, request, asio::use_awaitable);
+      beast::flat_buffer buffer;
+      http::response<http::string_body> response;
+      auto read = co_await http::async_read(stream, buffer, response,
+                                            asio::as_tuple(asio::use_awaitable));
+      out.push_back(std::get<0>(read) ? 0U : response.result_int());
+    }
+    endpoint.stop();
+    co_return out;
+  }());
+  EXPECT_EQ(statuses, (std::vector<unsigned>{200, 200, 200, 200}));
+}
+
+TEST(OpsEndpointTimeouts, IdleConnectionIsClosedAtTheIdleTimeout) {
+  asio::io_context io;
+  auto registry = std::make_shared<prometheus::Registry>();
+  OpsEndpoint endpoint(io.get_executor(), registry,
+                       {.port = 0,
+                        .idle_timeout = std::chrono::milliseconds(200),
+                        .request_timeout = std::chrono::milliseconds(200)},
+                       tracker::log::null_logger());
+  endpoint.start();
+  const auto waited = tracker::testing::run(io, [&]() -> asio::awaitable<std::chrono::milliseconds> {
+    asio::ip::tcp::socket socket(co_await asio::this_coro::executor);
+    co_await socket.async_connect({asio::ip::make_address("127.0.0.1"), endpoint.port()},
+                                  asio::use_awaitable);
+    const auto started = std::chrono::steady_clock::now();
+    char byte = 0;
+    co_await socket.async_read_some(asio::buffer(&byte, 1), asio::as_tuple(asio::use_awaitable));
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
+    endpoint.stop();
+    co_return took;
+  }());
+  EXPECT_GE(waited.count(), 150);
+  EXPECT_LT(waited.count(), 2000);
+}
+
+TEST_F(Fixture, HeadIsAnsweredWithoutABody) {
+  endpoint.start();
+  auto result = tracker::testing::run(io, [&]() -> asio::awaitable<std::pair<unsigned, std::string>> {
+    beast::tcp_stream stream(co_await asio::this_coro::executor);
+    co_await stream.async_connect(
+        asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), endpoint.port()),
+        asio::use_awaitable);
+    auto head = get("/healthz");
+    head.method(http::verb::head);
+    co_await http::async_write(stream, head, asio::use_awaitable);
+    auto next = get("/nope");
+    next.method(http::verb::head);
+    co_await http::async_write(stream, next, asio::use_awaitable);
+    auto last = get("/healthz");
+    co_await http::async_write(stream, last, asio::use_awaitable);
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> first;
+    first.skip(true);
+    co_await http::async_read(stream, buffer, first, asio::use_awaitable);
+    http::response_parser<http::string_body> second;
+    second.skip(true);
+    co_await http::async_read(stream, buffer, second, asio::use_awaitable);
+    http::response<http::string_body> third;
+    co_await http::async_read(stream, buffer, third, asio::use_awaitable);
+    endpoint.stop();
+    co_return std::make_pair(first.get().result_int() * 1000 + second.get().result_int(),
+                             third.body());
+  }());
+  EXPECT_EQ(result.first, 200U * 1000 + 404U);
+  EXPECT_EQ(result.second, "{\"status\":\"ok\"}\n") << "the responses to HEAD carried no body";
 }

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <tracker/kafka/limits.hpp>
+
 #include <tracker/pg/migrations.hpp>
 #include <tracker/schema/migrations.hpp>
 #include <tracker/schema/topics.hpp>
@@ -42,4 +44,29 @@ TEST(Topics, ConstantsNameEveryTopicOfTheTopicsFile) {
     EXPECT_TRUE(names.contains(std::string(name))) << name;
   }
   EXPECT_EQ(names.size(), 6U);
+}
+
+// One record limit end to end: the topics, the broker, and the constants the producers,
+// consumers and ingest's body limit are built on.
+TEST(Topics, RecordLimitsAreTheOnesTheClientsUse) {
+  std::ifstream in(std::string(TRACKER_SOURCE_DIR) + "/schemas/topics.json");
+  const auto file = nlohmann::json::parse(in);
+  for (const auto& topic : file.at("topics")) {
+    const auto name = topic.at("name").get<std::string>();
+    const auto expected = name.ends_with(".dlq") ? tracker::kafka::kMaxDeadLetterBytes
+                                                 : tracker::kafka::kMaxRecordBytes;
+    EXPECT_EQ(topic.at("max_message_bytes").get<std::size_t>(), expected) << name;
+  }
+  std::ifstream broker(std::string(TRACKER_SOURCE_DIR) + "/deploy/local/server.properties.in");
+  std::string line;
+  bool found = false;
+  while (std::getline(broker, line)) {
+    if (line.starts_with("message.max.bytes=")) {
+      found = true;
+      EXPECT_EQ(line, "message.max.bytes=" + std::to_string(tracker::kafka::kMaxDeadLetterBytes));
+    }
+  }
+  EXPECT_TRUE(found) << "the broker's message.max.bytes is set";
+  EXPECT_LE(1024U * 1024U, tracker::kafka::kMaxEventBodyBytes)
+      << "ingest's default body limit (1 MiB) fits in a record";
 }

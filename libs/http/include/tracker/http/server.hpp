@@ -5,8 +5,16 @@
 //   - header_timeout: from the first byte of a request to the end of its headers;
 //   - body_timeout:   reading the body, and writing the response;
 // so a client that trickles bytes (slowloris) holds a connection for a bounded time only.
-// Beyond max_connections a new connection gets a 503 and is closed. Bodies over body_limit get
-// 413 without being read; headers over header_limit 431.
+// Beyond max_connections a new connection gets a 503 and is closed, or, with
+// evict_idle_when_full (probe ports), takes the place of the connection that has waited longest
+// without a request. Out of descriptors, a spare one kept for the purpose lets the server still
+// answer the new connection 503 and close it. Bodies over body_limit get 413 without being
+// read; headers over header_limit 431.
+//
+// HTTP rules enforced for every handler: an HTTP/1.1 request without Host is 400 (RFC 9112
+// 3.2); a transfer coding other than chunked alone is 501 (RFC 9112 6.1: codings this server
+// does not decode are refused, never ignored); a response to HEAD has the headers of the GET
+// response and no body (RFC 9110 9.3.2).
 //
 // Threads: run the executor's io_context on as many threads as wanted; each connection's
 // coroutine runs on its own strand, and the handler is called there.
@@ -39,6 +47,10 @@ struct ServerOptions {
   std::chrono::milliseconds body_timeout{10'000};
   // Maps a request target to a metrics label; must return few distinct values.
   std::function<std::string(std::string_view target)> route_label;
+  // At max_connections, close the connection idle longest (or one still reading a request
+  // after the others) to make room, instead of refusing the new one: for probe and scrape
+  // ports, which a handful of idle connections must not make unreachable.
+  bool evict_idle_when_full = false;
 };
 
 using Handler = std::function<asio::awaitable<Response>(Request& request)>;

@@ -101,8 +101,10 @@ class Consumer {
   // negative before the first message of that partition (librdkafka's rd_kafka_position).
   [[nodiscard]] std::vector<TopicPartition> positions() const;
   // Per assigned partition, messages not yet returned by poll_batch: the high watermark of the
-  // last fetch minus the position. Non-blocking (uses librdkafka's cached watermarks); a
-  // partition without a fetch yet is left out.
+  // last fetch minus the position, or minus the group's committed offset while nothing has been
+  // read from the partition (from librdkafka's statistics, so within about a second of the
+  // assignment). Non-blocking (cached watermarks and offsets); a partition without a fetch or
+  // whose committed offset is not known yet is left out.
   [[nodiscard]] std::vector<PartitionLag> lag() const;
   // The committed offsets of the assigned partitions, as the broker has them. Blocking (a
   // broker round trip bounded by `timeout`): for tools and tests, not an io_context thread.

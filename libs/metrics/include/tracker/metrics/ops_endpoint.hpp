@@ -1,13 +1,21 @@
 #pragma once
 // The operations endpoint every process serves: GET /metrics (Prometheus text format: the
 // registry's families plus the standard process_* metrics),
-// GET /healthz (the process is alive) and GET /readyz (every readiness check passes).
+// GET /healthz (the process is alive) and GET /readyz (every readiness check passes); HEAD as
+// well, without the body.
 //
-// All state lives on one strand made from the executor given to the constructor; start() and
-// stop() may be called from any thread.
+// It is an http::Server with the limits of a probe port: a few connections (max_connections),
+// short idle and request timeouts, and, when all connections are taken, the one idle longest is
+// closed for the newcomer, so that idle or trickling clients can never keep a probe out.
+// It listens on loopback unless told otherwise (TRACKER_OPS_ADDRESS=0.0.0.0 in a pod, where the
+// kubelet and Prometheus reach it on the pod's address).
+//
+// start() and stop() may be called from any thread.
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,16 +28,24 @@
 
 #include <tracker/log/logger.hpp>
 
+namespace tracker::http {
+class Server;
+}
+
 namespace tracker::metrics {
 
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
 
 struct OpsEndpointOptions {
-  std::string address = "0.0.0.0";
+  std::string address = "127.0.0.1";
   std::uint16_t port = 9464;  // 0: any free port, see port()
   std::size_t max_connections = 64;
-  std::chrono::seconds request_timeout{10};
+  // A kept-alive connection waiting for its next request (Prometheus scrapes every 15 s or so
+  // and reconnects when it has to).
+  std::chrono::milliseconds idle_timeout{5'000};
+  // From a request's first byte to its end, and for writing the answer.
+  std::chrono::milliseconds request_timeout{5'000};
 };
 
 // A readiness check must be cheap and must not block: it reads state that other code keeps up
@@ -49,7 +65,7 @@ class OpsEndpoint {
 
   // Binds and starts accepting; throws boost::system::system_error if the address is taken.
   void start();
-  // Closes the listener and every open connection.
+  // Closes the listener and every open connection. Idempotent.
   void stop();
   [[nodiscard]] std::uint16_t port() const noexcept { return bound_port_; }
 
@@ -61,6 +77,13 @@ class OpsEndpoint {
 
  private:
   std::shared_ptr<State> state_;
+  asio::any_io_executor executor_;
+  log::Logger& logger_;
+  // The server's own tracker_http_* metrics: kept apart from the service's registry, whose
+  // tracker_http_* (ingest's, the scheduler's) count the service's requests, not probes.
+  prometheus::Registry server_metrics_;
+  std::mutex server_mutex_;
+  std::unique_ptr<tracker::http::Server> server_;
   std::uint16_t bound_port_ = 0;
 };
 
