@@ -25,10 +25,10 @@ Settings load_settings(config::Env& env) {
     // A body that passes this limit must also fit in a Kafka record with its envelope, or it
     // would be refused on every one of Slack's retries.
     env.fail("TRACKER_MAX_BODY_BYTES",
-             std::to_string(s.max_body_bytes) + " is more than an event can be and still be stored: " +
-                 "a record takes at most " + std::to_string(kafka::kMaxRecordBytes) +
-                 " bytes, which leaves " + std::to_string(kafka::kMaxEventBodyBytes) +
-                 " for the body beside its envelope");
+             std::to_string(s.max_body_bytes) +
+                 " is more than an event can be and still be stored: " + "a record takes at most " +
+                 std::to_string(kafka::kMaxRecordBytes) + " bytes, which leaves " +
+                 std::to_string(kafka::kMaxEventBodyBytes) + " for the body beside its envelope");
   }
   s.max_connections =
       static_cast<std::size_t>(env.integer("TRACKER_MAX_CONNECTIONS", 10'000, 1, 1'000'000));

@@ -307,7 +307,7 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
     const beast_http::verb method = parser.get().method();
     if (auto problem = framing_problem(parser.get())) {
       state->reject(problem->result() == beast_http::status::bad_request ? "missing_host"
-                                                                          : "transfer_coding");
+                                                                         : "transfer_coding");
       fit_to_method(*problem, method);
       co_await write_and_close(stream, std::move(*problem), options.body_timeout);
       break;

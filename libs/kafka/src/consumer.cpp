@@ -327,7 +327,8 @@ std::vector<PartitionLag> Consumer::lag() const {
       if (known == committed.end()) continue;  // not learned yet: no figure rather than a wrong one
       if (known->second >= 0) {
         from = known->second;
-      } else if (options_.auto_offset_reset == "earliest" || options_.auto_offset_reset == "smallest" ||
+      } else if (options_.auto_offset_reset == "earliest" ||
+                 options_.auto_offset_reset == "smallest" ||
                  options_.auto_offset_reset == "beginning") {
         from = low;
       } else {

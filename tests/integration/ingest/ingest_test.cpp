@@ -3,11 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include <prometheus/text_serializer.h>
@@ -310,4 +314,77 @@ TEST(IngestBinary, StartsServesAndExitsZeroOnSigterm) {
   }
   EXPECT_TRUE(WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0)
       << "exit status " << wait_status;
+}
+
+namespace {
+
+struct Exit {
+  int status = -1;  // exit code, or -1 when it was still running and was stopped with SIGTERM
+  std::string output;
+};
+
+// Runs the ingest binary with RLIMIT_NOFILE soft:hard and TRACKER_MAX_CONNECTIONS=`connections`
+// for `run_for` at most; stderr is captured.
+Exit run_ingest_with_descriptors(rlim_t soft, rlim_t hard, int connections,
+                                 std::chrono::milliseconds run_for) {
+  tracker::testing::ScratchTopic topic(1);
+  char path[] = "/tmp/ingest-descriptors-XXXXXX";
+  const int out = ::mkstemp(path);
+  if (out < 0) throw std::runtime_error("mkstemp failed");
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  env.push_back(std::string("SLACK_SIGNING_SECRET=") + kSecret);
+  env.push_back("TRACKER_INGEST_PORT=0");
+  env.push_back("TRACKER_OPS_PORT=0");
+  env.push_back("TRACKER_INGEST_ADDRESS=127.0.0.1");
+  env.push_back("TRACKER_INGEST_TOPIC=" + topic.name());
+  env.push_back("TRACKER_MAX_CONNECTIONS=" + std::to_string(connections));
+  std::vector<char*> envp;
+  for (auto& s : env) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::string binary = TRACKER_INGEST_BINARY;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    rlimit limit{.rlim_cur = soft, .rlim_max = hard};
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+    ::dup2(out, 2);
+    char* argv[] = {binary.data(), nullptr};
+    ::execve(binary.c_str(), argv, envp.data());
+    ::_exit(127);
+  }
+  ::close(out);
+  int wait_status = 0;
+  pid_t done = 0;
+  const auto until = std::chrono::steady_clock::now() + run_for;
+  while ((done = ::waitpid(pid, &wait_status, WNOHANG)) == 0 &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(20ms);
+  }
+  Exit exit;
+  if (done == 0) {
+    ::kill(pid, SIGTERM);
+    ::waitpid(pid, &wait_status, 0);
+  } else {
+    exit.status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128;
+  }
+  std::ifstream in(path);
+  exit.output.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  ::unlink(path);
+  return exit;
+}
+
+}  // namespace
+
+// A connection cap the process cannot open that many descriptors for is refused at start,
+// naming both numbers; a soft limit below the hard one is raised to it.
+TEST(IngestBinary, RefusesToStartWhenTheConnectionCapDoesNotFitTheDescriptorLimit) {
+  const Exit refused = run_ingest_with_descriptors(256, 256, 400, 10s);
+  EXPECT_EQ(refused.status, 2) << refused.output;
+  EXPECT_NE(refused.output.find("TRACKER_MAX_CONNECTIONS=400 needs 720"), std::string::npos)
+      << refused.output;
+  EXPECT_NE(refused.output.find("the hard limit is 256"), std::string::npos) << refused.output;
+
+  const Exit raised = run_ingest_with_descriptors(256, 4096, 400, 1500ms);
+  EXPECT_EQ(raised.status, -1) << "ingest should be running: " << raised.output;
+  EXPECT_NE(raised.output.find("\"started\""), std::string::npos) << raised.output;
 }

@@ -214,8 +214,8 @@ asio::awaitable<unsigned> exchange_within(tcp::socket& socket, const std::string
                                           std::chrono::milliseconds limit) {
   boost::beast::tcp_stream stream(std::move(socket));
   stream.expires_after(limit);
-  auto [write_ec, written] = co_await asio::async_write(stream, asio::buffer(raw),
-                                                        asio::as_tuple(asio::use_awaitable));
+  auto [write_ec, written] =
+      co_await asio::async_write(stream, asio::buffer(raw), asio::as_tuple(asio::use_awaitable));
   unsigned status = 0;
   if (!write_ec) {
     boost::beast::flat_buffer buffer;
@@ -357,9 +357,9 @@ TEST_F(HttpServer, OutOfDescriptorsANewConnectionStillGets503) {
         socket.open(tcp::v4(), ec);
         if (ec) break;  // the client side ran out first
         // No structured binding here: GCC 12 rejects one inside a lambda coroutine.
-        auto connected = co_await socket.async_connect(
-            {asio::ip::make_address("127.0.0.1"), server->port()},
-            asio::as_tuple(asio::use_awaitable));
+        auto connected =
+            co_await socket.async_connect({asio::ip::make_address("127.0.0.1"), server->port()},
+                                          asio::as_tuple(asio::use_awaitable));
         if (std::get<0>(connected)) break;
         out.push_back(co_await exchange_within(socket, kGet, 3s));
         if (out.back() != 200) break;
@@ -385,7 +385,8 @@ TEST(DescriptorLimit, ShortfallNamesTheSettingAndBothNumbers) {
   EXPECT_EQ(descriptor_shortfall(4096, {.soft = 1024, .hard = 4096}, "X"), "");
   const auto message =
       descriptor_shortfall(10'320, {.soft = 1024, .hard = 4096}, "TRACKER_MAX_CONNECTIONS=10000");
-  EXPECT_NE(message.find("TRACKER_MAX_CONNECTIONS=10000 needs 10320"), std::string::npos) << message;
+  EXPECT_NE(message.find("TRACKER_MAX_CONNECTIONS=10000 needs 10320"), std::string::npos)
+      << message;
   EXPECT_NE(message.find("hard limit is 4096"), std::string::npos) << message;
   // The real process: what it needs now fits, and the soft limit is raised to the hard one.
   rlimit now{};

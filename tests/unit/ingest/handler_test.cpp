@@ -10,8 +10,8 @@
 
 #include "fixtures.hpp"
 #include "ingest_handler.hpp"
-#include "settings.hpp"
 #include "run.hpp"
+#include "settings.hpp"
 
 namespace asio = boost::asio;
 namespace bh = boost::beast::http;
@@ -144,7 +144,9 @@ TEST(HandlerLimits, EventWhoseRecordWouldBeTooLargeIs413BeforePublishing) {
   asio::io_context io;
   prometheus::Registry registry;
   RecordingPublisher publisher;
-  const auto clock = [] { return std::chrono::system_clock::time_point{std::chrono::seconds{kNow}}; };
+  const auto clock = [] {
+    return std::chrono::system_clock::time_point{std::chrono::seconds{kNow}};
+  };
   const std::string raw = fixture("slack/message.json");
   // Room for the body and its envelope, give or take a byte of text.
   tracker::kafka::OutgoingMessage probe{.key = "T061EG9R6:U2147483697",
@@ -168,7 +170,8 @@ TEST(HandlerLimits, EventWhoseRecordWouldBeTooLargeIs413BeforePublishing) {
   EXPECT_EQ(response["x-slack-no-retry"], "1");
   EXPECT_TRUE(is_small_json_error(response, "event_too_large"));
   EXPECT_EQ(publisher.published.size(), 1U) << "nothing more was offered to Kafka";
-  EXPECT_NE(prometheus::TextSerializer().Serialize(registry.Collect())
+  EXPECT_NE(prometheus::TextSerializer()
+                .Serialize(registry.Collect())
                 .find(R"(tracker_ingest_publish_total{outcome="too_large"} 1)"),
             std::string::npos);
 }

@@ -150,8 +150,8 @@ TEST_F(Fixture, ProbesAreAnsweredWhileIdleAndTricklingConnectionsHoldEverySlot) 
       co_await http::async_write(stream, request, asio::use_awaitable);
       beast::flat_buffer buffer;
       http::response<http::string_body> response;
-      auto read = co_await http::async_read(stream, buffer, response,
-                                            asio::as_tuple(asio::use_awaitable));
+      auto read =
+          co_await http::async_read(stream, buffer, response, asio::as_tuple(asio::use_awaitable));
       out.push_back(std::get<0>(read) ? 0U : response.result_int());
     }
     endpoint.stop();
@@ -169,50 +169,53 @@ TEST(OpsEndpointTimeouts, IdleConnectionIsClosedAtTheIdleTimeout) {
                         .request_timeout = std::chrono::milliseconds(200)},
                        tracker::log::null_logger());
   endpoint.start();
-  const auto waited = tracker::testing::run(io, [&]() -> asio::awaitable<std::chrono::milliseconds> {
-    asio::ip::tcp::socket socket(co_await asio::this_coro::executor);
-    co_await socket.async_connect({asio::ip::make_address("127.0.0.1"), endpoint.port()},
-                                  asio::use_awaitable);
-    const auto started = std::chrono::steady_clock::now();
-    char byte = 0;
-    co_await socket.async_read_some(asio::buffer(&byte, 1), asio::as_tuple(asio::use_awaitable));
-    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::steady_clock::now() - started);
-    endpoint.stop();
-    co_return took;
-  }());
+  const auto waited =
+      tracker::testing::run(io, [&]() -> asio::awaitable<std::chrono::milliseconds> {
+        asio::ip::tcp::socket socket(co_await asio::this_coro::executor);
+        co_await socket.async_connect({asio::ip::make_address("127.0.0.1"), endpoint.port()},
+                                      asio::use_awaitable);
+        const auto started = std::chrono::steady_clock::now();
+        char byte = 0;
+        co_await socket.async_read_some(asio::buffer(&byte, 1),
+                                        asio::as_tuple(asio::use_awaitable));
+        const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - started);
+        endpoint.stop();
+        co_return took;
+      }());
   EXPECT_GE(waited.count(), 150);
   EXPECT_LT(waited.count(), 2000);
 }
 
 TEST_F(Fixture, HeadIsAnsweredWithoutABody) {
   endpoint.start();
-  auto result = tracker::testing::run(io, [&]() -> asio::awaitable<std::pair<unsigned, std::string>> {
-    beast::tcp_stream stream(co_await asio::this_coro::executor);
-    co_await stream.async_connect(
-        asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), endpoint.port()),
-        asio::use_awaitable);
-    auto head = get("/healthz");
-    head.method(http::verb::head);
-    co_await http::async_write(stream, head, asio::use_awaitable);
-    auto next = get("/nope");
-    next.method(http::verb::head);
-    co_await http::async_write(stream, next, asio::use_awaitable);
-    auto last = get("/healthz");
-    co_await http::async_write(stream, last, asio::use_awaitable);
-    beast::flat_buffer buffer;
-    http::response_parser<http::string_body> first;
-    first.skip(true);
-    co_await http::async_read(stream, buffer, first, asio::use_awaitable);
-    http::response_parser<http::string_body> second;
-    second.skip(true);
-    co_await http::async_read(stream, buffer, second, asio::use_awaitable);
-    http::response<http::string_body> third;
-    co_await http::async_read(stream, buffer, third, asio::use_awaitable);
-    endpoint.stop();
-    co_return std::make_pair(first.get().result_int() * 1000 + second.get().result_int(),
-                             third.body());
-  }());
+  auto result =
+      tracker::testing::run(io, [&]() -> asio::awaitable<std::pair<unsigned, std::string>> {
+        beast::tcp_stream stream(co_await asio::this_coro::executor);
+        co_await stream.async_connect(
+            asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), endpoint.port()),
+            asio::use_awaitable);
+        auto head = get("/healthz");
+        head.method(http::verb::head);
+        co_await http::async_write(stream, head, asio::use_awaitable);
+        auto next = get("/nope");
+        next.method(http::verb::head);
+        co_await http::async_write(stream, next, asio::use_awaitable);
+        auto last = get("/healthz");
+        co_await http::async_write(stream, last, asio::use_awaitable);
+        beast::flat_buffer buffer;
+        http::response_parser<http::string_body> first;
+        first.skip(true);
+        co_await http::async_read(stream, buffer, first, asio::use_awaitable);
+        http::response_parser<http::string_body> second;
+        second.skip(true);
+        co_await http::async_read(stream, buffer, second, asio::use_awaitable);
+        http::response<http::string_body> third;
+        co_await http::async_read(stream, buffer, third, asio::use_awaitable);
+        endpoint.stop();
+        co_return std::make_pair(first.get().result_int() * 1000 + second.get().result_int(),
+                                 third.body());
+      }());
   EXPECT_EQ(result.first, 200U * 1000 + 404U);
   EXPECT_EQ(result.second, "{\"status\":\"ok\"}\n") << "the responses to HEAD carried no body";
 }
