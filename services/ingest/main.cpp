@@ -43,7 +43,9 @@ int main() {
     const metrics::OpsEndpointOptions ops_defaults;
     const auto limit = http::raise_descriptor_limit(
         settings.max_connections + ops_defaults.max_connections + http::kDescriptorHeadroom,
-        "TRACKER_MAX_CONNECTIONS=" + std::to_string(settings.max_connections));
+        "TRACKER_MAX_CONNECTIONS=" + std::to_string(settings.max_connections) + " (with " +
+            std::to_string(ops_defaults.max_connections + http::kDescriptorHeadroom) +
+            " for the ops port, Kafka and the rest)");
     logger.debug("descriptor_limit", {{"soft", limit.soft}, {"hard", limit.hard}});
   } catch (const std::exception& error) {
     logger.error("invalid_configuration", {{"detail", error.what()}});
@@ -70,7 +72,8 @@ int main() {
        .idle_timeout = settings.idle_timeout,
        .header_timeout = settings.header_timeout,
        .body_timeout = settings.body_timeout,
-       .route_label = &ingest::IngestHandler::route_label},
+       .route_label = &ingest::IngestHandler::route_label,
+       .refusal_headers = {{"x-slack-no-retry", "1"}}},
       [&handler](http::Request& request) { return handler.handle(request); }, *registry, logger);
   metrics::OpsEndpoint ops(io.get_executor(), registry,
                            {.address = settings.ops_address, .port = settings.ops_port}, logger);

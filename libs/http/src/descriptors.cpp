@@ -10,9 +10,9 @@ namespace tracker::http {
 std::string descriptor_shortfall(std::uint64_t needed, DescriptorLimit limit,
                                  const std::string& setting) {
   if (needed <= limit.hard) return {};
-  return setting + " needs " + std::to_string(needed) + " file descriptors (with " +
-         std::to_string(kDescriptorHeadroom) + " for everything else), but the hard limit is " +
-         std::to_string(limit.hard) + " (soft " + std::to_string(limit.soft) +
+  return setting + " needs " + std::to_string(needed) +
+         " file descriptors, but the hard limit is " + std::to_string(limit.hard) + " (soft " +
+         std::to_string(limit.soft) +
          "); lower the setting or raise the limit (ulimit -Hn, systemd LimitNOFILE, "
          "the container runtime's nofile)";
 }

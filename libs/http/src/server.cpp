@@ -241,11 +241,34 @@ namespace {
 
 using State = Server::State;
 
+// What a refused client may still send after its answer that is read and dropped (a lingering
+// close), and for how long at most.
+constexpr std::size_t kLingerBytes = 4 * 1024 * 1024;
+constexpr std::chrono::milliseconds kLingerTime{2'000};
+
+// The server's own refusals (413, 431, 400, 501): no retry of the same request can succeed.
+// The answer is followed by a lingering close: the write side is shut, and what the client is
+// still sending (the rest of a body too large to take) is read and dropped until it stops, for a
+// bounded time and number of bytes. Closing at once with unread data would reset the
+// connection, and the client could lose the answer before reading it.
 asio::awaitable<void> write_and_close(beast::tcp_stream& stream, Response response,
-                                      std::chrono::milliseconds timeout) {
+                                      const ServerOptions& options) {
+  for (const auto& [name, value] : options.refusal_headers) response.set(name, value);
   response.keep_alive(false);
-  stream.expires_after(timeout);
-  co_await beast_http::async_write(stream, response, asio::as_tuple(asio::use_awaitable));
+  stream.expires_after(options.body_timeout);
+  auto [write_ec, written] =
+      co_await beast_http::async_write(stream, response, asio::as_tuple(asio::use_awaitable));
+  if (write_ec) co_return;
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.expires_after(std::min<std::chrono::milliseconds>(options.body_timeout, kLingerTime));
+  std::array<char, 16 * 1024> discard{};
+  for (std::size_t drained = 0; drained < kLingerBytes;) {
+    auto [ec, n] =
+        co_await stream.async_read_some(asio::buffer(discard), asio::as_tuple(asio::use_awaitable));
+    if (ec) break;  // the client closed, or the linger is over
+    drained += n;
+  }
 }
 
 Response payload_too_large(std::uint64_t limit) {
@@ -281,7 +304,7 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
     if (header_ec == beast_http::error::body_limit) {
       // Beast checks Content-Length against the body limit as soon as the headers are in.
       state->reject("body_too_large");
-      co_await write_and_close(stream, payload_too_large(options.body_limit), options.body_timeout);
+      co_await write_and_close(stream, payload_too_large(options.body_limit), options);
       break;
     }
     if (header_ec) {
@@ -292,7 +315,7 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
             error_response(
                 beast_http::status::request_header_fields_too_large, "headers_too_large",
                 "request headers exceed " + std::to_string(options.header_limit) + " bytes"),
-            options.body_timeout);
+            options);
       } else if (header_ec == beast::error::timeout) {
         state->reject("header_timeout");
       } else if (header_ec != beast_http::error::end_of_stream && header_ec != asio::error::eof) {
@@ -300,7 +323,7 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
         co_await write_and_close(stream,
                                  error_response(beast_http::status::bad_request, "bad_request",
                                                 "malformed HTTP request: " + header_ec.message()),
-                                 options.body_timeout);
+                                 options);
       }
       break;
     }
@@ -309,14 +332,14 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
       state->reject(problem->result() == beast_http::status::bad_request ? "missing_host"
                                                                          : "transfer_coding");
       fit_to_method(*problem, method);
-      co_await write_and_close(stream, std::move(*problem), options.body_timeout);
+      co_await write_and_close(stream, std::move(*problem), options);
       break;
     }
     if (auto length = parser.content_length(); length && *length > options.body_limit) {
       state->reject("body_too_large");
       auto response = payload_too_large(options.body_limit);
       fit_to_method(response, method);
-      co_await write_and_close(stream, std::move(response), options.body_timeout);
+      co_await write_and_close(stream, std::move(response), options);
       break;
     }
     stream.expires_after(options.body_timeout);
@@ -325,8 +348,7 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
     if (body_ec) {
       if (body_ec == beast_http::error::body_limit) {  // chunked bodies have no length up front
         state->reject("body_too_large");
-        co_await write_and_close(stream, payload_too_large(options.body_limit),
-                                 options.body_timeout);
+        co_await write_and_close(stream, payload_too_large(options.body_limit), options);
       } else if (body_ec == beast::error::timeout) {
         state->reject("body_timeout");
       } else {

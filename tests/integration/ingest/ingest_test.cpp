@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
-#include <sys/resource.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -380,7 +380,9 @@ Exit run_ingest_with_descriptors(rlim_t soft, rlim_t hard, int connections,
 TEST(IngestBinary, RefusesToStartWhenTheConnectionCapDoesNotFitTheDescriptorLimit) {
   const Exit refused = run_ingest_with_descriptors(256, 256, 400, 10s);
   EXPECT_EQ(refused.status, 2) << refused.output;
-  EXPECT_NE(refused.output.find("TRACKER_MAX_CONNECTIONS=400 needs 720"), std::string::npos)
+  EXPECT_NE(refused.output.find("TRACKER_MAX_CONNECTIONS=400 (with 320 for the ops port, Kafka and "
+                                "the rest) needs 720"),
+            std::string::npos)
       << refused.output;
   EXPECT_NE(refused.output.find("the hard limit is 256"), std::string::npos) << refused.output;
 

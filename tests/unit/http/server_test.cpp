@@ -396,3 +396,55 @@ TEST(DescriptorLimit, ShortfallNamesTheSettingAndBothNumbers) {
   EXPECT_EQ(limit.hard, static_cast<std::uint64_t>(now.rlim_max));
   EXPECT_THROW(tracker::http::raise_descriptor_limit(limit.hard + 1, "test"), std::runtime_error);
 }
+
+// The server's own refusals carry the configured headers (ingest: x-slack-no-retry), so that a
+// client that retries on errors does not send the same request again.
+TEST_F(HttpServer, RefusalsCarryTheConfiguredHeaders) {
+  start({.body_limit = 1024, .refusal_headers = {{"x-slack-no-retry", "1"}}});
+  auto headers = run(io, [&]() -> asio::awaitable<std::vector<std::string>> {
+    std::vector<std::string> out;
+    for (const char* raw : {"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n",
+                            "GET /a HTTP/1.1\r\n\r\n"}) {
+      auto socket = co_await connect();
+      co_await asio::async_write(socket, asio::buffer(std::string(raw)), asio::use_awaitable);
+      boost::beast::flat_buffer buffer;
+      bh::response<bh::string_body> response;
+      co_await bh::async_read(socket, buffer, response, asio::use_awaitable);
+      out.push_back(std::to_string(response.result_int()) + " " +
+                    std::string(response["x-slack-no-retry"]));
+    }
+    co_return out;
+  }());
+  EXPECT_EQ(headers, (std::vector<std::string>{"413 1", "400 1"}));
+  EXPECT_EQ(handled, 0);
+}
+
+// A client still sending a body too large to take reads its 413: the server drains what follows
+// the answer (a lingering close) instead of resetting the connection under it.
+TEST_F(HttpServer, ClientStillSendingATooLargeBodyReadsIts413) {
+  start({.body_limit = 1024});
+  auto statuses = run(io, [&]() -> asio::awaitable<std::vector<unsigned>> {
+    std::vector<unsigned> out;
+    for (int i = 0; i < 5; ++i) {
+      auto socket = co_await connect();
+      const std::string raw = "POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n\r\n" +
+                              std::string(2'000'000, 'x');
+      // The whole body goes out: the server reads and drops it rather than reset the
+      // connection, which would fail this write before the answer could be read.
+      auto written = co_await asio::async_write(socket, asio::buffer(raw),
+                                                asio::as_tuple(asio::use_awaitable));
+      if (std::get<0>(written)) {
+        out.push_back(1U);
+        continue;
+      }
+      boost::beast::flat_buffer buffer;
+      bh::response<bh::string_body> response;
+      auto read =
+          co_await bh::async_read(socket, buffer, response, asio::as_tuple(asio::use_awaitable));
+      out.push_back(std::get<0>(read) ? 0U : response.result_int());
+    }
+    co_return out;
+  }());
+  EXPECT_EQ(statuses, (std::vector<unsigned>{413, 413, 413, 413, 413}));
+  EXPECT_EQ(handled, 0);
+}

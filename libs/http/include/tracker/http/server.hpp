@@ -24,6 +24,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <prometheus/registry.h>
 #include <boost/asio/any_io_executor.hpp>
@@ -51,6 +53,9 @@ struct ServerOptions {
   // after the others) to make room, instead of refusing the new one: for probe and scrape
   // ports, which a handful of idle connections must not make unreachable.
   bool evict_idle_when_full = false;
+  // Added to the server's own refusals of a request (413, 431, 400, 501), which a retry of the
+  // same request cannot change: ingest says x-slack-no-retry: 1 so that Slack does not retry.
+  std::vector<std::pair<std::string, std::string>> refusal_headers;
 };
 
 using Handler = std::function<asio::awaitable<Response>(Request& request)>;
