@@ -80,9 +80,9 @@ void OpsEndpoint::start() {
                                    .body_timeout = options.request_timeout,
                                    .route_label = &route_label,
                                    .evict_idle_when_full = true},
-      [state = state_](tracker::http::Request& request)
+      [state = state_, metrics = server_metrics_](tracker::http::Request& request)
           -> asio::awaitable<tracker::http::Response> { co_return state->respond(request); },
-      server_metrics_, logger_);
+      *server_metrics_, logger_);
   server->start();  // throws if the address is taken
   bound_port_ = server->port();
   std::lock_guard lock(server_mutex_);

@@ -80,8 +80,9 @@ class OpsEndpoint {
   asio::any_io_executor executor_;
   log::Logger& logger_;
   // The server's own tracker_http_* metrics: kept apart from the service's registry, whose
-  // tracker_http_* (ingest's, the scheduler's) count the service's requests, not probes.
-  prometheus::Registry server_metrics_;
+  // tracker_http_* (ingest's, the scheduler's) count the service's requests, not probes. Shared
+  // with the server's handler, so that it lives as long as the server's last connection.
+  std::shared_ptr<prometheus::Registry> server_metrics_ = std::make_shared<prometheus::Registry>();
   std::mutex server_mutex_;
   std::unique_ptr<tracker::http::Server> server_;
   std::uint16_t bound_port_ = 0;
