@@ -55,8 +55,8 @@ IngestHandler::IngestHandler(slack::SignatureVerifier verifier, EventPublisher& 
       publish_results_(prometheus::BuildCounter()
                            .Name("tracker_ingest_publish_total")
                            .Help("Events offered to Kafka, by outcome (published, queue_full, "
-                                 "broker_down, timed_out, broker_unreachable, too_large, "
-                                 "rejected).")
+                                 "broker_down, timed_out, broker_unreachable, rejected, "
+                                 "too_large, invalid).")
                            .Register(registry)),
       retries_seen_(prometheus::BuildCounter()
                         .Name("tracker_ingest_slack_retries_total")
@@ -175,8 +175,8 @@ boost::asio::awaitable<http::Response> IngestHandler::publish(const slack::Event
   if (outcome == PublishOutcome::published) {
     co_return http::empty_response(bh::status::ok, version);
   }
-  const bool permanent =
-      outcome == PublishOutcome::too_large || outcome == PublishOutcome::rejected;
+  const bool permanent = outcome == PublishOutcome::too_large ||
+                         outcome == PublishOutcome::invalid || outcome == PublishOutcome::rejected;
   logger_.log(permanent ? log::Level::error : log::Level::warn, "event_not_published",
               {{"outcome", to_string(outcome)},
                {"event_id", event.event_id},
@@ -185,11 +185,11 @@ boost::asio::awaitable<http::Response> IngestHandler::publish(const slack::Event
     co_return no_retry(http::error_response(bh::status::payload_too_large, "event_too_large",
                                             "the broker refuses a record this large", version));
   }
-  if (outcome == PublishOutcome::rejected) {
-    // Refused for good (an unknown topic, no permission, an invalid record): a retry would
-    // fail the same way. The error log says why; /readyz is failing in the first two cases.
+  if (outcome == PublishOutcome::invalid) {
+    // The broker finds the record itself invalid: a retry would fail the same way.
     co_return no_retry(http::error_response(bh::status::internal_server_error, "not_storable",
-                                            "the event was refused by Kafka for good", version));
+                                            "Kafka refuses this event's record as invalid",
+                                            version));
   }
   // No x-slack-no-retry: Slack's retry is how this event still gets in.
   auto response = http::error_response(

@@ -4,10 +4,11 @@
 //   ssl_check=1      -> 200, empty
 //   app_rate_limited -> 200, counted and logged (Slack is dropping our events)
 //   event_callback   -> 200 only once Kafka acknowledged the envelope (acks=all); 503 when it
-//                       cannot yet (queue full, broker down or unreachable, deadline), so Slack
-//                       retries; 413 + x-slack-no-retry when the envelope is larger than a
-//                       record may be, and 500 + x-slack-no-retry when the producer refuses it
-//                       for good, so that Slack does not retry what can never be stored.
+//                       cannot yet (queue full, broker down or unreachable, deadline, a topic
+//                       or permission missing), so Slack retries; 413 + x-slack-no-retry when
+//                       the envelope is larger than a record may be, and 500 + x-slack-no-retry
+//                       when Kafka finds the record invalid, so that Slack does not retry what
+//                       can never be stored.
 //                       Never 200 for an event that is not durable.
 // Errors: 401 bad signature (nothing published), 415 content type, 400 + x-slack-no-retry for a
 // signed but unusable body, 404 path, 405 method. Error bodies are small JSON.

@@ -1,5 +1,7 @@
 #include "kafka_publisher.hpp"
 
+#include <optional>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -22,6 +24,8 @@ std::string_view to_string(PublishOutcome outcome) {
       return "broker_unreachable";
     case PublishOutcome::too_large:
       return "too_large";
+    case PublishOutcome::invalid:
+      return "invalid";
     case PublishOutcome::rejected:
       return "rejected";
   }
@@ -36,33 +40,31 @@ boost::asio::awaitable<std::tuple<boost::system::error_code, kafka::DeliveryRepo
                                          boost::asio::as_tuple(boost::asio::use_awaitable));
 }
 
-bool is_too_large(const boost::system::error_code& ec) {
-  if (ec.category() != kafka::error_category()) return false;
+// What Kafka refuses about the record itself, which no retry of the same event can change.
+std::optional<PublishOutcome> refused_for_good(const boost::system::error_code& ec) {
+  if (ec.category() != kafka::error_category()) return std::nullopt;
   switch (static_cast<rd_kafka_resp_err_t>(ec.value())) {
     case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
     case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
     case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
-      return true;
+      return PublishOutcome::too_large;
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+      return PublishOutcome::invalid;
     default:
-      return false;
+      return std::nullopt;
   }
 }
 
 }  // namespace
 
-bool KafkaPublisher::refuse_at_once() {
-  if (producer_.broker_up()) {
-    down_since_.store(0, std::memory_order_relaxed);
-    return false;
-  }
-  const std::int64_t now = Clock::now().time_since_epoch().count();
-  std::int64_t since = down_since_.load(std::memory_order_relaxed);
-  if (since == 0 && down_since_.compare_exchange_strong(since, now)) since = now;
-  // The first messages after the broker is seen down go out as usual: a connection that the
-  // broker closed for idleness is back within milliseconds, and so is their acknowledgement.
-  // Past kDownFor, one message queued in the producer keeps it reconnecting (its acknowledgement
-  // is the first sign that the broker is back) and every other event is refused at once.
-  return now - since >= std::chrono::duration_cast<Clock::duration>(kDownFor).count() &&
+bool KafkaPublisher::refuse_at_once() const {
+  if (producer_.broker_up()) return false;
+  // Just after the broker is seen down, messages go out as usual: a connection the broker
+  // closed for idleness is back within milliseconds, and so is their acknowledgement. Past
+  // kDownFor, one message queued in the producer keeps it reconnecting (its acknowledgement is
+  // the first sign that the broker is back) and every other event is refused at once.
+  return std::chrono::steady_clock::now() - producer_.broker_down_since() >= kDownFor &&
          producer_.queue_depth() > 0;
 }
 
@@ -73,7 +75,9 @@ boost::asio::awaitable<PublishOutcome> KafkaPublisher::publish(kafka::OutgoingMe
   const auto& ec = std::get<0>(*outcome);
   if (!ec) co_return PublishOutcome::published;
   if (ec == kafka::Failure::queue_full) co_return PublishOutcome::queue_full;
-  if (is_too_large(ec)) co_return PublishOutcome::too_large;
+  if (const auto outcome_for_good = refused_for_good(ec)) co_return *outcome_for_good;
+  // An unknown topic or a missing permission is the setup's, not the event's: once it is
+  // fixed the event can be stored, so Slack's retry is still wanted (and /readyz is failing).
   if (ec == kafka::Failure::message_rejected) co_return PublishOutcome::rejected;
   co_return PublishOutcome::broker_unreachable;
 }

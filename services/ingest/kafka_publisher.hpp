@@ -27,12 +27,10 @@ class KafkaPublisher final : public EventPublisher {
   }
 
  private:
-  using Clock = std::chrono::steady_clock;
-  bool refuse_at_once();
+  [[nodiscard]] bool refuse_at_once() const;
 
   kafka::Producer& producer_;
   std::chrono::milliseconds deadline_;
-  std::atomic<std::int64_t> down_since_{0};  // Clock ticks; 0 while the broker is up
 };
 
 }  // namespace tracker::ingest

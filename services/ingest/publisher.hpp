@@ -16,7 +16,8 @@ enum class PublishOutcome {
   timed_out,           // not acknowledged within the publish deadline
   broker_unreachable,  // the producer gave up on the broker
   too_large,           // larger than a record may be: no retry can store it
-  rejected,            // refused for good otherwise (missing topic, not allowed, invalid)
+  invalid,             // a record the broker finds invalid: no retry can store it either
+  rejected,            // refused by the setup (unknown topic, not allowed): storable once fixed
 };
 
 std::string_view to_string(PublishOutcome outcome);

@@ -83,9 +83,15 @@ const std::string& too_many_connections_bytes() {
 
 // A request whose framing this server will not guess at; the answer to give, if any.
 std::optional<Response> framing_problem(const Request& request) {
-  if (request.version() >= 11 && request.find(beast_http::field::host) == request.end()) {
+  const auto hosts = request.count(beast_http::field::host);
+  if (request.version() >= 11 && hosts == 0) {
     return error_response(beast_http::status::bad_request, "bad_request",
                           "an HTTP/1.1 request needs a Host header", request.version());
+  }
+  if (hosts > 1) {
+    return error_response(beast_http::status::bad_request, "bad_request",
+                          "a request has one Host header, not " + std::to_string(hosts),
+                          request.version());
   }
   if (auto coding = request.find(beast_http::field::transfer_encoding); coding != request.end()) {
     std::string value(coding->value());
@@ -128,35 +134,35 @@ struct Server::State {
         handler(std::move(h)),
         logger(log),
         requests(prometheus::BuildCounter()
-                     .Name("tracker_http_requests_total")
+                     .Name(options.metric_prefix + "_requests_total")
                      .Help("HTTP requests answered, by route and status.")
                      .Register(registry)),
         durations(prometheus::BuildHistogram()
-                      .Name("tracker_http_request_duration_seconds")
+                      .Name(options.metric_prefix + "_request_duration_seconds")
                       .Help("Time from a complete request to its response being ready.")
                       .Register(registry)),
         rejected(prometheus::BuildCounter()
-                     .Name("tracker_http_rejected_requests_total")
+                     .Name(options.metric_prefix + "_rejected_requests_total")
                      .Help("Requests refused before reaching a handler, by reason.")
                      .Register(registry)),
         open_gauge(prometheus::BuildGauge()
-                       .Name("tracker_http_open_connections")
+                       .Name(options.metric_prefix + "_open_connections")
                        .Help("Open client connections.")
                        .Register(registry)
                        .Add({})),
         in_flight_gauge(prometheus::BuildGauge()
-                            .Name("tracker_http_requests_in_flight")
+                            .Name(options.metric_prefix + "_requests_in_flight")
                             .Help("Requests being handled.")
                             .Register(registry)
                             .Add({})),
         refused(prometheus::BuildCounter()
-                    .Name("tracker_http_connections_refused_total")
+                    .Name(options.metric_prefix + "_connections_refused_total")
                     .Help("Connections refused with 503 because max_connections were open, or "
                           "the process was out of file descriptors.")
                     .Register(registry)
                     .Add({})),
         evicted(prometheus::BuildCounter()
-                    .Name("tracker_http_connections_evicted_total")
+                    .Name(options.metric_prefix + "_connections_evicted_total")
                     .Help("Idle connections closed to make room for a new one at "
                           "max_connections (probe ports).")
                     .Register(registry)
@@ -304,7 +310,9 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
     if (header_ec == beast_http::error::body_limit) {
       // Beast checks Content-Length against the body limit as soon as the headers are in.
       state->reject("body_too_large");
-      co_await write_and_close(stream, payload_too_large(options.body_limit), options);
+      auto response = payload_too_large(options.body_limit);
+      fit_to_method(response, parser.get().method());
+      co_await write_and_close(stream, std::move(response), options);
       break;
     }
     if (header_ec) {
@@ -333,13 +341,6 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
                                                                          : "transfer_coding");
       fit_to_method(*problem, method);
       co_await write_and_close(stream, std::move(*problem), options);
-      break;
-    }
-    if (auto length = parser.content_length(); length && *length > options.body_limit) {
-      state->reject("body_too_large");
-      auto response = payload_too_large(options.body_limit);
-      fit_to_method(response, method);
-      co_await write_and_close(stream, std::move(response), options);
       break;
     }
     stream.expires_after(options.body_timeout);
@@ -401,17 +402,28 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
 asio::awaitable<void> refuse(std::shared_ptr<State> state, tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
   stream.expires_after(std::chrono::milliseconds{1'000});
-  co_await asio::async_write(stream, asio::buffer(too_many_connections_bytes()),
-                             asio::as_tuple(asio::use_awaitable));
+  auto [write_ec, written] = co_await asio::async_write(
+      stream, asio::buffer(too_many_connections_bytes()), asio::as_tuple(asio::use_awaitable));
+  if (write_ec) co_return;
+  // A short lingering close: the request the client already sent is read and dropped, so that
+  // closing does not reset the connection under the 503.
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.expires_after(std::chrono::milliseconds{500});
+  std::array<char, 4096> discard{};
+  for (std::size_t drained = 0; drained < 64 * 1024;) {
+    auto [ec, n] =
+        co_await stream.async_read_some(asio::buffer(discard), asio::as_tuple(asio::use_awaitable));
+    if (ec) break;
+    drained += n;
+  }
   static_cast<void>(state);
 }
 
 // Out of descriptors: give up the reserve, take the waiting connection, answer it 503 at once
 // (a short write that fits the socket's buffer), close it and take the reserve back. Without
 // this the connection would wait in the backlog until its client gave up.
-void refuse_without_descriptors(State& state) {
+bool refuse_without_descriptors(State& state) {
   ::close(state.reserve_fd);
   state.reserve_fd = -1;
   beast::error_code ec;
@@ -430,7 +442,9 @@ void refuse_without_descriptors(State& state) {
     socket.shutdown(tcp::socket::shutdown_send, ignored);
     socket.close(ignored);
   }
+  // Another thread may have taken the descriptor meanwhile: then the accept loop tries again.
   state.reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return !ec;
 }
 
 asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
@@ -439,6 +453,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
     auto [ec, socket] = co_await state->acceptor.async_accept(asio::make_strand(state->executor),
                                                               asio::as_tuple(asio::use_awaitable));
     if (state->stopping || ec == asio::error::operation_aborted) break;
+    if (state->reserve_fd < 0) state->reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (ec) {
       const bool no_descriptors = out_of_descriptors(ec);
       const auto now = Clock::now();
@@ -449,8 +464,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
                             {"open_connections", state->open.load()},
                             {"answered_503", no_descriptors && state->reserve_fd >= 0}});
       }
-      if (no_descriptors && state->reserve_fd >= 0) {
-        refuse_without_descriptors(*state);
+      if (no_descriptors && state->reserve_fd >= 0 && refuse_without_descriptors(*state)) {
         continue;
       }
       // Give the process a moment instead of spinning on accept.
@@ -475,7 +489,10 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
     socket.set_option(tcp::no_delay(true), ignored);
     auto connection = std::make_shared<Connection>(std::move(socket));
     {
+      // Under the mutex that shutdown's sweep takes: either the sweep sees this connection or
+      // this sees that the server is stopping.
       std::lock_guard lock(state->mutex);
+      if (state->stopping) break;
       state->connections.insert(connection);
     }
     ++state->open;

@@ -78,6 +78,12 @@ struct Consumer::Callbacks {
   static void rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                         rd_kafka_topic_partition_list_t* partitions, void* opaque) {
     auto* context = static_cast<CallbackContext*>(opaque);
+    {
+      // What the statistics said of the old assignment is not to be trusted for the new one
+      // (a partition given back may have been committed further by another member meanwhile).
+      std::lock_guard lock(context->committed_mutex);
+      context->committed.clear();
+    }
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
       if (auto failed = rd_kafka_assign(rk, partitions); failed != RD_KAFKA_RESP_ERR_NO_ERROR) {
         context->logger.error("kafka_assign_failed", {{"error", rd_kafka_err2name(failed)}});
@@ -147,6 +153,7 @@ Consumer::Consumer(asio::any_io_executor executor, ConsumerOptions options, log:
       {"max.partition.fetch.bytes", std::to_string(kMaxDeadLetterBytes)},
   };
   for (const auto& [key, value] : options_.settings) settings[key] = value;
+  options_.auto_offset_reset = settings["auto.offset.reset"];  // as applied, for lag()
   ConfPtr conf = make_conf(settings);
   context_ = std::make_shared<CallbackContext>(logger_, options_.group_id);
   rd_kafka_conf_set_opaque(conf.get(), context_.get());
@@ -326,7 +333,7 @@ std::vector<PartitionLag> Consumer::lag() const {
       const auto known = committed.find({position.topic, position.partition});
       if (known == committed.end()) continue;  // not learned yet: no figure rather than a wrong one
       if (known->second >= 0) {
-        from = known->second;
+        from = std::max(known->second, low);  // below the low watermark is gone, not behind
       } else if (options_.auto_offset_reset == "earliest" ||
                  options_.auto_offset_reset == "smallest" ||
                  options_.auto_offset_reset == "beginning") {

@@ -62,7 +62,7 @@ struct Producer::Callbacks {
     if (!op) return;
     // An acknowledgement proves a broker is up: say so now, not at the next statistics.
     if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      static_cast<Producer*>(rd_kafka_opaque(rk))->broker_up_.store(true);
+      static_cast<Producer*>(rd_kafka_opaque(rk))->set_broker_up(true);
     }
     DeliveryReport report{.topic = rd_kafka_topic_name(message->rkt),
                           .partition = message->partition,
@@ -74,7 +74,7 @@ struct Producer::Callbacks {
 
   static int statistics(rd_kafka_t* /*rk*/, char* json, std::size_t length, void* opaque) {
     if (auto up = detail::any_broker_up(json, length)) {
-      static_cast<Producer*>(opaque)->broker_up_.store(*up);
+      static_cast<Producer*>(opaque)->set_broker_up(*up);
     }
     return 0;  // librdkafka frees `json`
   }
@@ -82,7 +82,7 @@ struct Producer::Callbacks {
   static void error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
     auto* self = static_cast<Producer*>(opaque);
     const auto code = static_cast<rd_kafka_resp_err_t>(err);
-    if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) self->broker_up_.store(false);
+    if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) self->set_broker_up(false);
     if (code == RD_KAFKA_RESP_ERR__FATAL) {
       std::array<char, 512> detail{};
       const auto original = rd_kafka_fatal_error(rk, detail.data(), detail.size());
@@ -187,6 +187,12 @@ Producer::~Producer() {
     rd_kafka_flush(client_.get(), 1'000);
   }
   for (rd_kafka_topic_t* topic : topic_handles_) rd_kafka_topic_destroy(topic);
+}
+
+void Producer::set_broker_up(bool up) noexcept {
+  if (broker_up_.exchange(up) && !up) {
+    broker_down_since_.store(std::chrono::steady_clock::now().time_since_epoch().count());
+  }
 }
 
 bool Producer::flush(std::chrono::milliseconds timeout) {

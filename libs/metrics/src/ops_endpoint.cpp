@@ -79,10 +79,13 @@ void OpsEndpoint::start() {
                                    .header_timeout = options.request_timeout,
                                    .body_timeout = options.request_timeout,
                                    .route_label = &route_label,
-                                   .evict_idle_when_full = true},
-      [state = state_, metrics = server_metrics_](tracker::http::Request& request)
+                                   .evict_idle_when_full = true,
+                                   .metric_prefix = "tracker_ops_http"},
+      // The handler keeps the State, and with it the registry the server's metrics live in, as
+      // long as the server's last connection.
+      [state = state_](tracker::http::Request& request)
           -> asio::awaitable<tracker::http::Response> { co_return state->respond(request); },
-      *server_metrics_, logger_);
+      *state_->registry, logger_);
   server->start();  // throws if the address is taken
   bound_port_ = server->port();
   std::lock_guard lock(server_mutex_);

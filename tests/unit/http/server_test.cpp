@@ -254,7 +254,8 @@ TEST_F(HttpServer, HeadIsAnsweredWithHeadersOnly) {
   EXPECT_EQ(handled, 2);
 }
 
-// RFC 9112 3.2: an HTTP/1.1 request without Host is 400; HTTP/1.0 needs none.
+// RFC 9112 3.2: an HTTP/1.1 request without Host is 400, and so is one with two; HTTP/1.0
+// needs none.
 TEST_F(HttpServer, Http11RequestWithoutHostIs400) {
   start({});
   auto statuses = run(io, [&]() -> asio::awaitable<std::vector<unsigned>> {
@@ -263,9 +264,11 @@ TEST_F(HttpServer, Http11RequestWithoutHostIs400) {
     out.push_back(co_await exchange(first, "GET /a HTTP/1.1\r\n\r\n"));
     auto second = co_await connect();
     out.push_back(co_await exchange(second, "GET /a HTTP/1.0\r\n\r\n"));
+    auto third = co_await connect();
+    out.push_back(co_await exchange(third, "GET /a HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"));
     co_return out;
   }());
-  EXPECT_EQ(statuses, (std::vector<unsigned>{400, 200}));
+  EXPECT_EQ(statuses, (std::vector<unsigned>{400, 200, 400}));
   EXPECT_EQ(handled, 1);
 }
 
@@ -321,6 +324,14 @@ TEST_F(HttpServer, AtTheCapTheLongestIdleConnectionMakesRoomWhenEvictionIsOn) {
 // accept (503, from its reserve descriptor) instead of leaving the client hanging.
 TEST_F(HttpServer, OutOfDescriptorsANewConnectionStillGets503) {
   start({});
+  // One exchange first, while descriptors are plentiful: the sanitizers' type checks (UBSan's
+  // vptr check opens a pipe the first time it meets a type) are then done before none is left.
+  ASSERT_EQ(run(io,
+                [&]() -> asio::awaitable<unsigned> {
+                  auto socket = co_await connect();
+                  co_return co_await exchange_within(socket, kGet, 3s);
+                }()),
+            200U);
   int highest = 0;
   for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
     highest = std::max(highest, std::stoi(entry.path().filename().string()));
@@ -355,7 +366,14 @@ TEST_F(HttpServer, OutOfDescriptorsANewConnectionStillGets503) {
         tcp::socket socket(co_await asio::this_coro::executor);
         boost::system::error_code ec;
         socket.open(tcp::v4(), ec);
-        if (ec) break;  // the client side ran out first
+        if (ec && !filler.empty()) {
+          // The client side ran out first (an even number were free): one more, so that the
+          // client's socket takes the last descriptor and the server's accept finds none.
+          ::close(filler.back());
+          filler.pop_back();
+          socket.open(tcp::v4(), ec);
+        }
+        if (ec) break;
         // No structured binding here: GCC 12 rejects one inside a lambda coroutine.
         auto connected =
             co_await socket.async_connect({asio::ip::make_address("127.0.0.1"), server->port()},
@@ -374,8 +392,9 @@ TEST_F(HttpServer, OutOfDescriptorsANewConnectionStillGets503) {
   release();
   ASSERT_GE(statuses.size(), 2U);
   EXPECT_EQ(statuses.front(), 200U);
-  EXPECT_EQ(statuses, (std::vector<unsigned>{200, 200, 200, 200, 503}))
+  EXPECT_EQ(statuses.back(), 503U)
       << "the connection beyond the descriptors is answered, not left in the backlog";
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 200U), statuses.size() - 1);
   EXPECT_NE(metrics().find("tracker_http_connections_refused_total 1"), std::string::npos);
 }
 

@@ -105,8 +105,9 @@ TEST_F(Handler, SlackRetryIsPublishedWithItsNumberAndReason) {
 }
 
 TEST_F(Handler, EventNotDurableIs503WithoutNoRetrySoSlackRetries) {
-  for (auto outcome : {PublishOutcome::queue_full, PublishOutcome::broker_down,
-                       PublishOutcome::timed_out, PublishOutcome::broker_unreachable}) {
+  for (auto outcome :
+       {PublishOutcome::queue_full, PublishOutcome::broker_down, PublishOutcome::timed_out,
+        PublishOutcome::broker_unreachable, PublishOutcome::rejected}) {
     publisher.outcome = outcome;
     auto response = handle(signed_request(fixture("slack/message.json")));
     EXPECT_EQ(response.result(), bh::status::service_unavailable) << to_string(outcome);
@@ -130,12 +131,12 @@ TEST_F(Handler, EventRefusedForGoodIsNotRetried) {
   EXPECT_EQ(too_large["x-slack-no-retry"], "1");
   EXPECT_TRUE(is_small_json_error(too_large, "event_too_large"));
 
-  publisher.outcome = PublishOutcome::rejected;
-  auto rejected = handle(signed_request(fixture("slack/message.json")));
-  EXPECT_EQ(rejected.result(), bh::status::internal_server_error);
-  EXPECT_EQ(rejected["x-slack-no-retry"], "1");
-  EXPECT_TRUE(is_small_json_error(rejected, "not_storable"));
-  EXPECT_NE(metrics().find(R"(tracker_ingest_publish_total{outcome="rejected"} 1)"),
+  publisher.outcome = PublishOutcome::invalid;
+  auto invalid = handle(signed_request(fixture("slack/message.json")));
+  EXPECT_EQ(invalid.result(), bh::status::internal_server_error);
+  EXPECT_EQ(invalid["x-slack-no-retry"], "1");
+  EXPECT_TRUE(is_small_json_error(invalid, "not_storable"));
+  EXPECT_NE(metrics().find(R"(tracker_ingest_publish_total{outcome="invalid"} 1)"),
             std::string::npos);
 }
 

@@ -158,6 +158,11 @@ TEST_F(Fixture, ProbesAreAnsweredWhileIdleAndTricklingConnectionsHoldEverySlot) 
     co_return out;
   }());
   EXPECT_EQ(statuses, (std::vector<unsigned>{200, 200, 200, 200}));
+  // The probe port's own metrics are in the service's registry, evictions among them.
+  const std::string text = endpoint.respond(get("/metrics")).body();
+  const auto found = text.find("\ntracker_ops_http_connections_evicted_total ");
+  ASSERT_NE(found, std::string::npos) << text;
+  EXPECT_GE(std::stod(text.substr(found + 44)), 16.0) << "at least 16 connections made way";
 }
 
 TEST(OpsEndpointTimeouts, IdleConnectionIsClosedAtTheIdleTimeout) {

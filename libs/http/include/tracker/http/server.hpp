@@ -56,6 +56,9 @@ struct ServerOptions {
   // Added to the server's own refusals of a request (413, 431, 400, 501), which a retry of the
   // same request cannot change: ingest says x-slack-no-retry: 1 so that Slack does not retry.
   std::vector<std::pair<std::string, std::string>> refusal_headers;
+  // Names of the server's metrics: <prefix>_requests_total and so on. A second server in the
+  // same registry (a probe port) needs a prefix of its own.
+  std::string metric_prefix = "tracker_http";
 };
 
 using Handler = std::function<asio::awaitable<Response>(Request& request)>;

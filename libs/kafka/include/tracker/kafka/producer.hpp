@@ -124,6 +124,11 @@ class Producer {
   // True while the client is connected to at least one broker of the cluster (not just the
   // bootstrap address); updated from librdkafka's statistics and error callbacks.
   [[nodiscard]] bool broker_up() const noexcept { return broker_up_.load(); }
+  // When broker_up() last turned false (the producer's creation until it first turned true).
+  [[nodiscard]] std::chrono::steady_clock::time_point broker_down_since() const noexcept {
+    return std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(broker_down_since_.load()));
+  }
   // True once the partitions of every topic in ProducerOptions::topics are known (at once when
   // there are none). Readiness checks combine it with broker_up().
   [[nodiscard]] bool topics_known() const noexcept { return topics_known_.load(); }
@@ -139,7 +144,11 @@ class Producer {
 
   ProducerOptions options_;
   log::Logger& logger_;
+  void set_broker_up(bool up) noexcept;
+
   std::atomic<bool> broker_up_{false};
+  std::atomic<std::chrono::steady_clock::rep> broker_down_since_{
+      std::chrono::steady_clock::now().time_since_epoch().count()};
   std::atomic<bool> topics_known_{false};
   std::shared_ptr<rd_kafka_t> client_;
   // Handles of ProducerOptions::topics, held so that librdkafka keeps what it learned of them.

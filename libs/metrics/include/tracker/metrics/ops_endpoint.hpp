@@ -6,7 +6,8 @@
 //
 // It is an http::Server with the limits of a probe port: a few connections (max_connections),
 // short idle and request timeouts, and, when all connections are taken, the one idle longest is
-// closed for the newcomer, so that idle or trickling clients can never keep a probe out.
+// closed for the newcomer, so that idle or trickling clients can never keep a probe out. Its own
+// metrics are tracker_ops_http_* in the service's registry (evictions among them).
 // It listens on loopback unless told otherwise (TRACKER_OPS_ADDRESS=0.0.0.0 in a pod, where the
 // kubelet and Prometheus reach it on the pod's address).
 //
@@ -79,10 +80,6 @@ class OpsEndpoint {
   std::shared_ptr<State> state_;
   asio::any_io_executor executor_;
   log::Logger& logger_;
-  // The server's own tracker_http_* metrics: kept apart from the service's registry, whose
-  // tracker_http_* (ingest's, the scheduler's) count the service's requests, not probes. Shared
-  // with the server's handler, so that it lives as long as the server's last connection.
-  std::shared_ptr<prometheus::Registry> server_metrics_ = std::make_shared<prometheus::Registry>();
   std::mutex server_mutex_;
   std::unique_ptr<tracker::http::Server> server_;
   std::uint16_t bound_port_ = 0;
