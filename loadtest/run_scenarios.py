@@ -127,6 +127,8 @@ def run_all(args, binaries, processes: Processes, scenarios, teams, run_id, log_
     step("pipeline", f"ingest :{ports['ingest']}, scheduler :{ports['scheduler']}, slack-sim "
                      f":{slack_port}, openai-sim :{openai_port}; ready in "
                      f"{time.monotonic() - started:.1f} s; logs in {log_dir.relative_to(ROOT)}")
+    if registered := processes.register_with_prometheus(f"load-{run_id}", ports):
+        step("Prometheus", f"scraping the pipeline ({registered})")
 
     env = dict(os.environ, SLACK_SIGNING_SECRET=secret, TRACKER_ADMIN_TOKEN=admin_token)
     outs = {s: Path(args.out) / f"{s.stem}-{run_id}" for s in scenarios}

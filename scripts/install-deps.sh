@@ -16,6 +16,8 @@ PACKAGES=(
   googletest libgtest-dev libgmock-dev valgrind wrk
   # loadgen's plots
   gnuplot-nox
+  # Prometheus's promtool: the alert rules' checks and unit tests, services' /metrics lints
+  prometheus
   # local stack (deploy/local/stack.sh): PostgreSQL, Kafka runs on the JVM
   postgresql-15 postgresql-client-15 openjdk-17-jdk-headless maven python3
 )

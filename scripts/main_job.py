@@ -22,6 +22,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -79,6 +80,7 @@ class Process:
 class Processes:
     log_dir: Path
     running: list[Process] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)  # removed by stop_all (target registrations)
 
     def start(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
         log_path = self.log_dir / f"{name}.log"
@@ -120,7 +122,27 @@ class Processes:
                 if code not in (0, -signal.SIGTERM):
                     unclean.append(f"{p.name} ({code})")
         self.running.clear()
+        for path in self.files:
+            path.unlink(missing_ok=True)
+        self.files.clear()
         return unclean
+
+    def register_with_prometheus(self, run_id: str, ports: dict[str, int]) -> Path | None:
+        """Tells the local Prometheus (deploy/local/stack.sh prometheus-start) to scrape the five
+        services, through a file in TRACKER_PROMETHEUS_TARGETS that stop_all removes again.
+        Nothing when that variable is not set."""
+        folder = os.environ.get("TRACKER_PROMETHEUS_TARGETS", "")
+        if not folder or not Path(folder).is_dir():
+            return None
+        groups = [{"targets": [f"127.0.0.1:{ports['ingest-ops' if name == 'ingest' else name]}"],
+                   "labels": {"job": name, "run": run_id}}
+                  for name in ("ingest", "worker", "scheduler", "summarizer", "notifier")]
+        path = Path(folder) / f"{run_id}.json"
+        temporary = path.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(groups, indent=1))
+        temporary.replace(path)  # Prometheus never reads half a file
+        self.files.append(path)
+        return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,6 +203,28 @@ def metrics(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
         labels = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', match.group(3) or ""))
         out.setdefault(match.group(1), []).append((labels, float(match.group(4))))
     return out
+
+
+def check_exposition(ports: dict[str, int], log_dir: Path) -> list[str]:
+    """Each service's /metrics as promtool reads it (format and naming lints); the texts are kept
+    beside the logs. Returns the problems, one line per service that has any."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        raise Failure("promtool not found: scripts/install-deps.sh installs Debian's prometheus")
+    problems = []
+    for name in ("ingest", "worker", "scheduler", "summarizer", "notifier"):
+        status, body = http_request(ports[name if name != "ingest" else "ingest-ops"], "GET",
+                                    "/metrics")
+        if status != 200:
+            problems.append(f"{name}: GET /metrics answered {status}")
+            continue
+        (log_dir / f"{name}.metrics.txt").write_bytes(body)
+        result = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True,
+                                timeout=30)
+        if result.returncode != 0:
+            text = (result.stdout + result.stderr).decode(errors="replace").strip()
+            problems.append(f"{name}: {text}")
+    return problems
 
 
 def total(samples: dict, name: str, **labels: str) -> int:
@@ -505,6 +549,8 @@ def run_day(args, binaries, processes: Processes, team: str, zone_name: str, zon
     wait_ready(processes, "ingest", ports["ingest-ops"])
     step("services", f"ingest :{ports['ingest']}, worker, scheduler, summarizer, notifier "
                      f"ready in {time.monotonic() - started:.1f} s")
+    if registered := processes.register_with_prometheus(run_id, ports):
+        step("Prometheus", f"scraping them ({registered})")
 
     # The day, signed as Slack signs it, over one kept-alive connection.
     events = day_events(team, day, zone, run_id)
@@ -641,6 +687,10 @@ def run_day(args, binaries, processes: Processes, team: str, zone_name: str, zon
         if failed:
             raise Failure("checks failed: " + ", ".join(failed))
         say("  checks: " + ", ".join(checks) + ": all met")
+        exposition = check_exposition(ports, processes.log_dir)
+        if exposition:
+            raise Failure("promtool check metrics:\n" + "\n".join(exposition))
+        say("  promtool check metrics: the five services' /metrics are clean")
     say("OK: ingest -> Kafka -> PostgreSQL -> scheduler -> summarizer -> notifier -> Slack")
     return 0
 

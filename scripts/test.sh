@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh Debian bookworm machine or an existing checkout:
-# installs what is missing, builds (plus an ASan/UBSan build), checks formatting, starts the
+# installs what is missing, checks the Prometheus rules (promtool's unit tests of every alert),
+# builds (plus an ASan/UBSan build), checks formatting, starts the
 # local Kafka + PostgreSQL stack, runs the unit and integration tests of both builds, and the
 # main job (scripts/main_job.py --check: one day through all five services) and the load
-# scenarios SC1-SC4 at 2 % of their size (loadtest/run_scenarios.py --check).
+# scenarios SC1-SC4 at 2 % of their size (loadtest/run_scenarios.py --check), both scraped by a
+# local Prometheus whose rules' queries are then checked (scripts/check_prometheus_queries.py).
 # Idempotent; leaves the stack running (deploy/local/stack.sh down stops it).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,6 +28,10 @@ say "formatting (clang-format)"
 bash scripts/format.sh --check
 phase "format check"
 
+say "Prometheus rules and alerts (promtool)"
+bash scripts/check-prometheus.sh
+phase "prometheus rules"
+
 say "build (release, warnings as errors)"
 bash scripts/build.sh release
 phase "build release"
@@ -38,8 +44,15 @@ say "local stack (Kafka + PostgreSQL)"
 bash deploy/local/stack.sh up
 stack_env=$(bash deploy/local/stack.sh env)
 eval "$stack_env"
-export KAFKA_BROKERS DATABASE_URL TRACKER_TEST_DATABASE_URL
+export KAFKA_BROKERS DATABASE_URL TRACKER_TEST_DATABASE_URL TRACKER_PROMETHEUS_URL \
+  TRACKER_PROMETHEUS_TARGETS
 phase "stack up"
+
+# A real Prometheus with the project's rules; the main job and the load scenarios register the
+# services they start with it, and the queries of every rule are checked against what it saw.
+say "Prometheus (local, loopback)"
+bash deploy/local/stack.sh prometheus-start
+phase "prometheus up"
 
 # Leak checking stays on; librdkafka's and OpenSSL's process-lifetime allocations are not leaks
 # of ours and are listed in the suppressions file.
@@ -83,6 +96,13 @@ if ! python3 loadtest/run_scenarios.py --build build --check --together --k6-che
   status=1
 fi
 phase "load scenarios (release)"
+
+say "every rule's and dashboard panel's query against what Prometheus scraped during the runs"
+if ! python3 scripts/check_prometheus_queries.py \
+  $(printf -- '--dashboard %s ' deploy/grafana/dashboards/*.json); then
+  status=1
+fi
+phase "prometheus queries"
 run_ctest build-asan unit "unit tests (asan)" 2
 run_ctest build-asan integration "integration tests (asan)" 1
 

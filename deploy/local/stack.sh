@@ -15,9 +15,14 @@
 #   kafka-start     start only the broker again and wait until it answers
 #   pg-stop         stop only PostgreSQL (for tests of database outages)
 #   pg-start        start only PostgreSQL again and wait until it answers
+#   prometheus-start  start a Prometheus (Debian's) on loopback with the rules of
+#                   deploy/prometheus/, scraping the targets that runs register as
+#                   files in .local/prometheus/targets/ (see `env`); waits until ready
+#   prometheus-stop stop it (down stops it too)
 #
 # Environment: TRACKER_KAFKA_PORT (19092), TRACKER_KAFKA_CONTROLLER_PORT
-# (19093), TRACKER_PG_PORT (15432), TRACKER_KAFKA_HEAP_OPTS
+# (19093), TRACKER_PG_PORT (15432), TRACKER_PROMETHEUS_PORT (19090),
+# TRACKER_PROMETHEUS_SCRAPE_INTERVAL (2s), TRACKER_KAFKA_HEAP_OPTS
 # ("-Xms256m -Xmx512m"), TRACKER_KAFKA_JVM_OPTS (extra broker JVM options),
 # TRACKER_PG_BIN (/usr/lib/postgresql/15/bin).
 set -euo pipefail
@@ -30,6 +35,8 @@ HOST=127.0.0.1
 KAFKA_PORT=${TRACKER_KAFKA_PORT:-19092}
 CONTROLLER_PORT=${TRACKER_KAFKA_CONTROLLER_PORT:-19093}
 PG_PORT=${TRACKER_PG_PORT:-15432}
+PROM_PORT=${TRACKER_PROMETHEUS_PORT:-19090}
+PROM_SCRAPE_INTERVAL=${TRACKER_PROMETHEUS_SCRAPE_INTERVAL:-2s}
 
 KAFKA_WAIT_S=90
 KAFKA_STOP_WAIT_S=30
@@ -51,6 +58,14 @@ KAFKA_PID_FILE=$KAFKA_HOME/kafka.pid
 KAFKA_CLUSTER_ID_FILE=$KAFKA_HOME/cluster-id
 KAFKA_TOPICS_SNAPSHOT=$KAFKA_HOME/topics.describe
 KAFKA_HEAP_OPTS=${TRACKER_KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}
+
+PROM_HOME=$STATE/prometheus
+PROM_DATA=$PROM_HOME/data
+PROM_TARGETS=$PROM_HOME/targets
+PROM_CONFIG=$PROM_HOME/prometheus.yml
+PROM_PID_FILE=$PROM_HOME/prometheus.pid
+PROM_LOG=$PROM_HOME/prometheus.log
+PROM_WAIT_S=30
 
 PG_BIN=${TRACKER_PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_DATADIR_RECORD=$STATE/pg-datadir
@@ -672,6 +687,73 @@ pg_stop() {
 # ---------------------------------------------------------------------------
 # Commands
 
+# --- Prometheus --------------------------------------------------------------
+
+prom_pid() {
+  local pid
+  pid=$(cat "$PROM_PID_FILE" 2>/dev/null) || return 1
+  pid_alive "$pid" && grep -q prometheus "/proc/$pid/cmdline" 2>/dev/null || return 1
+  echo "$pid"
+}
+
+prom_ready() { curl -sf -m 2 "http://$HOST:$PROM_PORT/-/ready" >/dev/null 2>&1; }
+
+# deploy/prometheus/prometheus.yml with this stack's paths and scrape interval.
+render_prom_config() {
+  mkdir -p "$PROM_DATA" "$PROM_TARGETS"
+  sed -e "s|\(scrape_interval:\) .*|\1 $PROM_SCRAPE_INTERVAL|" \
+    -e "s|\(evaluation_interval:\) .*|\1 $PROM_SCRAPE_INTERVAL|" \
+    -e "s|\(scrape_timeout:\) .*|\1 $PROM_SCRAPE_INTERVAL|" \
+    -e "s|- rules/|- $ROOT/deploy/prometheus/rules/|" \
+    -e "s|\"targets/\*.json\"|\"$PROM_TARGETS/*.json\"|" \
+    "$ROOT/deploy/prometheus/prometheus.yml" >"$PROM_CONFIG"
+}
+
+prometheus_start() {
+  local pid i
+  command -v prometheus >/dev/null 2>&1 || die "prometheus not found; run scripts/install-deps.sh"
+  render_prom_config
+  if pid=$(prom_pid); then
+    # A running server picks up the rendered configuration and the rules again.
+    curl -sf -m 5 -X POST "http://$HOST:$PROM_PORT/-/reload" >/dev/null 2>&1 ||
+      log "prometheus: reload failed; restart it with prometheus-stop, prometheus-start"
+    log "prometheus: already running on $HOST:$PROM_PORT (pid $pid)"
+    return 0
+  fi
+  if port_open "$PROM_PORT"; then
+    die "prometheus: $HOST:$PROM_PORT is taken by another process ($(port_owner "$PROM_PORT"))"
+  fi
+  setsid prometheus --config.file="$PROM_CONFIG" --storage.tsdb.path="$PROM_DATA" \
+    --storage.tsdb.retention.time=2d --web.listen-address="$HOST:$PROM_PORT" \
+    --web.enable-lifecycle </dev/null >"$PROM_LOG" 2>&1 9>&- &
+  pid=$!
+  echo "$pid" >"$PROM_PID_FILE"
+  log "prometheus: starting (pid $pid)"
+  for ((i = 0; i < PROM_WAIT_S * 5; i++)); do
+    if prom_ready; then
+      log "prometheus: ready on $HOST:$PROM_PORT (pid $pid)"
+      return 0
+    fi
+    pid_alive "$pid" || break
+    sleep 0.2
+  done
+  show_log_tail "$PROM_LOG" 20
+  die "prometheus: not ready within ${PROM_WAIT_S} s"
+}
+
+prometheus_stop() {
+  local pid i
+  pid=$(prom_pid) || { log "prometheus: not running"; return 0; }
+  kill "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    pid_alive "$pid" || { rm -f "$PROM_PID_FILE"; log "prometheus: stopped"; return 0; }
+    sleep 0.1
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$PROM_PID_FILE"
+  log "prometheus: killed after 10 s"
+}
+
 cmd_up() {
   local kpid='' state=ready
   require_java
@@ -699,9 +781,11 @@ cmd_down() {
       *) die "down: unknown option $arg" ;;
     esac
   done
+  prometheus_stop
   kafka_stop
   pg_stop
   if ((purge)); then
+    rm -rf "$PROM_DATA"
     datadir=$(pg_datadir)
     log "purging Kafka data ($KAFKA_DATA) and PostgreSQL data ($datadir)"
     rm -rf "$KAFKA_DATA" "$KAFKA_CLUSTER_ID_FILE" "$KAFKA_TOPICS_SNAPSHOT"
@@ -740,6 +824,11 @@ cmd_status() {
     echo "postgresql: stopped"
     rc=3
   fi
+  if pid=$(prom_pid); then
+    echo "prometheus: running (pid $pid) on $HOST:$PROM_PORT (optional)"
+  else
+    echo "prometheus: stopped (optional: stack.sh prometheus-start)"
+  fi
   return "$rc"
 }
 
@@ -748,6 +837,8 @@ cmd_env() {
 export KAFKA_BROKERS=$HOST:$KAFKA_PORT
 export DATABASE_URL=postgresql://$PG_USER:$PG_PASSWORD@$HOST:$PG_PORT/tracker
 export TRACKER_TEST_DATABASE_URL=postgresql://$PG_USER:$PG_PASSWORD@$HOST:$PG_PORT/tracker_test
+export TRACKER_PROMETHEUS_URL=http://$HOST:$PROM_PORT
+export TRACKER_PROMETHEUS_TARGETS=$PROM_TARGETS
 EOF
 }
 
@@ -795,7 +886,8 @@ main() {
   local cmd=${1:-}
   [[ $# -gt 0 ]] && shift
   case $cmd in
-    up | down | kafka-start | kafka-stop | pg-start | pg-stop) lock_state ;;
+    up | down | kafka-start | kafka-stop | pg-start | pg-stop | prometheus-start | prometheus-stop)
+      lock_state ;;
   esac
   case $cmd in
     up) cmd_up "$@" ;;
@@ -807,6 +899,8 @@ main() {
     kafka-stop) kafka_stop ;;
     pg-start) pg_preflight && pg_start ;;
     pg-stop) pg_stop ;;
+    prometheus-start) prometheus_start ;;
+    prometheus-stop) prometheus_stop ;;
     -h | --help | help) usage ;;
     *) usage >&2; exit 2 ;;
   esac

@@ -3,6 +3,9 @@
 #include <iterator>
 #include <mutex>
 
+#include <prometheus/client_metric.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/metric_type.h>
 #include <prometheus/text_serializer.h>
 #include <boost/asio/dispatch.hpp>
 #include <nlohmann/json.hpp>
@@ -140,6 +143,20 @@ http::response<http::string_body> OpsEndpoint::State::respond(
                          {{"status", ready ? "ready" : "not_ready"}, {"checks", results}});
   }
   auto families = registry->Collect();
+  // The readiness checks as a gauge, read at each scrape: an alert can say which one fails.
+  if (!checks.empty()) {
+    prometheus::MetricFamily readiness;
+    readiness.name = "tracker_readiness_check";
+    readiness.help = "The checks of /readyz at this scrape: 1 passing, 0 failing.";
+    readiness.type = prometheus::MetricType::Gauge;
+    for (const auto& [name, check] : checks) {
+      prometheus::ClientMetric metric;
+      metric.label.push_back({"check", name});
+      metric.gauge.value = check() ? 1.0 : 0.0;
+      readiness.metric.push_back(std::move(metric));
+    }
+    families.push_back(std::move(readiness));
+  }
   auto process_families = process.Collect();
   families.insert(families.end(), std::make_move_iterator(process_families.begin()),
                   std::make_move_iterator(process_families.end()));

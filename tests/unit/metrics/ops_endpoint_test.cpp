@@ -81,8 +81,16 @@ TEST_F(Fixture, ReadyzFailsWhileAnyCheckFailsAndNamesIt) {
   EXPECT_EQ(not_ready.result(), http::status::service_unavailable);
   EXPECT_NE(not_ready.body().find(R"("kafka":"failing")"), std::string::npos);
   EXPECT_NE(not_ready.body().find(R"("postgresql":"ok")"), std::string::npos);
+  // The same checks are a gauge on /metrics, for alerts that name the failing one.
+  const std::string metrics = endpoint.respond(get("/metrics")).body();
+  EXPECT_NE(metrics.find("tracker_readiness_check{check=\"kafka\"} 0"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("tracker_readiness_check{check=\"postgresql\"} 1"), std::string::npos);
   kafka_up = true;
   EXPECT_EQ(endpoint.respond(get("/readyz")).result(), http::status::ok);
+  EXPECT_NE(
+      endpoint.respond(get("/metrics")).body().find("tracker_readiness_check{check=\"kafka\"} 1"),
+      std::string::npos);
 }
 
 TEST_F(Fixture, UnknownPathIs404AndOtherMethodsAre405) {
