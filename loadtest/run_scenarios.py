@@ -24,6 +24,7 @@ import secrets
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +81,25 @@ def run(args) -> int:
             say(f"  note: did not exit cleanly on SIGTERM: {', '.join(unclean)}")
 
 
+def stack_processes() -> dict[str, int]:
+    """The local stack's broker and PostgreSQL postmaster (deploy/local/stack.sh), whose CPU and
+    memory loadgen reads from /proc: they export no metrics. Those not running are left out."""
+    found = {}
+    kafka_pid = ROOT / ".local" / "kafka" / "kafka.pid"
+    datadir_record = ROOT / ".local" / "pg-datadir"
+    candidates = [("kafka", kafka_pid)]
+    if datadir_record.is_file():
+        candidates.append(("postgresql", Path(datadir_record.read_text().strip()) / "postmaster.pid"))
+    for name, pid_file in candidates:
+        try:
+            pid = int(pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        if Path(f"/proc/{pid}").is_dir():
+            found[name] = pid
+    return found
+
+
 def run_all(args, binaries, processes: Processes, scenarios, teams, run_id, log_dir) -> int:
     common = {"TRACKER_LOG_LEVEL": os.environ.get("TRACKER_LOG_LEVEL", "warn")}
     slack = processes.start("slack-sim", [str(binaries["slack-sim"]), "--port", "0",
@@ -127,8 +147,15 @@ def run_all(args, binaries, processes: Processes, scenarios, teams, run_id, log_
     step("pipeline", f"ingest :{ports['ingest']}, scheduler :{ports['scheduler']}, slack-sim "
                      f":{slack_port}, openai-sim :{openai_port}; ready in "
                      f"{time.monotonic() - started:.1f} s; logs in {log_dir.relative_to(ROOT)}")
+    resources: list[str] = []
     if registered := processes.register_with_prometheus(f"load-{run_id}", ports):
         step("Prometheus", f"scraping the pipeline ({registered})")
+        prometheus = urllib.parse.urlparse(os.environ.get("TRACKER_PROMETHEUS_URL", ""))
+        if prometheus.hostname and prometheus.port:
+            resources += ["--prometheus", f"{prometheus.hostname}:{prometheus.port}",
+                          "--prometheus-run", f"load-{run_id}"]
+    for name, pid in stack_processes().items():
+        resources += ["--process", f"{name}={pid}"]
 
     env = dict(os.environ, SLACK_SIGNING_SECRET=secret, TRACKER_ADMIN_TOKEN=admin_token)
     outs = {s: Path(args.out) / f"{s.stem}-{run_id}" for s in scenarios}
@@ -138,7 +165,7 @@ def run_all(args, binaries, processes: Processes, scenarios, teams, run_id, log_
                 "--ingest", f"127.0.0.1:{ports['ingest']}",
                 "--scheduler", f"127.0.0.1:{ports['scheduler']}",
                 "--slack-sim", f"127.0.0.1:{slack_port}", "--team", teams[scenario],
-                "--out", str(outs[scenario])]
+                "--out", str(outs[scenario]), *resources]
 
     if args.together:
         # Each loadgen's output goes to its own file, shown once it is done.

@@ -8,6 +8,8 @@
 //
 // Exit status: 0 when the run was measured (whatever its error rate), 2 for a usage or setup
 // error.
+#include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -16,12 +18,17 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include <tracker/config/number.hpp>
+#include <tracker/http/blocking_client.hpp>
 
 #include "engine.hpp"
 #include "event_body.hpp"
 #include "options.hpp"
+#include "resources.hpp"
 #include "results.hpp"
 #include "scenario.hpp"
 #include "signer.hpp"
@@ -47,6 +54,13 @@ JMeter summary table per label. Latencies run from each request's intended send 
   --out DIR            where to write summary.csv, samples.csv, series.csv, result.json and the
                        plots (default loadtest/out/<scenario>-<run id>)
   --progress-every S   a progress line every S seconds on stderr (default 10; 0: none)
+  --prometheus ADDR    the Prometheus that scrapes the services, 127.0.0.1:PORT: after the run,
+                       their CPU, memory, open connections, requests in flight and consumer lag
+                       over it go into resources.csv, resources.png and the summary's peaks
+  --prometheus-run RUN only the targets with this run label (what run_scenarios.py registers)
+  --process NAME=PID   a process without metrics (the broker, PostgreSQL's postmaster) whose CPU
+                       and memory, with its direct children's, are read from /proc each second
+                       during the run; repeatable
   --dry-run            print what the scenario will do, and stop
   --replot DIR         draw DIR's plots again from its samples.csv (or a JMeter CSV result file
                        there), print its table, and stop
@@ -69,6 +83,9 @@ struct Options {
   long progress_every = 10;
   bool dry_run = false;
   std::string replot;
+  std::string prometheus;
+  std::string prometheus_run;
+  std::vector<std::pair<std::string, int>> processes;
 };
 
 Options parse(int argc, char** argv) {
@@ -96,6 +113,29 @@ Options parse(int argc, char** argv) {
       o.scheduler = value;
     } else if (arg == "--slack-sim") {
       o.slack_sim = value;
+    } else if (arg == "--prometheus") {
+      static_cast<void>(lt::parse_loopback_target(value));  // loopback only, or a usage error
+      o.prometheus = value;
+    } else if (arg == "--prometheus-run") {
+      if (value.empty() || value.size() > 64 ||
+          value.find_first_not_of(
+              "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
+              std::string::npos) {
+        throw lt::UsageError("--prometheus-run takes letters, digits, - and _ (got " + value + ")");
+      }
+      o.prometheus_run = value;
+    } else if (arg == "--process") {
+      const auto equals = value.find('=');
+      std::string error;
+      const auto pid = equals == std::string::npos
+                           ? std::nullopt
+                           : tracker::config::parse_number(
+                                 "--process PID", value.substr(equals + 1), 1, 4194304, error);
+      if (equals == 0 || !pid) {
+        throw lt::UsageError("--process wants NAME=PID (got " + value + ")" +
+                             (error.empty() ? "" : ": " + error));
+      }
+      o.processes.emplace_back(value.substr(0, equals), *pid);
     } else if (arg == "--scale") {
       std::string error;
       const auto scale = tracker::config::parse_number("--scale", value, 0.0, 1.0, error);
@@ -130,6 +170,123 @@ Options parse(int argc, char** argv) {
   if (o.scenario.empty()) throw lt::UsageError("--scenario is required");
   if (o.ingest.empty() && !o.dry_run) throw lt::UsageError("--ingest is required");
   return o;
+}
+
+// /proc samples of the processes given with --process, once a second until stopped.
+class ProcessSampler {
+ public:
+  explicit ProcessSampler(const std::vector<std::pair<std::string, int>>& processes)
+      : processes_(processes), samples_(processes.size()) {
+    if (processes_.empty()) return;
+    started_ = std::chrono::steady_clock::now();
+    thread_ = std::jthread([this](const std::stop_token& stop) {
+      while (!stop.stop_requested()) {
+        sample();
+        for (int i = 0; i < 10 && !stop.stop_requested(); ++i) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+      }
+    });
+  }
+  // Stops sampling; CPU (% of a core) and memory (MiB) series per process.
+  std::vector<lt::ResourceSeries> finish(double offset_s) {
+    if (thread_.joinable()) {
+      thread_.request_stop();
+      thread_.join();
+      sample();
+    }
+    std::vector<lt::ResourceSeries> out;
+    for (std::size_t i = 0; i < processes_.size(); ++i) {
+      std::vector<std::pair<double, double>> cpu;
+      lt::ResourceSeries rss{
+          .group = "rss", .name = processes_[i].first, .unit = "MiB", .points = {}};
+      for (const auto& [t, usage] : samples_[i]) {
+        cpu.emplace_back(t - offset_s, usage.cpu_s);
+        rss.points.emplace_back(t - offset_s, usage.rss_bytes / (1024.0 * 1024.0));
+      }
+      out.push_back(lt::cpu_percent(processes_[i].first, cpu));
+      out.push_back(std::move(rss));
+    }
+    return out;
+  }
+
+ private:
+  void sample() {
+    const double t =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    for (std::size_t i = 0; i < processes_.size(); ++i) {
+      if (auto usage = lt::process_tree_usage(processes_[i].second)) {
+        samples_[i].emplace_back(t, *usage);
+      }
+    }
+  }
+
+  std::vector<std::pair<std::string, int>> processes_;
+  std::vector<std::vector<std::pair<double, lt::TreeUsage>>> samples_;
+  std::chrono::steady_clock::time_point started_;
+  std::jthread thread_;
+};
+
+std::string url_encode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+// The services' resources over [start, end] from Prometheus's query_range, a point each 2 s.
+std::vector<lt::ResourceSeries> prometheus_resources(const std::string& address,
+                                                     const std::string& run, double start_unix_s,
+                                                     double end_unix_s) {
+  const auto endpoint = lt::parse_loopback_target(address);
+  const std::string selector = "job=~\"ingest|worker|scheduler|summarizer|notifier\"" +
+                               (run.empty() ? std::string() : ",run=\"" + run + "\"");
+  struct Query {
+    std::string group, label, name, unit, expr;
+    double scale;
+  };
+  const std::vector<Query> queries = {
+      {"cpu", "job", "", "% of a core",
+       "sum by (job) (rate(process_cpu_seconds_total{" + selector + "}[10s]))", 100},
+      {"rss", "job", "", "MiB", "sum by (job) (process_resident_memory_bytes{" + selector + "})",
+       1.0 / (1024 * 1024)},
+      {"http", "job", "open connections", "connections",
+       "sum by (job) (tracker_http_open_connections{" + selector + "})", 1},
+      {"http", "job", "in flight", "requests",
+       "sum by (job) (tracker_http_requests_in_flight{" + selector + "})", 1},
+      {"lag", "", "worker", "messages",
+       "sum(tracker_worker_consumer_lag_messages{" + selector + "})", 1},
+      {"lag", "", "summarizer", "messages",
+       "sum(tracker_summarizer_consumer_lag_messages{" + selector + "})", 1},
+      {"lag", "", "notifier", "messages",
+       "sum(tracker_notifier_consumer_lag_messages{" + selector + "})", 1},
+  };
+  std::vector<lt::ResourceSeries> out;
+  for (const auto& q : queries) {
+    const std::string target = "/api/v1/query_range?query=" + url_encode(q.expr) +
+                               "&start=" + lt::fixed(start_unix_s, 3) +
+                               "&end=" + lt::fixed(end_unix_s, 3) + "&step=2";
+    const auto got = tracker::http::blocking_get(endpoint.address().to_string(), endpoint.port(),
+                                                 target, std::chrono::seconds(10));
+    if (got.status != 200) {
+      throw std::runtime_error("Prometheus at " + address + " answered " +
+                               std::to_string(got.status) + " to " + q.expr);
+    }
+    auto series =
+        lt::parse_query_range(got.body, q.group, q.label, q.name, q.unit, q.scale, start_unix_s);
+    out.insert(out.end(), std::make_move_iterator(series.begin()),
+               std::make_move_iterator(series.end()));
+  }
+  return out;
 }
 
 bool write(const std::filesystem::path& path, const std::string& text) {
@@ -231,6 +388,8 @@ int run(const Options& options) {
   std::fflush(stdout);
 
   const auto before = lt::process_usage();
+  ProcessSampler sampler(options.processes);
+  const double started_unix_s = static_cast<double>(lt::unix_now());
   const lt::RunSummary summary = lt::run_scenario(
       scenario, targets, signer, events, results,
       [&](const std::string& line) {
@@ -238,6 +397,20 @@ int run(const Options& options) {
       },
       std::chrono::seconds(options.progress_every > 0 ? options.progress_every : 3600));
   const auto after = lt::process_usage();
+  std::vector<lt::ResourceSeries> resources = sampler.finish(0);
+  std::string resources_problem;
+  if (!options.prometheus.empty()) {
+    // A last scrape after the run ends (Prometheus scrapes every 2 s locally).
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    try {
+      auto services = prometheus_resources(options.prometheus, options.prometheus_run,
+                                           started_unix_s, static_cast<double>(lt::unix_now()));
+      resources.insert(resources.begin(), std::make_move_iterator(services.begin()),
+                       std::make_move_iterator(services.end()));
+    } catch (const std::exception& e) {
+      resources_problem = e.what();
+    }
+  }
 
   std::string report = "\n" + results.table_markdown();
   report +=
@@ -267,6 +440,14 @@ int run(const Options& options) {
     report += "the time limit (" + lt::fixed(scenario.time_limit_s, 0) +
               " s) ended the run before everything finished\n";
   }
+  if (!resources.empty()) {
+    report +=
+        "\nResources during the run (peaks; the series are in resources.csv and "
+        "resources.png):\n\n" +
+        lt::resource_peaks_markdown(resources);
+  }
+  if (!resources_problem.empty())
+    report += "resources from Prometheus: " + resources_problem + "\n";
   std::printf("%s", report.c_str());
 
   const auto start_ms =
@@ -288,8 +469,16 @@ int run(const Options& options) {
                  write(out / "summary.csv", results.table_csv()) &&
                  write(out / "samples.csv", results.samples_csv(start_ms)) &&
                  write(out / "series.csv", results.series_csv()) &&
-                 write(out / "result.json", document.dump(2) + "\n");
+                 write(out / "result.json", document.dump(2) + "\n") &&
+                 (resources.empty() || write(out / "resources.csv", lt::resources_csv(resources)));
   if (!written) return 2;
+  if (!resources.empty()) {
+    const std::string drawn = lt::draw_resource_plots(resources, out.string(), scenario.name);
+    std::printf("%s\n",
+                drawn.empty()
+                    ? ("written: " + out.string() + "/{resources.csv,resources.png}").c_str()
+                    : ("resources not drawn: " + drawn).c_str());
+  }
   const std::string plots = lt::draw_plots(
       results, out.string(),
       scenario.name + (options.scale == 1 ? "" : " (scale " + lt::fixed(options.scale, 3) + ")"));
