@@ -52,6 +52,10 @@ cases = {
    fire=[('tracker_summarizer_db_unavailable{job="summarizer"}','0 0 1 1 1 1 1')],
    calm=[('tracker_summarizer_db_unavailable{job="summarizer"}','0+0x6')],
    at='5m', labels={'job':'summarizer'}, value={'job':'summarizer'}),
+ 'TrackerPostgresUnavailable#scheduler': dict(
+   fire=[('tracker_readiness_check{job="scheduler",instance="127.0.0.1:9466",check="postgresql"}','1 1 0 0 0 0 0')],
+   calm=[('tracker_readiness_check{job="scheduler",instance="127.0.0.1:9466",check="postgresql"}','1+0x6')],
+   at='5m', labels={'job':'scheduler'}, value={'job':'scheduler'}),
  'TrackerServiceNotReady': dict(
    fire=[('tracker_readiness_check{job="ingest",instance="127.0.0.1:9464",check="kafka"}','1 1 0 0 0 0 0')],
    calm=[('tracker_readiness_check{job="ingest",instance="127.0.0.1:9464",check="kafka"}','1+0x6')],
@@ -111,7 +115,7 @@ cases = {
    calm=[('up{job="notifier",instance="127.0.0.1:9468"}','1+0x5')],
    at='5m', labels={'job':'notifier','instance':'127.0.0.1:9468'}, value={'job':'notifier','instance':'127.0.0.1:9468'}),
 }
-missing = set(alerts) - set(cases)
+missing = set(alerts) - {name.split('#')[0] for name in cases}
 assert not missing, missing
 def render(text, v):
     def sub(m):
@@ -121,13 +125,15 @@ def render(text, v):
         raise ValueError(expr)
     return re.sub(r'\{\{(.*?)\}\}', sub, text)
 tests = []
-for name, c in cases.items():
+for case_name, c in cases.items():
+    name = case_name.split('#')[0]
+    variant = f" ({case_name.split('#')[1]})" if '#' in case_name else ''
     rule = alerts[name]
     labels = dict(c['labels']); labels.update(rule.get('labels', {}))
     ann = {k: render(t, c['value']) for k, t in rule['annotations'].items()}
     for kind in ('fire', 'calm'):
         tests.append({
-          'name': f'{name}: ' + ('fires on the failure' if kind == 'fire' else 'silent on a healthy series'),
+          'name': f'{name}: ' + ('fires on the failure' if kind == 'fire' else 'silent on a healthy series') + variant,
           'interval': '1m',
           'input_series': [{'series': s, 'values': v} for s, v in c[kind]],
           'alert_rule_test': [{'eval_time': c['at'], 'alertname': name,
