@@ -75,6 +75,13 @@ class Board:
         }
 
 
+def quantile(q, histogram, by=""):
+    """The q-quantile of a histogram's buckets over Grafana's rate interval, per `by`."""
+    labels = f"{by}, le" if by else "le"
+    return (f"histogram_quantile({q}, sum by ({labels}) "
+            f"(rate({histogram}_bucket[$__rate_interval])))")
+
+
 def http_panels(b, job, route):
     b.panel(f"{job}: requests by status",
             [(f'sum by (status) (rate(tracker_http_requests_total{{job="{job}",route="{route}"}}[$__rate_interval]))',
@@ -148,14 +155,14 @@ def overview():
     b.panel("summarizer: tokens",
             [('sum by (kind) (rate(tracker_llm_tokens_total[$__rate_interval]))', "{{kind}}")], "short")
     b.panel("summarizer: limiter waits and breaker",
-            [('histogram_quantile(0.99, sum by (le) (rate(tracker_llm_limiter_wait_seconds_bucket[$__rate_interval])))', "limiter wait p99"),
+            [(quantile(0.99, "tracker_llm_limiter_wait_seconds"), "limiter wait p99"),
              ('max(tracker_llm_circuit_state)', "breaker (0 closed, 1 open, 2 half-open)")])
     b.row("notifier: Slack")
     b.panel("posts, 429s",
             [('job:tracker_notifier_posted:rate5m', "posted/s"),
              ('sum(rate(tracker_notifier_rate_limited_total[$__rate_interval]))', "429/s")], "ops")
     b.panel("pacing and Retry-After waits p99",
-            [('histogram_quantile(0.99, sum by (limit, le) (rate(tracker_notifier_pacing_wait_seconds_bucket[$__rate_interval])))', "{{limit}}")], "s")
+            [(quantile(0.99, "tracker_notifier_pacing_wait_seconds", by="limit"), "{{limit}}")], "s")
     b.row("processes")
     process_panels(b, 'job=~"ingest|worker|scheduler|summarizer|notifier"')
     return b
@@ -169,8 +176,8 @@ def ingest():
     b.panel("events offered to Kafka, by outcome",
             [('sum by (outcome) (rate(tracker_ingest_publish_total{job="ingest"}[$__rate_interval]))', "{{outcome}}")], "ops")
     b.panel("publish time p50 / p99",
-            [('histogram_quantile(0.5, sum by (le) (rate(tracker_ingest_publish_duration_seconds_bucket[$__rate_interval])))', "p50"),
-             ('histogram_quantile(0.99, sum by (le) (rate(tracker_ingest_publish_duration_seconds_bucket[$__rate_interval])))', "p99")], "s")
+            [(quantile(0.5, "tracker_ingest_publish_duration_seconds"), "p50"),
+             (quantile(0.99, "tracker_ingest_publish_duration_seconds"), "p99")], "s")
     b.panel("Slack: signature failures, retries, app_rate_limited",
             [('sum by (reason) (rate(tracker_ingest_signature_failures_total[$__rate_interval]))', "signature {{reason}}"),
              ('sum by (reason) (rate(tracker_ingest_slack_retries_total[$__rate_interval]))', "retry {{reason}}"),
@@ -190,11 +197,11 @@ def worker():
              ('sum by (reason) (rate(tracker_worker_events_skipped_total[$__rate_interval]))', "skipped {{reason}}")], "ops")
     lag_panel(b, "worker")
     b.panel("batch size and transaction time p99",
-            [('histogram_quantile(0.99, sum by (le) (rate(tracker_worker_batch_size_bucket[$__rate_interval])))', "batch size p99"),
-             ('histogram_quantile(0.99, sum by (le) (rate(tracker_worker_transaction_seconds_bucket[$__rate_interval])))', "transaction p99 (s)")])
+            [(quantile(0.99, "tracker_worker_batch_size"), "batch size p99"),
+             (quantile(0.99, "tracker_worker_transaction_seconds"), "transaction p99 (s)")])
     b.panel("ingest's receipt to commit p50 / p99",
-            [('histogram_quantile(0.5, sum by (le) (rate(tracker_worker_received_to_commit_seconds_bucket[$__rate_interval])))', "p50"),
-             ('histogram_quantile(0.99, sum by (le) (rate(tracker_worker_received_to_commit_seconds_bucket[$__rate_interval])))', "p99")], "s")
+            [(quantile(0.5, "tracker_worker_received_to_commit_seconds"), "p50"),
+             (quantile(0.99, "tracker_worker_received_to_commit_seconds"), "p99")], "s")
     b.panel("buffered, paused, outages",
             [('sum(tracker_worker_buffered_events)', "buffered"),
              ('max(tracker_worker_consumer_paused)', "paused"),
@@ -213,7 +220,7 @@ def scheduler():
     b.row("ticks and jobs")
     b.panel("ticks by outcome, tick time p99",
             [('sum by (outcome) (increase(tracker_scheduler_ticks_total[$__rate_interval]))', "{{outcome}}"),
-             ('histogram_quantile(0.99, sum by (le) (rate(tracker_scheduler_tick_seconds_bucket[$__rate_interval])))', "tick p99 (s)")])
+             (quantile(0.99, "tracker_scheduler_tick_seconds"), "tick p99 (s)")])
     b.panel("seconds since the last tick",
             [('time() - max(tracker_scheduler_last_tick_timestamp_seconds)', "since last tick")], "s", kind="stat", width=6)
     b.panel("due now", [('sum(tracker_scheduler_due_total)', "due")], kind="stat", width=6)
@@ -245,8 +252,8 @@ def summarizer():
              ('max(tracker_summarizer_consumer_paused)', "paused"),
              ('max(tracker_summarizer_db_unavailable)', "database unavailable")])
     b.panel("job time p50 / p99",
-            [('histogram_quantile(0.5, sum by (le) (rate(tracker_summarizer_job_seconds_bucket[$__rate_interval])))', "p50"),
-             ('histogram_quantile(0.99, sum by (le) (rate(tracker_summarizer_job_seconds_bucket[$__rate_interval])))', "p99")], "s")
+            [(quantile(0.5, "tracker_summarizer_job_seconds"), "p50"),
+             (quantile(0.99, "tracker_summarizer_job_seconds"), "p99")], "s")
     b.row("OpenAI")
     b.panel("calls by outcome, retries by cause",
             [('sum by (outcome) (rate(tracker_llm_requests_total[$__rate_interval]))', "{{outcome}}"),
@@ -257,8 +264,8 @@ def summarizer():
     b.panel("tokens by kind",
             [('sum by (kind) (rate(tracker_llm_tokens_total[$__rate_interval]))', "{{kind}}")])
     b.panel("call time p99, limiter wait p99, breaker",
-            [('histogram_quantile(0.99, sum by (le) (rate(tracker_llm_request_seconds_bucket[$__rate_interval])))', "call p99 (s)"),
-             ('histogram_quantile(0.99, sum by (le) (rate(tracker_llm_limiter_wait_seconds_bucket[$__rate_interval])))', "limiter wait p99 (s)"),
+            [(quantile(0.99, "tracker_llm_request_seconds"), "call p99 (s)"),
+             (quantile(0.99, "tracker_llm_limiter_wait_seconds"), "limiter wait p99 (s)"),
              ('max(tracker_llm_circuit_state)', "breaker")])
     b.row("process")
     process_panels(b, 'job="summarizer"')
@@ -277,10 +284,10 @@ def notifier():
              ('sum by (cause) (rate(tracker_notifier_retries_total[$__rate_interval]))', "retry {{cause}}"),
              ('sum by (reason) (rate(tracker_notifier_in_doubt_total[$__rate_interval]))', "in doubt {{reason}}")], "ops")
     b.panel("pacing and Retry-After waits p99",
-            [('histogram_quantile(0.99, sum by (limit, le) (rate(tracker_notifier_pacing_wait_seconds_bucket[$__rate_interval])))', "{{limit}}")], "s")
+            [(quantile(0.99, "tracker_notifier_pacing_wait_seconds", by="limit"), "{{limit}}")], "s")
     b.panel("post time p99, outbox to Slack p99",
-            [('histogram_quantile(0.99, sum by (le) (rate(tracker_notifier_post_seconds_bucket[$__rate_interval])))', "post p99"),
-             ('histogram_quantile(0.99, sum by (le) (rate(tracker_notifier_delivery_seconds_bucket[$__rate_interval])))', "delivery p99")], "s")
+            [(quantile(0.99, "tracker_notifier_post_seconds"), "post p99"),
+             (quantile(0.99, "tracker_notifier_delivery_seconds"), "delivery p99")], "s")
     b.panel("channels, queue depth, in flight, buffered",
             [('sum(tracker_notifier_channels_active)', "channels active"),
              ('sum(tracker_notifier_channel_queue_depth)', "queued in channels"),

@@ -1,5 +1,7 @@
 #include "resources.hpp"
 
+#include "results.hpp"  // csv, gp, write_file, fixed
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,31 +15,6 @@
 #include <nlohmann/json.hpp>
 
 namespace tracker::loadtest {
-
-namespace {
-
-std::string fixed(double value, int digits) {
-  std::ostringstream out;
-  out.setf(std::ios::fixed);
-  out.precision(digits);
-  out << value;
-  return out.str();
-}
-
-bool write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  return static_cast<bool>(out);
-}
-
-// A gnuplot string literal.
-std::string gp(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out + "'";
-}
-
-}  // namespace
 
 std::vector<ResourceSeries> parse_query_range(const std::string& json, const std::string& group,
                                               const std::string& label, const std::string& name,
@@ -127,7 +104,8 @@ std::string resources_csv(const std::vector<ResourceSeries>& series) {
   std::string out = "group,series,unit,t_s,value\n";
   for (const auto& s : series) {
     for (const auto& [t, v] : s.points) {
-      out += s.group + "," + s.name + "," + s.unit + "," + fixed(t, 2) + "," + fixed(v, 3) + "\n";
+      out += csv(s.group) + "," + csv(s.name) + "," + csv(s.unit) + "," + fixed(t, 2) + "," +
+             fixed(v, 3) + "\n";
     }
   }
   return out;

@@ -13,7 +13,6 @@
 #include <stdexcept>
 
 namespace tracker::loadtest {
-namespace {
 
 // A CSV field: quoted when it holds a comma, a quote or a line break.
 std::string csv(const std::string& text) {
@@ -41,6 +40,8 @@ std::string gp(const std::string& text) {
   }
   return out + "'";
 }
+
+namespace {
 
 // The fields of one CSV line (quotes as csv() writes them).
 std::vector<std::string> csv_fields(const std::string& line) {

@@ -77,6 +77,14 @@ class Results {
 // order of first appearance. Throws std::invalid_argument naming the line that is malformed.
 Results read_samples_csv(const std::string& text, std::int64_t start_unix_ms);
 
+// Helpers of the files loadgen writes (results and resources alike):
+// a CSV field, quoted when it holds a comma, a quote or a line break;
+std::string csv(const std::string& text);
+// `text` into `path`, replacing it; false when it could not be written;
+bool write_file(const std::string& path, const std::string& text);
+// a gnuplot string literal in single quotes (a quote is doubled).
+std::string gp(const std::string& text);
+
 // Writes plot.gp and the data it reads into `dir`, then runs gnuplot to draw latency.png and
 // throughput.png. Returns an empty string, or why the plots were not drawn.
 std::string draw_plots(const Results& results, const std::string& dir, const std::string& title);

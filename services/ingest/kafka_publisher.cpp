@@ -1,7 +1,5 @@
 #include "kafka_publisher.hpp"
 
-#include <optional>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -40,22 +38,6 @@ boost::asio::awaitable<std::tuple<boost::system::error_code, kafka::DeliveryRepo
                                          boost::asio::as_tuple(boost::asio::use_awaitable));
 }
 
-// What Kafka refuses about the record itself, which no retry of the same event can change.
-std::optional<PublishOutcome> refused_for_good(const boost::system::error_code& ec) {
-  if (ec.category() != kafka::error_category()) return std::nullopt;
-  switch (static_cast<rd_kafka_resp_err_t>(ec.value())) {
-    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
-    case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
-      return PublishOutcome::too_large;
-    case RD_KAFKA_RESP_ERR_INVALID_MSG:
-    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
-      return PublishOutcome::invalid;
-    default:
-      return std::nullopt;
-  }
-}
-
 }  // namespace
 
 bool KafkaPublisher::refuse_at_once() const {
@@ -75,7 +57,9 @@ boost::asio::awaitable<PublishOutcome> KafkaPublisher::publish(kafka::OutgoingMe
   const auto& ec = std::get<0>(*outcome);
   if (!ec) co_return PublishOutcome::published;
   if (ec == kafka::Failure::queue_full) co_return PublishOutcome::queue_full;
-  if (const auto outcome_for_good = refused_for_good(ec)) co_return *outcome_for_good;
+  // What Kafka refuses about the record itself, which no retry of the same event can change.
+  if (ec == kafka::Failure::record_too_large) co_return PublishOutcome::too_large;
+  if (ec == kafka::Failure::record_invalid) co_return PublishOutcome::invalid;
   // An unknown topic or a missing permission is the setup's, not the event's: once it is
   // fixed the event can be stored, so Slack's retry is still wanted (and /readyz is failing).
   if (ec == kafka::Failure::message_rejected) co_return PublishOutcome::rejected;

@@ -29,10 +29,10 @@ DescriptorLimit raise_descriptor_limit(std::uint64_t needed, const std::string& 
   }
   const DescriptorLimit limit{.soft = static_cast<std::uint64_t>(current.rlim_cur),
                               .hard = static_cast<std::uint64_t>(current.rlim_max)};
-  // The soft limit is the one that counts; it equals the hard one unless raising it failed.
-  if (const auto shortfall = descriptor_shortfall(needed, {limit.soft, limit.soft}, setting);
-      !shortfall.empty()) {
-    throw std::runtime_error(descriptor_shortfall(needed, limit, setting));
+  // The soft limit is the one that counts; it equals the hard one unless raising it failed, and
+  // then it is the limit the message names.
+  if (needed > limit.soft) {
+    throw std::runtime_error(descriptor_shortfall(needed, {limit.soft, limit.soft}, setting));
   }
   return limit;
 }

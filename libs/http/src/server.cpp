@@ -46,7 +46,6 @@ enum class Phase { idle, reading, answering, evicted };
 struct Connection {
   explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
   beast::tcp_stream stream;
-  bool busy = false;  // between a request's first byte and its response; on the strand only
   std::atomic<Phase> phase{Phase::idle};
   std::atomic<Clock::rep> since{Clock::now().time_since_epoch().count()};  // phase began
 
@@ -60,6 +59,11 @@ struct Connection {
     return true;
   }
 };
+
+// The descriptor kept in reserve for answering when none is left (-1 if none could be had).
+int open_reserve_descriptor() {
+  return ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
 
 bool out_of_descriptors(const boost::system::error_code& ec) {
   return ec == boost::system::errc::too_many_files_open ||
@@ -252,11 +256,25 @@ using State = Server::State;
 constexpr std::size_t kLingerBytes = 4 * 1024 * 1024;
 constexpr std::chrono::milliseconds kLingerTime{2'000};
 
+// A lingering close: shuts the write side after an answer, then reads and drops what the client
+// is still sending until it stops, for at most `time` and `bytes`. Closing at once with unread
+// data would reset the connection, and the client could lose the answer before reading it.
+asio::awaitable<void> linger(beast::tcp_stream& stream, std::chrono::milliseconds time,
+                             std::size_t bytes) {
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.expires_after(time);
+  std::array<char, 16 * 1024> discard{};
+  for (std::size_t drained = 0; drained < bytes;) {
+    auto [ec, n] =
+        co_await stream.async_read_some(asio::buffer(discard), asio::as_tuple(asio::use_awaitable));
+    if (ec) break;  // the client closed, or the linger is over
+    drained += n;
+  }
+}
+
 // The server's own refusals (413, 431, 400, 501): no retry of the same request can succeed.
-// The answer is followed by a lingering close: the write side is shut, and what the client is
-// still sending (the rest of a body too large to take) is read and dropped until it stops, for a
-// bounded time and number of bytes. Closing at once with unread data would reset the
-// connection, and the client could lose the answer before reading it.
+// The answer is followed by a lingering close, which reads the rest of a body too large to take.
 asio::awaitable<void> write_and_close(beast::tcp_stream& stream, Response response,
                                       const ServerOptions& options) {
   for (const auto& [name, value] : options.refusal_headers) response.set(name, value);
@@ -265,16 +283,8 @@ asio::awaitable<void> write_and_close(beast::tcp_stream& stream, Response respon
   auto [write_ec, written] =
       co_await beast_http::async_write(stream, response, asio::as_tuple(asio::use_awaitable));
   if (write_ec) co_return;
-  beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream.expires_after(std::min<std::chrono::milliseconds>(options.body_timeout, kLingerTime));
-  std::array<char, 16 * 1024> discard{};
-  for (std::size_t drained = 0; drained < kLingerBytes;) {
-    auto [ec, n] =
-        co_await stream.async_read_some(asio::buffer(discard), asio::as_tuple(asio::use_awaitable));
-    if (ec) break;  // the client closed, or the linger is over
-    drained += n;
-  }
+  co_await linger(stream, std::min<std::chrono::milliseconds>(options.body_timeout, kLingerTime),
+                  kLingerBytes);
 }
 
 Response payload_too_large(std::uint64_t limit) {
@@ -298,7 +308,6 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
     }
     if (state->stopping) break;
     if (!connection->enter(Phase::reading)) break;  // chosen for eviction as its request came
-    connection->busy = true;
 
     beast_http::request_parser<beast_http::string_body> parser;
     parser.header_limit(options.header_limit);
@@ -385,7 +394,6 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
     stream.expires_after(options.body_timeout);
     auto [write_ec, write_n] =
         co_await beast_http::async_write(stream, response, asio::as_tuple(asio::use_awaitable));
-    connection->busy = false;
     if (write_ec || !keep_alive) break;
   }
   beast::error_code ignored;
@@ -405,18 +413,8 @@ asio::awaitable<void> refuse(std::shared_ptr<State> state, tcp::socket socket) {
   auto [write_ec, written] = co_await asio::async_write(
       stream, asio::buffer(too_many_connections_bytes()), asio::as_tuple(asio::use_awaitable));
   if (write_ec) co_return;
-  // A short lingering close: the request the client already sent is read and dropped, so that
-  // closing does not reset the connection under the 503.
-  beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream.expires_after(std::chrono::milliseconds{500});
-  std::array<char, 4096> discard{};
-  for (std::size_t drained = 0; drained < 64 * 1024;) {
-    auto [ec, n] =
-        co_await stream.async_read_some(asio::buffer(discard), asio::as_tuple(asio::use_awaitable));
-    if (ec) break;
-    drained += n;
-  }
+  // A short lingering close: the request the client already sent is read and dropped.
+  co_await linger(stream, std::chrono::milliseconds{500}, 64 * 1024);
   static_cast<void>(state);
 }
 
@@ -443,7 +441,7 @@ bool refuse_without_descriptors(State& state) {
     socket.close(ignored);
   }
   // Another thread may have taken the descriptor meanwhile: then the accept loop tries again.
-  state.reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  state.reserve_fd = open_reserve_descriptor();
   return !ec;
 }
 
@@ -453,7 +451,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
     auto [ec, socket] = co_await state->acceptor.async_accept(asio::make_strand(state->executor),
                                                               asio::as_tuple(asio::use_awaitable));
     if (state->stopping || ec == asio::error::operation_aborted) break;
-    if (state->reserve_fd < 0) state->reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (state->reserve_fd < 0) state->reserve_fd = open_reserve_descriptor();
     if (ec) {
       const bool no_descriptors = out_of_descriptors(ec);
       const auto now = Clock::now();
@@ -524,7 +522,7 @@ void Server::start() {
   state_->acceptor.bind(at);
   state_->acceptor.listen(asio::socket_base::max_listen_connections);
   port_ = state_->acceptor.local_endpoint().port();
-  if (state_->reserve_fd < 0) state_->reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (state_->reserve_fd < 0) state_->reserve_fd = open_reserve_descriptor();
   state_->logger.info("http_listening", {{"address", state_->options.address}, {"port", port_}});
   asio::co_spawn(state_->acceptor.get_executor(), accept_loop(state_), asio::detached);
 }
@@ -538,7 +536,7 @@ asio::awaitable<std::size_t> Server::shutdown(std::chrono::milliseconds grace) {
   });
   // Idle connections go now; busy ones close themselves after answering (Connection: close).
   state->for_each_connection([](Connection& c) {
-    if (!c.busy) c.stream.cancel();
+    if (c.phase.load() == Phase::idle) c.stream.cancel();
   });
   asio::steady_timer wait(co_await asio::this_coro::executor);
   const auto until = Clock::now() + grace;

@@ -40,6 +40,10 @@ class FailureCategory final : public boost::system::error_category {
         return "message rejected and cannot succeed";
       case Failure::fatal:
         return "fatal Kafka client error";
+      case Failure::record_too_large:
+        return "record larger than Kafka takes";
+      case Failure::record_invalid:
+        return "record Kafka finds invalid";
     }
     return "unknown Kafka failure";
   }
@@ -104,6 +108,12 @@ bool belongs_to(rd_kafka_resp_err_t err, Failure failure) noexcept {
         default:
           return false;
       }
+    case Failure::record_too_large:
+      return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+             err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE ||
+             err == RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE;
+    case Failure::record_invalid:
+      return err == RD_KAFKA_RESP_ERR_INVALID_MSG || err == RD_KAFKA_RESP_ERR_INVALID_RECORD;
     case Failure::fatal:
       return err == RD_KAFKA_RESP_ERR__FATAL || err == RD_KAFKA_RESP_ERR__FENCED ||
              err == RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER ||

@@ -11,6 +11,7 @@
 #include <tracker/kafka/producer.hpp>
 
 #include "kafka_topic.hpp"
+#include "topic_checks.hpp"
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
@@ -130,16 +131,9 @@ TEST(KafkaBroker, PauseStopsDeliveryAndResumeRestartsIt) {
 TEST(KafkaBroker, LagOfARestartedConsumerOnACaughtUpTopicIsZero) {
   ScratchTopic topic(2);
   asio::io_context io;
-  Producer producer({.brokers = kafka_brokers()}, tracker::log::null_logger());
-  run(io, [&]() -> asio::awaitable<void> {
-    for (int i = 0; i < 40; ++i) {
-      tracker::kafka::OutgoingMessage message{
-          .topic = topic.name(), .key = std::to_string(i), .value = "v"};
-      auto sent =
-          co_await producer.async_send(std::move(message), asio::as_tuple(asio::use_awaitable));
-      EXPECT_FALSE(std::get<0>(sent));
-    }
-  }());
+  std::vector<tracker::testing::TopicRecord> records;
+  for (int i = 0; i < 40; ++i) records.push_back({std::to_string(i), "v"});
+  tracker::testing::produce(topic.name(), records);
   const tracker::kafka::ConsumerOptions options{
       .brokers = kafka_brokers(), .group_id = topic.name(), .topics = {topic.name()}};
   {

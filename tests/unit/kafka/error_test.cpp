@@ -29,6 +29,24 @@ TEST(KafkaError, PermanentFailuresAreRejectedNotRetriable) {
   EXPECT_TRUE(make_error_code(RD_KAFKA_RESP_ERR__FATAL) == Failure::fatal);
 }
 
+// About the record itself (no retry stores it) rather than the setup (fixed elsewhere).
+TEST(KafkaError, RecordFailuresAreToldApartFromSetupFailures) {
+  for (auto err : {RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE,
+                   RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE}) {
+    EXPECT_TRUE(make_error_code(err) == Failure::record_too_large) << rd_kafka_err2name(err);
+    EXPECT_FALSE(make_error_code(err) == Failure::record_invalid) << rd_kafka_err2name(err);
+  }
+  for (auto err : {RD_KAFKA_RESP_ERR_INVALID_MSG, RD_KAFKA_RESP_ERR_INVALID_RECORD}) {
+    EXPECT_TRUE(make_error_code(err) == Failure::record_invalid) << rd_kafka_err2name(err);
+    EXPECT_TRUE(make_error_code(err) == Failure::message_rejected) << rd_kafka_err2name(err);
+  }
+  for (auto err :
+       {RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED}) {
+    EXPECT_FALSE(make_error_code(err) == Failure::record_too_large) << rd_kafka_err2name(err);
+    EXPECT_FALSE(make_error_code(err) == Failure::record_invalid) << rd_kafka_err2name(err);
+  }
+}
+
 TEST(KafkaError, MessagesComeFromLibrdkafka) {
   EXPECT_EQ(make_error_code(RD_KAFKA_RESP_ERR__QUEUE_FULL).message(),
             rd_kafka_err2str(RD_KAFKA_RESP_ERR__QUEUE_FULL));

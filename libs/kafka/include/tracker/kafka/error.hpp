@@ -19,6 +19,10 @@ enum class Failure {
   broker_unreachable,  // no broker acknowledged in time, or none could be reached: retriable
   message_rejected,    // this message can never succeed (too large, unknown topic, not allowed)
   fatal,               // the client is unusable (idempotence violated, fenced): restart it
+  // Narrower than message_rejected, about the record itself rather than the setup (an unknown
+  // topic or a missing permission is fixed where the record is not):
+  record_too_large,  // larger than the producer or the topic takes
+  record_invalid,    // a record the broker finds invalid
 };
 
 const boost::system::error_category& error_category() noexcept;
