@@ -231,8 +231,9 @@ int main(int argc, char** argv) {
           .channel = channel,
           .text = "오늘의 공부 요약 #" + std::to_string(i) + ": 2시간 30분, #kafka #cpp",
           .created_at = std::chrono::system_clock::now()};
-      return tracker::kafka::OutgoingMessage{
-          .topic = topic, .key = channel, .value = tracker::slack::encode_outbox(message)};
+      return tracker::kafka::OutgoingMessage{.topic = topic,
+                                             .key = tracker::slack::outbox_key(message),
+                                             .value = tracker::slack::encode_outbox(message)};
     };
     auto sent = asio::co_spawn(
         io,

@@ -310,22 +310,30 @@ asio::awaitable<bool> Summarizer::dead_letter(const kafka::Message& record,
   co_return false;
 }
 
-asio::awaitable<bool> Summarizer::publish(const schema::SummaryRequest& request,
-                                          const SummaryRecord& summary) {
+kafka::OutgoingMessage outbox_record(const std::string& topic,
+                                     const schema::SummaryRequest& request,
+                                     const SummaryRecord& summary,
+                                     std::chrono::system_clock::time_point now) {
   slack::OutboxMessage message;
   message.delivery_id = "summary:" + request.job_id;
   message.team_id = request.team_id;
   message.channel = summary.channel;
   message.text = summary.text;
-  message.created_at = std::chrono::system_clock::now();
+  message.created_at = now;
   message.origin = nlohmann::json{
       {"kind", "summary"},  {"job_id", request.job_id},     {"user_id", request.user_id},
       {"day", request.day}, {"provider", summary.provider}, {"model", summary.model}};
-  const std::string value = slack::encode_outbox(message);
+  return {
+      .topic = topic, .key = slack::outbox_key(message), .value = slack::encode_outbox(message)};
+}
+
+asio::awaitable<bool> Summarizer::publish(const schema::SummaryRequest& request,
+                                          const SummaryRecord& summary) {
+  const kafka::OutgoingMessage record =
+      outbox_record(options_.outbox_topic, request, summary, std::chrono::system_clock::now());
   std::chrono::milliseconds backoff{250};
   for (int attempt = 1; !abandon_; ++attempt) {
-    kafka::OutgoingMessage outgoing{
-        .topic = options_.outbox_topic, .key = summary.channel, .value = value};
+    kafka::OutgoingMessage outgoing = record;
     auto [ec, report] =
         co_await producer_.async_send(std::move(outgoing), asio::as_tuple(asio::use_awaitable));
     if (!ec) co_return true;

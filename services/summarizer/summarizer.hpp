@@ -47,6 +47,14 @@ using Clock = std::chrono::steady_clock;
 
 enum class Destination { channel, dm };
 
+// The slack-outbox record of a stored summary, made at `now`: the message to post, keyed by
+// its workspace (slack::outbox_key), not by its channel, so that one notifier owns each
+// workspace's posts.
+kafka::OutgoingMessage outbox_record(const std::string& topic,
+                                     const schema::SummaryRequest& request,
+                                     const SummaryRecord& summary,
+                                     std::chrono::system_clock::time_point now);
+
 struct SummarizerOptions {
   std::string outbox_topic = "slack-outbox";
   std::string dlq_topic = "summary-requests.dlq";

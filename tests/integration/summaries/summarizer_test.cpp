@@ -80,7 +80,7 @@ struct SummarizerTest : ::testing::Test {
       auto decoded = tracker::slack::decode_outbox(record.value);
       EXPECT_TRUE(std::holds_alternative<tracker::slack::OutboxMessage>(decoded)) << record.value;
       if (auto* message = std::get_if<tracker::slack::OutboxMessage>(&decoded)) {
-        EXPECT_EQ(record.key, message->channel);
+        EXPECT_EQ(record.key, message->team_id);  // the workspace, not the channel
         out[message->delivery_id].push_back(*message);
       }
     }

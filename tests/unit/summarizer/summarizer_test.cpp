@@ -1,7 +1,10 @@
 // The summarizer's settings and the offline summariser.
 #include <gtest/gtest.h>
 
+#include <tracker/slack/outbox.hpp>
+
 #include "offline.hpp"
+#include "summarizer.hpp"
 #include "summarizer_settings.hpp"
 
 using tracker::config::ConfigError;
@@ -76,6 +79,40 @@ TEST(SummarizerSettings, EachBadVariableIsNamed) {
                              "TRACKER_OPENAI_MAX_ATTEMPTS", "TRACKER_SUMMARY_DESTINATION"}) {
       EXPECT_NE(what.find(name), std::string::npos) << name << " in " << what;
     }
+  }
+}
+
+// The notifier paces each workspace in one process; that holds with several notifiers only while
+// all of a workspace's records share a partition, so the key is the workspace, never the channel.
+TEST(SummaryOutbox, RecordsAreKeyedByWorkspaceNotByChannel) {
+  const auto at = std::chrono::system_clock::time_point{} + std::chrono::hours{24 * 20'000};
+  struct Case {
+    std::string team;
+    std::string user;
+    std::string channel;
+  };
+  const std::vector<Case> cases = {
+      {"T1", "U1", "C1"}, {"T1", "U2", "C2"}, {"T1", "U3", "U3"}, {"T2", "U1", "C1"}};
+  for (const auto& c : cases) {
+    auto request = request_for();
+    request.team_id = c.team;
+    request.user_id = c.user;
+    request.job_id = c.team + ":" + c.user + ":2026-12-01:v1";
+    tracker::summarizer::SummaryRecord summary;
+    summary.team_id = c.team;
+    summary.user_id = c.user;
+    summary.channel = c.channel;
+    summary.text = "summary";
+    const auto record = tracker::summarizer::outbox_record("outbox", request, summary, at);
+    EXPECT_EQ(record.topic, "outbox");
+    EXPECT_EQ(record.key, c.team) << c.channel;
+    const auto decoded = tracker::slack::decode_outbox(record.value);
+    const auto* message = std::get_if<tracker::slack::OutboxMessage>(&decoded);
+    ASSERT_NE(message, nullptr);
+    EXPECT_EQ(message->team_id, c.team);
+    EXPECT_EQ(message->channel, c.channel);
+    EXPECT_EQ(message->delivery_id, "summary:" + request.job_id);
+    EXPECT_EQ(tracker::slack::outbox_key(*message), record.key);
   }
 }
 

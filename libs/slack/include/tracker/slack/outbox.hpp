@@ -1,6 +1,7 @@
 #pragma once
 // Records of the slack-outbox topic (schemas/messages/slack-outbox.v1.schema.json): what to
-// post to Slack, keyed by channel. Producers encode them; the notifier decodes them.
+// post to Slack, keyed by workspace (outbox_key). Producers encode them; the notifier decodes
+// them.
 #include <chrono>
 #include <optional>
 #include <string>
@@ -31,6 +32,13 @@ struct OutboxDecodeError {
 
 std::variant<OutboxMessage, OutboxDecodeError> decode_outbox(std::string_view value);
 std::string encode_outbox(const OutboxMessage& message);
+
+// The record key: the workspace (team_id). All of a workspace's posts share a partition, so one
+// notifier at a time owns them and paces them to Slack's per-workspace limit, however many
+// notifiers run; a channel belongs to one workspace, so its posts keep their order too.
+inline std::string outbox_key(const OutboxMessage& message) {
+  return message.team_id;
+}
 
 // A direct message: Slack opens the app's DM with that user.
 bool is_user_id(std::string_view channel);
