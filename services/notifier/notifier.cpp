@@ -57,6 +57,15 @@ struct Notifier::ChannelQueue {
   prometheus::Gauge* depth = nullptr;
 };
 
+// A workspace's channels held by its shared limits, by ticket in arrival order; `turn` is
+// cancelled (waking them all) whenever the front one leaves.
+struct Notifier::WorkspaceTurns {
+  explicit WorkspaceTurns(const asio::any_io_executor& executor)
+      : turn(executor, Clock::time_point::max()) {}
+  std::deque<std::uint64_t> queue;
+  asio::steady_timer turn;
+};
+
 struct Notifier::Metrics {
   explicit Metrics(prometheus::Registry& registry)
       : consumed(prometheus::BuildCounter()
@@ -137,7 +146,7 @@ struct Notifier::Metrics {
                         .Register(registry)),
         workspace_closed(prometheus::BuildGauge()
                              .Name("tracker_notifier_workspace_closed")
-                             .Help("1 while a Retry-After keeps chat.postMessage closed")
+                             .Help("Workspaces whose chat.postMessage a Retry-After keeps closed")
                              .Register(registry)
                              .Add({})),
         paused(prometheus::BuildGauge()
@@ -193,7 +202,6 @@ Notifier::Notifier(asio::any_io_executor executor, kafka::Consumer& consumer,
       pacer_(options_.pacing),
       rng_(options_.seed),
       channels_done_(executor, Clock::time_point::max()),
-      workspace_turn_(executor, Clock::time_point::max()),
       grace_timer_(executor),
       prune_timer_(executor) {}
 
@@ -217,7 +225,7 @@ void Notifier::stop(std::chrono::milliseconds grace) {
 void Notifier::abandon(const char* why) {
   abandon_ = true;
   for (auto* timer : sleepers_) timer->cancel();
-  workspace_turn_.cancel();
+  for (auto& [team, turns] : workspace_turns_) turns->turn.cancel();
   // Posts in flight end now rather than at their request timeout. Their attempts keep no
   // outcome: the partition's next owner marks them interrupted (in doubt) and posts again.
   if (in_flight_ > 0) logger_.warn("posts_cut_off", {{"posts", in_flight_}, {"why", why}});
@@ -416,14 +424,14 @@ asio::awaitable<Notifier::Done> Notifier::deliver(Item& item, const slack::Outbo
       // database write's varying latency must not bunch posts up on their way to Slack (which
       // would meet Slack's limit and close the workspace for a second). Another channel may
       // take the token meanwhile; the second wait is then a short one.
-      if (!co_await pace(message.channel, false)) co_return Done::abandoned;
+      if (!co_await pace(message.team_id, message.channel, false)) co_return Done::abandoned;
       ++attempt;
       if (!co_await durably("attempt_started", [&] {
             return ledger_.attempt_started(message.delivery_id, attempt, part);
           })) {
         co_return Done::abandoned;
       }
-      if (!co_await pace(message.channel, true)) co_return Done::abandoned;
+      if (!co_await pace(message.team_id, message.channel, true)) co_return Done::abandoned;
       slack::PostMessage post;
       post.channel = part == 0 ? message.channel : reply_channel;
       post.text = parts[static_cast<std::size_t>(part)];
@@ -482,8 +490,9 @@ asio::awaitable<Notifier::Done> Notifier::deliver(Item& item, const slack::Outbo
         std::uniform_int_distribution<long long> jitter(0, options_.retry_after_jitter.count());
         const auto wait =
             std::min(told, options_.retry_after_max) + std::chrono::milliseconds{jitter(rng_)};
-        pacer_.close_until(Clock::now() + wait);
-        logger_.warn("slack_rate_limited", {{"channel", message.channel},
+        pacer_.close_until(message.team_id, Clock::now() + wait);
+        logger_.warn("slack_rate_limited", {{"team_id", message.team_id},
+                                            {"channel", message.channel},
                                             {"retry_after_ms", told.count()},
                                             {"waiting_ms", wait.count()},
                                             {"attempt", attempt}});
@@ -555,17 +564,22 @@ asio::awaitable<bool> Notifier::dead_letter(const Item& item, const std::string&
   co_return false;
 }
 
-asio::awaitable<bool> Notifier::pace(const std::string& channel, bool take) {
+asio::awaitable<bool> Notifier::pace(const std::string& team, const std::string& channel,
+                                     bool take) {
   const Clock::time_point started = Clock::now();
   PaceLimit held_by = PaceLimit::none;
-  // Channels held by the shared limits (the workspace rate, a Retry-After) take their turns in
-  // the order they arrived, so that every channel progresses alike and none is left to finish
-  // alone at its own channel's rate.
-  std::optional<std::uint64_t> ticket;
+  // Channels held by their workspace's shared limits (its rate, a Retry-After) take their turns
+  // in the order they arrived, so that every channel progresses alike and none is left to finish
+  // alone at its own channel's rate. `turns` is this workspace's line while this post stands in
+  // it; the line goes when its last post leaves.
+  WorkspaceTurns* turns = nullptr;
+  std::uint64_t ticket = 0;
   const auto leave_queue = [&] {
-    if (!ticket) return;
-    std::erase(workspace_queue_, *ticket);
-    workspace_turn_.cancel();
+    if (turns == nullptr) return;
+    std::erase(turns->queue, ticket);
+    turns->turn.cancel();
+    if (turns->queue.empty()) workspace_turns_.erase(team);
+    turns = nullptr;
   };
   for (;;) {
     if (abandon_) {
@@ -573,12 +587,14 @@ asio::awaitable<bool> Notifier::pace(const std::string& channel, bool take) {
       co_return false;
     }
     const Clock::time_point now = Clock::now();
-    const PaceDecision decision = pacer_.check(channel, now);
-    metrics_->workspace_closed.Set(pacer_.closed_until() > now ? 1 : 0);
-    const bool my_turn = !take || !ticket || workspace_queue_.front() == *ticket;
-    const bool others_first = take && !ticket && !workspace_queue_.empty();
+    const PaceDecision decision = pacer_.check(team, channel, now);
+    metrics_->workspace_closed.Set(static_cast<double>(pacer_.closed_workspaces(now)));
+    const bool my_turn = !take || turns == nullptr || turns->queue.front() == ticket;
+    const auto line = workspace_turns_.find(team);
+    const bool others_first =
+        take && turns == nullptr && line != workspace_turns_.end() && !line->second->queue.empty();
     if (decision.wait <= Clock::duration::zero() && my_turn && !others_first) {
-      if (take) pacer_.take(channel, now);
+      if (take) pacer_.take(team, channel, now);
       leave_queue();
       if (take && held_by != PaceLimit::none) {
         const char* label = held_by == PaceLimit::channel     ? "channel"
@@ -591,14 +607,17 @@ asio::awaitable<bool> Notifier::pace(const std::string& channel, bool take) {
     }
     const bool shared_limit = decision.limit == PaceLimit::workspace ||
                               decision.limit == PaceLimit::retry_after || others_first;
-    if (take && !ticket && shared_limit) {
+    if (take && turns == nullptr && shared_limit) {
+      auto& slot = workspace_turns_[team];
+      if (!slot) slot = std::make_unique<WorkspaceTurns>(executor_);
+      turns = slot.get();
       ticket = next_ticket_++;
-      workspace_queue_.push_back(*ticket);
+      turns->queue.push_back(ticket);
     }
     if (decision.limit != PaceLimit::none) held_by = decision.limit;
-    if (ticket && workspace_queue_.front() != *ticket) {
+    if (turns != nullptr && turns->queue.front() != ticket) {
       // Not this channel's turn: wait for the one ahead to go.
-      co_await workspace_turn_.async_wait(as_tuple_awaitable);
+      co_await turns->turn.async_wait(as_tuple_awaitable);
     } else {
       co_await sleep(decision.wait);
     }
@@ -657,7 +676,7 @@ void Notifier::update_gauges() {
   metrics_->lag_gauges.update(consumer_.lag());
   metrics_->channels.Set(static_cast<double>(channels_.size()));
   metrics_->buffered.Set(static_cast<double>(buffered_));
-  metrics_->workspace_closed.Set(pacer_.closed_until() > now ? 1 : 0);
+  metrics_->workspace_closed.Set(static_cast<double>(pacer_.closed_workspaces(now)));
 }
 
 }  // namespace tracker::notifier

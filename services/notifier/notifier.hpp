@@ -4,8 +4,10 @@
 //
 // Each channel has its own queue, served in order by one coroutine, so a channel that is slow,
 // backed off or limited holds up only itself; channels are served concurrently. What holds up
-// everyone is what Slack says holds up everyone: a 429's Retry-After closes chat.postMessage
-// for the workspace, and the workspace rate is shared.
+// a whole workspace is what Slack says holds it up: a 429's Retry-After closes chat.postMessage
+// for that workspace, and its channels share the workspace's rate. Workspaces do not hold each
+// other up: records are keyed by workspace, so this process owns all of a workspace's posts
+// while it holds their partition, and paces each workspace on its own.
 //
 // A record is acknowledged (its offset stored) only once its delivery is durable in the ledger
 // (posted, or dead-lettered and marked failed), and in partition order: OffsetTracker lets a
@@ -99,6 +101,7 @@ class Notifier {
  private:
   struct Item;
   struct ChannelQueue;
+  struct WorkspaceTurns;
   struct Metrics;
   enum class Done { finished, abandoned };
 
@@ -112,8 +115,9 @@ class Notifier {
                                 std::string detail);
   asio::awaitable<bool> dead_letter(const Item& item, const std::string& reason,
                                     const std::string& detail);
-  // Waits until the limits let a post to `channel` go; with `take`, spends its tokens.
-  asio::awaitable<bool> pace(const std::string& channel, bool take);
+  // Waits until the limits let a post to `channel` of workspace `team` go; with `take`, spends
+  // its tokens.
+  asio::awaitable<bool> pace(const std::string& team, const std::string& channel, bool take);
   template <typename Op>
   asio::awaitable<bool> durably(const char* what, Op op);
   asio::awaitable<void> run_pruner();
@@ -143,10 +147,10 @@ class Notifier {
   bool abandon_ = false;
   bool polling_done_ = false;
   asio::steady_timer channels_done_;
-  // Channels waiting for the shared limits, in arrival order; woken when the front one goes.
-  std::deque<std::uint64_t> workspace_queue_;
+  // Per workspace, its channels waiting for its shared limits (rate, Retry-After), in arrival
+  // order; present only while one waits.
+  std::unordered_map<std::string, std::unique_ptr<WorkspaceTurns>> workspace_turns_;
   std::uint64_t next_ticket_ = 0;
-  asio::steady_timer workspace_turn_;
   asio::steady_timer grace_timer_;
   asio::steady_timer prune_timer_;
   std::set<asio::steady_timer*> sleepers_;  // cancelled when the stop grace runs out

@@ -5,9 +5,12 @@
 // (https://api.slack.com/methods/chat.postMessage#rate_limiting,
 //  https://api.slack.com/apis/rate-limits)
 //
-// Token buckets, one per channel and one for the workspace, on an explicit clock so that tests
-// drive time. A channel's bucket is forgotten once it is full again, so memory follows the
-// channels that posted in the last few seconds, not every channel ever seen.
+// Token buckets, one per channel and one per workspace (team_id), on an explicit clock so that
+// tests drive time. Each workspace has its own rate and its own Retry-After: a notifier owns
+// whole workspaces (slack-outbox is keyed by team_id), so it paces each of them at Slack's full
+// limit and one workspace's 429 holds up no other. A bucket is forgotten once it is full again
+// (and its workspace open), so memory follows what posted in the last few seconds, not every
+// channel ever seen.
 //
 // Threads: one executor uses it (the notifier's).
 #include <chrono>
@@ -45,22 +48,32 @@ class Pacer {
  public:
   Pacer(PacingOptions options, Clock::time_point now = Clock::now());
 
-  // How long a post to `channel` must wait, and which limit holds it.
-  [[nodiscard]] PaceDecision check(const std::string& channel, Clock::time_point now);
-  // Spends the channel's and the workspace's token for a post about to be sent.
-  void take(const std::string& channel, Clock::time_point now);
-  // Slack answered 429: nothing is sent before `until`.
-  void close_until(Clock::time_point until);
-  [[nodiscard]] Clock::time_point closed_until() const noexcept { return closed_until_; }
+  // How long a post to `channel` of workspace `team` must wait, and which limit holds it.
+  [[nodiscard]] PaceDecision check(const std::string& team, const std::string& channel,
+                                   Clock::time_point now) const;
+  // Spends the channel's and its workspace's token for a post about to be sent.
+  void take(const std::string& team, const std::string& channel, Clock::time_point now);
+  // Slack answered 429 for a post of `team`: nothing is sent to that workspace before `until`.
+  void close_until(const std::string& team, Clock::time_point until);
+  [[nodiscard]] Clock::time_point closed_until(const std::string& team) const;
+  // Workspaces a Retry-After keeps closed at `now`.
+  [[nodiscard]] std::size_t closed_workspaces(Clock::time_point now) const;
   [[nodiscard]] std::size_t tracked_channels() const noexcept { return channels_.size(); }
+  [[nodiscard]] std::size_t tracked_workspaces() const noexcept { return workspaces_.size(); }
 
  private:
+  struct Workspace {
+    TokenBucket bucket;
+    Clock::time_point closed_until{};
+  };
+
+  Workspace& workspace(const std::string& team, Clock::time_point now);
   void forget_full(Clock::time_point now);
 
   PacingOptions options_;
-  TokenBucket workspace_;
+  std::unordered_map<std::string, Workspace> workspaces_;  // by team_id
+  // By team_id and channel: a DM's user id is only unique within its workspace.
   std::unordered_map<std::string, TokenBucket> channels_;
-  Clock::time_point closed_until_{};
   Clock::time_point last_sweep_{};
 };
 
