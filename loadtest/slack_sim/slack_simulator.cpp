@@ -125,7 +125,9 @@ json SimulatorStats::to_json() const {
           {"in_flight", in_flight},
           {"max_in_flight", max_in_flight},
           {"by_status", statuses},
-          {"by_error", by_error}};
+          {"by_error", by_error},
+          {"posted_by_workspace", posted_by_workspace},
+          {"limit_429_by_workspace", limit_429_by_workspace}};
 }
 
 // What one request gets, decided under the lock; waited and answered outside it.
@@ -139,8 +141,7 @@ SlackSimulator::SlackSimulator(asio::any_io_executor executor, SimulatorOptions 
     : executor_(std::move(executor)),
       logger_(logger),
       options_(std::move(options)),
-      rng_(options_.seed),
-      workspace_(options_.workspace_per_minute / 60.0, options_.workspace_burst, Clock::now()) {}
+      rng_(options_.seed) {}
 
 SlackSimulator::~SlackSimulator() = default;
 
@@ -178,6 +179,17 @@ std::string SlackSimulator::next_ts() {
                 static_cast<unsigned long long>(last_ts_micros_ / 1'000'000),
                 static_cast<unsigned long long>(last_ts_micros_ % 1'000'000));
   return out;
+}
+
+const std::string& SlackSimulator::workspace_of(const std::string& requested,
+                                                const std::string& recorded) const {
+  for (const std::string* channel : {&requested, &recorded}) {
+    if (const auto it = options_.channel_workspaces.find(*channel);
+        it != options_.channel_workspaces.end()) {
+      return it->second;
+    }
+  }
+  return options_.default_workspace;
 }
 
 http::Response SlackSimulator::post_message(const http::Request& request, Decision& decision) {
@@ -220,6 +232,7 @@ http::Response SlackSimulator::post_message(const http::Request& request, Decisi
       forced != options_.channel_errors.end()) {
     return slack_error(forced->second, version);
   }
+  const std::string requested = channel;
   if (channel.front() == 'U' || channel.front() == 'W') channel = "D" + channel.substr(1);
   const std::string text = string_field(fields, "text");
   const json blocks = fields.contains("blocks") ? fields["blocks"] : json();
@@ -240,6 +253,7 @@ http::Response SlackSimulator::post_message(const http::Request& request, Decisi
 
   // Rate limits: a refused request takes no token.
   const auto now = Clock::now();
+  const std::string& workspace = workspace_of(requested, channel);
   auto bucket = channels_.find(channel);
   if (bucket == channels_.end()) {
     bucket = channels_
@@ -250,16 +264,31 @@ http::Response SlackSimulator::post_message(const http::Request& request, Decisi
   const auto seconds_up = [](Clock::duration wait) {
     return std::max(1, static_cast<int>(std::ceil(std::chrono::duration<double>(wait).count())));
   };
+  auto team = workspaces_.find(workspace);
+  if (team == workspaces_.end()) {
+    team = workspaces_
+               .emplace(workspace, async::TokenBucket(options_.workspace_per_minute / 60.0,
+                                                      options_.workspace_burst, now))
+               .first;
+  }
+  const auto refuse = [&](const char* limit, Clock::duration wait) {
+    ++stats_.limit_429_by_workspace[workspace];
+    limited_.push_back({.workspace = workspace,
+                        .channel = channel,
+                        .limit = limit,
+                        .received_at = std::chrono::system_clock::now()});
+    return rate_limited(seconds_up(wait), version);
+  };
   if (const auto wait = bucket->second.wait(now); wait > Clock::duration::zero()) {
     ++stats_.limit_429_channel;
-    return rate_limited(seconds_up(wait), version);
+    return refuse("channel", wait);
   }
-  if (const auto wait = workspace_.wait(now); wait > Clock::duration::zero()) {
+  if (const auto wait = team->second.wait(now); wait > Clock::duration::zero()) {
     ++stats_.limit_429_workspace;
-    return rate_limited(seconds_up(wait), version);
+    return refuse("workspace", wait);
   }
   bucket->second.take(now);
-  workspace_.take(now);
+  team->second.take(now);
 
   // Injected faults, one draw per kind.
   std::uniform_real_distribution<double> unit(0.0, 1.0);
@@ -293,6 +322,7 @@ http::Response SlackSimulator::post_message(const http::Request& request, Decisi
   PostedMessage message;
   message.sequence = posted_.size() + 1;
   message.channel = channel;
+  message.workspace = workspace;
   message.ts = next_ts();
   message.thread_ts = thread_ts;
   message.text = text;
@@ -301,6 +331,7 @@ http::Response SlackSimulator::post_message(const http::Request& request, Decisi
   message.received_at = std::chrono::system_clock::now();
   ts_by_channel_[channel].push_back(message.ts);
   ++stats_.posted;
+  ++stats_.posted_by_workspace[workspace];
 
   json answer_message = {{"type", "message"},  {"subtype", "bot_message"}, {"text", text},
                          {"user", "U0SIMBOT"}, {"bot_id", "B0SIMBOT"},     {"app_id", "A0SIMAPP"},
@@ -377,6 +408,7 @@ asio::awaitable<http::Response> SlackSimulator::handle(http::Request& request) {
         if (!wanted.empty() && m.channel != wanted) continue;
         list.push_back({{"sequence", m.sequence},
                         {"channel", m.channel},
+                        {"workspace", m.workspace},
                         {"ts", m.ts},
                         {"thread_ts", m.thread_ts},
                         {"text", m.text},
@@ -438,6 +470,11 @@ std::vector<PostedMessage> SlackSimulator::messages(const std::string& channel) 
   return out;
 }
 
+std::vector<LimitedRequest> SlackSimulator::refused() const {
+  std::lock_guard lock(mutex_);
+  return limited_;
+}
+
 SimulatorStats SlackSimulator::stats() const {
   std::lock_guard lock(mutex_);
   return stats_;
@@ -446,13 +483,13 @@ SimulatorStats SlackSimulator::stats() const {
 void SlackSimulator::reset() {
   std::lock_guard lock(mutex_);
   posted_.clear();
+  limited_.clear();
   ts_by_channel_.clear();
   channels_.clear();
+  workspaces_.clear();
   const auto in_flight = stats_.in_flight;
   stats_ = {};
   stats_.in_flight = in_flight;
-  workspace_ = async::TokenBucket(options_.workspace_per_minute / 60.0, options_.workspace_burst,
-                                  Clock::now());
 }
 
 void SlackSimulator::configure(const json& changes) {
@@ -492,6 +529,18 @@ void SlackSimulator::configure(const json& changes) {
       for (const auto& [code, rate] : value.items()) {
         next.inject_errors[code] = get_rate(rate, "inject_errors." + code);
       }
+    } else if (key == "channel_workspaces") {
+      if (!value.is_object()) throw std::invalid_argument("channel_workspaces must be an object");
+      next.channel_workspaces.clear();
+      for (const auto& [channel, team] : value.items()) {
+        if (!team.is_string() || team.get<std::string>().empty())
+          throw std::invalid_argument("channel_workspaces." + channel + " must be a team id");
+        next.channel_workspaces[channel] = team.get<std::string>();
+      }
+    } else if (key == "default_workspace") {
+      if (!value.is_string() || value.get<std::string>().empty())
+        throw std::invalid_argument("default_workspace must be a team id");
+      next.default_workspace = value.get<std::string>();
     } else if (key == "channel_errors") {
       if (!value.is_object()) throw std::invalid_argument("channel_errors must be an object");
       next.channel_errors.clear();
@@ -507,12 +556,13 @@ void SlackSimulator::configure(const json& changes) {
   const bool limits_changed = next.channel_per_second != options_.channel_per_second ||
                               next.channel_burst != options_.channel_burst ||
                               next.workspace_per_minute != options_.workspace_per_minute ||
-                              next.workspace_burst != options_.workspace_burst;
+                              next.workspace_burst != options_.workspace_burst ||
+                              next.channel_workspaces != options_.channel_workspaces ||
+                              next.default_workspace != options_.default_workspace;
   options_ = std::move(next);
   if (limits_changed) {
     channels_.clear();
-    workspace_ = async::TokenBucket(options_.workspace_per_minute / 60.0, options_.workspace_burst,
-                                    Clock::now());
+    workspaces_.clear();
   }
 }
 
@@ -523,6 +573,8 @@ json SlackSimulator::config() const {
           {"channel_burst", options_.channel_burst},
           {"workspace_per_minute", options_.workspace_per_minute},
           {"workspace_burst", options_.workspace_burst},
+          {"channel_workspaces", options_.channel_workspaces},
+          {"default_workspace", options_.default_workspace},
           {"inject_429_rate", options_.inject_429_rate},
           {"inject_retry_after_s", options_.inject_retry_after_s},
           {"inject_5xx_rate", options_.inject_5xx_rate},

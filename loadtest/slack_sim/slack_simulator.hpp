@@ -11,9 +11,11 @@
 //   POST /_sim/reset                     forget messages and counters (not the config)
 //
 // Order of checks, as Slack's: auth, then the request itself, then the rate limits (a refused
-// request spends no token), then the injected faults. A post is recorded when it is accepted,
-// before the (simulated) latency, so a client that gives up waiting may post twice - the case
-// a real timeout creates.
+// request spends no token), then the injected faults. The workspace limit is per workspace:
+// `channel_workspaces` says which workspace a channel belongs to (Slack knows it from the token;
+// here one token stands for the app in every workspace), the rest belong to `default_workspace`. A
+// post is recorded when it is accepted, before the (simulated) latency, so a client that gives up
+// waiting may post twice - the case a real timeout creates.
 //
 // Threads: the server runs on the executor given; the accessors lock, so a test may call them
 // from its own thread.
@@ -46,11 +48,13 @@ struct SimulatorOptions {
   std::uint16_t port = 0;  // 0: any free port
   std::string token = "xoxb-simulated";
   // Rate limits (0: none). Slack: about 1 per second per channel with short bursts; the
-  // workspace limit for the method is configurable here.
+  // workspace limit for the method (each workspace its own) is configurable here.
   double channel_per_second = 1.0;
   double channel_burst = 3;
   double workspace_per_minute = 600;
   double workspace_burst = 20;
+  std::map<std::string, std::string> channel_workspaces;  // channel -> team_id
+  std::string default_workspace = "T0SIM";                // of every other channel
   // Faults, each a probability per accepted request.
   double inject_429_rate = 0;
   int inject_retry_after_s = 1;                 // Retry-After of an injected 429 (0 allowed)
@@ -68,11 +72,20 @@ struct SimulatorOptions {
 struct PostedMessage {
   std::uint64_t sequence = 0;  // 1, 2, ... in the order accepted
   std::string channel;         // as recorded: a DM's D... id for a U.../W... user id
+  std::string workspace;       // the team_id whose limit it counted against
   std::string ts;
   std::string thread_ts;
   std::string text;
   nlohmann::json blocks;    // null if none
   nlohmann::json metadata;  // null if none
+  std::chrono::system_clock::time_point received_at;
+};
+
+// A request refused by a rate limit (HTTP 429 with Retry-After), in the order received.
+struct LimitedRequest {
+  std::string workspace;
+  std::string channel;
+  std::string limit;  // "channel" or "workspace"
   std::chrono::system_clock::time_point received_at;
 };
 
@@ -90,6 +103,8 @@ struct SimulatorStats {
   std::uint64_t max_in_flight = 0;
   std::map<unsigned, std::uint64_t> by_status;
   std::map<std::string, std::uint64_t> by_error;
+  std::map<std::string, std::uint64_t> posted_by_workspace;
+  std::map<std::string, std::uint64_t> limit_429_by_workspace;  // either limit
   [[nodiscard]] nlohmann::json to_json() const;
 };
 
@@ -107,6 +122,7 @@ class SlackSimulator {
 
   [[nodiscard]] std::vector<PostedMessage> messages() const;
   [[nodiscard]] std::vector<PostedMessage> messages(const std::string& channel) const;
+  [[nodiscard]] std::vector<LimitedRequest> refused() const;
   [[nodiscard]] SimulatorStats stats() const;
   // Changes settings by name, as POST /_sim/config does; throws std::invalid_argument naming
   // an unknown key or a bad value (and then changes nothing).
@@ -119,6 +135,8 @@ class SlackSimulator {
   boost::asio::awaitable<http::Response> handle(http::Request& request);
   http::Response post_message(const http::Request& request, Decision& decision);
   std::string next_ts();
+  [[nodiscard]] const std::string& workspace_of(const std::string& requested,
+                                                const std::string& recorded) const;
 
   boost::asio::any_io_executor executor_;
   log::Logger& logger_;
@@ -128,9 +146,10 @@ class SlackSimulator {
   mutable std::mutex mutex_;  // guards everything below
   SimulatorOptions options_;
   std::mt19937_64 rng_;
-  async::TokenBucket workspace_;
+  std::unordered_map<std::string, async::TokenBucket> workspaces_;
   std::unordered_map<std::string, async::TokenBucket> channels_;
   std::vector<PostedMessage> posted_;
+  std::vector<LimitedRequest> limited_;
   std::unordered_map<std::string, std::vector<std::string>> ts_by_channel_;
   SimulatorStats stats_;
   std::uint64_t last_ts_micros_ = 0;

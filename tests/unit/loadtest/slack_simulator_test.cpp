@@ -124,6 +124,43 @@ TEST_F(SlackSimulatorTest, LimitsTheWorkspace) {
   EXPECT_EQ(sim.simulator().stats().limit_429_workspace, 2U);
 }
 
+TEST_F(SlackSimulatorTest, EachWorkspaceHasItsOwnLimit) {
+  SimulatorOptions options{
+      .channel_per_second = 0, .workspace_per_minute = 60, .workspace_burst = 2};
+  options.channel_workspaces = {{"C1", "T1"}, {"C2", "T1"}, {"C3", "T2"}, {"U7", "T2"}};
+  SimulatorThread sim(options);
+  const auto results = post_all(sim, {{.channel = "C1", .text = "x"},
+                                      {.channel = "C2", .text = "x"},
+                                      {.channel = "C1", .text = "x"},
+                                      {.channel = "C3", .text = "x"},
+                                      {.channel = "U7", .text = "x"},
+                                      {.channel = "C3", .text = "x"},
+                                      {.channel = "C9", .text = "x"}});
+  const std::vector<PostOutcome> expected = {
+      PostOutcome::posted, PostOutcome::posted, PostOutcome::rate_limited,
+      PostOutcome::posted, PostOutcome::posted, PostOutcome::rate_limited,
+      PostOutcome::posted};  // C9: the default workspace, untouched
+  for (std::size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(results[i].outcome, expected[i]) << i;
+  const auto stats = sim.simulator().stats();
+  EXPECT_EQ(stats.limit_429_workspace, 2U);
+  EXPECT_EQ(stats.limit_429_by_workspace,
+            (std::map<std::string, std::uint64_t>{{"T1", 1}, {"T2", 1}}));
+  EXPECT_EQ(stats.posted_by_workspace,
+            (std::map<std::string, std::uint64_t>{{"T0SIM", 1}, {"T1", 2}, {"T2", 2}}));
+  const auto posted = sim.simulator().messages();
+  ASSERT_EQ(posted.size(), 5U);
+  EXPECT_EQ(posted[3].channel, "D7");  // a DM counts against its user's workspace
+  EXPECT_EQ(posted[3].workspace, "T2");
+  const auto limited = sim.simulator().refused();
+  ASSERT_EQ(limited.size(), 2U);
+  EXPECT_EQ(limited[0].workspace, "T1");
+  EXPECT_EQ(limited[0].channel, "C1");
+  EXPECT_EQ(limited[0].limit, "workspace");
+  EXPECT_EQ(limited[1].workspace, "T2");
+  EXPECT_THROW(sim.simulator().configure({{"channel_workspaces", {{"C1", 5}}}}),
+               std::invalid_argument);
+}
+
 TEST_F(SlackSimulatorTest, InjectedFaultsFollowTheirRates) {
   SimulatorOptions options = unlimited();
   options.inject_429_rate = 0.1;
