@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Configures and builds one build tree.
 #   scripts/build.sh [release|asan] [extra cmake arguments...]
+#   BUILD_TARGETS="ingest worker" scripts/build.sh release ...   builds only those targets
 # release -> build/       (RelWithDebInfo, warnings are errors)
 # asan    -> build-asan/  (Debug with AddressSanitizer + UndefinedBehaviorSanitizer, tests only)
 # Both keep line tables only (-g1): enough for perf, gdb backtraces and sanitizer reports, and
@@ -37,4 +38,5 @@ fi
 
 cmake -S "$root" -B "$dir" -G Ninja "${args[@]}" "$@" >/dev/null
 # Two cores and plenty of memory: a couple of extra jobs keep both busy during linking.
-ninja -C "$dir" -j "$(( $(nproc) + 1 ))"
+# shellcheck disable=SC2086 # BUILD_TARGETS is a list of target names
+ninja -C "$dir" -j "$(( $(nproc) + 1 ))" ${BUILD_TARGETS:-}

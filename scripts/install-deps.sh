@@ -3,24 +3,48 @@
 # project locally. Idempotent: packages already installed are skipped, and
 # `apt-get update` runs only when something is missing.
 #
-# Usage: scripts/install-deps.sh
+# Usage: scripts/install-deps.sh [GROUP...]
+#   all         (default) everything below but containers: build, test, run the local stack
+#   build       the compiler and the C++ libraries only (what the container image's build stage uses)
+#   containers  podman, runc, podman-compose and debootstrap (scripts/images.sh, deploy/compose)
 set -euo pipefail
 
-PACKAGES=(
+BUILD_PACKAGES=(
   # toolchain
-  build-essential cmake ninja-build pkg-config clang-format ccache
+  build-essential cmake ninja-build pkg-config ccache
   # C++ libraries
   libboost1.81-dev librdkafka-dev libpq-dev nlohmann-json3-dev
   prometheus-cpp-dev libssl-dev libhowardhinnant-date-dev
+)
+TEST_PACKAGES=(
+  clang-format
   # tests
   googletest libgtest-dev libgmock-dev valgrind wrk
   # loadgen's plots
   gnuplot-nox
   # Prometheus's promtool: the alert rules' checks and unit tests, services' /metrics lints
   prometheus
+  # the reverse proxy in front of ingest replicas (loadtest/replicas, deploy/compose)
+  haproxy
   # local stack (deploy/local/stack.sh): PostgreSQL, Kafka runs on the JVM
   postgresql-15 postgresql-client-15 openjdk-17-jdk-headless maven python3
 )
+# crun cannot start containers on a host whose cgroups are hybrid v1 without CAP_SYS_RESOURCE;
+# runc can (deploy/container/containers.conf selects it).
+CONTAINER_PACKAGES=(podman runc catatonit netavark aardvark-dns podman-compose debootstrap uidmap slirp4netns curl)
+
+groups=("$@")
+[[ ${#groups[@]} -gt 0 ]] || groups=(all)
+PACKAGES=()
+with_build=0
+for group in "${groups[@]}"; do
+  case $group in
+    all) PACKAGES+=("${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"); with_build=1 ;;
+    build) PACKAGES+=("${BUILD_PACKAGES[@]}"); with_build=1 ;;
+    containers) PACKAGES+=("${CONTAINER_PACKAGES[@]}") ;;
+    *) printf 'install-deps: unknown group %s (all, build or containers)\n' "$group" >&2; exit 2 ;;
+  esac
+done
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 
@@ -67,6 +91,15 @@ done
 if [[ ${#installable[@]} -gt 0 ]]; then
   "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -q --no-install-recommends "${installable[@]}"
+fi
+
+# The compiler and every header the build reads at the archive's current versions, as the
+# container image's build stage gets them (deploy/container/Containerfile): the two builds then
+# compile identical inputs, and the image build reuses what the host build put in ccache.
+if [[ $with_build -eq 1 ]]; then
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --only-upgrade \
+    --no-install-recommends "${BUILD_PACKAGES[@]}" libc6-dev linux-libc-dev libstdc++-12-dev \
+    >/dev/null
 fi
 
 still=()

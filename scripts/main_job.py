@@ -7,9 +7,11 @@ and English, with a thread, an edit, a deletion and a bot's reminder) through in
 their daily summaries, and prints each summary as it was posted to Slack and what every stage
 did. Everything it started is stopped when it ends or is interrupted.
 
-Usage: scripts/main_job.py [--build DIR] [--check]
+Usage: scripts/main_job.py [--build DIR] [--check] [--compose [ENV_FILE]]
 Needs KAFKA_BROKERS and DATABASE_URL (eval "$(bash deploy/local/stack.sh env)").
 --check: exit 1 unless every stage did what the day asks (used by scripts/test.sh).
+--compose: starts nothing; sends the day through the compose stack of deploy/compose (already
+up), via its reverse proxy, with the secrets and ports of its env file (deploy/compose/.env).
 """
 from __future__ import annotations
 
@@ -205,25 +207,44 @@ def metrics(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
     return out
 
 
-def check_exposition(ports: dict[str, int], log_dir: Path) -> list[str]:
-    """Each service's /metrics as promtool reads it (format and naming lints); the texts are kept
-    beside the logs. Returns the problems, one line per service that has any."""
+SERVICES = ("ingest", "worker", "scheduler", "summarizer", "notifier")
+
+
+def ops_ports(ports: dict, name: str) -> list[int]:
+    """The ops ports of a service's replicas: `ports` maps a service to one port (ingest's ops port
+    under "ingest-ops") or to a list of them."""
+    value = ports["ingest-ops"] if name == "ingest" and "ingest-ops" in ports else ports[name]
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def replicas_metrics(ports: dict, name: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """The samples of every replica of a service, together (sums over them add up)."""
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for port in ops_ports(ports, name):
+        for metric, samples in metrics(port).items():
+            out.setdefault(metric, []).extend(samples)
+    return out
+
+
+def check_exposition(ports: dict, log_dir: Path) -> list[str]:
+    """Each service's /metrics as promtool reads it (format and naming lints), every replica; the
+    texts are kept beside the logs. Returns the problems, one line per replica that has any."""
     promtool = shutil.which("promtool")
     if promtool is None:
         raise Failure("promtool not found: scripts/install-deps.sh installs Debian's prometheus")
     problems = []
-    for name in ("ingest", "worker", "scheduler", "summarizer", "notifier"):
-        status, body = http_request(ports[name if name != "ingest" else "ingest-ops"], "GET",
-                                    "/metrics")
-        if status != 200:
-            problems.append(f"{name}: GET /metrics answered {status}")
-            continue
-        (log_dir / f"{name}.metrics.txt").write_bytes(body)
-        result = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True,
-                                timeout=30)
-        if result.returncode != 0:
-            text = (result.stdout + result.stderr).decode(errors="replace").strip()
-            problems.append(f"{name}: {text}")
+    for name in SERVICES:
+        for port in ops_ports(ports, name):
+            status, body = http_request(port, "GET", "/metrics")
+            if status != 200:
+                problems.append(f"{name} (:{port}): GET /metrics answered {status}")
+                continue
+            (log_dir / f"{name}-{port}.metrics.txt").write_bytes(body)
+            result = subprocess.run([promtool, "check", "metrics"], input=body,
+                                    capture_output=True, timeout=30)
+            if result.returncode != 0:
+                text = (result.stdout + result.stderr).decode(errors="replace").strip()
+                problems.append(f"{name} (:{port}): {text}")
     return problems
 
 
@@ -410,11 +431,10 @@ def run_main(run, args) -> int:
         return 130
 
 
-def stage_rows(ports: dict[str, int]) -> tuple[dict, list[tuple[str, str, object]]]:
-    """What each stage did, from the services' own metrics: (metrics by service, rows of
-    stage, what, count)."""
-    m = {name: metrics(ports[name if name != "ingest" else "ingest-ops"]) for name in
-         ("ingest", "worker", "scheduler", "summarizer", "notifier")}
+def stage_rows(ports: dict) -> tuple[dict, list[tuple[str, str, object]]]:
+    """What each stage did, from the services' own metrics summed over their replicas: (metrics
+    by service, rows of stage, what, count)."""
+    m = {name: replicas_metrics(ports, name) for name in SERVICES}
     rows = [
         ("ingest", "events acknowledged (200)",
          total(m["ingest"], "tracker_http_requests_total", status="200")),
@@ -461,12 +481,30 @@ def print_stage_rows(rows) -> None:
         say(f"  {stage:<11} {what:<34} {str(count):>9}")
 
 
+@dataclass
+class Target:
+    """Where the day goes: ingest's events port (a replica or the reverse proxy), each service's
+    ops ports (every replica), the scheduler's /trigger port, the secrets, and slack-sim's port
+    when Slack is simulated."""
+    where: str
+    events_port: int
+    ops: dict[str, list[int]]
+    trigger_port: int
+    signing_secret: str
+    admin_token: str
+    slack_sim_port: int | None
+
+
 def run(args) -> int:
-    build = Path(args.build).resolve()
-    for var in ("KAFKA_BROKERS", "DATABASE_URL"):
-        if not os.environ.get(var):
-            raise Failure(f"{var} is not set: eval \"$(bash deploy/local/stack.sh env)\" first")
-    binaries = built(build)
+    compose_env = None
+    if args.compose is not None:
+        compose_env = read_env_file(Path(args.compose))
+        # psql reaches the stack's PostgreSQL on its published port.
+        os.environ["DATABASE_URL"] = compose_database_url(compose_env)
+    else:
+        for var in ("KAFKA_BROKERS", "DATABASE_URL"):
+            if not os.environ.get(var):
+                raise Failure(f"{var} is not set: eval \"$(bash deploy/local/stack.sh env)\" first")
 
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%m%d%H%M%S") + secrets.token_hex(2).upper()
     team = "TDAY" + run_id
@@ -478,23 +516,101 @@ def run(args) -> int:
     processes = Processes(log_dir)
 
     say("Study tracker: one day of a study channel, end to end")
-    step("stack", f"Kafka {os.environ['KAFKA_BROKERS']}, PostgreSQL "
-                  f"{urllib.parse.urlsplit(os.environ['DATABASE_URL']).netloc.split('@')[-1]}")
+    if compose_env is not None:
+        step("stack", f"compose (deploy/compose, {args.compose}): PostgreSQL "
+                      f"{urllib.parse.urlsplit(os.environ['DATABASE_URL']).netloc.split('@')[-1]}")
+    else:
+        step("stack", f"Kafka {os.environ['KAFKA_BROKERS']}, PostgreSQL "
+                      f"{urllib.parse.urlsplit(os.environ['DATABASE_URL']).netloc.split('@')[-1]}")
     step("team", f"{team}, {len(PEOPLE)} people in #{CHANNEL}, time zone {zone_name} "
                  f"(local now {now.astimezone(zone):%H:%M}), day {day}")
     step("logs", str(log_dir.relative_to(ROOT)))
     try:
-        return run_day(args, binaries, processes, team, zone_name, zone, day, run_id)
+        if compose_env is not None:
+            target = compose_target(compose_env, processes)
+            # The stack's workers give new people the stack's default zone; these five set their
+            # own, as a person does in Slack, before their first message arrives.
+            register_people(team, zone_name)
+        else:
+            target = start_local(args, processes, zone_name, team, run_id)
+        return run_day(args, target, processes, team, zone, day)
     finally:
         unclean = processes.stop_all()
         if unclean:
             say(f"  note: did not exit cleanly on SIGTERM: {', '.join(unclean)}")
 
 
-def run_day(args, binaries, processes: Processes, team: str, zone_name: str, zone: dt.timezone,
-            day: dt.date, run_id: str) -> int:
-    common = {"TRACKER_LOG_LEVEL": os.environ.get("TRACKER_LOG_LEVEL", "info")}
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of a compose env file (comments and blank lines skipped; no expansion)."""
+    if not path.is_file():
+        raise Failure(f"{path} not found: copy deploy/compose/env.example to it and set the secrets")
+    env = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise Failure(f"{path}:{number}: not KEY=VALUE")
+        env[key.strip()] = value.strip().strip('"').strip("'")
+    return env
 
+
+def compose_setting(env: dict[str, str], name: str, default: str | None = None) -> str:
+    value = env.get(name, default)
+    if not value:
+        raise Failure(f"{name} is not set in the compose env file")
+    return value
+
+
+def compose_database_url(env: dict[str, str]) -> str:
+    user = urllib.parse.quote(env.get("POSTGRES_USER", "tracker"), safe="")
+    password = urllib.parse.quote(compose_setting(env, "POSTGRES_PASSWORD"), safe="")
+    database = env.get("POSTGRES_DB", "tracker")
+    port = env.get("TRACKER_COMPOSE_PG_PORT", "25432")
+    return f"postgresql://{user}:{password}@127.0.0.1:{port}/{database}"
+
+
+def compose_target(env: dict[str, str], processes: Processes) -> Target:
+    """The compose stack's published ports (deploy/compose/compose.yaml), each service ready."""
+    base = env.get("TRACKER_COMPOSE_OPS_PORT_BASE", "294")
+    ops = {"ingest": [int(base + "64"), int(base + "74")],
+           "worker": [int(base + "65"), int(base + "75")],
+           "scheduler": [int(base + "66"), int(base + "76")],
+           "summarizer": [int(base + "67")], "notifier": [int(base + "68")]}
+    events_port = int(env.get("TRACKER_COMPOSE_EVENTS_PORT", "28080"))
+    started = time.monotonic()
+    for name, ports in ops.items():
+        for port in ports:
+            wait_ready(processes, name, port, timeout_s=180)
+    simulated = "slack-sim" in env.get("SLACK_API_BASE_URL", "")
+    target = Target(where=f"reverse proxy 127.0.0.1:{events_port} -> ingest-1, ingest-2",
+                    events_port=events_port, ops=ops, trigger_port=ops["scheduler"][0],
+                    signing_secret=compose_setting(env, "SLACK_SIGNING_SECRET"),
+                    admin_token=compose_setting(env, "TRACKER_ADMIN_TOKEN"),
+                    slack_sim_port=int(env.get("TRACKER_COMPOSE_SLACK_SIM_PORT", "29100"))
+                    if simulated else None)
+    step("Slack", f"slack-sim in the stack (127.0.0.1:{target.slack_sim_port})" if simulated
+         else env.get("SLACK_API_BASE_URL", "https://slack.com/api"))
+    step("OpenAI", env.get("OPENAI_BASE_URL", "https://api.openai.com/v1"))
+    step("services", f"{sum(len(p) for p in ops.values())} replicas ready "
+                     f"(ingest x2, worker x2, scheduler x2, summarizer, notifier) in "
+                     f"{time.monotonic() - started:.1f} s; events via the {target.where}")
+    return target
+
+
+def register_people(team: str, zone_name: str) -> None:
+    rows = ", ".join(f"('{team}', '{p.user_id}', '{zone_name}', 21)" for p in PEOPLE)
+    psql(f"INSERT INTO users (team_id, user_id, time_zone, summary_hour) VALUES {rows} "
+         f"ON CONFLICT (team_id, user_id) DO UPDATE SET time_zone = excluded.time_zone, "
+         f"summary_hour = excluded.summary_hour")
+
+
+def start_local(args, processes: Processes, zone_name: str, team: str, run_id: str) -> Target:
+    """The simulators (unless real services are configured) and the five services, started
+    here on free loopback ports against the local stack."""
+    binaries = built(Path(args.build).resolve())
+    common = {"TRACKER_LOG_LEVEL": os.environ.get("TRACKER_LOG_LEVEL", "info")}
     # Slack: the simulator unless a real token and base URL are given.
     slack_sim_port = None
     if os.environ.get("SLACK_BOT_TOKEN") and os.environ.get("SLACK_API_BASE_URL"):
@@ -552,9 +668,18 @@ def run_day(args, binaries, processes: Processes, team: str, zone_name: str, zon
     if registered := processes.register_with_prometheus(run_id, ports):
         step("Prometheus", f"scraping them ({registered})")
 
+    return Target(where=f"ingest 127.0.0.1:{ports['ingest']}", events_port=ports["ingest"],
+                  ops={name: [ports["ingest-ops" if name == "ingest" else name]]
+                       for name in SERVICES},
+                  trigger_port=ports["scheduler"], signing_secret=secret,
+                  admin_token=admin_token, slack_sim_port=slack_sim_port)
+
+
+def run_day(args, target: Target, processes: Processes, team: str, zone: dt.timezone,
+            day: dt.date) -> int:
     # The day, signed as Slack signs it, over one kept-alive connection.
-    events = day_events(team, day, zone, run_id)
-    conn = http.client.HTTPConnection("127.0.0.1", ports["ingest"], timeout=10)
+    events = day_events(team, day, zone, team.removeprefix("TDAY"))
+    conn = http.client.HTTPConnection("127.0.0.1", target.events_port, timeout=10)
     latencies = []
     refused = []
     sent_at = time.monotonic()
@@ -564,7 +689,7 @@ def run_day(args, binaries, processes: Processes, team: str, zone_name: str, zon
         t0 = time.monotonic()
         conn.request("POST", "/slack/events", body=body, headers={
             "Content-Type": "application/json", "X-Slack-Request-Timestamp": timestamp,
-            "X-Slack-Signature": sign(secret, timestamp, body)})
+            "X-Slack-Signature": sign(target.signing_secret, timestamp, body)})
         response = conn.getresponse()
         answer = response.read()
         latencies.append((time.monotonic() - t0) * 1000)
@@ -594,8 +719,8 @@ def run_day(args, binaries, processes: Processes, team: str, zone_name: str, zon
     # The summaries, triggered for everyone in the team on that day.
     trigger = json.dumps({"team_id": team, "day": day.isoformat()}).encode()
     trigger_at = time.monotonic()
-    status, answer = http_request(ports["scheduler"], "POST", "/trigger", body=trigger, headers={
-        "Authorization": f"Bearer {admin_token}", "Content-Type": "application/json"})
+    status, answer = http_request(target.trigger_port, "POST", "/trigger", body=trigger, headers={
+        "Authorization": f"Bearer {target.admin_token}", "Content-Type": "application/json"})
     if status != 200:
         raise Failure(f"POST /trigger answered {status}: {answer[:300]!r}")
     report = json.loads(answer)
@@ -644,8 +769,8 @@ def run_day(args, binaries, processes: Processes, team: str, zone_name: str, zon
         f"WHERE s.team_id = '{team}' ORDER BY s.user_id")
     names = {p.user_id: p.name for p in PEOPLE}
     sim_posts = {}
-    if slack_sim_port:
-        status, answer = http_request(slack_sim_port, "GET",
+    if target.slack_sim_port:
+        status, answer = http_request(target.slack_sim_port, "GET",
                                       f"/_sim/messages?channel={CHANNEL}")
         if status == 200:
             for m in json.loads(answer)["messages"]:
@@ -663,7 +788,7 @@ def run_day(args, binaries, processes: Processes, team: str, zone_name: str, zon
         raise Failure("a delivery marked posted is not among slack-sim's messages")
 
     # What each stage did, from the services' own metrics.
-    m, rows = stage_rows(ports)
+    m, rows = stage_rows(target.ops)
     print_stage_rows(rows)
 
     catch_up = total(m["scheduler"], "tracker_scheduler_claimed_total", reason="catch_up")
@@ -687,7 +812,7 @@ def run_day(args, binaries, processes: Processes, team: str, zone_name: str, zon
         if failed:
             raise Failure("checks failed: " + ", ".join(failed))
         say("  checks: " + ", ".join(checks) + ": all met")
-        exposition = check_exposition(ports, processes.log_dir)
+        exposition = check_exposition(target.ops, processes.log_dir)
         if exposition:
             raise Failure("promtool check metrics:\n" + "\n".join(exposition))
         say("  promtool check metrics: the five services' /metrics are clean")
@@ -700,6 +825,10 @@ def main() -> int:
     parser.add_argument("--build", default=str(ROOT / "build"), help="build tree (default build/)")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 unless every stage did what the day asks")
+    parser.add_argument("--compose", nargs="?", const=str(ROOT / "deploy" / "compose" / ".env"),
+                        metavar="ENV_FILE",
+                        help="send the day through the running compose stack (deploy/compose) "
+                             "whose env file this is (default deploy/compose/.env)")
     return run_main(run, parser.parse_args())
 
 

@@ -1,5 +1,6 @@
 // slack-sim: the Slack Web API simulator as a process, for load experiments and the local
-// stack. Listens on 127.0.0.1 only; stops on SIGINT/SIGTERM or after --max-seconds.
+// stack. Listens on 127.0.0.1 unless told otherwise; stops on SIGINT/SIGTERM or after
+// --max-seconds.
 #include <csignal>
 #include <iostream>
 #include <string>
@@ -21,7 +22,8 @@ using tracker::loadtest::SimulatorOptions;
 namespace {
 
 constexpr std::string_view kUsage = R"(usage: slack-sim [options]
-  --port N                   listen on 127.0.0.1:N (default 0: any free port, printed)
+  --address A                listen on A (default 127.0.0.1)
+  --port N                   listen on port N (default 0: any free port, printed)
   --token T                  the bot token to accept (default xoxb-simulated)
   --channel-per-second R     per-channel limit (default 1; 0: none)
   --channel-burst N          per-channel burst (default 3)
@@ -78,7 +80,9 @@ int main(int argc, char** argv) {
     }
     if (i + 1 >= argc) usage_error(flag + " needs a value (or is unknown)");
     const std::string value = argv[++i];
-    if (flag == "--port") {
+    if (flag == "--address") {
+      options.address = value;
+    } else if (flag == "--port") {
       const double port = number(flag, value);
       if (port > 65535) usage_error("--port must be at most 65535");
       options.port = static_cast<std::uint16_t>(port);
@@ -127,11 +131,11 @@ int main(int argc, char** argv) {
   try {
     simulator.start();
   } catch (const std::exception& error) {
-    std::cerr << "slack-sim: cannot listen on 127.0.0.1:" << options.port << ": " << error.what()
-              << "\n";
+    std::cerr << "slack-sim: cannot listen on " << options.address << ":" << options.port << ": "
+              << error.what() << "\n";
     return 1;
   }
-  std::cout << "listening on 127.0.0.1:" << simulator.port() << std::endl;
+  std::cout << "listening on " << options.address << ":" << simulator.port() << std::endl;
 
   const auto stop = [&] {
     asio::co_spawn(io, simulator.shutdown(), [&](const std::exception_ptr&) { io.stop(); });
