@@ -1,0 +1,91 @@
+{{/*
+Each service's environment: what the chart sets from its own values, then `<service>.env`.
+The names are the services' own (each services/<name> settings file, README "Configuration").
+Args of each: root, name.
+*/}}
+
+{{- define "study-tracker.env.ingest" -}}
+{{- $v := .root.Values }}
+{{- include "study-tracker.commonEnv" . }}
+- name: TRACKER_INGEST_ADDRESS
+  value: "0.0.0.0"
+- name: TRACKER_INGEST_PORT
+  value: {{ $v.ingest.port | int | toString | quote }}
+- name: TRACKER_SHUTDOWN_GRACE
+  value: {{ printf "%ds" (int $v.ingest.shutdownGraceSeconds) | quote }}
+- name: SLACK_SIGNING_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.slack.existingSecret }}
+      key: {{ $v.slack.signingSecretKey }}
+{{- if $v.slack.previousSigningSecretKey }}
+- name: SLACK_SIGNING_SECRET_PREVIOUS
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.slack.existingSecret }}
+      key: {{ $v.slack.previousSigningSecretKey }}
+      optional: true
+{{- end }}
+{{- include "study-tracker.extraEnv" . }}
+{{- end }}
+
+{{- define "study-tracker.env.worker" -}}
+{{- include "study-tracker.commonEnv" . }}
+{{- include "study-tracker.databaseEnv" . }}
+{{- include "study-tracker.consumerEnv" . }}
+- name: TRACKER_WORKER_GROUP
+  value: {{ .root.Values.worker.consumerGroup | quote }}
+{{- include "study-tracker.extraEnv" . }}
+{{- end }}
+
+{{- define "study-tracker.env.scheduler" -}}
+{{- $v := .root.Values }}
+{{- include "study-tracker.commonEnv" . }}
+{{- include "study-tracker.databaseEnv" . }}
+{{- include "study-tracker.consumerEnv" . }}
+# Recorded as claimed_by on each claim: the pod's name says which replica claimed a day.
+- name: TRACKER_SCHEDULER_INSTANCE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+{{- if $v.admin.existingSecret }}
+- name: TRACKER_ADMIN_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.admin.existingSecret }}
+      key: {{ $v.admin.tokenKey }}
+{{- end }}
+{{- include "study-tracker.extraEnv" . }}
+{{- end }}
+
+{{- define "study-tracker.env.summarizer" -}}
+{{- $v := .root.Values }}
+{{- include "study-tracker.commonEnv" . }}
+{{- include "study-tracker.databaseEnv" . }}
+{{- include "study-tracker.consumerEnv" . }}
+- name: TRACKER_SUMMARIZER_GROUP
+  value: {{ $v.summarizer.consumerGroup | quote }}
+{{- if $v.openai.existingSecret }}
+- name: OPENAI_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.openai.existingSecret }}
+      key: {{ $v.openai.apiKeyKey }}
+{{- end }}
+{{- include "study-tracker.extraEnv" . }}
+{{- end }}
+
+{{- define "study-tracker.env.notifier" -}}
+{{- $v := .root.Values }}
+{{- include "study-tracker.commonEnv" . }}
+{{- include "study-tracker.databaseEnv" . }}
+{{- include "study-tracker.consumerEnv" . }}
+- name: TRACKER_NOTIFIER_GROUP
+  value: {{ $v.notifier.consumerGroup | quote }}
+- name: SLACK_BOT_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.slack.existingSecret }}
+      key: {{ $v.slack.botTokenKey }}
+{{- include "study-tracker.extraEnv" . }}
+{{- end }}
