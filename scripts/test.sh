@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh Debian bookworm machine or an existing checkout:
-# installs what is missing, checks the Prometheus rules (promtool's unit tests of every alert),
+# installs what is missing, checks the Prometheus rules (promtool's unit tests of every alert)
+# and the Helm chart (helm lint, kubeconform),
 # builds (plus an ASan/UBSan build), checks formatting, starts the
 # local Kafka + PostgreSQL stack, runs the unit and integration tests of both builds, and the
 # main job (scripts/main_job.py --check: one day through all five services) and the load
 # scenarios SC1-SC4 at 2 % of their size (loadtest/run_scenarios.py --check), both scraped by a
-# local Prometheus whose rules' queries are then checked (scripts/check_prometheus_queries.py).
-# Idempotent; leaves the stack running (deploy/local/stack.sh down stops it).
+# local Prometheus whose rules' queries are then checked (scripts/check_prometheus_queries.py);
+# finally builds the container images and runs the main job through the compose stack
+# (scripts/check-compose.sh), which it takes down again.
+# Idempotent; leaves the local stack running (deploy/local/stack.sh down stops it).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -21,7 +24,7 @@ phase() {
 say() { printf '\n== %s\n' "$*"; }
 
 say "dependencies"
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh all containers
 phase "install dependencies"
 
 say "formatting (clang-format)"
@@ -31,6 +34,12 @@ phase "format check"
 say "Prometheus rules and alerts (promtool)"
 bash scripts/check-prometheus.sh
 phase "prometheus rules"
+
+# The Helm chart: helm lint --strict, and helm template of its values files validated by
+# kubeconform (strict) against schemas made offline; helm and kubeconform from the Go proxy.
+say "Helm chart (helm lint, kubeconform)"
+bash scripts/check-helm.sh
+phase "helm chart"
 
 say "build (release, warnings as errors)"
 bash scripts/build.sh release
@@ -105,6 +114,22 @@ fi
 phase "prometheus queries"
 run_ctest build-asan unit "unit tests (asan)" 2
 run_ctest build-asan integration "integration tests (asan)" 1
+
+# The images (podman; the base made with debootstrap) and the compose stack: Kafka, PostgreSQL,
+# two ingest replicas behind HAProxy, two workers, two schedulers, summarizer, notifier,
+# Prometheus; the main job through the proxy; then the stack is taken down.
+say "container images (podman)"
+if bash scripts/images.sh; then
+  phase "container images"
+  say "compose stack: the main job through the reverse proxy"
+  if ! bash scripts/check-compose.sh --no-images; then
+    status=1
+  fi
+  phase "compose stack"
+else
+  status=1
+  phase "container images"
+fi
 
 say "timings"
 printf '%s\n' "${timings[@]}"
