@@ -31,7 +31,8 @@ TEST_PACKAGES=(
 )
 # crun cannot start containers on a host whose cgroups are hybrid v1 without CAP_SYS_RESOURCE;
 # runc can (deploy/container/containers.conf selects it).
-CONTAINER_PACKAGES=(podman runc catatonit netavark aardvark-dns podman-compose debootstrap uidmap slirp4netns curl)
+CONTAINER_PACKAGES=(podman runc catatonit golang-github-containernetworking-plugin-dnsname dnsmasq-base
+  podman-compose debootstrap uidmap slirp4netns curl)
 
 groups=("$@")
 [[ ${#groups[@]} -gt 0 ]] || groups=(all)
