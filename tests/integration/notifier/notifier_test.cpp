@@ -15,6 +15,7 @@
 
 #include "environment.hpp"
 #include "kafka_topic.hpp"
+#include "notifier_process.hpp"
 #include "pg_schema.hpp"
 #include "run.hpp"
 #include "service_process.hpp"
@@ -26,7 +27,6 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using nlohmann::json;
-using tracker::loadtest::PostedMessage;
 using tracker::loadtest::SimulatorOptions;
 using tracker::loadtest::SimulatorThread;
 using tracker::slack::OutboxMessage;
@@ -43,64 +43,11 @@ Record outbox(const std::string& delivery_id, const std::string& channel, std::s
                         .channel = channel,
                         .text = std::move(text),
                         .created_at = std::chrono::system_clock::now()};
-  return {channel, tracker::slack::encode_outbox(message)};
+  return {tracker::slack::outbox_key(message), tracker::slack::encode_outbox(message)};
 }
 
-std::string delivery_of(const PostedMessage& message) {
-  if (!message.metadata.is_object()) return "";
-  return message.metadata["event_payload"].value("delivery_id", std::string());
-}
-
-// The notifier binary, configured for one test; fast limits unless a test says otherwise.
-class NotifierProcess : public tracker::testing::ServiceProcess {
- public:
-  NotifierProcess(const std::string& schema, const std::string& topic, const std::string& dlq,
-                  const std::string& group, const std::string& slack_url,
-                  std::vector<std::string> extra = {})
-      : NotifierProcess(tracker::http::free_loopback_port(), schema, topic, dlq, group, slack_url,
-                        std::move(extra)) {}
-  [[nodiscard]] std::uint16_t ops_port() const { return ops_port_; }
-
- private:
-  NotifierProcess(std::uint16_t ops_port, const std::string& schema, const std::string& topic,
-                  const std::string& dlq, const std::string& group, const std::string& slack_url,
-                  std::vector<std::string> extra)
-      : ServiceProcess(TRACKER_NOTIFIER_BINARY, environment(ops_port, schema, topic, dlq, group,
-                                                            slack_url, std::move(extra))),
-        ops_port_(ops_port) {
-    start();
-  }
-  static std::vector<std::string> environment(std::uint16_t ops_port, const std::string& schema,
-                                              const std::string& topic, const std::string& dlq,
-                                              const std::string& group,
-                                              const std::string& slack_url,
-                                              std::vector<std::string> extra) {
-    std::vector<std::string> env = {
-        "DATABASE_URL=" + tracker::testing::test_database_url(),
-        "TRACKER_DB_SCHEMA=" + schema,
-        "TRACKER_NOTIFIER_TOPIC=" + topic,
-        "TRACKER_NOTIFIER_DLQ_TOPIC=" + dlq,
-        "TRACKER_NOTIFIER_GROUP=" + group,
-        "SLACK_API_BASE_URL=" + slack_url,
-        "SLACK_BOT_TOKEN=xoxb-simulated",
-        "TRACKER_OPS_ADDRESS=127.0.0.1",
-        "TRACKER_OPS_PORT=" + std::to_string(ops_port),
-        "TRACKER_SLACK_CHANNEL_PER_MINUTE=12000",
-        "TRACKER_SLACK_CHANNEL_BURST=20",
-        "TRACKER_SLACK_WORKSPACE_PER_MINUTE=600000",
-        "TRACKER_SLACK_WORKSPACE_BURST=200",
-        "TRACKER_SLACK_RETRY_INITIAL=20ms",
-        "TRACKER_SLACK_RETRY_MAX=200ms",
-        "TRACKER_SLACK_RETRY_AFTER_JITTER=20ms",
-        "TRACKER_DB_RETRY_MAX_INTERVAL=1s",
-        "TRACKER_LOG_LEVEL=error",
-    };
-    for (auto& e : extra) env.push_back(std::move(e));
-    return env;
-  }
-
-  std::uint16_t ops_port_;
-};
+using tracker::testing::delivery_of;
+using tracker::testing::NotifierProcess;
 
 // The simulator's limits match the notifier's test settings, so that 429s come from injection.
 SimulatorOptions fast_slack() {

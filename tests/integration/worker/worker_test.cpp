@@ -22,6 +22,7 @@
 #include "run.hpp"
 #include "service_process.hpp"
 #include "topic_checks.hpp"
+#include "worker_process.hpp"
 
 namespace {
 
@@ -32,8 +33,6 @@ using tracker::testing::fixture;
 using tracker::testing::run;
 using tracker::testing::ScratchSchema;
 using tracker::testing::ScratchTopic;
-
-using tracker::http::free_loopback_port;
 
 using tracker::testing::http_get;
 using tracker::testing::wait_ready;
@@ -61,43 +60,7 @@ std::int64_t number(const std::string& sql) {
   return std::stoll(ScratchSchema::exec(sql));
 }
 
-// The worker binary, configured for one test.
-class WorkerProcess : public tracker::testing::ServiceProcess {
- public:
-  WorkerProcess(const std::string& schema, const std::string& topic, const std::string& dlq,
-                const std::string& group, std::vector<std::string> extra = {})
-      : WorkerProcess(free_loopback_port(), schema, topic, dlq, group, std::move(extra)) {}
-  [[nodiscard]] std::uint16_t ops_port() const { return ops_port_; }
-
- private:
-  WorkerProcess(std::uint16_t ops_port, const std::string& schema, const std::string& topic,
-                const std::string& dlq, const std::string& group, std::vector<std::string> extra)
-      : ServiceProcess(TRACKER_WORKER_BINARY,
-                       environment(ops_port, schema, topic, dlq, group, std::move(extra))),
-        ops_port_(ops_port) {
-    start();
-  }
-  static std::vector<std::string> environment(std::uint16_t ops_port, const std::string& schema,
-                                              const std::string& topic, const std::string& dlq,
-                                              const std::string& group,
-                                              std::vector<std::string> extra) {
-    std::vector<std::string> env = {
-        "DATABASE_URL=" + tracker::testing::test_database_url(),
-        "TRACKER_DB_SCHEMA=" + schema,
-        "TRACKER_WORKER_TOPIC=" + topic,
-        "TRACKER_WORKER_DLQ_TOPIC=" + dlq,
-        "TRACKER_WORKER_GROUP=" + group,
-        "TRACKER_OPS_ADDRESS=127.0.0.1",
-        "TRACKER_OPS_PORT=" + std::to_string(ops_port),
-        "TRACKER_DB_RETRY_MAX_INTERVAL=1s",
-        "TRACKER_LOG_LEVEL=warn",
-    };
-    for (auto& e : extra) env.push_back(std::move(e));
-    return env;
-  }
-
-  std::uint16_t ops_port_;
-};
+using tracker::testing::WorkerProcess;
 
 using tracker::testing::DeadLetter;
 using tracker::testing::read_dead_letters;
