@@ -27,6 +27,11 @@ case $flavour in
     exit 2 ;;
 esac
 
+# One locale for the compiler everywhere: its messages read the same, and ccache (which hashes
+# the locale variables) shares entries between hosts and the container image's build stage.
+export LANG=C.UTF-8
+unset LC_ALL LC_CTYPE LC_MESSAGES
+
 # ccache, when installed, keyed on paths relative to the checkout: a fresh clone in another folder
 # reuses what an earlier build compiled, and a new machine simply starts cold.
 if command -v ccache >/dev/null 2>&1; then
