@@ -106,6 +106,15 @@ if ! python3 loadtest/run_scenarios.py --build build --check --together --k6-che
 fi
 phase "load scenarios (release)"
 
+# Two ingest replicas behind HAProxy under SC1 at 5 %, one SIGKILLed mid-run: every 200 is one
+# row, and only requests the killed replica was serving may fail.
+say "ingest replicas behind HAProxy, one killed (SC1 at scale 0.05)"
+if ! python3 loadtest/replicas/run_replicas.py --build build --scale 0.05 --workers 2 \
+  --out "$root/.local/replicas-ci"; then
+  status=1
+fi
+phase "ingest replicas (release)"
+
 say "every rule's and dashboard panel's query against what Prometheus scraped during the runs"
 if ! python3 scripts/check_prometheus_queries.py \
   $(printf -- '--dashboard %s ' deploy/grafana/dashboards/*.json); then
