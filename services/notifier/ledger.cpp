@@ -20,9 +20,44 @@ const pg::Statement kClaim{"notifier_claim", R"sql(
   FROM slack_deliveries WHERE delivery_id = $1
   LIMIT 1)sql"};
 
-const pg::Statement kInterrupted{"notifier_interrupted", R"sql(
-  UPDATE slack_delivery_attempts SET outcome = 'interrupted', finished_at = now()
-  WHERE delivery_id = $1 AND outcome IS NULL)sql"};
+// $2 the instance, $3 the lease in seconds. The lease is taken when it is free, this instance's
+// own, or run out; taking it marks the attempts left without an outcome interrupted: this
+// instance has none in flight when it asks (each of its attempts is finished before the next
+// lease), so such an attempt was cut short in another process, or in an earlier run of this one.
+// Not taken: the row as the statement's snapshot saw it, with who holds the lease and for how
+// many milliseconds still (a lease taken concurrently may not show yet: the caller looks again).
+const pg::Statement kLease{"notifier_lease", R"sql(
+  WITH leased AS (
+    UPDATE slack_deliveries
+    SET leased_by = $2, lease_until = now() + make_interval(secs => $3::double precision),
+        updated_at = now()
+    WHERE delivery_id = $1 AND state = 'pending'
+      AND (leased_by IS NULL OR leased_by = $2 OR lease_until < now())
+    RETURNING state, array_to_string(part_ts, ',') AS part_ts, posted_channel, attempts,
+              last_error),
+  interrupted AS (
+    UPDATE slack_delivery_attempts SET outcome = 'interrupted', finished_at = now()
+    WHERE delivery_id = $1 AND outcome IS NULL AND EXISTS (SELECT 1 FROM leased)
+    RETURNING 1)
+  SELECT true, state, part_ts, posted_channel, attempts, last_error,
+         (SELECT count(*) FROM interrupted), NULL::text, NULL::double precision
+  FROM leased
+  UNION ALL
+  SELECT false, state, array_to_string(part_ts, ','), posted_channel, attempts, last_error, 0,
+         leased_by, EXTRACT(EPOCH FROM (lease_until - now())) * 1000
+  FROM slack_deliveries WHERE delivery_id = $1 AND NOT EXISTS (SELECT 1 FROM leased))sql"};
+
+const pg::Statement kRenew{"notifier_renew", R"sql(
+  UPDATE slack_deliveries
+  SET lease_until = now() + make_interval(secs => $3::double precision), updated_at = now()
+  WHERE delivery_id = $1 AND leased_by = $2 AND state = 'pending')sql"};
+
+const pg::Statement kRelease{"notifier_release", R"sql(
+  UPDATE slack_deliveries SET leased_by = NULL, lease_until = NULL
+  WHERE delivery_id = $1 AND leased_by = $2 AND state = 'pending')sql"};
+
+const pg::Statement kState{"notifier_state", R"sql(
+  SELECT state FROM slack_deliveries WHERE delivery_id = $1)sql"};
 
 const pg::Statement kAttemptStarted{"notifier_attempt_started", R"sql(
   WITH attempt AS (
@@ -62,6 +97,16 @@ const pg::Statement kPrune{"notifier_prune", R"sql(
     WHERE finished_at < now() - make_interval(secs => $1::double precision)
     ORDER BY finished_at LIMIT $2))sql"};
 
+DeliveryState state_of(std::string_view state) {
+  return state == "posted"   ? DeliveryState::posted
+         : state == "failed" ? DeliveryState::failed
+                             : DeliveryState::pending;
+}
+
+double seconds_of(std::chrono::milliseconds duration) {
+  return static_cast<double>(duration.count()) / 1000.0;
+}
+
 std::vector<std::string> split_ts(std::string_view joined) {
   std::vector<std::string> out;
   while (!joined.empty()) {
@@ -71,6 +116,18 @@ std::vector<std::string> split_ts(std::string_view joined) {
     joined.remove_prefix(comma + 1);
   }
   return out;
+}
+
+// The delivery columns of a claim or lease row, starting at column `first`: state, part_ts,
+// posted_channel, attempts, last_error.
+Claim claim_of(const pg::Rows& rows, int first) {
+  Claim claim;
+  claim.state = state_of(rows.text(0, first));
+  claim.part_ts = split_ts(rows.text(0, first + 1));
+  claim.posted_channel = rows.get<std::optional<std::string>>(0, first + 2).value_or("");
+  claim.attempts = rows.get<int>(0, first + 3);
+  claim.last_error = rows.get<std::optional<std::string>>(0, first + 4).value_or("");
+  return claim;
 }
 
 }  // namespace
@@ -101,21 +158,66 @@ asio::awaitable<pg::Result<Claim>> DeliveryLedger::claim(const slack::OutboxMess
   if (rows->empty()) {
     co_return pg::Error{.kind = pg::Error::Kind::query, .message = "claim returned no row"};
   }
-  Claim claim;
-  const std::string state = rows->get<std::string>(0, 0);
-  claim.state = state == "posted"   ? DeliveryState::posted
-                : state == "failed" ? DeliveryState::failed
-                                    : DeliveryState::pending;
-  claim.part_ts = split_ts(rows->text(0, 1));
-  claim.posted_channel = rows->get<std::optional<std::string>>(0, 2).value_or("");
-  claim.attempts = rows->get<int>(0, 3);
-  claim.last_error = rows->get<std::optional<std::string>>(0, 4).value_or("");
-  if (claim.state == DeliveryState::pending && claim.attempts > 0) {
-    auto marked = co_await (*lease)->execute(kInterrupted, pg::Params{message.delivery_id});
-    if (!marked) co_return marked.error();
-    claim.interrupted_attempts = static_cast<int>(marked->affected());
+  co_return claim_of(*rows, 0);
+}
+
+asio::awaitable<pg::Result<LeaseResult>> DeliveryLedger::lease(const std::string& delivery_id,
+                                                               const std::string& instance,
+                                                               std::chrono::milliseconds duration) {
+  auto connection = co_await pool_.acquire();
+  if (!connection) co_return connection.error();
+  auto rows = co_await (*connection)
+                  ->execute(kLease, pg::Params{delivery_id, instance, seconds_of(duration)});
+  if (!rows) co_return rows.error();
+  if (rows->empty()) {
+    co_return pg::Error{.kind = pg::Error::Kind::query, .message = "lease found no delivery"};
   }
-  co_return claim;
+  LeaseResult result;
+  result.delivery = claim_of(*rows, 1);
+  if (rows->get<bool>(0, 0)) {
+    result.outcome = LeaseOutcome::held;
+    result.delivery.interrupted_attempts = static_cast<int>(rows->get<std::int64_t>(0, 6));
+  } else if (result.delivery.state != DeliveryState::pending) {
+    result.outcome = LeaseOutcome::finished;
+  } else {
+    result.outcome = LeaseOutcome::busy;
+    result.holder = rows->get<std::optional<std::string>>(0, 7).value_or("");
+    if (const auto left = rows->get<std::optional<double>>(0, 8)) {
+      result.lease_left = std::chrono::milliseconds{static_cast<std::int64_t>(*left)};
+    }
+  }
+  co_return result;
+}
+
+asio::awaitable<pg::Result<bool>> DeliveryLedger::renew(const std::string& delivery_id,
+                                                        const std::string& instance,
+                                                        std::chrono::milliseconds duration) {
+  auto connection = co_await pool_.acquire();
+  if (!connection) co_return connection.error();
+  auto rows = co_await (*connection)
+                  ->execute(kRenew, pg::Params{delivery_id, instance, seconds_of(duration)});
+  if (!rows) co_return rows.error();
+  co_return rows->affected() == 1;
+}
+
+asio::awaitable<pg::Result<void>> DeliveryLedger::release(const std::string& delivery_id,
+                                                          const std::string& instance) {
+  auto connection = co_await pool_.acquire();
+  if (!connection) co_return connection.error();
+  auto rows = co_await (*connection)->execute(kRelease, pg::Params{delivery_id, instance});
+  if (!rows) co_return rows.error();
+  co_return pg::Result<void>{};
+}
+
+asio::awaitable<pg::Result<DeliveryState>> DeliveryLedger::state(const std::string& delivery_id) {
+  auto connection = co_await pool_.acquire();
+  if (!connection) co_return connection.error();
+  auto rows = co_await (*connection)->execute(kState, pg::Params{delivery_id});
+  if (!rows) co_return rows.error();
+  if (rows->empty()) {
+    co_return pg::Error{.kind = pg::Error::Kind::query, .message = "no such delivery"};
+  }
+  co_return state_of(rows->text(0, 0));
 }
 
 asio::awaitable<pg::Result<void>> DeliveryLedger::attempt_started(const std::string& delivery_id,

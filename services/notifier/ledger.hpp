@@ -4,12 +4,15 @@
 //
 //   claim            -> the delivery's row, created pending on first sight; a posted or failed
 //                       row means the record is a redelivery and is not posted again;
+//   lease            -> before each request: this notifier's lease on the delivery (migration
+//                       0006), unless another notifier's lease runs (see lease.hpp);
 //   attempt_started  -> written before each request goes out;
 //   attempt_finished -> the outcome, and for a posted part its ts, in one statement.
 //
 // The one window left: a crash after Slack accepted a post and before attempt_finished is
-// durable. The delivery is then still pending with an attempt that has no outcome; the next
-// claim marks that attempt 'interrupted' and reports it, and the part is posted again.
+// durable. The delivery is then still pending with an attempt that has no outcome; whoever
+// takes the lease next (once the crashed holder's has run out) marks that attempt
+// 'interrupted' and reports it, and the part is posted again.
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -34,8 +37,22 @@ struct Claim {
   std::string posted_channel;        // as Slack answered the first part
   int attempts = 0;
   std::string last_error;
-  // Attempts of an earlier run that never recorded an outcome (a crash mid-request).
+  // Set by lease(): attempts of an earlier holder that never recorded an outcome (a crash
+  // mid-request), marked interrupted as the lease was taken.
   int interrupted_attempts = 0;
+};
+
+enum class LeaseOutcome {
+  held,      // this notifier holds the lease; `delivery` is the row as of taking it
+  busy,      // another notifier's lease runs (or the row changed under the statement)
+  finished,  // the delivery is posted or failed
+};
+
+struct LeaseResult {
+  LeaseOutcome outcome = LeaseOutcome::busy;
+  Claim delivery;
+  std::string holder;                                   // busy: the notifier holding it
+  std::optional<std::chrono::milliseconds> lease_left;  // busy: how long its lease runs still
 };
 
 struct AttemptRecord {
@@ -51,6 +68,20 @@ class DeliveryLedger {
 
   asio::awaitable<pg::Result<Claim>> claim(const slack::OutboxMessage& message, int parts,
                                            std::int32_t partition, std::int64_t offset);
+  // Takes the lease of a pending delivery for `instance` for `duration`, if it is free, already
+  // this instance's, or run out; marks attempts without an outcome interrupted as it does.
+  asio::awaitable<pg::Result<LeaseResult>> lease(const std::string& delivery_id,
+                                                 const std::string& instance,
+                                                 std::chrono::milliseconds duration);
+  // Extends this instance's lease; false if the delivery is no longer pending and leased to it.
+  asio::awaitable<pg::Result<bool>> renew(const std::string& delivery_id,
+                                          const std::string& instance,
+                                          std::chrono::milliseconds duration);
+  // Gives this instance's lease up (shutdown), so that the next owner need not wait it out.
+  asio::awaitable<pg::Result<void>> release(const std::string& delivery_id,
+                                            const std::string& instance);
+  // The delivery's state, without taking anything.
+  asio::awaitable<pg::Result<DeliveryState>> state(const std::string& delivery_id);
   asio::awaitable<pg::Result<void>> attempt_started(const std::string& delivery_id, int attempt,
                                                     int part);
   // For a posted part, also appends its ts (and completes the delivery after its last part).

@@ -129,6 +129,8 @@ int main() {
           logger.info("started",
                       {{"topic", settings.topic},
                        {"group", settings.group_id},
+                       {"instance", settings.options.instance},
+                       {"lease_ms", settings.options.lease.duration().count()},
                        {"slack", client->origin().to_string()},
                        {"ops_port", ops.port()},
                        {"channel_per_minute", settings.options.pacing.channel_per_second * 60},

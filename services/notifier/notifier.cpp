@@ -1,6 +1,7 @@
 #include "notifier.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -49,6 +50,7 @@ prometheus::Histogram::BucketBoundaries wait_buckets() {
 struct Notifier::Item {
   kafka::Message record;
   std::variant<slack::OutboxMessage, slack::OutboxDecodeError> decoded;
+  bool leased = false;  // this notifier has taken the delivery's lease at least once
 };
 
 struct Notifier::ChannelQueue {
@@ -106,6 +108,11 @@ struct Notifier::Metrics {
                      .Help("Requests Slack may have acted on without our knowing (a timeout after "
                            "sending, or a crash mid-request); repeating them may post twice")
                      .Register(registry)),
+        lease_waits(prometheus::BuildCounter()
+                        .Name("tracker_notifier_lease_waits_total")
+                        .Help("Deliveries this notifier waited for instead of posting: another "
+                              "notifier held their lease, or their partition had moved")
+                        .Register(registry)),
         dead_letters(prometheus::BuildCounter()
                          .Name("tracker_notifier_dead_letters_total")
                          .Help("Records sent to the dead-letter topic, by error")
@@ -173,6 +180,7 @@ struct Notifier::Metrics {
   prometheus::Family<prometheus::Counter>& retries;
   prometheus::Counter& rate_limited;
   prometheus::Family<prometheus::Counter>& in_doubt;
+  prometheus::Family<prometheus::Counter>& lease_waits;
   prometheus::Family<prometheus::Counter>& dead_letters;
   prometheus::Family<prometheus::Histogram>& pacing_wait;
   prometheus::Family<prometheus::Histogram>& post_latency;
@@ -242,6 +250,7 @@ asio::awaitable<bool> Notifier::run() {
       healthy = false;
       break;
     }
+    assigned_ = consumer_.assignment();
     for (kafka::Message& record : *batch) dispatch(std::move(record));
     update_pause();
     update_gauges();
@@ -327,7 +336,105 @@ asio::awaitable<Notifier::Done> Notifier::handle(Item& item) {
     co_return sent ? Done::finished : Done::abandoned;
   }
   const auto& message = std::get<slack::OutboxMessage>(item.decoded);
-  co_return co_await deliver(item, message);
+  const Done done = co_await deliver(item, message);
+  if (done == Done::abandoned && item.leased && db_failing_ == 0) {
+    // Stopping: the lease goes with this notifier, so that the partition's next owner need not
+    // wait it out. A post cut off in flight keeps its attempt without an outcome; the next
+    // holder marks it interrupted (in doubt), as it would once the lease had run out.
+    co_await release_lease(item, message.delivery_id);
+  }
+  co_return done;
+}
+
+asio::awaitable<void> Notifier::release_lease(Item& item, const std::string& delivery_id) {
+  item.leased = false;
+  // One try: an unreleased lease only makes the next holder wait until it runs out.
+  auto released = co_await ledger_.release(delivery_id, options_.instance);
+  if (!released) logger_.debug("lease_not_released", {{"error", released.error().describe()}});
+}
+
+bool Notifier::holds_partition(const kafka::Message& record) const {
+  return std::any_of(assigned_.begin(), assigned_.end(), [&](const kafka::TopicPartition& tp) {
+    return tp.partition == record.partition() && tp.topic == record.topic();
+  });
+}
+
+asio::awaitable<Notifier::Leased> Notifier::take_lease(Item& item,
+                                                       const slack::OutboxMessage& message) {
+  int looks = 0;
+  const char* waited_for = nullptr;
+  for (;;) {
+    if (abandon_) co_return Leased{};
+    std::optional<Clock::duration> lease_left;
+    const char* waiting_for = nullptr;
+    std::string holder;
+    if (!holds_partition(item.record)) {
+      // A rebalance gave the partition to another member, which reads this record again: it is
+      // that member's to post. Spending this workspace's rate on it here would make two
+      // notifiers pace one workspace.
+      DeliveryState state = DeliveryState::pending;
+      if (!co_await durably("state", [&]() -> asio::awaitable<pg::Result<void>> {
+            auto result = co_await ledger_.state(message.delivery_id);
+            if (!result) co_return result.error();
+            state = *result;
+            co_return pg::Result<void>{};
+          })) {
+        co_return Leased{};
+      }
+      if (state != DeliveryState::pending) {
+        co_return Leased{.kind = Leased::Kind::finished, .delivery = Claim{.state = state}};
+      }
+      waiting_for = "partition_moved";
+      // Held from an attempt before the rebalance (now waiting out a backoff or a Retry-After):
+      // the new owner would otherwise wait for it to run out.
+      if (item.leased) co_await release_lease(item, message.delivery_id);
+    } else {
+      const Clock::time_point asked_at = Clock::now();
+      LeaseResult lease;
+      if (!co_await durably("lease", [&]() -> asio::awaitable<pg::Result<void>> {
+            auto result = co_await ledger_.lease(message.delivery_id, options_.instance,
+                                                 options_.lease.duration());
+            if (!result) co_return result.error();
+            lease = std::move(*result);
+            co_return pg::Result<void>{};
+          })) {
+        co_return Leased{};
+      }
+      if (lease.outcome == LeaseOutcome::held) {
+        item.leased = true;
+        co_return Leased{.kind = Leased::Kind::held,
+                         .delivery = std::move(lease.delivery),
+                         .taken_at = asked_at};
+      }
+      if (lease.outcome == LeaseOutcome::finished) {
+        co_return Leased{.kind = Leased::Kind::finished, .delivery = std::move(lease.delivery)};
+      }
+      waiting_for = "held";
+      holder = lease.holder;
+      lease_left = lease.lease_left;
+    }
+    if (waiting_for != waited_for) {
+      waited_for = waiting_for;
+      metrics_->lease_waits.Add({{"reason", waiting_for}}).Increment();
+      logger_.debug("delivery_waits", {{"delivery_id", message.delivery_id},
+                                       {"reason", waiting_for},
+                                       {"holder", holder},
+                                       {"partition", item.record.partition()}});
+    }
+    // Stopping: the record stays unacknowledged for whoever owns its partition next.
+    if (stopping_) co_return Leased{};
+    const Clock::time_point look_at = Clock::now() + options_.lease.next_look(looks++, lease_left);
+    if (!holds_partition(item.record)) {
+      // The partition may come back (an eager rebalance revokes everything first): then the
+      // record is this notifier's again at once, not at the next look.
+      while (!abandon_ && !stopping_ && !holds_partition(item.record) && Clock::now() < look_at) {
+        co_await sleep(
+            std::min<Clock::duration>(look_at - Clock::now(), options_.lease.look_initial));
+      }
+    } else {
+      co_await sleep(look_at - Clock::now());
+    }
+  }
 }
 
 template <typename Op>
@@ -379,134 +486,183 @@ asio::awaitable<Notifier::Done> Notifier::deliver(Item& item, const slack::Outbo
     co_return pg::Result<void>{};
   });
   if (!claimed) co_return Done::abandoned;
-  if (claim.state != DeliveryState::pending) {
+  const auto already_delivered = [&](DeliveryState state) {
     metrics_->duplicates.Increment();
     logger_.debug("already_delivered",
                   {{"delivery_id", message.delivery_id},
-                   {"state", claim.state == DeliveryState::posted ? "posted" : "failed"}});
+                   {"state", state == DeliveryState::posted ? "posted" : "failed"}});
+  };
+  if (claim.state != DeliveryState::pending) {
+    already_delivered(claim.state);
     co_return Done::finished;
   }
-  if (claim.interrupted_attempts > 0) {
-    metrics_->in_doubt.Add({{"reason", "interrupted"}})
-        .Increment(static_cast<double>(claim.interrupted_attempts));
-    logger_.warn("delivery_interrupted",
-                 {{"delivery_id", message.delivery_id},
-                  {"attempts", claim.interrupted_attempts},
-                  {"detail",
-                   "an earlier run stopped mid-request; Slack may have posted that "
-                   "part, which is now posted again"}});
-  }
 
-  std::string reply_channel = claim.posted_channel.empty() ? message.channel : claim.posted_channel;
-  std::string thread = message.thread_ts;
-  if (thread.empty() && !claim.part_ts.empty()) thread = claim.part_ts.front();
-  int attempt = claim.attempts;
+  // Where the delivery stands, as the ledger had it at the last lease: another notifier may
+  // have made attempts, or posted parts, while this one did not hold it.
+  int part = 0;
+  int attempt = 0;
+  std::string reply_channel;
+  std::string thread;
+  std::string last_error;
+  const auto catch_up = [&](const Claim& delivery) {
+    part = static_cast<int>(delivery.part_ts.size());
+    attempt = delivery.attempts;
+    reply_channel = delivery.posted_channel.empty() ? message.channel : delivery.posted_channel;
+    thread = message.thread_ts;
+    if (thread.empty() && !delivery.part_ts.empty()) thread = delivery.part_ts.front();
+    if (!delivery.last_error.empty()) last_error = delivery.last_error;
+  };
+  catch_up(claim);
   int failures = 0;
-  std::string last_error = claim.last_error;
-  const Clock::time_point deadline = Clock::now() + options_.delivery_deadline;
+  // From the first lease: time spent waiting for another notifier is not this one's delivery.
+  std::optional<Clock::time_point> deadline;
+  const auto exhausted = [&] {
+    return attempt >= options_.max_attempts || (deadline && Clock::now() >= *deadline);
+  };
+  const auto give_up_exhausted = [&]() -> asio::awaitable<Done> {
+    const std::string why = attempt >= options_.max_attempts
+                                ? "gave up after " + std::to_string(attempt) + " attempts"
+                                : "gave up at the delivery deadline";
+    // Arguments named before the co_await: GCC 12 destroys some temporaries of a co_await
+    // expression twice.
+    std::string reason = "retries_exhausted";
+    std::string detail = why + "; last error: " + last_error;
+    const Done done =
+        co_await give_up(item, message.delivery_id, std::move(reason), std::move(detail));
+    co_return done;
+  };
 
-  for (int part = static_cast<int>(claim.part_ts.size()); part < part_count; ++part) {
-    for (;;) {
-      if (abandon_) co_return Done::abandoned;
-      if (attempt >= options_.max_attempts || Clock::now() >= deadline) {
-        const std::string why = attempt >= options_.max_attempts
-                                    ? "gave up after " + std::to_string(attempt) + " attempts"
-                                    : "gave up at the delivery deadline";
-        // Arguments named before the co_await: GCC 12 destroys some temporaries of a
-        // co_await expression twice.
-        std::string reason = "retries_exhausted";
-        std::string detail = why + "; last error: " + last_error;
-        const Done done =
-            co_await give_up(item, message.delivery_id, std::move(reason), std::move(detail));
-        co_return done;
-      }
-      // Wait for the limits, record the attempt, then spend the token just before sending: the
-      // database write's varying latency must not bunch posts up on their way to Slack (which
-      // would meet Slack's limit and close the workspace for a second). Another channel may
-      // take the token meanwhile; the second wait is then a short one.
-      if (!co_await pace(message.team_id, message.channel, false)) co_return Done::abandoned;
-      ++attempt;
-      if (!co_await durably("attempt_started", [&] {
-            return ledger_.attempt_started(message.delivery_id, attempt, part);
+  while (part < part_count) {
+    if (abandon_) co_return Done::abandoned;
+    if (exhausted()) co_return co_await give_up_exhausted();
+    // Wait for the limits, take the lease, record the attempt, then spend the token just before
+    // sending: the database writes' varying latency must not bunch posts up on their way to
+    // Slack (which would meet Slack's limit and close the workspace for a second). Another
+    // channel may take the token meanwhile; the second wait is then a short one.
+    if (!co_await pace(message.team_id, message.channel, false)) co_return Done::abandoned;
+    Leased lease = co_await take_lease(item, message);
+    if (lease.kind == Leased::Kind::abandoned) co_return Done::abandoned;
+    if (lease.kind == Leased::Kind::finished) {
+      // Finished by another notifier (the partition's new owner, or the old one finishing
+      // what it had started) while this one waited.
+      already_delivered(lease.delivery.state);
+      co_return Done::finished;
+    }
+    catch_up(lease.delivery);
+    if (!deadline) deadline = Clock::now() + options_.delivery_deadline;
+    if (lease.delivery.interrupted_attempts > 0) {
+      metrics_->in_doubt.Add({{"reason", "interrupted"}})
+          .Increment(static_cast<double>(lease.delivery.interrupted_attempts));
+      logger_.warn("delivery_interrupted",
+                   {{"delivery_id", message.delivery_id},
+                    {"attempts", lease.delivery.interrupted_attempts},
+                    {"detail",
+                     "an earlier run stopped mid-request; Slack may have posted that "
+                     "part, which is now posted again"}});
+    }
+    if (exhausted()) co_return co_await give_up_exhausted();
+    ++attempt;
+    if (!co_await durably("attempt_started", [&] {
+          return ledger_.attempt_started(message.delivery_id, attempt, part);
+        })) {
+      co_return Done::abandoned;
+    }
+    if (!co_await pace(message.team_id, message.channel, true)) co_return Done::abandoned;
+    if (!options_.lease.covers_request(lease.taken_at, Clock::now())) {
+      // The token came late: the lease must outlast the request, so it is extended first.
+      const Clock::time_point asked_at = Clock::now();
+      bool renewed = false;
+      if (!co_await durably("renew", [&]() -> asio::awaitable<pg::Result<void>> {
+            auto result = co_await ledger_.renew(message.delivery_id, options_.instance,
+                                                 options_.lease.duration());
+            if (!result) co_return result.error();
+            renewed = *result;
+            co_return pg::Result<void>{};
           })) {
         co_return Done::abandoned;
       }
-      if (!co_await pace(message.team_id, message.channel, true)) co_return Done::abandoned;
-      slack::PostMessage post;
-      post.channel = part == 0 ? message.channel : reply_channel;
-      post.text = parts[static_cast<std::size_t>(part)];
-      if (part == 0) post.blocks = message.blocks;
-      post.thread_ts = thread;
-      post.metadata =
-          nlohmann::json{{"event_type", "study_tracker_delivery"},
-                         {"event_payload", {{"delivery_id", message.delivery_id}, {"part", part}}}};
+      if (!renewed || !options_.lease.covers_request(asked_at, Clock::now())) {
+        // Lost meanwhile (it had run out and another notifier took it), or the database was
+        // too slow to keep it: nothing was sent, and the lease is asked for again. The attempt
+        // stays without an outcome and is counted in doubt by the next holder.
+        logger_.warn("lease_lost_before_request",
+                     {{"delivery_id", message.delivery_id}, {"attempt", attempt}});
+        continue;
+      }
+    }
+    slack::PostMessage post;
+    post.channel = part == 0 ? message.channel : reply_channel;
+    post.text = parts[static_cast<std::size_t>(part)];
+    if (part == 0) post.blocks = message.blocks;
+    post.thread_ts = thread;
+    post.metadata =
+        nlohmann::json{{"event_type", "study_tracker_delivery"},
+                       {"event_payload", {{"delivery_id", message.delivery_id}, {"part", part}}}};
 
-      ++in_flight_;
-      metrics_->in_flight.Set(static_cast<double>(in_flight_));
-      const Clock::time_point sent_at = Clock::now();
-      slack::PostResult result = co_await slack_.post_message(post);
-      const double latency = seconds(Clock::now() - sent_at);
-      --in_flight_;
-      metrics_->in_flight.Set(static_cast<double>(in_flight_));
-      // Cut off by the end of the shutdown grace: the attempt stays without an outcome.
-      if (abandon_ && result.outcome != slack::PostOutcome::posted) co_return Done::abandoned;
+    ++in_flight_;
+    metrics_->in_flight.Set(static_cast<double>(in_flight_));
+    const Clock::time_point sent_at = Clock::now();
+    slack::PostResult result = co_await slack_.post_message(post);
+    const double latency = seconds(Clock::now() - sent_at);
+    --in_flight_;
+    metrics_->in_flight.Set(static_cast<double>(in_flight_));
+    // Cut off by the end of the shutdown grace: the attempt stays without an outcome.
+    if (abandon_ && result.outcome != slack::PostOutcome::posted) co_return Done::abandoned;
 
-      const std::string outcome(outcome_name(result.outcome));
-      metrics_->attempts.Add({{"outcome", outcome}}).Increment();
-      metrics_->post_latency.Add({{"outcome", outcome}}, latency_buckets()).Observe(latency);
-      const AttemptRecord record{
-          .attempt = attempt, .part = part, .result = result, .latency_ms = latency * 1000};
-      if (!co_await durably("attempt_finished", [&] {
-            return ledger_.attempt_finished(message.delivery_id, record);
-          })) {
-        co_return Done::abandoned;
-      }
+    const std::string outcome(outcome_name(result.outcome));
+    metrics_->attempts.Add({{"outcome", outcome}}).Increment();
+    metrics_->post_latency.Add({{"outcome", outcome}}, latency_buckets()).Observe(latency);
+    const AttemptRecord record{
+        .attempt = attempt, .part = part, .result = result, .latency_ms = latency * 1000};
+    if (!co_await durably("attempt_finished",
+                          [&] { return ledger_.attempt_finished(message.delivery_id, record); })) {
+      co_return Done::abandoned;
+    }
 
-      if (result.outcome == slack::PostOutcome::posted) {
-        metrics_->parts_posted.Increment();
-        if (part == 0) {
-          if (!result.channel.empty()) reply_channel = result.channel;
-          if (thread.empty()) thread = result.ts;
-        }
-        failures = 0;
-        break;
+    if (result.outcome == slack::PostOutcome::posted) {
+      metrics_->parts_posted.Increment();
+      if (part == 0) {
+        if (!result.channel.empty()) reply_channel = result.channel;
+        if (thread.empty()) thread = result.ts;
       }
-      last_error = result.error;
-      if (result.outcome == slack::PostOutcome::permanent) {
-        std::string reason = result.error;
-        std::string detail =
-            result.detail.empty() ? "Slack answered " + result.error : result.detail;
-        const Done done =
-            co_await give_up(item, message.delivery_id, std::move(reason), std::move(detail));
-        co_return done;
-      }
-      ++failures;
-      metrics_->retries.Add({{"cause", error_label(result.error)}}).Increment();
-      if (result.in_doubt) metrics_->in_doubt.Add({{"reason", result.error}}).Increment();
-      if (result.outcome == slack::PostOutcome::rate_limited) {
-        metrics_->rate_limited.Increment();
-        const auto told =
-            result.retry_after.value_or(http::backoff_delay(options_.backoff, failures, rng_));
-        std::uniform_int_distribution<long long> jitter(0, options_.retry_after_jitter.count());
-        const auto wait =
-            std::min(told, options_.retry_after_max) + std::chrono::milliseconds{jitter(rng_)};
-        pacer_.close_until(message.team_id, Clock::now() + wait);
-        logger_.warn("slack_rate_limited", {{"team_id", message.team_id},
-                                            {"channel", message.channel},
-                                            {"retry_after_ms", told.count()},
-                                            {"waiting_ms", wait.count()},
-                                            {"attempt", attempt}});
-      } else {
-        const auto wait = http::backoff_delay(options_.backoff, failures, rng_);
-        logger_.warn("slack_post_failed", {{"channel", message.channel},
-                                           {"delivery_id", message.delivery_id},
-                                           {"error", result.error},
-                                           {"detail", result.detail},
-                                           {"http_status", result.http_status},
-                                           {"attempt", attempt},
-                                           {"retry_in_ms", wait.count()}});
-        co_await sleep(wait);
-      }
+      failures = 0;
+      ++part;
+      continue;
+    }
+    last_error = result.error;
+    if (result.outcome == slack::PostOutcome::permanent) {
+      std::string reason = result.error;
+      std::string detail = result.detail.empty() ? "Slack answered " + result.error : result.detail;
+      const Done done =
+          co_await give_up(item, message.delivery_id, std::move(reason), std::move(detail));
+      co_return done;
+    }
+    ++failures;
+    metrics_->retries.Add({{"cause", error_label(result.error)}}).Increment();
+    if (result.in_doubt) metrics_->in_doubt.Add({{"reason", result.error}}).Increment();
+    if (result.outcome == slack::PostOutcome::rate_limited) {
+      metrics_->rate_limited.Increment();
+      const auto told =
+          result.retry_after.value_or(http::backoff_delay(options_.backoff, failures, rng_));
+      std::uniform_int_distribution<long long> jitter(0, options_.retry_after_jitter.count());
+      const auto wait =
+          std::min(told, options_.retry_after_max) + std::chrono::milliseconds{jitter(rng_)};
+      pacer_.close_until(message.team_id, Clock::now() + wait);
+      logger_.warn("slack_rate_limited", {{"team_id", message.team_id},
+                                          {"channel", message.channel},
+                                          {"retry_after_ms", told.count()},
+                                          {"waiting_ms", wait.count()},
+                                          {"attempt", attempt}});
+    } else {
+      const auto wait = http::backoff_delay(options_.backoff, failures, rng_);
+      logger_.warn("slack_post_failed", {{"channel", message.channel},
+                                         {"delivery_id", message.delivery_id},
+                                         {"error", result.error},
+                                         {"detail", result.detail},
+                                         {"http_status", result.http_status},
+                                         {"attempt", attempt},
+                                         {"retry_in_ms", wait.count()}});
+      co_await sleep(wait);
     }
   }
   metrics_->posted.Increment();

@@ -13,6 +13,18 @@
 // (posted, or dead-lettered and marked failed), and in partition order: OffsetTracker lets a
 // partition's offset advance only over a run of finished records.
 //
+// One notifier at a time works on a delivery, whatever the consumer group does. A rebalance
+// (eager: every member gives its partitions back) can leave a record queued here whose
+// partition another member now owns and reads again from the last committed offset. So each
+// request is made under the delivery's lease in the ledger (lease.hpp); a delivery another
+// notifier holds is waited for until it is finished there or that lease runs out. And a record
+// whose partition this notifier no longer holds is not taken up at all: it waits until the new
+// owner has finished the delivery (then it is acknowledged like any finished record, which the
+// revoked partition refuses harmlessly) or until the partition comes back, so that a workspace
+// is paced by one notifier again as soon as the rebalance is over. Such a wait looks at the
+// ledger with a capped backoff, ends when the service stops, and lasts as long as what it waits
+// for: the holder's bounded attempts, or the new owner's progress through the partition.
+//
 // Every delivery is bounded: at most max_attempts requests (a 429 counts) within
 // delivery_deadline; then it goes to the dead-letter topic with the last error. A permanent
 // error goes there at once. So a storm of 429s slows posting down but cannot multiply it.
@@ -33,6 +45,7 @@
 #include <string>
 #include <unordered_map>
 #include <variant>
+#include <vector>
 
 #include <prometheus/registry.h>
 #include <boost/asio/any_io_executor.hpp>
@@ -47,6 +60,7 @@
 #include <tracker/slack/outbox.hpp>
 #include <tracker/slack/web_api.hpp>
 
+#include "lease.hpp"
 #include "ledger.hpp"
 #include "pacer.hpp"
 
@@ -56,6 +70,9 @@ namespace asio = boost::asio;
 
 struct NotifierOptions {
   std::string dlq_topic = "slack-outbox.dlq";
+  // This process's name in the ledger's leases: unique among the notifiers running at once.
+  std::string instance = "notifier";
+  LeasePolicy lease;
   PacingOptions pacing;
   int max_attempts = 6;
   std::chrono::milliseconds delivery_deadline{std::chrono::minutes{15}};
@@ -104,6 +121,11 @@ class Notifier {
   struct WorkspaceTurns;
   struct Metrics;
   enum class Done { finished, abandoned };
+  struct Leased {
+    enum class Kind { held, finished, abandoned } kind = Kind::abandoned;
+    Claim delivery;                // held: the delivery as the ledger had it then
+    Clock::time_point taken_at{};  // held: just before the lease was asked for
+  };
 
   // The shutdown grace is over (or consumption failed): waits end, posts in flight are cut off.
   void abandon(const char* why);
@@ -111,6 +133,11 @@ class Notifier {
   asio::awaitable<void> run_channel(std::string key);
   asio::awaitable<Done> handle(Item& item);
   asio::awaitable<Done> deliver(Item& item, const slack::OutboxMessage& message);
+  // Waits until this notifier may work on the delivery (its lease taken), or the delivery is
+  // finished elsewhere, or the service is stopping.
+  asio::awaitable<Leased> take_lease(Item& item, const slack::OutboxMessage& message);
+  asio::awaitable<void> release_lease(Item& item, const std::string& delivery_id);
+  [[nodiscard]] bool holds_partition(const kafka::Message& record) const;
   asio::awaitable<Done> give_up(Item& item, const std::string& delivery_id, std::string reason,
                                 std::string detail);
   asio::awaitable<bool> dead_letter(const Item& item, const std::string& reason,
@@ -136,6 +163,8 @@ class Notifier {
   std::unique_ptr<Metrics> metrics_;
   Pacer pacer_;
   kafka::OffsetTracker offsets_;
+  // The consumer's assignment after its last poll (rebalances happen inside polls).
+  std::vector<kafka::TopicPartition> assigned_;
   std::mt19937_64 rng_;
   std::unordered_map<std::string, std::unique_ptr<ChannelQueue>> channels_;
   std::size_t buffered_ = 0;

@@ -1,5 +1,7 @@
 #include "notifier_settings.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -9,6 +11,18 @@
 namespace tracker::notifier {
 
 using namespace std::chrono_literals;
+
+namespace {
+
+// Host name and process id: unique among the notifiers running at once (a restarted container
+// may reuse both, but only once the process that had them is gone).
+std::string default_instance() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  return std::string(host[0] != '\0' ? host : "notifier") + "-" + std::to_string(::getpid());
+}
+
+}  // namespace
 
 Settings load_settings(config::Env& env) {
   Settings s;
@@ -65,6 +79,12 @@ Settings load_settings(config::Env& env) {
   s.connections =
       static_cast<std::size_t>(env.integer("TRACKER_SLACK_MAX_CONNECTIONS", 8, 1, 1'024));
   s.request_timeout = env.duration("TRACKER_SLACK_REQUEST_TIMEOUT", 10s, 100ms, 5min);
+  // A delivery's lease outlasts one request: the request timeout plus LeasePolicy's margin.
+  o.lease.request_timeout = s.request_timeout;
+  o.instance = env.optional("TRACKER_NOTIFIER_INSTANCE", default_instance());
+  if (o.instance.empty() || o.instance.size() > 200) {
+    env.fail("TRACKER_NOTIFIER_INSTANCE", "must be 1 to 200 characters");
+  }
   s.db_pool_size = static_cast<std::size_t>(env.integer("TRACKER_DB_POOL_SIZE", 4, 1, 256));
   s.db_query_timeout = env.duration("TRACKER_DB_QUERY_TIMEOUT", 10s, 100ms, 10min);
   s.migrate = env.flag("TRACKER_MIGRATE_ON_START", true);

@@ -20,7 +20,8 @@ struct Settings {
   std::string slack_ca_file;    // TRACKER_SLACK_CA_FILE: CAs to trust instead of the system's
   std::string topic;            // TRACKER_NOTIFIER_TOPIC (slack-outbox)
   std::string group_id;         // TRACKER_NOTIFIER_GROUP (notifier)
-  NotifierOptions options;      // TRACKER_SLACK_*, TRACKER_NOTIFIER_*, see load_settings
+  NotifierOptions options;      // TRACKER_SLACK_*, TRACKER_NOTIFIER_* (TRACKER_NOTIFIER_INSTANCE:
+                                // the name in delivery leases, host-pid), see load_settings
   std::size_t connections = 8;  // TRACKER_SLACK_MAX_CONNECTIONS: requests in flight at most
   std::chrono::milliseconds request_timeout{10'000};   // TRACKER_SLACK_REQUEST_TIMEOUT
   std::size_t db_pool_size = 4;                        // TRACKER_DB_POOL_SIZE

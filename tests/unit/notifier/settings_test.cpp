@@ -1,5 +1,6 @@
 // The notifier's settings: defaults, and a clear error for each bad variable.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "notifier_settings.hpp"
 
@@ -30,6 +31,24 @@ TEST(NotifierSettings, DefaultsFollowSlacksLimits) {
   EXPECT_EQ(s.options.part_characters, 4000U);
   EXPECT_EQ(s.ops_port, 9468);
   EXPECT_EQ(s.bot_token.reveal(), "xoxb-1-2-abc");
+  // The lease outlasts one request: the request timeout plus the margin.
+  EXPECT_EQ(s.request_timeout, std::chrono::seconds{10});
+  EXPECT_EQ(s.options.lease.duration(), s.request_timeout + s.options.lease.margin);
+  EXPECT_GT(s.options.lease.margin.count(), 0);
+  // Host name and process id, so that replicas and restarts differ.
+  EXPECT_TRUE(s.options.instance.ends_with("-" + std::to_string(::getpid()))) << s.options.instance;
+  EXPECT_GT(s.options.instance.size(), std::to_string(::getpid()).size() + 1);
+}
+
+TEST(NotifierSettings, TheLeaseFollowsTheRequestTimeoutAndTheInstanceCanBeNamed) {
+  auto values = notifier_minimal();
+  values["TRACKER_SLACK_REQUEST_TIMEOUT"] = "2s";
+  values["TRACKER_NOTIFIER_INSTANCE"] = "notifier-0";
+  Env env(fixed_environment(values));
+  const auto s = tracker::notifier::load_settings(env);
+  EXPECT_EQ(s.options.lease.request_timeout, std::chrono::seconds{2});
+  EXPECT_EQ(s.options.lease.duration(), std::chrono::seconds{2} + s.options.lease.margin);
+  EXPECT_EQ(s.options.instance, "notifier-0");
 }
 
 TEST(NotifierSettings, EachBadVariableIsNamed) {
