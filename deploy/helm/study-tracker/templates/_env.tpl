@@ -82,6 +82,11 @@ Args of each: root, name.
 {{- include "study-tracker.consumerEnv" . }}
 - name: TRACKER_NOTIFIER_GROUP
   value: {{ $v.notifier.consumerGroup | quote }}
+# The holder of each delivery's lease: the pod's name says which replica is posting it.
+- name: TRACKER_NOTIFIER_INSTANCE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
 - name: SLACK_BOT_TOKEN
   valueFrom:
     secretKeyRef:
