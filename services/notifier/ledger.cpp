@@ -73,7 +73,7 @@ const pg::Statement kAttemptFinished{"notifier_attempt_finished", R"sql(
     UPDATE slack_delivery_attempts
     SET finished_at = now(), outcome = $3, http_status = $4, error = $5, retry_after_ms = $6,
         latency_ms = $7
-    WHERE delivery_id = $1 AND attempt = $2)
+    WHERE delivery_id = $1 AND attempt = $2 AND outcome IS NULL)
   UPDATE slack_deliveries SET
     part_ts = CASE WHEN $8::text IS NULL THEN part_ts ELSE part_ts || $8::text END,
     posted_channel = CASE WHEN $8::text IS NULL THEN posted_channel

@@ -363,12 +363,23 @@ asio::awaitable<Notifier::Leased> Notifier::take_lease(Item& item,
                                                        const slack::OutboxMessage& message) {
   int looks = 0;
   const char* waited_for = nullptr;
+  std::optional<Clock::time_point> moved_since;
   for (;;) {
     if (abandon_) co_return Leased{};
     std::optional<Clock::duration> lease_left;
     const char* waiting_for = nullptr;
     std::string holder;
-    if (!holds_partition(item.record)) {
+    // Deferring to the partition's new owner is bounded by one lease: a channel whose records
+    // sit on two partitions (records keyed by channel from before the workspace key, or a DM
+    // channel shared across workspaces) could otherwise have two notifiers wait for each other
+    // for good. After that, the lease alone keeps the delivery to one notifier at a time.
+    const bool partition_moved = !holds_partition(item.record);
+    if (!partition_moved) {
+      moved_since.reset();
+    } else if (!moved_since) {
+      moved_since = Clock::now();
+    }
+    if (partition_moved && Clock::now() - *moved_since < options_.lease.duration()) {
       // A rebalance gave the partition to another member, which reads this record again: it is
       // that member's to post. Spending this workspace's rate on it here would make two
       // notifiers pace one workspace.
@@ -534,7 +545,10 @@ asio::awaitable<Notifier::Done> Notifier::deliver(Item& item, const slack::Outbo
 
   while (part < part_count) {
     if (abandon_) co_return Done::abandoned;
-    if (exhausted()) co_return co_await give_up_exhausted();
+    // Whether the delivery is exhausted is decided only while holding its lease (below): the
+    // attempts and the deadline known here may be stale, and another notifier may be posting it
+    // right now (its last attempt in flight, or this one slept through a backoff longer than the
+    // lease); giving up here would dead-letter and fail a message that is being posted.
     // Wait for the limits, take the lease, record the attempt, then spend the token just before
     // sending: the database writes' varying latency must not bunch posts up on their way to
     // Slack (which would meet Slack's limit and close the workspace for a second). Another

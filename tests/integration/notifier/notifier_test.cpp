@@ -345,6 +345,74 @@ TEST_F(NotifierTest, TwoNotifiersTakingUpTheSameDeliveriesPostEachOnce) {
   EXPECT_EQ(second->terminate(), 0);
 }
 
+// The attempts and the deadline a notifier knows before it holds a delivery's lease may be
+// stale: with one attempt allowed, a notifier that saw the other's attempt in flight and gave up
+// there would dead-letter and fail a message that the other was posting at that moment.
+TEST_F(NotifierTest, ANotifierNeverGivesUpOnADeliveryTheOtherIsPosting) {
+  SimulatorOptions options = fast_slack();
+  options.latency_median_ms = 150;
+  options.latency_p99_ms = 300;
+  SimulatorThread slack(options);
+  auto first =
+      start_notifier(slack, {"TRACKER_NOTIFIER_INSTANCE=first", "TRACKER_SLACK_MAX_ATTEMPTS=1"});
+  group = tracker::testing::unique_name("notifier-other");
+  auto second =
+      start_notifier(slack, {"TRACKER_NOTIFIER_INSTANCE=second", "TRACKER_SLACK_MAX_ATTEMPTS=1"});
+  ASSERT_EQ(tracker::testing::wait_ready(first->ops_port()).first, 200U);
+  ASSERT_EQ(tracker::testing::wait_ready(second->ops_port()).first, 200U);
+  const auto metric = [](const NotifierProcess& notifier, const std::string& name) {
+    std::string metrics;
+    tracker::testing::http_get(notifier.ops_port(), "/metrics", &metrics);
+    double sum = 0;
+    for (auto at = metrics.find("\n" + name); at != std::string::npos;
+         at = metrics.find("\n" + name, at + 1)) {
+      const auto value = metrics.find(' ', at + 1);
+      const auto end = metrics.find('\n', value);
+      sum += std::stod(metrics.substr(value + 1, end - value - 1));
+    }
+    return sum;
+  };
+  const auto consumed = [&] {
+    return metric(*first, "tracker_notifier_consumed_total") +
+           metric(*second, "tracker_notifier_consumed_total");
+  };
+  produce(topic.name(), {outbox("once-first", "C0400", "first")});
+  const auto settled_until = std::chrono::steady_clock::now() + 30s;
+  while (consumed() < 2 && std::chrono::steady_clock::now() < settled_until) {
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_EQ(consumed(), 2);
+  constexpr int kMessages = 40;
+  std::vector<Record> records;
+  for (int i = 0; i < kMessages; ++i) {
+    records.push_back(
+        outbox("once" + std::to_string(i), "C" + std::to_string(400 + i % 8), std::to_string(i)));
+  }
+  produce(topic.name(), records);
+  ASSERT_EQ(wait_for(q("SELECT count(*) FROM slack_deliveries WHERE state <> 'pending' AND "
+                       "delivery_id <> 'once-first'"),
+                     std::to_string(kMessages), 60s),
+            std::to_string(kMessages));
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (consumed() < 2 * (kMessages + 1) && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(consumed(), 2 * (kMessages + 1));
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT count(*) FROM slack_deliveries WHERE state = 'failed'")),
+            "0");
+  EXPECT_EQ(metric(*first, "tracker_notifier_dead_letters_total") +
+                metric(*second, "tracker_notifier_dead_letters_total"),
+            0);
+  std::map<std::string, int> copies;
+  for (const auto& message : slack.simulator().messages()) ++copies[delivery_of(message)];
+  EXPECT_EQ(copies.size(), static_cast<std::size_t>(kMessages + 1));
+  int duplicates = 0;
+  for (const auto& [id, n] : copies) duplicates += n - 1;
+  EXPECT_EQ(duplicates, 0);
+  EXPECT_EQ(first->terminate(), 0);
+  EXPECT_EQ(second->terminate(), 0);
+}
+
 TEST_F(NotifierTest, RedeliveredRecordsAreNotPostedAgain) {
   SimulatorThread slack(fast_slack());
   {
