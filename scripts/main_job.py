@@ -593,9 +593,11 @@ def compose_target(env: dict[str, str], processes: Processes) -> Target:
     step("Slack", f"slack-sim in the stack (127.0.0.1:{target.slack_sim_port})" if simulated
          else env.get("SLACK_API_BASE_URL", "https://slack.com/api"))
     step("OpenAI", env.get("OPENAI_BASE_URL", "https://api.openai.com/v1"))
+    waited = time.monotonic() - started
     step("services", f"{sum(len(p) for p in ops.values())} replicas ready "
-                     f"(ingest x2, worker x2, scheduler x2, summarizer, notifier) in "
-                     f"{time.monotonic() - started:.1f} s; events via the {target.where}")
+                     f"(ingest x2, worker x2, scheduler x2, summarizer, notifier)"
+                     f"{f' after {waited:.1f} s' if waited >= 0.1 else ''}; "
+                     f"events via the {target.where}")
     return target
 
 
