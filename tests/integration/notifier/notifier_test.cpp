@@ -57,6 +57,36 @@ SimulatorOptions fast_slack() {
           .workspace_burst = 400};
 }
 
+// The sum of a notifier's samples of `name` on /metrics: `name` alone sums every label set,
+// `name{label="value"}` only that one.
+double metric(const NotifierProcess& notifier, const std::string& name) {
+  std::string metrics;
+  tracker::testing::http_get(notifier.ops_port(), "/metrics", &metrics);
+  double sum = 0;
+  for (auto at = metrics.find("\n" + name); at != std::string::npos;
+       at = metrics.find("\n" + name, at + 1)) {
+    const char next = metrics[at + 1 + name.size()];
+    if (next != ' ' && next != '{') continue;  // another metric whose name starts alike
+    const auto value = metrics.find(' ', at + 1 + name.size());
+    const auto end = metrics.find('\n', value);
+    sum += std::stod(metrics.substr(value + 1, end - value - 1));
+  }
+  return sum;
+}
+
+// How many messages Slack received more than once, and how many distinct deliveries it got.
+struct Copies {
+  std::size_t deliveries = 0;
+  int posted_twice = 0;
+};
+Copies copies_at(SimulatorThread& slack) {
+  std::map<std::string, int> copies;
+  for (const auto& message : slack.simulator().messages()) ++copies[delivery_of(message)];
+  Copies out{.deliveries = copies.size()};
+  for (const auto& [id, n] : copies) out.posted_twice += n - 1;
+  return out;
+}
+
 struct NotifierTest : ::testing::Test {
   ScratchSchema schema;
   ScratchTopic topic{6};
@@ -70,6 +100,40 @@ struct NotifierTest : ::testing::Test {
                                                   std::vector<std::string> extra = {}) {
     return std::make_unique<NotifierProcess>(schema.name(), topic.name(), dlq.name(), group,
                                              slack.base_url(), std::move(extra));
+  }
+
+  // Two notifiers in two consumer groups on the one topic (named first and second): both take up
+  // every record. Started, ready, and given one record `<tag>-first`; wait_consumed(1) then
+  // tells when both groups have settled, so that both fetch what comes next at once.
+  struct TwoGroups {
+    std::unique_ptr<NotifierProcess> first;
+    std::unique_ptr<NotifierProcess> second;
+    [[nodiscard]] double sum(const std::string& name) const {
+      return metric(*first, name) + metric(*second, name);
+    }
+    // Waits (up to 30 s) until both have consumed `records` each; returns how many they did.
+    double wait_consumed(int records) const {
+      const auto until = std::chrono::steady_clock::now() + 30s;
+      while (sum("tracker_notifier_consumed_total") < 2 * records &&
+             std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(100ms);
+      }
+      return sum("tracker_notifier_consumed_total");
+    }
+  };
+  // (void, so that its checks are ASSERTs: call it in ASSERT_NO_FATAL_FAILURE.)
+  void start_two_groups(TwoGroups& two, SimulatorThread& slack, const std::string& tag,
+                        const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> first_env = extra;
+    first_env.push_back("TRACKER_NOTIFIER_INSTANCE=first");
+    std::vector<std::string> second_env = extra;
+    second_env.push_back("TRACKER_NOTIFIER_INSTANCE=second");
+    two.first = start_notifier(slack, std::move(first_env));
+    group = tracker::testing::unique_name("notifier-other");
+    two.second = start_notifier(slack, std::move(second_env));
+    ASSERT_EQ(tracker::testing::wait_ready(two.first->ops_port()).first, 200U);
+    ASSERT_EQ(tracker::testing::wait_ready(two.second->ops_port()).first, 200U);
+    produce(topic.name(), {outbox(tag + "-first", "C0300", "first")});
   }
 };
 
@@ -282,28 +346,9 @@ TEST_F(NotifierTest, TwoNotifiersTakingUpTheSameDeliveriesPostEachOnce) {
   options.latency_median_ms = 30;
   options.latency_p99_ms = 80;
   SimulatorThread slack(options);
-  auto first = start_notifier(slack, {"TRACKER_NOTIFIER_INSTANCE=first"});
-  group = tracker::testing::unique_name("notifier-other");
-  auto second = start_notifier(slack, {"TRACKER_NOTIFIER_INSTANCE=second"});
-  ASSERT_EQ(tracker::testing::wait_ready(first->ops_port()).first, 200U);
-  ASSERT_EQ(tracker::testing::wait_ready(second->ops_port()).first, 200U);
-  const auto metric = [](const NotifierProcess& notifier, const std::string& name) {
-    std::string metrics;
-    tracker::testing::http_get(notifier.ops_port(), "/metrics", &metrics);
-    const auto at = metrics.find("\n" + name + " ");
-    return at == std::string::npos ? 0.0 : std::stod(metrics.substr(at + name.size() + 2));
-  };
-  const auto consumed = [&] {
-    return metric(*first, "tracker_notifier_consumed_total") +
-           metric(*second, "tracker_notifier_consumed_total");
-  };
-  // One record first, so that both groups have settled and fetch before the others come.
-  produce(topic.name(), {outbox("both-first", "C0300", "first")});
-  const auto settled_until = std::chrono::steady_clock::now() + 30s;
-  while (consumed() < 2 && std::chrono::steady_clock::now() < settled_until) {
-    std::this_thread::sleep_for(100ms);
-  }
-  ASSERT_EQ(consumed(), 2);
+  TwoGroups two;
+  ASSERT_NO_FATAL_FAILURE(start_two_groups(two, slack, "both"));
+  ASSERT_EQ(two.wait_consumed(1), 2);
   constexpr int kMessages = 200;
   std::vector<Record> records;
   for (int i = 0; i < kMessages; ++i) {
@@ -316,33 +361,25 @@ TEST_F(NotifierTest, TwoNotifiersTakingUpTheSameDeliveriesPostEachOnce) {
                      std::to_string(kMessages), 60s),
             std::to_string(kMessages));
   // Both notifiers must have gone through every record: the later one finds them posted.
-  const auto until = std::chrono::steady_clock::now() + 30s;
-  while (consumed() < 2 * (kMessages + 1) && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(100ms);
-  }
-  EXPECT_EQ(consumed(), 2 * (kMessages + 1));
+  EXPECT_EQ(two.wait_consumed(kMessages + 1), 2 * (kMessages + 1));
   std::this_thread::sleep_for(300ms);  // a second post would be on its way by now
   // They did meet: one waited for a delivery the other held.
-  const double waits = metric(*first, "tracker_notifier_lease_waits_total{reason=\"held\"}") +
-                       metric(*second, "tracker_notifier_lease_waits_total{reason=\"held\"}");
+  const double waits = two.sum("tracker_notifier_lease_waits_total{reason=\"held\"}");
   EXPECT_GT(waits, 0);
 
-  std::map<std::string, int> copies;
-  for (const auto& message : slack.simulator().messages()) ++copies[delivery_of(message)];
-  EXPECT_EQ(copies.size(), static_cast<std::size_t>(kMessages + 1));
-  int duplicates = 0;
-  for (const auto& [id, n] : copies) duplicates += n - 1;
-  EXPECT_EQ(duplicates, 0);
+  const Copies copies = copies_at(slack);
+  EXPECT_EQ(copies.deliveries, static_cast<std::size_t>(kMessages + 1));
+  EXPECT_EQ(copies.posted_twice, 0);
   EXPECT_EQ(ScratchSchema::exec(
                 q("SELECT count(*) FROM slack_delivery_attempts WHERE outcome = 'posted'")),
             std::to_string(kMessages + 1));
   const std::string by_instance = ScratchSchema::exec(
       q("SELECT string_agg(leased_by || '=' || n, ',' ORDER BY leased_by) FROM "
         "(SELECT leased_by, count(*) AS n FROM slack_deliveries GROUP BY leased_by) AS t"));
-  std::cout << "[ measured ] two groups on one topic: posted twice " << duplicates
+  std::cout << "[ measured ] two groups on one topic: posted twice " << copies.posted_twice
             << ", deliveries by notifier " << by_instance << ", lease waits " << waits << "\n";
-  EXPECT_EQ(first->terminate(), 0);
-  EXPECT_EQ(second->terminate(), 0);
+  EXPECT_EQ(two.first->terminate(), 0);
+  EXPECT_EQ(two.second->terminate(), 0);
 }
 
 // The attempts and the deadline a notifier knows before it holds a delivery's lease may be
@@ -353,35 +390,9 @@ TEST_F(NotifierTest, ANotifierNeverGivesUpOnADeliveryTheOtherIsPosting) {
   options.latency_median_ms = 150;
   options.latency_p99_ms = 300;
   SimulatorThread slack(options);
-  auto first =
-      start_notifier(slack, {"TRACKER_NOTIFIER_INSTANCE=first", "TRACKER_SLACK_MAX_ATTEMPTS=1"});
-  group = tracker::testing::unique_name("notifier-other");
-  auto second =
-      start_notifier(slack, {"TRACKER_NOTIFIER_INSTANCE=second", "TRACKER_SLACK_MAX_ATTEMPTS=1"});
-  ASSERT_EQ(tracker::testing::wait_ready(first->ops_port()).first, 200U);
-  ASSERT_EQ(tracker::testing::wait_ready(second->ops_port()).first, 200U);
-  const auto metric = [](const NotifierProcess& notifier, const std::string& name) {
-    std::string metrics;
-    tracker::testing::http_get(notifier.ops_port(), "/metrics", &metrics);
-    double sum = 0;
-    for (auto at = metrics.find("\n" + name); at != std::string::npos;
-         at = metrics.find("\n" + name, at + 1)) {
-      const auto value = metrics.find(' ', at + 1);
-      const auto end = metrics.find('\n', value);
-      sum += std::stod(metrics.substr(value + 1, end - value - 1));
-    }
-    return sum;
-  };
-  const auto consumed = [&] {
-    return metric(*first, "tracker_notifier_consumed_total") +
-           metric(*second, "tracker_notifier_consumed_total");
-  };
-  produce(topic.name(), {outbox("once-first", "C0400", "first")});
-  const auto settled_until = std::chrono::steady_clock::now() + 30s;
-  while (consumed() < 2 && std::chrono::steady_clock::now() < settled_until) {
-    std::this_thread::sleep_for(100ms);
-  }
-  ASSERT_EQ(consumed(), 2);
+  TwoGroups two;
+  ASSERT_NO_FATAL_FAILURE(start_two_groups(two, slack, "once", {"TRACKER_SLACK_MAX_ATTEMPTS=1"}));
+  ASSERT_EQ(two.wait_consumed(1), 2);
   constexpr int kMessages = 40;
   std::vector<Record> records;
   for (int i = 0; i < kMessages; ++i) {
@@ -393,24 +404,15 @@ TEST_F(NotifierTest, ANotifierNeverGivesUpOnADeliveryTheOtherIsPosting) {
                        "delivery_id <> 'once-first'"),
                      std::to_string(kMessages), 60s),
             std::to_string(kMessages));
-  const auto until = std::chrono::steady_clock::now() + 30s;
-  while (consumed() < 2 * (kMessages + 1) && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(100ms);
-  }
-  EXPECT_EQ(consumed(), 2 * (kMessages + 1));
+  EXPECT_EQ(two.wait_consumed(kMessages + 1), 2 * (kMessages + 1));
   EXPECT_EQ(ScratchSchema::exec(q("SELECT count(*) FROM slack_deliveries WHERE state = 'failed'")),
             "0");
-  EXPECT_EQ(metric(*first, "tracker_notifier_dead_letters_total") +
-                metric(*second, "tracker_notifier_dead_letters_total"),
-            0);
-  std::map<std::string, int> copies;
-  for (const auto& message : slack.simulator().messages()) ++copies[delivery_of(message)];
-  EXPECT_EQ(copies.size(), static_cast<std::size_t>(kMessages + 1));
-  int duplicates = 0;
-  for (const auto& [id, n] : copies) duplicates += n - 1;
-  EXPECT_EQ(duplicates, 0);
-  EXPECT_EQ(first->terminate(), 0);
-  EXPECT_EQ(second->terminate(), 0);
+  EXPECT_EQ(two.sum("tracker_notifier_dead_letters_total"), 0);
+  const Copies copies = copies_at(slack);
+  EXPECT_EQ(copies.deliveries, static_cast<std::size_t>(kMessages + 1));
+  EXPECT_EQ(copies.posted_twice, 0);
+  EXPECT_EQ(two.first->terminate(), 0);
+  EXPECT_EQ(two.second->terminate(), 0);
 }
 
 TEST_F(NotifierTest, RedeliveredRecordsAreNotPostedAgain) {
