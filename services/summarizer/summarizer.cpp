@@ -261,8 +261,9 @@ asio::awaitable<Summarizer::Step> Summarizer::durably(const char* what, Op op) {
       co_return Step::ok;
     }
     const pg::Error& error = outcome.error();
-    if (error.kind == pg::Error::Kind::query && !error.transient()) {
-      // The database refused the statement for this record's data: retrying cannot help.
+    if (pg::classify(error) != pg::Disposition::retryable) {
+      // The database refused the statement (this record's data, or a schema it does not have):
+      // retrying cannot help.
       if (counted && --db_failing_ == 0) update_pause();
       last_rejection_ = std::string(what) + ": " + error.describe();
       co_return Step::rejected;

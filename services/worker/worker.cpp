@@ -20,14 +20,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Errors about the data itself (class 22: data exception, e.g. a NUL character in text; 23:
-// integrity constraint; 54: a value too large). Those are the record's fault and retrying
-// cannot help; anything else (a missing table, the server shutting down, too many
+// A data error (pg::Disposition::data) is the record's fault and retrying cannot help: it is
+// dead-lettered. Anything else (a missing table, the server shutting down, too many
 // connections) is the database's and is waited out.
 bool data_error(const pg::Error& error) {
-  const std::string_view state = error.sqlstate;
-  return error.kind == pg::Error::Kind::query &&
-         (state.starts_with("22") || state.starts_with("23") || state.starts_with("54"));
+  return pg::classify(error) == pg::Disposition::data;
 }
 
 constexpr std::size_t kMaxSubtypeLabels = 64;
