@@ -11,12 +11,10 @@ Settings load_settings(config::Env& env) {
   Settings s;
   s.signing_secret = env.secret("SLACK_SIGNING_SECRET");
   s.previous_signing_secret = env.optional_secret("SLACK_SIGNING_SECRET_PREVIOUS");
-  s.brokers = env.kafka_brokers("KAFKA_BROKERS");
+  s.common = service::load_common(env, {.ops_port = 9464, .database = false});
   s.topic = env.optional("TRACKER_INGEST_TOPIC", std::string(schema::topics::kSlackEvents));
   s.address = env.optional("TRACKER_INGEST_ADDRESS", "0.0.0.0");
   s.port = env.listen_port("TRACKER_INGEST_PORT", 3000);
-  s.ops_address = env.optional("TRACKER_OPS_ADDRESS", "127.0.0.1");
-  s.ops_port = env.listen_port("TRACKER_OPS_PORT", 9464);
   // Slack waits 3 s; the answer must leave well before that.
   s.publish_deadline = env.duration("TRACKER_PUBLISH_DEADLINE", 2s, 10ms, 2'900ms);
   s.max_body_bytes = static_cast<std::uint64_t>(
@@ -35,13 +33,9 @@ Settings load_settings(config::Env& env) {
   s.idle_timeout = env.duration("TRACKER_IDLE_TIMEOUT", 60s, 100ms, 1h);
   s.header_timeout = env.duration("TRACKER_HEADER_TIMEOUT", 10s, 100ms, 5min);
   s.body_timeout = env.duration("TRACKER_BODY_TIMEOUT", 10s, 100ms, 5min);
-  s.shutdown_grace = env.duration("TRACKER_SHUTDOWN_GRACE", 10s, 0ms, 5min);
-  s.io_threads = static_cast<int>(env.integer("TRACKER_IO_THREADS", 1, 1, 64));
+  s.common.io_threads = static_cast<int>(env.integer("TRACKER_IO_THREADS", 1, 1, 64));
   s.producer_queue_messages =
       static_cast<int>(env.integer("TRACKER_PRODUCER_QUEUE_MESSAGES", 100'000, 1, 10'000'000));
-  const std::string level =
-      env.one_of("TRACKER_LOG_LEVEL", "info", {"debug", "info", "warn", "error"});
-  s.log_level = log::parse_level(level).value_or(log::Level::info);
   env.finish();
   return s;
 }

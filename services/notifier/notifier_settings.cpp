@@ -26,9 +26,7 @@ std::string default_instance() {
 
 Settings load_settings(config::Env& env) {
   Settings s;
-  s.brokers = env.kafka_brokers("KAFKA_BROKERS");
-  s.database_url = env.required("DATABASE_URL");
-  s.db_schema = env.sql_identifier("TRACKER_DB_SCHEMA");
+  s.common = service::load_common(env, {.ops_port = 9468, .db_pool_size = 4});
   s.bot_token = env.secret("SLACK_BOT_TOKEN");
   if (!s.bot_token.empty() && !s.bot_token.reveal().starts_with("xoxb-")) {
     env.fail("SLACK_BOT_TOKEN", "is not a bot token (xoxb-...)");
@@ -70,7 +68,7 @@ Settings load_settings(config::Env& env) {
       static_cast<std::size_t>(env.integer("TRACKER_SLACK_PART_CHARACTERS", 4'000, 100, 40'000));
   o.max_buffered =
       static_cast<std::size_t>(env.integer("TRACKER_NOTIFIER_MAX_BUFFERED", 5'000, 1, 1'000'000));
-  o.db_retry_max = env.duration("TRACKER_DB_RETRY_MAX_INTERVAL", 5s, 100ms, 5min);
+  o.db_retry_max = s.common.database->retry_max;
   o.retention = env.duration("TRACKER_DELIVERY_RETENTION", std::chrono::hours{24 * 30}, 1s,
                              std::chrono::hours{24 * 3650});
   o.prune_interval =
@@ -85,15 +83,6 @@ Settings load_settings(config::Env& env) {
   if (o.instance.empty() || o.instance.size() > 200) {
     env.fail("TRACKER_NOTIFIER_INSTANCE", "must be 1 to 200 characters");
   }
-  s.db_pool_size = static_cast<std::size_t>(env.integer("TRACKER_DB_POOL_SIZE", 4, 1, 256));
-  s.db_query_timeout = env.duration("TRACKER_DB_QUERY_TIMEOUT", 10s, 100ms, 10min);
-  s.migrate = env.flag("TRACKER_MIGRATE_ON_START", true);
-  s.address = env.optional("TRACKER_OPS_ADDRESS", "127.0.0.1");
-  s.ops_port = env.listen_port("TRACKER_OPS_PORT", 9468);
-  s.shutdown_grace = env.duration("TRACKER_SHUTDOWN_GRACE", 10s, 0ms, 5min);
-  const std::string level =
-      env.one_of("TRACKER_LOG_LEVEL", "info", {"debug", "info", "warn", "error"});
-  s.log_level = log::parse_level(level).value_or(log::Level::info);
   env.finish();
   return s;
 }

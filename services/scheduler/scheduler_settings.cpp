@@ -20,9 +20,8 @@ std::string default_instance() {
 
 Settings load_settings(config::Env& env) {
   Settings s;
-  s.brokers = env.kafka_brokers("KAFKA_BROKERS");
-  s.database_url = env.required("DATABASE_URL");
-  s.db_schema = env.sql_identifier("TRACKER_DB_SCHEMA");
+  s.common = service::load_common(
+      env, {.ops_port = 9466, .db_pool_size = 4, .db_query_timeout = std::chrono::seconds{30}});
   s.admin_token = env.optional_secret("TRACKER_ADMIN_TOKEN");
   if (!s.admin_token.empty() && s.admin_token.reveal().size() < 16) {
     env.fail("TRACKER_ADMIN_TOKEN", "is shorter than 16 characters");
@@ -39,15 +38,7 @@ Settings load_settings(config::Env& env) {
   o.publish_grace = env.duration("TRACKER_SCHEDULER_PUBLISH_GRACE", 2min, 1s, 1h);
   o.job_timeout = env.duration("TRACKER_SUMMARY_JOB_TIMEOUT", 30min, 1s, std::chrono::hours{48});
   o.max_publishes = static_cast<int>(env.integer("TRACKER_SUMMARY_MAX_PUBLISHES", 3, 1, 100));
-  o.db_retry_max = env.duration("TRACKER_DB_RETRY_MAX_INTERVAL", 5s, 100ms, 5min);
-  s.db_pool_size = static_cast<std::size_t>(env.integer("TRACKER_DB_POOL_SIZE", 4, 1, 256));
-  s.db_query_timeout = env.duration("TRACKER_DB_QUERY_TIMEOUT", 30s, 100ms, 10min);
-  s.migrate = env.flag("TRACKER_MIGRATE_ON_START", true);
-  s.address = env.optional("TRACKER_OPS_ADDRESS", "127.0.0.1");
-  s.ops_port = env.listen_port("TRACKER_OPS_PORT", 9466);
-  const std::string level =
-      env.one_of("TRACKER_LOG_LEVEL", "info", {"debug", "info", "warn", "error"});
-  s.log_level = log::parse_level(level).value_or(log::Level::info);
+  o.db_retry_max = s.common.database->retry_max;
   env.finish();
   return s;
 }

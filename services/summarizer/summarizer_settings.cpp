@@ -11,9 +11,7 @@ using namespace std::chrono_literals;
 
 Settings load_settings(config::Env& env) {
   Settings s;
-  s.brokers = env.kafka_brokers("KAFKA_BROKERS");
-  s.database_url = env.required("DATABASE_URL");
-  s.db_schema = env.sql_identifier("TRACKER_DB_SCHEMA");
+  s.common = service::load_common(env, {.ops_port = 9467, .db_pool_size = 8});
   s.api_key = env.optional_secret("OPENAI_API_KEY");
   s.openai_base_url = env.optional("OPENAI_BASE_URL", "https://api.openai.com/v1");
   try {
@@ -49,7 +47,7 @@ Settings load_settings(config::Env& env) {
   o.destination = env.one_of("TRACKER_SUMMARY_DESTINATION", "channel", {"channel", "dm"}) == "dm"
                       ? Destination::dm
                       : Destination::channel;
-  o.db_retry_max = env.duration("TRACKER_DB_RETRY_MAX_INTERVAL", 5s, 100ms, 5min);
+  o.db_retry_max = s.common.database->retry_max;
   o.batch = env.flag("TRACKER_SUMMARIZER_BATCH", false);
   if (o.batch && o.provider != "openai") {
     env.fail("TRACKER_SUMMARIZER_BATCH", "needs the openai provider (OPENAI_API_KEY)");
@@ -94,15 +92,6 @@ Settings load_settings(config::Env& env) {
 
   s.connections =
       static_cast<std::size_t>(env.integer("TRACKER_OPENAI_MAX_CONNECTIONS", 64, 1, 4'096));
-  s.db_pool_size = static_cast<std::size_t>(env.integer("TRACKER_DB_POOL_SIZE", 8, 1, 256));
-  s.db_query_timeout = env.duration("TRACKER_DB_QUERY_TIMEOUT", 10s, 100ms, 10min);
-  s.migrate = env.flag("TRACKER_MIGRATE_ON_START", true);
-  s.address = env.optional("TRACKER_OPS_ADDRESS", "127.0.0.1");
-  s.ops_port = env.listen_port("TRACKER_OPS_PORT", 9467);
-  s.shutdown_grace = env.duration("TRACKER_SHUTDOWN_GRACE", 10s, 0ms, 5min);
-  const std::string level =
-      env.one_of("TRACKER_LOG_LEVEL", "info", {"debug", "info", "warn", "error"});
-  s.log_level = log::parse_level(level).value_or(log::Level::info);
   env.finish();
   return s;
 }

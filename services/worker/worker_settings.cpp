@@ -40,9 +40,7 @@ std::vector<std::string> id_list(config::Env& env, const std::string& name) {
 
 Settings load_settings(config::Env& env) {
   Settings s;
-  s.brokers = env.kafka_brokers("KAFKA_BROKERS");
-  s.database_url = env.required("DATABASE_URL");
-  s.db_schema = env.sql_identifier("TRACKER_DB_SCHEMA");
+  s.common = service::load_common(env, {.ops_port = 9465, .db_pool_size = 0, .db_pool_min = 0});
   s.topic = env.optional("TRACKER_WORKER_TOPIC", std::string(schema::topics::kSlackEvents));
   s.dlq_topic = env.optional("TRACKER_WORKER_DLQ_TOPIC",
                              std::string(schema::topics::kSlackEventsDeadLetters));
@@ -63,10 +61,9 @@ Settings load_settings(config::Env& env) {
   s.max_buffered = buffered > 0 ? static_cast<std::size_t>(buffered)
                                 : std::max<std::size_t>(
                                       10'000, 4 * s.batch_max * static_cast<std::size_t>(s.lanes));
-  const auto pool = env.integer("TRACKER_DB_POOL_SIZE", 0, 0, 256);
-  s.db_pool_size =
-      pool > 0 ? static_cast<std::size_t>(pool) : static_cast<std::size_t>(s.lanes) + 1;
-  if (pool > 0 && pool < s.lanes) {
+  std::size_t& pool = s.common.database->pool_size;
+  if (pool == 0) pool = static_cast<std::size_t>(s.lanes) + 1;
+  if (pool < static_cast<std::size_t>(s.lanes)) {
     // A lane holds a connection for each transaction; fewer would turn waits for a connection
     // into timeouts that look like a database outage.
     env.fail("TRACKER_DB_POOL_SIZE",
@@ -74,21 +71,24 @@ Settings load_settings(config::Env& env) {
   }
   s.prefetch_kbytes =
       static_cast<int>(env.integer("TRACKER_KAFKA_PREFETCH_KBYTES", 65'536, 1'024, 1'048'576));
-  s.db_query_timeout = env.duration("TRACKER_DB_QUERY_TIMEOUT", 10s, 100ms, 10min);
-  s.retry_max = env.duration("TRACKER_DB_RETRY_MAX_INTERVAL", 5s, 100ms, 5min);
   s.processed_retention = env.duration("TRACKER_PROCESSED_EVENTS_RETENTION",
                                        std::chrono::hours{336}, 1s, std::chrono::hours{24 * 3650});
   s.prune_interval =
       env.duration("TRACKER_PRUNE_INTERVAL", std::chrono::hours{1}, 0ms, std::chrono::hours{24});
-  s.migrate = env.flag("TRACKER_MIGRATE_ON_START", true);
-  s.address = env.optional("TRACKER_OPS_ADDRESS", "127.0.0.1");
-  s.ops_port = env.listen_port("TRACKER_OPS_PORT", 9465);
-  s.shutdown_grace = env.duration("TRACKER_SHUTDOWN_GRACE", 10s, 0ms, 5min);
-  const std::string level =
-      env.one_of("TRACKER_LOG_LEVEL", "info", {"debug", "info", "warn", "error"});
-  s.log_level = log::parse_level(level).value_or(log::Level::info);
   env.finish();
   return s;
+}
+
+WorkerOptions worker_options(const Settings& s) {
+  return {.dlq_topic = s.dlq_topic,
+          .filter = s.filter,
+          .batch_max = s.batch_max,
+          .batch_linger = s.batch_linger,
+          .lanes = s.lanes,
+          .max_buffered = s.max_buffered,
+          .retry_max = s.common.database->retry_max,
+          .processed_retention = s.processed_retention,
+          .prune_interval = s.prune_interval};
 }
 
 }  // namespace tracker::worker

@@ -23,9 +23,12 @@ struct OpsEndpoint::State {
   ProcessCollector process;  // process_* metrics come with every endpoint
   OpsEndpointOptions options;
   std::vector<std::pair<std::string, ReadinessCheck>> checks;  // fixed once start() is called
+  std::vector<std::pair<std::string, RouteHandler>> routes;    // likewise
   std::mutex respond_mutex;  // connections are answered on their own strands
 
   http::response<http::string_body> respond(const http::request<http::string_body>& request);
+  [[nodiscard]] const RouteHandler* route(std::string_view target) const;
+  [[nodiscard]] std::string route_label(std::string_view target) const;
 };
 
 namespace {
@@ -46,13 +49,22 @@ http::response<http::string_body> json_response(http::status status, unsigned ve
   return make_response(status, version, "application/json", body.dump() + "\n");
 }
 
-std::string route_label(std::string_view target) {
+}  // namespace
+
+const RouteHandler* OpsEndpoint::State::route(std::string_view target) const {
   const std::string_view path = target.substr(0, target.find('?'));
-  if (path == "/metrics" || path == "/healthz" || path == "/readyz") return std::string(path);
-  return "other";
+  for (const auto& [route_path, handler] : routes) {
+    if (path == route_path) return &handler;
+  }
+  return nullptr;
 }
 
-}  // namespace
+std::string OpsEndpoint::State::route_label(std::string_view target) const {
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (path == "/metrics" || path == "/healthz" || path == "/readyz") return std::string(path);
+  if (route(path) != nullptr) return std::string(path);
+  return "other";
+}
 
 OpsEndpoint::OpsEndpoint(asio::any_io_executor executor,
                          std::shared_ptr<prometheus::Registry> registry, OpsEndpointOptions options,
@@ -69,25 +81,36 @@ void OpsEndpoint::add_readiness_check(std::string name, ReadinessCheck check) {
   state_->checks.emplace_back(std::move(name), std::move(check));
 }
 
+void OpsEndpoint::add_route(std::string path, RouteHandler handler) {
+  state_->routes.emplace_back(std::move(path), std::move(handler));
+}
+
 void OpsEndpoint::start() {
   const auto& options = state_->options;
   auto server = std::make_unique<tracker::http::Server>(
       executor_,
-      tracker::http::ServerOptions{.address = options.address,
-                                   .port = options.port,
-                                   .max_connections = options.max_connections,
-                                   .header_limit = 8 * 1024,
-                                   .body_limit = 8 * 1024,
-                                   .idle_timeout = options.idle_timeout,
-                                   .header_timeout = options.request_timeout,
-                                   .body_timeout = options.request_timeout,
-                                   .route_label = &route_label,
-                                   .evict_idle_when_full = true,
-                                   .metric_prefix = "tracker_ops_http"},
+      tracker::http::ServerOptions{
+          .address = options.address,
+          .port = options.port,
+          .max_connections = options.max_connections,
+          .header_limit = 8 * 1024,
+          .body_limit = 8 * 1024,
+          .idle_timeout = options.idle_timeout,
+          .header_timeout = options.request_timeout,
+          .body_timeout = options.request_timeout,
+          .route_label =
+              [state = state_](std::string_view target) { return state->route_label(target); },
+          .evict_idle_when_full = true,
+          .metric_prefix = options.metric_prefix},
       // The handler keeps the State, and with it the registry the server's metrics live in, as
       // long as the server's last connection.
-      [state = state_](tracker::http::Request& request)
-          -> asio::awaitable<tracker::http::Response> { co_return state->respond(request); },
+      [state =
+           state_](tracker::http::Request& request) -> asio::awaitable<tracker::http::Response> {
+        if (const RouteHandler* handler = state->route(request.target())) {
+          co_return co_await (*handler)(request);
+        }
+        co_return state->respond(request);
+      },
       *state_->registry, logger_);
   server->start();  // throws if the address is taken
   bound_port_ = server->port();
@@ -103,6 +126,14 @@ void OpsEndpoint::stop() {
   }
   // The server's destructor closes the listener and every connection on their own strands.
   server.reset();
+}
+
+asio::awaitable<http::response<http::string_body>> OpsEndpoint::handle(
+    http::request<http::string_body>& request) const {
+  if (const RouteHandler* handler = state_->route(request.target())) {
+    co_return co_await (*handler)(request);
+  }
+  co_return state_->respond(request);
 }
 
 http::response<http::string_body> OpsEndpoint::respond(

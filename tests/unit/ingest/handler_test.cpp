@@ -271,7 +271,7 @@ TEST(IngestSettings, BodyLimitMustLeaveRoomForTheEnvelopeInARecord) {
     const auto settings = tracker::ingest::load_settings(env);
     EXPECT_EQ(settings.max_body_bytes, 1024U * 1024U);
     EXPECT_LE(settings.max_body_bytes, tracker::kafka::kMaxEventBodyBytes);
-    EXPECT_EQ(settings.ops_address, "127.0.0.1") << "probes listen on loopback unless told";
+    EXPECT_EQ(settings.common.ops_address, "127.0.0.1") << "probes listen on loopback unless told";
     EXPECT_EQ(settings.address, "0.0.0.0");
   }
   auto values = minimal;

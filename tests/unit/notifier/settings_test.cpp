@@ -29,7 +29,7 @@ TEST(NotifierSettings, DefaultsFollowSlacksLimits) {
   EXPECT_EQ(s.options.max_attempts, 6);
   EXPECT_DOUBLE_EQ(s.options.pacing.headroom, 0.02);
   EXPECT_EQ(s.options.part_characters, 4000U);
-  EXPECT_EQ(s.ops_port, 9468);
+  EXPECT_EQ(s.common.ops_port, 9468);
   EXPECT_EQ(s.bot_token.reveal(), "xoxb-1-2-abc");
   // The lease outlasts one request: the request timeout plus the margin.
   EXPECT_EQ(s.request_timeout, std::chrono::seconds{10});

@@ -36,7 +36,7 @@ TEST(SchedulerSettings, Defaults) {
   EXPECT_TRUE(s.options.require_activity);
   EXPECT_EQ(s.options.max_publishes, 3);
   EXPECT_TRUE(s.admin_token.empty());
-  EXPECT_EQ(s.ops_port, 9466);
+  EXPECT_EQ(s.common.ops_port, 9466);
   EXPECT_FALSE(s.options.instance.empty());
 }
 

@@ -52,7 +52,7 @@ TEST(SummarizerSettings, OfflineWithoutAKeyOpenAiWithOne) {
     EXPECT_EQ(s.chat.backoff.initial, std::chrono::milliseconds{500});
     EXPECT_EQ(s.chat.backoff.max, std::chrono::milliseconds{8'000});
     EXPECT_DOUBLE_EQ(s.chat.budget.ratio, 0.2);
-    EXPECT_EQ(s.ops_port, 9467);
+    EXPECT_EQ(s.common.ops_port, 9467);
   }
   auto values = summarizer_minimal();
   values["OPENAI_API_KEY"] = "sk-test";

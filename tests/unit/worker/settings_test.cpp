@@ -23,12 +23,12 @@ TEST(WorkerSettings, Defaults) {
   EXPECT_EQ(s.batch_max, 500u);
   EXPECT_EQ(s.lanes, 4);
   EXPECT_EQ(s.max_buffered, 10'000u);
-  EXPECT_EQ(s.db_pool_size, 5u);
+  EXPECT_EQ(s.common.database->pool_size, 5u);
   EXPECT_EQ(s.prefetch_kbytes, 65'536);
   EXPECT_EQ(s.processed_retention, std::chrono::hours{24 * 14});
   EXPECT_EQ(s.prune_interval, std::chrono::hours{1});
   EXPECT_TRUE(s.filter.channels.empty());
-  EXPECT_TRUE(s.migrate);
+  EXPECT_TRUE(s.common.database->migrate);
 }
 
 TEST(WorkerSettings, TheBufferHoldsFourBatchesPerLaneWhenThatIsMoreThanTheFloor) {

@@ -23,6 +23,7 @@
 
 #include <prometheus/registry.h>
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -47,11 +48,19 @@ struct OpsEndpointOptions {
   std::chrono::milliseconds idle_timeout{5'000};
   // From a request's first byte to its end, and for writing the answer.
   std::chrono::milliseconds request_timeout{5'000};
+  // The prefix of the endpoint's own HTTP metrics (a service whose ops port is also its API,
+  // like the scheduler's /trigger, counts them as tracker_http_*).
+  std::string metric_prefix = "tracker_ops_http";
 };
 
 // A readiness check must be cheap and must not block: it reads state that other code keeps up
 // to date (a flag set by a producer's statistics callback, a pool's last connect result).
 using ReadinessCheck = std::function<bool()>;
+
+// A service's own route on its ops port (the scheduler's POST /trigger). It answers every
+// method; the request's body is at most 8 KiB.
+using RouteHandler = std::function<asio::awaitable<http::response<http::string_body>>(
+    http::request<http::string_body>& request)>;
 
 class OpsEndpoint {
  public:
@@ -63,6 +72,8 @@ class OpsEndpoint {
 
   // Call before start().
   void add_readiness_check(std::string name, ReadinessCheck check);
+  // Call before start(). `path` is matched exactly, without the query string.
+  void add_route(std::string path, RouteHandler handler);
 
   // Binds and starts accepting; throws boost::system::system_error if the address is taken.
   void start();
@@ -71,6 +82,9 @@ class OpsEndpoint {
   [[nodiscard]] std::uint16_t port() const noexcept { return bound_port_; }
 
   // Builds the answer to one request; exposed so tests can check routing without sockets.
+  [[nodiscard]] asio::awaitable<http::response<http::string_body>> handle(
+      http::request<http::string_body>& request) const;
+  // The answer of the built-in routes (/metrics, /healthz, /readyz, 404).
   [[nodiscard]] http::response<http::string_body> respond(
       const http::request<http::string_body>& request) const;
 
