@@ -232,3 +232,52 @@ TEST_F(Fixture, HeadIsAnsweredWithoutABody) {
   EXPECT_EQ(result.first, 200U * 1000 + 404U);
   EXPECT_EQ(result.second, "{\"status\":\"ok\"}\n") << "the responses to HEAD carried no body";
 }
+
+TEST_F(Fixture, AServicesOwnRouteIsServedBesideTheProbesAndCountedUnderItsPrefix) {
+  tracker::metrics::OpsEndpoint api{
+      io.get_executor(),
+      registry,
+      {.address = "127.0.0.1", .port = 0, .metric_prefix = "api_http"},
+      tracker::log::null_logger()};
+  int calls = 0;
+  api.add_route(
+      "/trigger",
+      [&calls](http::request<http::string_body>& request)
+          -> asio::awaitable<http::response<http::string_body>> {
+        ++calls;
+        http::response<http::string_body> response{http::status::accepted, request.version()};
+        response.body() = std::string(request.method_string());
+        response.prepare_payload();
+        co_return response;
+      });
+  api.start();
+  auto answers = tracker::testing::run(
+      io, [&]() -> asio::awaitable<std::vector<std::pair<unsigned, std::string>>> {
+        beast::tcp_stream stream(co_await asio::this_coro::executor);
+        co_await stream.async_connect(
+            asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), api.port()),
+            asio::use_awaitable);
+        std::vector<std::pair<unsigned, std::string>> out;
+        beast::flat_buffer buffer;
+        for (const char* target : {"/trigger?force=true", "/triggers", "/healthz"}) {
+          auto request = get(target);
+          request.method(http::verb::post);
+          if (std::string_view(target) == "/healthz") request.method(http::verb::get);
+          co_await http::async_write(stream, request, asio::use_awaitable);
+          http::response<http::string_body> response;
+          co_await http::async_read(stream, buffer, response, asio::use_awaitable);
+          out.emplace_back(response.result_int(), response.body());
+        }
+        api.stop();
+        co_return out;
+      }());
+  ASSERT_EQ(answers.size(), 3U);
+  EXPECT_EQ(answers[0], (std::pair<unsigned, std::string>{202, "POST"}))
+      << "the query string is not part of the route's path";
+  EXPECT_EQ(answers[1].first, 404U) << "routes match exactly";
+  EXPECT_EQ(answers[2].first, 200U);
+  EXPECT_EQ(calls, 1);
+  const std::string metrics = endpoint.respond(get("/metrics")).body();
+  EXPECT_NE(metrics.find("api_http_requests_total{"), std::string::npos);
+  EXPECT_NE(metrics.find("route=\"/trigger\""), std::string::npos);
+}
