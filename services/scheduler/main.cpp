@@ -148,7 +148,7 @@ int main() {
     if (ec) return;
     logger.info("shutting_down", {{"signal", signal}});
     stop_requested = true;
-    scheduler.stop();
+    scheduler.stop(0ms);
   });
 
   asio::thread_pool blocking(1);
@@ -174,7 +174,7 @@ int main() {
                                   {"catch_up_window_ms", settings.options.catch_up_window.count()},
                                   {"require_activity", settings.options.require_activity},
                                   {"trigger", admin_token.empty() ? "disabled" : "enabled"}});
-          co_await scheduler.run();
+          if (!co_await scheduler.run()) status = 1;
         } else if (startup == schema::Startup::failed) {
           status = 1;
         }
