@@ -29,8 +29,11 @@ struct StartupOptions {
 };
 
 // Applies the migrations at a service's start. A database that does not answer is waited for,
-// with capped backoff and a log line per attempt (never a crash loop); a migration the database
-// refuses is a deployment error: failed. `stop_requested` is checked between attempts.
+// with capped backoff and a log line per attempt (never a crash loop), and so is a migration
+// that fails for the database's condition (pg::Disposition::retryable: the connection broke, the
+// server is shutting down); a migration the database refuses is a deployment error: failed.
+// `stop_requested` is checked between attempts: it is the wait's only bound (the orchestrator's
+// start-up probe stops a service that waits too long).
 boost::asio::awaitable<Startup> migrate_when_reachable(StartupOptions options,
                                                        const bool& stop_requested,
                                                        log::Logger& logger);
