@@ -138,7 +138,7 @@ int main() {
     logger.error("kafka_setup_failed", {{"error", error.what()}});
     return 1;
   }
-  worker::Worker worker(io.get_executor(), *consumer, *producer, store, pool, *registry, logger,
+  worker::Worker worker(io.get_executor(), *consumer, *producer, store, *registry, logger,
                         {.dlq_topic = settings.dlq_topic,
                          .filter = settings.filter,
                          .batch_max = settings.batch_max,

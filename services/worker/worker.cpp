@@ -189,12 +189,11 @@ struct Worker::Metrics {
 };
 
 Worker::Worker(asio::any_io_executor executor, kafka::Consumer& consumer, kafka::Producer& producer,
-               Store& store, pg::Pool& pool, prometheus::Registry& registry, log::Logger& logger,
+               BatchStore& store, prometheus::Registry& registry, log::Logger& logger,
                WorkerOptions options)
     : executor_(std::move(executor)),
       consumer_(consumer),
       store_(store),
-      pool_(pool),
       logger_(logger),
       options_(std::move(options)),
       metrics_(std::make_unique<Metrics>(registry)),
@@ -220,7 +219,7 @@ Worker::Worker(asio::any_io_executor executor, kafka::Consumer& consumer, kafka:
 Worker::~Worker() = default;
 
 bool Worker::ready() const noexcept {
-  return !gate_.holds(kDatabase) && dead_letters_.failing() == 0 && pool_.reachable();
+  return !gate_.holds(kDatabase) && dead_letters_.failing() == 0 && store_.reachable();
 }
 
 void Worker::stop(std::chrono::milliseconds grace) {
@@ -509,7 +508,7 @@ void Worker::update_gauges() {
   if (now - last_gauges_ < 1s) return;
   last_gauges_ = now;
   metrics_->lag_gauges.update(consumer_.lag());
-  const pg::PoolStats stats = pool_.stats();
+  const pg::PoolStats stats = store_.pool_stats();
   metrics_->pool_open.Set(static_cast<double>(stats.open));
   metrics_->pool_in_use.Set(static_cast<double>(stats.open - stats.idle));
   metrics_->buffered.Set(static_cast<double>(buffered_));

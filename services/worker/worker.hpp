@@ -55,10 +55,9 @@
 #include <tracker/kafka/dead_letter_sender.hpp>
 #include <tracker/kafka/producer.hpp>
 #include <tracker/log/logger.hpp>
-#include <tracker/pg/pool.hpp>
 
+#include "batch_store.hpp"
 #include "event.hpp"
-#include "store.hpp"
 
 namespace tracker::worker {
 
@@ -86,7 +85,7 @@ struct WorkerOptions {
 class Worker {
  public:
   Worker(asio::any_io_executor executor, kafka::Consumer& consumer, kafka::Producer& producer,
-         Store& store, pg::Pool& pool, prometheus::Registry& registry, log::Logger& logger,
+         BatchStore& store, prometheus::Registry& registry, log::Logger& logger,
          WorkerOptions options);
   ~Worker();
   Worker(const Worker&) = delete;
@@ -125,8 +124,7 @@ class Worker {
 
   asio::any_io_executor executor_;
   kafka::Consumer& consumer_;
-  Store& store_;
-  pg::Pool& pool_;
+  BatchStore& store_;
   log::Logger& logger_;
   WorkerOptions options_;
   std::unique_ptr<Metrics> metrics_;
