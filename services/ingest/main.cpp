@@ -8,19 +8,21 @@
 
 using namespace tracker;
 
+service::Component build(service::Host& host, const ingest::Settings& s) {
+  host.redact(s.signing_secret);
+  host.redact(s.previous_signing_secret);
+  auto& producer = host.producer({.brokers = s.common.brokers,
+                                  .client_id = "ingest",
+                                  .queue_max_messages = s.producer_queue_messages,
+                                  .topics = {s.topic}});
+  auto& ingest =
+      host.make<ingest::Service>(host.executor(), producer, s, host.registry(), host.logger());
+  return service::component(ingest, {{"port", s.port},
+                                     {"topic", s.topic},
+                                     {"io_threads", s.common.io_threads},
+                                     {"publish_deadline_ms", s.publish_deadline.count()}});
+}
+
 int main() {
-  return service::run("ingest", ingest::load_settings, [](service::Host& host, const auto& s) {
-    host.redact(s.signing_secret);
-    host.redact(s.previous_signing_secret);
-    auto& producer = host.producer({.brokers = s.common.brokers,
-                                    .client_id = "ingest",
-                                    .queue_max_messages = s.producer_queue_messages,
-                                    .topics = {s.topic}});
-    auto& ingest =
-        host.make<ingest::Service>(host.executor(), producer, s, host.registry(), host.logger());
-    return service::component(ingest, {{"port", s.port},
-                                       {"topic", s.topic},
-                                       {"io_threads", s.common.io_threads},
-                                       {"publish_deadline_ms", s.publish_deadline.count()}});
-  });
+  return service::run("ingest", ingest::load_settings, build);
 }

@@ -6,10 +6,9 @@
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 
+#include <tracker/async/retry.hpp>
 #include <tracker/kafka/send_all.hpp>
 #include <tracker/log/timestamp.hpp>
 #include <tracker/pg/transaction.hpp>
@@ -330,7 +329,7 @@ Scheduler::Scheduler(asio::any_io_executor executor, pg::Pool& pool, kafka::Prod
       logger_(logger),
       options_(std::move(options)),
       metrics_(std::make_unique<Metrics>(registry)),
-      timer_(executor) {}
+      stop_(executor) {}
 
 Scheduler::~Scheduler() = default;
 
@@ -407,7 +406,7 @@ asio::awaitable<pg::Result<std::uint64_t>> Scheduler::publish(
 
 asio::awaitable<pg::Result<void>> Scheduler::sweep(SystemClock::time_point now,
                                                    TickReport& report) {
-  for (int round = 0; round < 100 && !stopping_; ++round) {
+  for (int round = 0; round < 100 && !stop_.requested(); ++round) {
     std::vector<schema::SummaryRequest> again;
     {
       auto lease = co_await pool_.acquire();
@@ -471,7 +470,7 @@ asio::awaitable<pg::Result<TickReport>> Scheduler::tick(SystemClock::time_point 
   }
   // A due time more than two ticks old was missed (the scheduler was down): catch_up.
   const SystemClock::time_point scheduled_since = now - 2 * options_.tick_interval;
-  for (int round = 0; round < 1'000 && !stopping_; ++round) {
+  for (int round = 0; round < 1'000 && !stop_.requested(); ++round) {
     std::vector<schema::SummaryRequest> jobs;
     std::uint64_t due = 0;
     const auto claim_started = std::chrono::steady_clock::now();
@@ -626,48 +625,64 @@ asio::awaitable<http::Response> Scheduler::handle_trigger(const http::Request& r
   co_return http::json_response(bh::status::ok, body.dump(), request.version());
 }
 
-asio::awaitable<void> Scheduler::run() {
-  std::chrono::milliseconds backoff{250};
-  while (!stopping_) {
-    const auto now = SystemClock::now();
-    auto report = co_await tick(now);
-    std::chrono::milliseconds pause = options_.tick_interval;
-    if (report) {
-      last_tick_ok_ = true;
-      backoff = std::chrono::milliseconds{250};
-      metrics_->ticks.Add({{"outcome", "ok"}}).Increment();
-      if (report->claimed > 0 || report->republished > 0 || report->timed_out > 0 ||
-          report->skipped > 0) {
-        logger_.info("tick", {{"due", report->due},
-                              {"claimed", report->claimed},
-                              {"catch_up", report->catch_up},
-                              {"skipped", report->skipped},
-                              {"published", report->published},
-                              {"republished", report->republished},
-                              {"timed_out", report->timed_out},
-                              {"seconds", report->seconds}});
-      }
-      // The next tick on the interval's grid, so ticks do not drift by their own duration.
-      const auto elapsed =
-          std::chrono::duration_cast<std::chrono::milliseconds>(SystemClock::now() - now);
-      pause = std::max(std::chrono::milliseconds{0}, options_.tick_interval - elapsed);
-    } else {
+asio::awaitable<bool> Scheduler::run() {
+  // A failed tick (the database down) is tried again sooner than the next tick, with capped
+  // backoff, and again until it succeeds: ticking is the scheduler's whole job, and a tick
+  // acknowledges nothing, so nothing is lost while it waits. The stop bounds it (stop()
+  // abandons at once). Each retry starts a fresh tick at its own time.
+  const async::RetryPolicy policy{
+      .initial = 250ms,
+      .max_delay = std::min(options_.db_retry_max, options_.tick_interval),
+      .max_attempts = async::kUnlimitedAttempts,
+      .max_elapsed = async::kUnlimitedTime};
+  const async::RetryHooks<pg::Error> hooks{
+      .failed = [this](const pg::Error& error, int, std::chrono::milliseconds retry_in) {
+        tick_failed(error, retry_in);
+      }};
+  SystemClock::time_point now;
+  auto attempt = [this, &now] {
+    now = SystemClock::now();
+    return tick(now);
+  };
+  while (!stop_.requested()) {
+    auto report = co_await async::retry(stop_, policy, hooks, attempt);
+    if (!report) {
       last_tick_ok_ = false;
-      metrics_->ticks.Add({{"outcome", "failed"}}).Increment();
-      logger_.warn("tick_failed",
-                   {{"error", report.error().describe()}, {"retry_in_ms", backoff.count()}});
-      pause = std::min(backoff, options_.tick_interval);
-      backoff = std::min(backoff * 2, options_.db_retry_max);
+      break;  // abandoned: stopped
     }
-    if (stopping_) break;
-    timer_.expires_after(pause);
-    co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    last_tick_ok_ = true;
+    metrics_->ticks.Add({{"outcome", "ok"}}).Increment();
+    if (report->claimed > 0 || report->republished > 0 || report->timed_out > 0 ||
+        report->skipped > 0) {
+      logger_.info("tick", {{"due", report->due},
+                            {"claimed", report->claimed},
+                            {"catch_up", report->catch_up},
+                            {"skipped", report->skipped},
+                            {"published", report->published},
+                            {"republished", report->republished},
+                            {"timed_out", report->timed_out},
+                            {"seconds", report->seconds}});
+    }
+    // The next tick on the interval's grid, so ticks do not drift by their own duration.
+    const auto elapsed =
+        std::chrono::duration_cast<std::chrono::milliseconds>(SystemClock::now() - now);
+    co_await stop_.sleep(std::max(std::chrono::milliseconds{0}, options_.tick_interval - elapsed));
   }
+  stop_.finish();
+  co_return true;
 }
 
-void Scheduler::stop() {
-  stopping_ = true;
-  timer_.cancel();
+void Scheduler::tick_failed(const pg::Error& error, std::chrono::milliseconds retry_in) {
+  last_tick_ok_ = false;
+  metrics_->ticks.Add({{"outcome", "failed"}}).Increment();
+  logger_.warn("tick_failed", {{"error", error.describe()}, {"retry_in_ms", retry_in.count()}});
+}
+
+void Scheduler::stop(std::chrono::milliseconds /*grace*/) {
+  // No grace: a tick's statements are bounded by the pool's query timeout, and what a tick
+  // leaves unpublished the next tick's sweep publishes. The tick in progress ends after its
+  // current statement; the pause between ticks (or before a retry) ends at once.
+  stop_.abandon();
 }
 
 }  // namespace tracker::scheduler

@@ -26,8 +26,8 @@
 #include <prometheus/registry.h>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 
+#include <tracker/async/graceful_stop.hpp>
 #include <tracker/http/responses.hpp>
 #include <tracker/kafka/producer.hpp>
 #include <tracker/log/logger.hpp>
@@ -109,9 +109,11 @@ class Scheduler {
   asio::awaitable<http::Response> handle_trigger(const http::Request& request);
 
   // Ticks every tick_interval until stop(); a failed tick (database down) is retried sooner,
-  // with capped backoff.
-  asio::awaitable<void> run();
-  void stop();
+  // with capped backoff. Returns true (a failing database is waited out, never a failure).
+  asio::awaitable<bool> run();
+  // Ends run() at once: `grace` is ignored (a tick holds nothing to finish; what a stopped tick
+  // did not publish, the next one's sweep does).
+  void stop(std::chrono::milliseconds grace);
 
   [[nodiscard]] bool ready() const noexcept { return last_tick_ok_; }
 
@@ -124,6 +126,7 @@ class Scheduler {
                                                      SystemClock::time_point now,
                                                      TickReport* timing = nullptr);
   asio::awaitable<pg::Result<void>> sweep(SystemClock::time_point now, TickReport& report);
+  void tick_failed(const pg::Error& error, std::chrono::milliseconds retry_in);
 
   asio::any_io_executor executor_;
   pg::Pool& pool_;
@@ -131,8 +134,7 @@ class Scheduler {
   log::Logger& logger_;
   SchedulerOptions options_;
   std::unique_ptr<Metrics> metrics_;
-  asio::steady_timer timer_;
-  bool stopping_ = false;
+  async::GracefulStop stop_;
   bool last_tick_ok_ = false;
 };
 

@@ -17,6 +17,7 @@
 #include <tracker/pg/error.hpp>
 #include <tracker/pg/pool.hpp>
 
+#include "batch_store.hpp"
 #include "event.hpp"
 
 namespace tracker::worker {
@@ -26,25 +27,20 @@ struct UserDefaults {
   int summary_hour = 21;
 };
 
-struct BatchOutcome {
-  std::vector<bool> applied_mask;  // per input event: new (true) or a duplicate (false)
-  std::size_t applied = 0;         // events new to processed_events
-  std::size_t duplicates = 0;      // events already processed
-  std::size_t rows_changed = 0;    // study_logs rows inserted or updated
-  std::size_t users_created = 0;   // first messages of new users
-};
-
-class Store {
+class Store final : public BatchStore {
  public:
   Store(pg::Pool& pool, UserDefaults defaults) : pool_(pool), defaults_(std::move(defaults)) {}
 
   // `events` hold MessageWrite or MessageDeletion actions only. Retries serialization failures
   // and deadlocks (pg::in_transaction); any other error rolls the whole batch back.
-  boost::asio::awaitable<pg::Result<BatchOutcome>> write(std::vector<const Event*> events);
+  boost::asio::awaitable<pg::Result<BatchOutcome>> write(std::vector<const Event*> events) override;
 
   // Deletes up to `limit` processed_events rows older than `retention`; returns how many.
   boost::asio::awaitable<pg::Result<std::size_t>> prune_processed(
-      std::chrono::milliseconds retention, std::size_t limit);
+      std::chrono::milliseconds retention, std::size_t limit) override;
+
+  [[nodiscard]] bool reachable() const noexcept override { return pool_.reachable(); }
+  [[nodiscard]] pg::PoolStats pool_stats() const noexcept override { return pool_.stats(); }
 
   // Checks that PostgreSQL knows `time_zone` (the IANA database it uses for the users' local
   // days); an error names the zone.

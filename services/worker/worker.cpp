@@ -4,13 +4,12 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <string_view>
 #include <utility>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
-#include <tracker/kafka/dead_letter.hpp>
+#include <tracker/async/retry.hpp>
 #include <tracker/metrics/partition_gauges.hpp>
 
 namespace tracker::worker {
@@ -29,6 +28,11 @@ bool data_error(const pg::Error& error) {
 
 constexpr std::size_t kMaxSubtypeLabels = 64;
 
+// Reasons to pause consumption (the dead-letter sender holds its own, "dead_letter").
+constexpr std::string_view kDatabase = "database";  // a lane's batch waits for the database
+constexpr std::string_view kStalled = "stalled";    // the lanes stayed full for poll_gap_limit
+constexpr std::string_view kDraining = "draining";  // paused with more than half max_buffered
+
 }  // namespace
 
 struct Worker::Item {
@@ -38,9 +42,8 @@ struct Worker::Item {
 };
 
 struct Worker::Lane {
-  explicit Lane(const asio::any_io_executor& executor) : wake(executor) {}
   std::deque<Item> queue;
-  asio::steady_timer wake;
+  async::Event wake;  // new records, a full batch, the stop
 };
 
 struct Worker::Metrics {
@@ -186,57 +189,57 @@ struct Worker::Metrics {
 };
 
 Worker::Worker(asio::any_io_executor executor, kafka::Consumer& consumer, kafka::Producer& producer,
-               Store& store, pg::Pool& pool, prometheus::Registry& registry, log::Logger& logger,
+               BatchStore& store, prometheus::Registry& registry, log::Logger& logger,
                WorkerOptions options)
     : executor_(std::move(executor)),
       consumer_(consumer),
-      producer_(producer),
       store_(store),
-      pool_(pool),
       logger_(logger),
       options_(std::move(options)),
       metrics_(std::make_unique<Metrics>(registry)),
-      lanes_done_(executor_),
-      room_(executor_),
-      prune_timer_(executor_),
-      grace_timer_(executor_) {
+      stop_(executor_),
+      gate_([this] { pause_consumer(); }, [this] { resume_consumer(); }),
+      // A database outage, or a dead-letter topic that takes nothing, is waited out for as long
+      // as it lasts: the record cannot be acknowledged before it is durable, so the consumer
+      // stays paused and nothing moves on. What bounds the wait is the stop's grace: once it is
+      // over the retries end (abandoned) and the records stay unacknowledged for the next owner
+      // of their partitions.
+      db_retry_{.initial = options_.retry_initial,
+                .max_delay = options_.retry_max,
+                .max_attempts = async::kUnlimitedAttempts,
+                .max_elapsed = async::kUnlimitedTime},
+      dead_letters_(producer, gate_, stop_, metrics_->dead_letters, logger_,
+                    {.topic = options_.dlq_topic, .failed_by = "worker", .retry = db_retry_}) {
   options_.lanes = std::max(options_.lanes, 1);
   options_.batch_max = std::max<std::size_t>(options_.batch_max, 1);
   options_.max_buffered = std::max(options_.max_buffered, options_.batch_max);
-  for (int i = 0; i < options_.lanes; ++i) lanes_.push_back(std::make_unique<Lane>(executor_));
+  for (int i = 0; i < options_.lanes; ++i) lanes_.push_back(std::make_unique<Lane>());
 }
 
 Worker::~Worker() = default;
 
 bool Worker::ready() const noexcept {
-  return lanes_in_outage_ == 0 && lanes_dead_letter_failing_ == 0 && pool_.reachable();
+  return !gate_.holds(kDatabase) && dead_letters_.failing() == 0 && store_.reachable();
 }
 
 void Worker::stop(std::chrono::milliseconds grace) {
-  if (stopping_) return;
-  stopping_ = true;
-  grace_timer_.expires_after(grace);
-  grace_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec) return;
-    abandon_ = true;
-    for (auto& lane : lanes_) lane->wake.cancel();
-  });
-  for (auto& lane : lanes_) lane->wake.cancel();
-  room_.cancel();
-  prune_timer_.cancel();
+  if (stop_.requested()) return;
+  stop_.request(grace);
+  for (auto& lane : lanes_) lane->wake.notify_all();
+  room_.notify_all();
 }
 
 asio::awaitable<bool> Worker::run() {
-  running_lanes_ = static_cast<int>(lanes_.size());
   if (options_.prune_interval > std::chrono::milliseconds::zero()) {
     // Counted with the lanes, so that run() returns only once it has finished too.
-    ++running_lanes_;
+    tasks_.add();
     asio::co_spawn(executor_, run_pruner(), [this](const std::exception_ptr& error) {
       if (error) logger_.error("pruner_failed", {});
-      if (--running_lanes_ == 0) lanes_done_.cancel();
+      tasks_.done();
     });
   }
   for (auto& lane : lanes_) {
+    tasks_.add();
     asio::co_spawn(executor_, run_lane(*lane), [this](const std::exception_ptr& error) {
       if (error) {
         // Its partitions would go unserved while the process looked healthy: stop instead, so
@@ -253,34 +256,33 @@ asio::awaitable<bool> Worker::run() {
         lane_failed_ = true;
         stop(options_.retry_max);
       }
-      if (--running_lanes_ == 0) lanes_done_.cancel();
+      tasks_.done();
     });
   }
 
   bool healthy = true;
   std::optional<Clock::time_point> full_since;  // since when the lanes hold max_buffered
-  while (!stopping_) {
-    update_pause();
+  while (!stop_.requested()) {
+    update_backpressure();
     update_gauges();
-    if (buffered_ >= options_.max_buffered && !consumer_.paused()) {
+    if (buffered_ >= options_.max_buffered && !gate_.held()) {
       // Full: wait for a lane to make room rather than pause (see worker.hpp). A lane's wake-up
       // may leave it full still (a poll overshoots by up to a batch); the limit runs from the
       // moment it filled.
       const Clock::time_point now = Clock::now();
       if (!full_since) full_since = now;
       if (now - *full_since >= options_.poll_gap_limit) {
-        stalled_ = true;
         logger_.warn(
             "lanes_stalled",
             {{"buffered", buffered_},
              {"full_for_ms",
               std::chrono::duration_cast<std::chrono::milliseconds>(now - *full_since).count()},
              {"action", "pausing consumption"}});
+        gate_.hold(kStalled);
         full_since.reset();
         continue;
       }
-      room_.expires_at(*full_since + options_.poll_gap_limit);
-      co_await room_.async_wait(asio::as_tuple(asio::use_awaitable));
+      co_await room_.wait_until(*full_since + options_.poll_gap_limit);
       continue;
     }
     full_since.reset();
@@ -299,16 +301,15 @@ asio::awaitable<bool> Worker::run() {
       lane.queue.push_back(Item{std::move(message), std::move(decoded), now});
       ++buffered_;
       // Wake the lane when it has to start its linger clock, or when its batch is full.
-      if (lane.queue.size() == 1 || lane.queue.size() == options_.batch_max) lane.wake.cancel();
+      if (lane.queue.size() == 1 || lane.queue.size() == options_.batch_max) {
+        lane.wake.notify_all();
+      }
     }
   }
   polling_done_ = true;
-  for (auto& lane : lanes_) lane->wake.cancel();
-  while (running_lanes_ > 0) {
-    lanes_done_.expires_at(Clock::time_point::max());
-    co_await lanes_done_.async_wait(asio::as_tuple(asio::use_awaitable));
-  }
-  grace_timer_.cancel();
+  for (auto& lane : lanes_) lane->wake.notify_all();
+  co_await tasks_.wait();
+  stop_.finish();
   last_gauges_ = {};
   update_gauges();
   co_return healthy && !lane_failed_;
@@ -316,21 +317,19 @@ asio::awaitable<bool> Worker::run() {
 
 asio::awaitable<void> Worker::run_lane(Lane& lane) {
   for (;;) {
-    if (abandon_) {
+    if (stop_.abandoned()) {
       buffered_ -= lane.queue.size();
       lane.queue.clear();
       co_return;
     }
     if (lane.queue.empty()) {
       if (polling_done_) co_return;
-      lane.wake.expires_at(Clock::time_point::max());
-      co_await lane.wake.async_wait(asio::as_tuple(asio::use_awaitable));
+      co_await lane.wake.wait();
       continue;
     }
     const Clock::time_point due = lane.queue.front().arrived + options_.batch_linger;
-    if (lane.queue.size() < options_.batch_max && !stopping_ && Clock::now() < due) {
-      lane.wake.expires_at(due);
-      co_await lane.wake.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (lane.queue.size() < options_.batch_max && !stop_.requested() && Clock::now() < due) {
+      co_await lane.wake.wait_until(due);
       continue;
     }
     const std::size_t n = std::min(options_.batch_max, lane.queue.size());
@@ -342,19 +341,17 @@ asio::awaitable<void> Worker::run_lane(Lane& lane) {
     }
     co_await process(std::move(batch));
     buffered_ -= n;
-    room_.cancel();
-    update_pause();
+    room_.notify_all();
+    update_backpressure();
   }
 }
 
 asio::awaitable<void> Worker::run_pruner() {
   constexpr std::size_t kPerStatement = 10'000;
   constexpr int kMaxStatements = 100;  // a million rows per round at most; the rest next round
-  while (!stopping_) {
-    prune_timer_.expires_after(options_.prune_interval);
-    co_await prune_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+  while (co_await stop_.sleep(options_.prune_interval)) {
     std::size_t total = 0;
-    for (int i = 0; i < kMaxStatements && !stopping_; ++i) {
+    for (int i = 0; i < kMaxStatements && !stop_.requested(); ++i) {
       auto deleted = co_await store_.prune_processed(options_.processed_retention, kPerStatement);
       if (!deleted) {
         logger_.warn("prune_failed",
@@ -374,7 +371,10 @@ asio::awaitable<void> Worker::process(std::vector<Item> batch) {
   std::vector<const Item*> origins;
   for (const Item& item : batch) {
     if (const auto* poison = std::get_if<Poison>(&item.decoded)) {
-      if (!co_await dead_letter(item, poison->reason, poison->error)) co_return;
+      if (co_await dead_letters_.send(item.message, poison->reason, poison->error) !=
+          async::Outcome::done) {
+        co_return;
+      }
       continue;
     }
     const Event& event = std::get<Event>(item.decoded);
@@ -385,7 +385,7 @@ asio::awaitable<void> Worker::process(std::vector<Item> batch) {
     writes.push_back(&event);
     origins.push_back(&item);
   }
-  if (!writes.empty() && !co_await write_events(writes, origins)) co_return;
+  if (!writes.empty() && co_await write_events(writes, origins) != async::Outcome::done) co_return;
 
   // Written (or dead-lettered, or skipped): mark consumed. Offsets are per partition, and a
   // batch is in partition order, so the last record of each partition carries them all.
@@ -402,150 +402,104 @@ asio::awaitable<void> Worker::process(std::vector<Item> batch) {
   }
 }
 
-asio::awaitable<bool> Worker::write_events(std::vector<const Event*> events,
-                                           std::vector<const Item*> origins) {
-  std::chrono::milliseconds backoff = options_.retry_initial;
-  bool failing = false;
-  for (;;) {
-    const Clock::time_point started = Clock::now();
-    auto written = co_await store_.write(events);
-    if (written) {
-      if (failing) leave_outage();
-      const BatchOutcome& outcome = *written;
-      metrics_->transaction_seconds.Observe(
-          std::chrono::duration<double>(Clock::now() - started).count());
-      metrics_->batch_size.Observe(static_cast<double>(events.size()));
-      metrics_->duplicates.Increment(static_cast<double>(outcome.duplicates));
-      metrics_->users_created.Increment(static_cast<double>(outcome.users_created));
-      const auto committed = std::chrono::system_clock::now();
-      for (std::size_t i = 0; i < events.size(); ++i) {
-        if (!outcome.applied_mask[i]) continue;
-        const Event& event = *events[i];
-        const Change change = std::holds_alternative<MessageDeletion>(event.action)
-                                  ? Change::deletion
-                                  : std::get<MessageWrite>(event.action).change;
-        metrics_->stored[static_cast<std::size_t>(change)]->Increment();
-        if (event.received_at) {
-          metrics_->ack_to_commit_seconds.Observe(
-              std::chrono::duration<double>(committed - *event.received_at).count());
-        }
+asio::awaitable<async::Outcome> Worker::write_events(std::vector<const Event*> events,
+                                                     std::vector<const Item*> origins) {
+  const async::RetryHooks<pg::Error> hooks{
+      .failed = [this](const pg::Error&, int,
+                       std::chrono::milliseconds) { metrics_->db_retries.Increment(); },
+      .outage_began =
+          [this](const pg::Error& error) {
+            if (!gate_.holds(kDatabase)) {
+              logger_.error("database_unavailable",
+                            {{"error", error.describe()},
+                             {"action", "pausing consumption, retrying the batch"}});
+            }
+            gate_.hold(kDatabase);
+            update_backpressure();
+            // Paused now: the consume loop, if it waits for room, goes back to polling (which
+            // keeps the consumer in its group) instead.
+            room_.notify_all();
+          },
+      .outage_ended =
+          [this] {
+            gate_.release(kDatabase);
+            if (!gate_.holds(kDatabase)) logger_.info("database_available");
+            update_backpressure();
+          }};
+  Clock::time_point started{};
+  auto attempt = [&]() -> asio::awaitable<pg::Result<BatchOutcome>> {
+    started = Clock::now();
+    co_return co_await store_.write(events);
+  };
+  // Only a data error is the batch's fault (see data_error); anything else is waited out, for
+  // as long as db_retry_ says: until the stop's grace.
+  auto written = co_await async::retry(stop_, db_retry_, hooks, attempt,
+                                       [](const pg::Error& error) { return !data_error(error); });
+  if (written) {
+    const BatchOutcome& outcome = *written;
+    metrics_->transaction_seconds.Observe(
+        std::chrono::duration<double>(Clock::now() - started).count());
+    metrics_->batch_size.Observe(static_cast<double>(events.size()));
+    metrics_->duplicates.Increment(static_cast<double>(outcome.duplicates));
+    metrics_->users_created.Increment(static_cast<double>(outcome.users_created));
+    const auto committed = std::chrono::system_clock::now();
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      if (!outcome.applied_mask[i]) continue;
+      const Event& event = *events[i];
+      const Change change = std::holds_alternative<MessageDeletion>(event.action)
+                                ? Change::deletion
+                                : std::get<MessageWrite>(event.action).change;
+      metrics_->stored[static_cast<std::size_t>(change)]->Increment();
+      if (event.received_at) {
+        metrics_->ack_to_commit_seconds.Observe(
+            std::chrono::duration<double>(committed - *event.received_at).count());
       }
-      co_return true;
     }
-    const pg::Error& error = written.error();
-    if (data_error(error)) {
-      if (failing) leave_outage();
-      if (events.size() == 1) {
-        co_return co_await dead_letter(*origins.front(), "database", error.describe());
-      }
-      // The database refused something in the batch: write the events one at a time, so that
-      // only the one it refuses goes to the dead-letter topic.
-      logger_.warn("batch_refused", {{"events", events.size()}, {"error", error.describe()}});
-      for (std::size_t i = 0; i < events.size(); ++i) {
-        std::vector<const Event*> one{events[i]};
-        std::vector<const Item*> origin{origins[i]};
-        if (!co_await write_events(std::move(one), std::move(origin))) co_return false;
-      }
-      co_return true;
-    }
-    if (!failing) {
-      failing = true;
-      enter_outage(error.describe());
-    }
-    metrics_->db_retries.Increment();
-    co_await sleep(backoff);
-    if (abandon_) {
-      leave_outage();
-      co_return false;
-    }
-    backoff = std::min(backoff * 2, options_.retry_max);
+    co_return async::Outcome::done;
   }
-}
-
-asio::awaitable<bool> Worker::dead_letter(const Item& item, std::string reason, std::string error) {
-  const kafka::Message& original = item.message;
-  const kafka::OutgoingMessage message =
-      kafka::dead_letter_of(original, options_.dlq_topic, reason, error, "worker");
-  std::chrono::milliseconds backoff = options_.retry_initial;
-  bool failing = false;
-  for (;;) {
-    kafka::OutgoingMessage attempt = message;
-    auto [ec, report] =
-        co_await producer_.async_send(std::move(attempt), asio::as_tuple(asio::use_awaitable));
-    if (!ec) {
-      if (failing) {
-        --lanes_dead_letter_failing_;
-        update_pause();
-      }
-      metrics_->dead_letters.Add({{"reason", reason}}).Increment();
-      logger_.warn("dead_lettered", {{"reason", reason},
-                                     {"error", error},
-                                     {"partition", original.partition()},
-                                     {"offset", original.offset()},
-                                     {"dlq_partition", report.partition},
-                                     {"dlq_offset", report.offset}});
-      co_return true;
-    }
-    logger_.warn("dead_letter_failed", {{"error", ec.message()}, {"retry_in_ms", backoff.count()}});
-    if (!failing) {
-      // Whatever the cause (the broker gone, the topic refusing the record), this lane cannot
-      // move on: pause consumption and report not ready until the dead letter is accepted.
-      failing = true;
-      ++lanes_dead_letter_failing_;
-      update_pause();
-    }
-    co_await sleep(backoff);
-    if (abandon_) break;
-    backoff = std::min(backoff * 2, options_.retry_max);
+  if (written.error().outcome != async::Outcome::refused) co_return written.error().outcome;
+  const pg::Error& error = written.error().error;
+  if (events.size() == 1) {
+    co_return co_await dead_letters_.send(origins.front()->message, "database", error.describe());
   }
-  --lanes_dead_letter_failing_;
-  update_pause();
-  co_return false;
-}
-
-asio::awaitable<void> Worker::sleep(std::chrono::milliseconds duration) {
-  // In short steps, so that a stop past its grace is noticed promptly.
-  const Clock::time_point until = Clock::now() + duration;
-  asio::steady_timer timer(executor_);
-  while (!abandon_ && Clock::now() < until) {
-    timer.expires_at(std::min(until, Clock::now() + 50ms));
-    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  // The database refused something in the batch: write the events one at a time, so that only
+  // the one it refuses goes to the dead-letter topic.
+  logger_.warn("batch_refused", {{"events", events.size()}, {"error", error.describe()}});
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    std::vector<const Event*> one{events[i]};
+    std::vector<const Item*> origin{origins[i]};
+    const async::Outcome outcome = co_await write_events(std::move(one), std::move(origin));
+    if (outcome != async::Outcome::done) co_return outcome;
   }
+  co_return async::Outcome::done;
 }
 
-void Worker::enter_outage(const std::string& error) {
-  if (lanes_in_outage_++ == 0) {
-    logger_.error("database_unavailable",
-                  {{"error", error}, {"action", "pausing consumption, retrying the batch"}});
-  }
-  update_pause();
-  // Paused now: the consume loop, if it waits for room, goes back to polling (which keeps the
-  // consumer in its group) instead.
-  room_.cancel();
+void Worker::pause_consumer() {
+  consumer_.pause();
+  metrics_->paused.Set(1);
+  logger_.debug("consumer_paused", {{"buffered", buffered_}, {"reasons", gate_.describe()}});
 }
 
-void Worker::leave_outage() {
-  if (lanes_in_outage_ > 0 && --lanes_in_outage_ == 0) logger_.info("database_available");
-  update_pause();
+void Worker::resume_consumer() {
+  // Once stopping, consumption does not start again: the lanes only finish what they hold.
+  if (stop_.requested()) return;
+  consumer_.resume();
+  metrics_->paused.Set(0);
+  logger_.debug("consumer_resumed", {{"buffered", buffered_}});
 }
 
-void Worker::update_pause() {
-  // Resume at half the limit, so that the consumer does not flap around the threshold.
-  if (stalled_ && buffered_ <= options_.max_buffered / 2) stalled_ = false;
-  const bool must_pause = stalled_ || lanes_in_outage_ > 0 || lanes_dead_letter_failing_ > 0;
-  const bool may_resume = !must_pause && buffered_ <= options_.max_buffered / 2;
-  if (must_pause && !consumer_.paused()) {
-    consumer_.pause();
-    logger_.debug("consumer_paused", {{"buffered", buffered_},
-                                      {"database_unavailable", lanes_in_outage_ > 0},
-                                      {"stalled", stalled_}});
-  } else if (may_resume && consumer_.paused() && !stopping_) {
-    consumer_.resume();
-    logger_.debug("consumer_resumed", {{"buffered", buffered_}});
+void Worker::update_backpressure() {
+  // Whatever paused the consumer, it resumes only once the lanes hold half the limit or less,
+  // so that it does not flap around the threshold.
+  if (buffered_ <= options_.max_buffered / 2) {
+    if (gate_.holds(kStalled)) gate_.release(kStalled);
+    if (gate_.holds(kDraining)) gate_.release(kDraining);
+  } else if (gate_.held() && !gate_.holds(kDraining)) {
+    gate_.hold(kDraining);
   }
   metrics_->paused.Set(consumer_.paused() ? 1 : 0);
-  metrics_->outage.Set(lanes_in_outage_ > 0 ? 1 : 0);
-  metrics_->dead_letter_failing.Set(lanes_dead_letter_failing_ > 0 ? 1 : 0);
+  metrics_->outage.Set(gate_.holds(kDatabase) ? 1 : 0);
+  metrics_->dead_letter_failing.Set(dead_letters_.failing() > 0 ? 1 : 0);
   metrics_->buffered.Set(static_cast<double>(buffered_));
 }
 
@@ -554,7 +508,7 @@ void Worker::update_gauges() {
   if (now - last_gauges_ < 1s) return;
   last_gauges_ = now;
   metrics_->lag_gauges.update(consumer_.lag());
-  const pg::PoolStats stats = pool_.stats();
+  const pg::PoolStats stats = store_.pool_stats();
   metrics_->pool_open.Set(static_cast<double>(stats.open));
   metrics_->pool_in_use.Set(static_cast<double>(stats.open - stats.idle));
   metrics_->buffered.Set(static_cast<double>(buffered_));

@@ -18,11 +18,15 @@
 // in its group (max.poll.interval.ms), and resumes when the lanes catch up.
 // A database outage is waited out: the lane retries its batch with capped exponential backoff
 // (one transaction attempt per interval, so an outage costs the database almost nothing), the
-// service reports itself not ready, and it never exits because of it.
+// service reports itself not ready, and it never exits because of it. The retries have no count
+// or time bound of their own (async::retry with kUnlimitedAttempts/kUnlimitedTime): a record
+// may not be acknowledged before it is durable, so the only bound is the stop's grace, after
+// which the batch is abandoned, unacknowledged, for the partition's next owner.
 // A record that cannot be decoded, or that the database rejects on its own, goes to the
 // dead-letter topic with the error and its origin in headers; consumption moves on. While a dead
 // letter cannot be sent, the lane retries it with capped backoff and the consumer pauses, as in
-// a database outage.
+// a database outage (kafka::DeadLetterSender, bounded the same way). The pause reasons are named
+// in a pause gate: "database", "dead_letter", "stalled", "draining".
 //
 // Threads: everything runs on one executor (a single-threaded io_context or a strand), the one
 // the consumer, the pool and this object were given.
@@ -41,15 +45,19 @@
 #include <prometheus/registry.h>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 
+#include <tracker/async/event.hpp>
+#include <tracker/async/graceful_stop.hpp>
+#include <tracker/async/outcome.hpp>
+#include <tracker/async/pause_gate.hpp>
+#include <tracker/async/retry.hpp>
 #include <tracker/kafka/consumer.hpp>
+#include <tracker/kafka/dead_letter_sender.hpp>
 #include <tracker/kafka/producer.hpp>
 #include <tracker/log/logger.hpp>
-#include <tracker/pg/pool.hpp>
 
+#include "batch_store.hpp"
 #include "event.hpp"
-#include "store.hpp"
 
 namespace tracker::worker {
 
@@ -77,7 +85,7 @@ struct WorkerOptions {
 class Worker {
  public:
   Worker(asio::any_io_executor executor, kafka::Consumer& consumer, kafka::Producer& producer,
-         Store& store, pg::Pool& pool, prometheus::Registry& registry, log::Logger& logger,
+         BatchStore& store, prometheus::Registry& registry, log::Logger& logger,
          WorkerOptions options);
   ~Worker();
   Worker(const Worker&) = delete;
@@ -102,39 +110,36 @@ class Worker {
   asio::awaitable<void> run_lane(Lane& lane);
   asio::awaitable<void> run_pruner();
   asio::awaitable<void> process(std::vector<Item> batch);
-  // Each returns false only when the worker gave up waiting (stopped past its grace).
+  // done: written (or the record it refused dead-lettered); otherwise the worker gave up
+  // waiting (abandoned: stopped past its grace) and nothing may be acknowledged.
   // `origins[i]` is the record `events[i]` came from.
-  asio::awaitable<bool> write_events(std::vector<const Event*> events,
-                                     std::vector<const Item*> origins);
-  asio::awaitable<bool> dead_letter(const Item& item, std::string reason, std::string error);
-  asio::awaitable<void> sleep(std::chrono::milliseconds duration);
-  void enter_outage(const std::string& error);
-  void leave_outage();
-  void update_pause();
+  asio::awaitable<async::Outcome> write_events(std::vector<const Event*> events,
+                                               std::vector<const Item*> origins);
+  // The pause gate's edges.
+  void pause_consumer();
+  void resume_consumer();
+  // Holds or releases the buffer's own pause reasons; updates the pause gauges.
+  void update_backpressure();
   void update_gauges();
 
   asio::any_io_executor executor_;
   kafka::Consumer& consumer_;
-  kafka::Producer& producer_;
-  Store& store_;
-  pg::Pool& pool_;
+  BatchStore& store_;
   log::Logger& logger_;
   WorkerOptions options_;
   std::unique_ptr<Metrics> metrics_;
+  async::GracefulStop stop_;
+  // Why consumption is paused: "database" (per lane in an outage), "dead_letter" (per failing
+  // dead letter), "stalled", "draining" (see update_backpressure).
+  async::PauseGate gate_;
+  async::RetryPolicy db_retry_;  // database writes and dead letters; bounded by the grace
+  kafka::DeadLetterSender dead_letters_;
   std::vector<std::unique_ptr<Lane>> lanes_;
   std::size_t buffered_ = 0;
-  int lanes_in_outage_ = 0;
-  int lanes_dead_letter_failing_ = 0;
-  bool stopping_ = false;
   bool polling_done_ = false;
-  bool abandon_ = false;      // past the stop grace: retry loops give up
-  bool stalled_ = false;      // the lanes stayed full for poll_gap_limit: paused until they drain
   bool lane_failed_ = false;  // a lane ended with an exception: the worker stops, unhealthy
-  int running_lanes_ = 0;
-  asio::steady_timer lanes_done_;
-  asio::steady_timer room_;  // cancelled when a lane takes events out of a full buffer
-  asio::steady_timer prune_timer_;
-  asio::steady_timer grace_timer_;
+  async::WaitGroup tasks_;    // the lanes and the pruner
+  async::Event room_;         // a lane took events out of a full buffer, or the consumer paused
   std::chrono::steady_clock::time_point last_gauges_{};
 };
 

@@ -18,6 +18,7 @@
 #include <boost/beast/ssl.hpp>
 
 #include <tracker/async/deadline.hpp>
+#include <tracker/async/event.hpp>
 
 namespace tracker::http {
 
@@ -224,8 +225,7 @@ struct Client::State {
   State(asio::any_io_executor executor_in, ClientOptions options_in)
       : executor(std::move(executor_in)),
         options(std::move(options_in)),
-        origin(Origin::parse(options.base_url)),
-        slot_freed(executor, Clock::time_point::max()) {
+        origin(Origin::parse(options.base_url)) {
     if (options.max_connections == 0) throw std::invalid_argument("max_connections must be > 0");
     if (origin.tls) {
       tls.emplace(ssl::context::tls_client);
@@ -341,8 +341,8 @@ struct Client::State {
   std::size_t in_flight = 0;
   std::uint64_t opened = 0;
   bool shut = false;
-  bool aborted = false;           // abort(): requests in flight were cut off
-  asio::steady_timer slot_freed;  // cancelled whenever a request ends, to wake waiters
+  bool aborted = false;     // abort(): requests in flight were cut off
+  async::Event slot_freed;  // notified whenever a request ends, to wake waiters
 };
 
 Client::Client(asio::any_io_executor executor, ClientOptions options)
@@ -358,7 +358,7 @@ void Client::shutdown() {
     state_->discard(std::move(state_->idle.back()));
     state_->idle.pop_back();
   }
-  state_->slot_freed.cancel();
+  state_->slot_freed.notify_all();
 }
 
 void Client::abort() {
@@ -392,7 +392,7 @@ asio::awaitable<boost::system::result<Response, Failure>> Client::send(
   while (state->in_flight >= state->options.max_connections) {
     const auto left = deadline - Clock::now();
     if (left <= Clock::duration::zero()) co_return failure_of(ClientError::no_connection);
-    co_await async::with_timeout(state->slot_freed.async_wait(as_tuple_awaitable), left);
+    co_await state->slot_freed.wait_for(left);
     if (state->shut) co_return failure_of(ClientError::shut_down);
   }
   ++state->in_flight;
@@ -400,7 +400,7 @@ asio::awaitable<boost::system::result<Response, Failure>> Client::send(
     State& state;
     ~SlotRelease() {
       --state.in_flight;
-      state.slot_freed.cancel();
+      state.slot_freed.notify_all();
     }
   } release{*state};
 

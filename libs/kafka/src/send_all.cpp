@@ -3,11 +3,10 @@
 #include <algorithm>
 #include <exception>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_executor.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
+
+#include <tracker/async/event.hpp>
 
 namespace tracker::kafka {
 
@@ -20,18 +19,11 @@ asio::awaitable<SendAllResult> send_all(Producer& producer, std::size_t count,
   auto executor = co_await asio::this_coro::executor;
   SendAllResult result;
   result.delivered.assign(count, false);
-  std::size_t in_flight = 0;
-  // Cancelled by each completion (run on this coroutine's executor, so the counters need no
-  // lock) to wake the loop below.
-  asio::steady_timer completed(executor);
-  auto wait_below = [&](std::size_t limit) -> asio::awaitable<void> {
-    while (in_flight > limit) {
-      completed.expires_at(asio::steady_timer::time_point::max());
-      co_await completed.async_wait(asio::as_tuple(asio::use_awaitable));
-    }
-  };
+  // Counts the sends awaiting the broker; each completion (run on this coroutine's executor, so
+  // the count needs no lock) wakes the waits below.
+  async::WaitGroup in_flight;
   for (std::size_t i = 0; i < count; ++i) {
-    co_await wait_below(window - 1);
+    co_await in_flight.wait(window - 1);
     OutgoingMessage message;
     std::exception_ptr failure;
     try {
@@ -41,24 +33,23 @@ asio::awaitable<SendAllResult> send_all(Producer& producer, std::size_t count,
     }
     if (failure) {
       // The completions of the sends in flight refer to this frame: let them finish first.
-      co_await wait_below(0);
+      co_await in_flight.wait();
       std::rethrow_exception(failure);
     }
-    ++in_flight;
+    in_flight.add();
     producer.async_send(std::move(message),
                         asio::bind_executor(executor, [&, i](boost::system::error_code ec,
                                                              const DeliveryReport& /*report*/) {
-                          --in_flight;
                           if (ec) {
                             if (result.failed++ == 0) result.first_error = ec;
                           } else {
                             ++result.acknowledged;
                             result.delivered[i] = true;
                           }
-                          completed.cancel();
+                          in_flight.done();
                         }));
   }
-  co_await wait_below(0);
+  co_await in_flight.wait();
   co_return result;
 }
 

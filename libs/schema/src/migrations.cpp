@@ -3,6 +3,14 @@
 #include <string>
 #include <utility>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/result.hpp>
+
+#include <tracker/async/retry.hpp>
+
 namespace tracker::schema {
 
 namespace detail {
@@ -20,45 +28,62 @@ const std::vector<pg::Migration>& migrations() {
   return all;
 }
 
-}  // namespace tracker::schema
-
-#include <algorithm>
-
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
-namespace tracker::schema {
-
 namespace asio = boost::asio;
 
-asio::awaitable<Startup> migrate_when_reachable(StartupOptions options, const bool& stop_requested,
-                                                log::Logger& logger) {
-  std::chrono::milliseconds backoff{250};
-  for (int attempt = 1; !stop_requested; ++attempt) {
+namespace {
+
+// One attempt: the migrations, then each check. Ready, failed (a refusal, logged here), or the
+// database's condition as the error: worth another attempt.
+asio::awaitable<boost::system::result<Startup, pg::Error>> prepare_once(
+    const StartupOptions& options, log::Logger& logger) {
+  if (options.migrate) {
     const pg::ConnectOptions connect_options{.conninfo = options.database_url,
                                              .application_name = options.application_name};
     auto connection =
         co_await pg::Connection::connect(co_await asio::this_coro::executor, connect_options);
-    if (connection) {
-      const pg::MigrationOptions migration_options{
-          .schema = options.db_schema.empty() ? "public" : options.db_schema};
-      auto report = co_await pg::migrate(**connection, migrations(), migration_options);
-      if (!report) {
-        logger.error("migrations_failed", {{"error", report.error().describe()}});
-        co_return Startup::failed;
-      }
-      logger.info("migrations_done",
-                  {{"applied", report->applied}, {"already_applied", report->already_applied}});
-      co_return Startup::ready;
+    if (!connection) co_return connection.error();
+    const pg::MigrationOptions migration_options{
+        .schema = options.db_schema.empty() ? "public" : options.db_schema};
+    auto report = co_await pg::migrate(**connection, migrations(), migration_options);
+    if (!report) {
+      if (pg::classify(report.error()) == pg::Disposition::retryable) co_return report.error();
+      logger.error("migrations_failed", {{"error", report.error().describe()}});
+      co_return Startup::failed;
     }
-    logger.warn("database_unavailable", {{"error", connection.error().describe()},
+    logger.info("migrations_done",
+                {{"applied", report->applied}, {"already_applied", report->already_applied}});
+  }
+  for (const StartupCheck& check : options.checks) {
+    auto checked = co_await check.check();
+    if (checked) continue;
+    if (pg::classify(checked.error()) == pg::Disposition::retryable) co_return checked.error();
+    logger.error("invalid_configuration",
+                 {{"detail", check.setting + ": " + checked.error().describe()}});
+    co_return Startup::failed;
+  }
+  co_return Startup::ready;
+}
+
+}  // namespace
+
+asio::awaitable<Startup> prepare_when_reachable(const StartupOptions& options,
+                                                const bool& stop_requested, log::Logger& logger) {
+  // Waited for as long as the database does not answer, until the stop: the service has
+  // nothing to lose meanwhile, and it reports itself not ready.
+  const async::RetryPolicy policy{.initial = std::chrono::milliseconds{250},
+                                  .max_delay = options.retry_max,
+                                  .max_attempts = async::kUnlimitedAttempts,
+                                  .max_elapsed = async::kUnlimitedTime};
+  async::Backoff backoff(policy);
+  for (int attempt = 1; !stop_requested; ++attempt) {
+    auto prepared = co_await prepare_once(options, logger);
+    if (prepared) co_return *prepared;
+    const std::chrono::milliseconds retry_in = backoff.next();
+    logger.warn("database_unavailable", {{"error", prepared.error().describe()},
                                          {"attempt", attempt},
-                                         {"retry_in_ms", backoff.count()}});
-    asio::steady_timer pause(co_await asio::this_coro::executor, backoff);
+                                         {"retry_in_ms", retry_in.count()}});
+    asio::steady_timer pause(co_await asio::this_coro::executor, retry_in);
     co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
-    backoff = std::min(backoff * 2, options.retry_max);
   }
   co_return Startup::stopped;
 }

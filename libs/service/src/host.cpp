@@ -4,11 +4,8 @@
 #include <stdexcept>
 #include <thread>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include <tracker/async/blocking.hpp>
 #include <tracker/log/redaction.hpp>
@@ -80,7 +77,7 @@ http::Client& Host::http_client(http::ClientOptions options) {
 }
 
 void Host::add_startup_check(std::string setting, StartupCheck check) {
-  startup_checks_.emplace_back(std::move(setting), std::move(check));
+  startup_checks_.push_back({std::move(setting), std::move(check)});
 }
 
 void Host::add_route(std::string path, metrics::RouteHandler handler) {
@@ -99,36 +96,15 @@ bool Host::clients_ready() const {
 
 asio::awaitable<bool> Host::prepare_database(const bool& stop_requested) {
   const DatabaseSettings& db = *settings_.database;
-  if (db.migrate) {
-    // Named, not a braced temporary in the co_await: GCC 12 destroys those twice.
-    const schema::StartupOptions startup_options{.database_url = db.url,
-                                                 .db_schema = db.schema,
-                                                 .application_name = name_ + "-migrate",
-                                                 .retry_max = db.retry_max};
-    const schema::Startup startup =
-        co_await schema::migrate_when_reachable(startup_options, stop_requested, logger_);
-    if (startup != schema::Startup::ready) co_return false;
-  }
-  for (const auto& [setting, check] : startup_checks_) {
-    std::chrono::milliseconds backoff = 250ms;
-    for (int attempt = 1;; ++attempt) {
-      if (stop_requested) co_return false;
-      auto checked = co_await check();
-      if (checked) break;
-      if (pg::classify(checked.error()) != pg::Disposition::retryable) {
-        logger_.error("invalid_configuration",
-                      {{"detail", setting + ": " + checked.error().describe()}});
-        co_return false;
-      }
-      logger_.warn("database_unavailable", {{"error", checked.error().describe()},
-                                            {"attempt", attempt},
-                                            {"retry_in_ms", backoff.count()}});
-      asio::steady_timer pause(io_, backoff);
-      co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
-      backoff = std::min(backoff * 2, db.retry_max);
-    }
-  }
-  co_return !stop_requested;
+  const schema::StartupOptions options{.database_url = db.url,
+                                       .db_schema = db.schema,
+                                       .application_name = name_ + "-migrate",
+                                       .retry_max = db.retry_max,
+                                       .migrate = db.migrate,
+                                       .checks = startup_checks_};
+  const schema::Startup startup =
+      co_await schema::prepare_when_reachable(options, stop_requested, logger_);
+  co_return startup == schema::Startup::ready && !stop_requested;
 }
 
 asio::awaitable<void> Host::close_clients() {

@@ -33,7 +33,6 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -51,6 +50,7 @@
 #include <tracker/log/logger.hpp>
 #include <tracker/metrics/ops_endpoint.hpp>
 #include <tracker/pg/pool.hpp>
+#include <tracker/schema/migrations.hpp>
 #include <tracker/service/settings.hpp>
 
 namespace tracker::service {
@@ -79,27 +79,20 @@ struct Component {
   nlohmann::json started = nlohmann::json::object();
 };
 
-// A Component of any type with run(), stop(grace) and ready(), and listen() if it has one.
+// A Component of any type with run(), stop(grace) and ready(); listen() if it has one, and
+// what it holds (buffered() or in_flight()) in the shutting_down line if it says.
 template <typename Work>
-Component component(Work& work, nlohmann::json started,
-                    std::function<nlohmann::json()> status = {}) {
+Component component(Work& work, nlohmann::json started) {
   Component c;
-  if constexpr (std::is_same_v<decltype(work.run()), asio::awaitable<void>>) {
-    c.run = [&work]() -> asio::awaitable<bool> {
-      co_await work.run();
-      co_return true;
-    };
-  } else {
-    c.run = [&work] { return work.run(); };
-  }
-  if constexpr (requires { work.stop(std::chrono::milliseconds{}); }) {
-    c.stop = [&work](std::chrono::milliseconds grace) { work.stop(grace); };
-  } else {
-    c.stop = [&work](std::chrono::milliseconds) { work.stop(); };
-  }
+  c.run = [&work] { return work.run(); };
+  c.stop = [&work](std::chrono::milliseconds grace) { work.stop(grace); };
   c.ready = [&work] { return work.ready(); };
   if constexpr (requires { work.listen(); }) c.listen = [&work] { work.listen(); };
-  c.status = std::move(status);
+  if constexpr (requires { work.buffered(); }) {
+    c.status = [&work] { return nlohmann::json{{"buffered", work.buffered()}}; };
+  } else if constexpr (requires { work.in_flight(); }) {
+    c.status = [&work] { return nlohmann::json{{"in_flight", work.in_flight()}}; };
+  }
   c.started = std::move(started);
   return c;
 }
@@ -178,7 +171,7 @@ class Host {
   std::vector<std::unique_ptr<kafka::Consumer>> consumers_;
   std::vector<OwnedProducer> producers_;
   std::vector<std::unique_ptr<http::Client>> http_clients_;
-  std::vector<std::pair<std::string, StartupCheck>> startup_checks_;
+  std::vector<schema::StartupCheck> startup_checks_;
   metrics::OpsEndpointOptions ops_options_;
   std::vector<std::pair<std::string, metrics::RouteHandler>> routes_;
   bool database_ready_ = false;
