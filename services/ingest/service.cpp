@@ -3,7 +3,6 @@
 #include <stdexcept>
 #include <string>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -50,8 +49,7 @@ Service::Service(asio::any_io_executor executor, kafka::Producer& producer,
            .body_timeout = settings.body_timeout,
            .route_label = &IngestHandler::route_label,
            .refusal_headers = {{"x-slack-no-retry", "1"}}},
-          [this](http::Request& request) { return handler_.handle(request); }, registry, logger),
-      stopped_(strand_, asio::steady_timer::time_point::max()) {
+          [this](http::Request& request) { return handler_.handle(request); }, registry, logger) {
   reserve_descriptors(settings, logger);
 }
 
@@ -65,9 +63,7 @@ asio::awaitable<bool> Service::run() {
 }
 
 asio::awaitable<bool> Service::serve() {
-  while (!stop_requested_) {
-    co_await stopped_.async_wait(asio::as_tuple(asio::use_awaitable));
-  }
+  co_await stop_requested_.wait();
   const std::size_t forced = co_await server_.shutdown(grace_);
   logger_.info("connections_closed", {{"closed_by_force", forced}});
   co_return true;
@@ -76,8 +72,7 @@ asio::awaitable<bool> Service::serve() {
 void Service::stop(std::chrono::milliseconds grace) {
   asio::post(strand_, [this, grace] {
     grace_ = grace;
-    stop_requested_ = true;
-    stopped_.cancel();
+    stop_requested_.set();
   });
 }
 

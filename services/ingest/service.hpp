@@ -14,9 +14,9 @@
 #include <prometheus/registry.h>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <tracker/async/event.hpp>
 #include <tracker/http/server.hpp>
 #include <tracker/kafka/producer.hpp>
 #include <tracker/log/logger.hpp>
@@ -47,8 +47,7 @@ class Service {
   KafkaPublisher publisher_;
   IngestHandler handler_;
   http::Server server_;
-  boost::asio::steady_timer stopped_;  // on strand_: cancelled by stop()
-  bool stop_requested_ = false;        // on strand_
+  async::Event stop_requested_;  // on strand_: set by stop()
   std::chrono::milliseconds grace_{0};
 };
 
