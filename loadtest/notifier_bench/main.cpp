@@ -33,7 +33,7 @@
 #include <tracker/kafka/admin.hpp>
 #include <tracker/kafka/producer.hpp>
 #include <tracker/kafka/send_all.hpp>
-#include <tracker/slack/outbox.hpp>
+#include <tracker/messages/outbox.hpp>
 
 #include "../common/scratch_database.hpp"
 #include "../worker_bench/child_process.hpp"
@@ -225,15 +225,15 @@ int main(int argc, char** argv) {
                                       tracker::log::null_logger());
     auto message_at = [&](std::size_t i) {
       const std::string channel = "C" + std::to_string(1000 + static_cast<int>(i) % o.channels);
-      tracker::slack::OutboxMessage message{
+      tracker::messages::OutboxMessage message{
           .delivery_id = "bench:" + id + ":" + std::to_string(i),
           .team_id = "T0BENCH",
           .channel = channel,
           .text = "오늘의 공부 요약 #" + std::to_string(i) + ": 2시간 30분, #kafka #cpp",
           .created_at = std::chrono::system_clock::now()};
       return tracker::kafka::OutgoingMessage{.topic = topic,
-                                             .key = tracker::slack::outbox_key(message),
-                                             .value = tracker::slack::encode_outbox(message)};
+                                             .key = tracker::messages::outbox_key(message),
+                                             .value = tracker::messages::encode_outbox(message)};
     };
     auto sent = asio::co_spawn(
         io,

@@ -45,7 +45,7 @@
 #include <tracker/kafka/producer.hpp>
 #include <tracker/kafka/send_all.hpp>
 #include <tracker/log/logger.hpp>
-#include <tracker/slack/envelope.hpp>
+#include <tracker/messages/envelope.hpp>
 #include <tracker/slack/request.hpp>
 
 #include "../common/scratch_database.hpp"
@@ -289,9 +289,9 @@ double feed(const std::string& brokers, const std::string& topic, const std::str
     const auto& callback = std::get<tracker::slack::EventCallback>(request);
     return tracker::kafka::OutgoingMessage{
         .topic = topic,
-        .key = tracker::slack::partition_key(callback),
-        .value = tracker::slack::make_envelope(callback, body,
-                                               {.received_at = std::chrono::system_clock::now()})};
+        .key = tracker::messages::partition_key(callback),
+        .value = tracker::messages::make_envelope(
+            callback, body, {.received_at = std::chrono::system_clock::now()})};
   };
   auto sent = asio::co_spawn(io, tracker::kafka::send_all(producer, count, message_at, 5'000),
                              asio::use_future);

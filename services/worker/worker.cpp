@@ -373,11 +373,12 @@ asio::awaitable<void> Worker::process(std::vector<Item> batch) {
   std::vector<const Event*> writes;
   std::vector<const Item*> origins;
   for (const Item& item : batch) {
-    if (const auto* poison = std::get_if<Poison>(&item.decoded)) {
-      if (!co_await dead_letter(item, poison->reason, poison->error)) co_return;
+    if (item.decoded.has_error()) {
+      const messages::DecodeError poison = item.decoded.error();
+      if (!co_await dead_letter(item, poison.reason, poison.detail)) co_return;
       continue;
     }
-    const Event& event = std::get<Event>(item.decoded);
+    const Event& event = *item.decoded;
     if (const auto* skip = std::get_if<Skip>(&event.action)) {
       metrics_->skip(*skip);
       continue;

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include <tracker/schema/topics.hpp>
+#include <tracker/messages/topics.hpp>
 
 namespace tracker::worker {
 
@@ -43,9 +43,9 @@ Settings load_settings(config::Env& env) {
   s.brokers = env.kafka_brokers("KAFKA_BROKERS");
   s.database_url = env.required("DATABASE_URL");
   s.db_schema = env.sql_identifier("TRACKER_DB_SCHEMA");
-  s.topic = env.optional("TRACKER_WORKER_TOPIC", std::string(schema::topics::kSlackEvents));
+  s.topic = env.optional("TRACKER_WORKER_TOPIC", std::string(messages::topics::kSlackEvents));
   s.dlq_topic = env.optional("TRACKER_WORKER_DLQ_TOPIC",
-                             std::string(schema::topics::kSlackEventsDeadLetters));
+                             std::string(messages::topics::kSlackEventsDeadLetters));
   s.group_id = env.optional("TRACKER_WORKER_GROUP", "worker");
   s.filter.channels = id_list(env, "TRACKER_WATCHED_CHANNELS");
   s.filter.team_ids = id_list(env, "TRACKER_ALLOWED_TEAM_IDS");

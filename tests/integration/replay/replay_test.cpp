@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <tracker/http/blocking_client.hpp>
-#include <tracker/slack/envelope.hpp>
+#include <tracker/messages/envelope.hpp>
 #include <tracker/slack/request.hpp>
 
 #include "environment.hpp"

@@ -12,7 +12,7 @@
 #include <tracker/kafka/consumer.hpp>
 #include <tracker/kafka/producer.hpp>
 #include <tracker/kafka/send_all.hpp>
-#include <tracker/slack/envelope.hpp>
+#include <tracker/messages/envelope.hpp>
 #include <tracker/slack/request.hpp>
 
 #include "environment.hpp"
