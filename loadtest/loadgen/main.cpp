@@ -23,7 +23,7 @@
 #include <vector>
 
 #include <tracker/config/number.hpp>
-#include <tracker/http/blocking_client.hpp>
+#include <tracker/testkit/blocking_client.hpp>
 
 #include "engine.hpp"
 #include "event_body.hpp"
@@ -275,8 +275,8 @@ std::vector<lt::ResourceSeries> prometheus_resources(const std::string& address,
     const std::string target = "/api/v1/query_range?query=" + url_encode(q.expr) +
                                "&start=" + lt::fixed(start_unix_s, 3) +
                                "&end=" + lt::fixed(end_unix_s, 3) + "&step=2";
-    const auto got = tracker::http::blocking_get(endpoint.address().to_string(), endpoint.port(),
-                                                 target, std::chrono::seconds(10));
+    const auto got = tracker::testkit::blocking_get(endpoint.address().to_string(), endpoint.port(),
+                                                    target, std::chrono::seconds(10));
     if (got.status != 200) {
       throw std::runtime_error("Prometheus at " + address + " answered " +
                                std::to_string(got.status) + " to " + q.expr);

@@ -29,11 +29,11 @@
 #include <boost/asio/use_future.hpp>
 
 #include <tracker/config/number.hpp>
-#include <tracker/http/blocking_client.hpp>
 #include <tracker/kafka/admin.hpp>
 #include <tracker/kafka/producer.hpp>
 #include <tracker/kafka/send_all.hpp>
-#include <tracker/slack/outbox.hpp>
+#include <tracker/messages/outbox.hpp>
+#include <tracker/testkit/blocking_client.hpp>
 
 #include "../common/scratch_database.hpp"
 #include "../worker_bench/child_process.hpp"
@@ -187,7 +187,7 @@ int main(int argc, char** argv) {
                                             .latency_median_ms = o.latency_median_ms,
                                             .latency_p99_ms = o.latency_p99_ms,
                                             .seed = 7});
-  const std::uint16_t ops_port = tracker::http::free_loopback_port();
+  const std::uint16_t ops_port = tracker::testkit::free_loopback_port();
   std::vector<std::string> env = {
       "TRACKER_DB_SCHEMA=" + schema,
       "TRACKER_NOTIFIER_TOPIC=" + topic,
@@ -209,7 +209,7 @@ int main(int argc, char** argv) {
   env.insert(env.end(), o.notifier_env.begin(), o.notifier_env.end());
   const pid_t notifier = tracker::loadtest::spawn(o.notifier, env);
   const auto ready_until = Clock::now() + 30s;
-  while (tracker::http::blocking_get("127.0.0.1", ops_port, "/readyz").status != 200) {
+  while (tracker::testkit::blocking_get("127.0.0.1", ops_port, "/readyz").status != 200) {
     if (Clock::now() > ready_until) {
       std::cerr << "notifier-bench: the notifier did not become ready\n";
       tracker::loadtest::stop(notifier);
@@ -225,15 +225,15 @@ int main(int argc, char** argv) {
                                       tracker::log::null_logger());
     auto message_at = [&](std::size_t i) {
       const std::string channel = "C" + std::to_string(1000 + static_cast<int>(i) % o.channels);
-      tracker::slack::OutboxMessage message{
+      tracker::messages::OutboxMessage message{
           .delivery_id = "bench:" + id + ":" + std::to_string(i),
           .team_id = "T0BENCH",
           .channel = channel,
           .text = "오늘의 공부 요약 #" + std::to_string(i) + ": 2시간 30분, #kafka #cpp",
           .created_at = std::chrono::system_clock::now()};
       return tracker::kafka::OutgoingMessage{.topic = topic,
-                                             .key = tracker::slack::outbox_key(message),
-                                             .value = tracker::slack::encode_outbox(message)};
+                                             .key = tracker::messages::outbox_key(message),
+                                             .value = tracker::messages::encode_outbox(message)};
     };
     auto sent = asio::co_spawn(
         io,

@@ -18,6 +18,12 @@
 //
 // Threads: the server runs on the executor given; the accessors lock, so a test may call them
 // from its own thread.
+//
+// Files: openai_simulator.cpp (server wiring, routing, auth), control.cpp (/_sim/),
+// chat_request.* (validation, token estimates), rate_limits.* (RPM/TPM, x-ratelimit-*),
+// faults.cpp (injected errors), chat_completion.cpp (the route), chat_answer.* (the answer's
+// content), files.cpp and multipart.* (Files API), batches.cpp (Batch API), openai_wire.*
+// (error bodies), simulator_records.hpp (the records they share).
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -115,21 +121,34 @@ class OpenAiSimulator {
   void reset();  // counters, files and batches; not the config
 
  private:
-  struct Decision;
+  struct Decision;  // simulator_records.hpp, with the two below
   struct StoredFile;
   struct Batch;
+  // openai_simulator.cpp: the way through one request.
   boost::asio::awaitable<http::Response> handle(http::Request& request);
-  http::Response control_request(const http::Request& request, std::string_view path);
   http::Response api_request(const http::Request& request, const std::string& path,
                              Decision& decision);
+  std::string next_request_id();
+  // control.cpp
+  http::Response control_request(const http::Request& request, std::string_view path);
+  // chat_completion.cpp, and the two steps it takes on an admissible request: rate_limits.cpp
+  // (nullopt: admitted and charged) and faults.cpp (nullopt: no fault drawn).
   http::Response chat_completion(const http::Request& request, Decision& decision);
+  std::optional<http::Response> admit(const std::string& model, std::uint64_t estimate,
+                                      unsigned version, Decision& decision);
+  void set_rate_limit_headers(http::Response& response, std::chrono::steady_clock::time_point now);
+  void rebuild_buckets();
+  std::optional<http::Response> inject_fault(const std::string& model, unsigned version,
+                                             Decision& decision);
+  // files.cpp: `content` asks for GET .../content.
   http::Response upload_file(const http::Request& request);
+  http::Response file_request(const http::Request& request, const std::string& id, bool content);
+  // batches.cpp: `cancel` asks for POST .../cancel.
   http::Response create_batch(const http::Request& request);
+  http::Response list_batches(unsigned version);
+  http::Response batch_request(const http::Request& request, const std::string& id, bool cancel);
   nlohmann::json batch_object(Batch& batch);
   void finish_batch(Batch& batch);
-  void set_rate_limit_headers(http::Response& response, std::chrono::steady_clock::time_point now);
-  std::string next_request_id();
-  void rebuild_buckets();
 
   boost::asio::any_io_executor executor_;
   log::Logger& logger_;

@@ -30,12 +30,12 @@
 #include <boost/asio/io_context.hpp>
 
 #include <tracker/config/number.hpp>
-#include <tracker/http/blocking_client.hpp>
 #include <tracker/kafka/admin.hpp>
 #include <tracker/kafka/producer.hpp>
 #include <tracker/pg/migrations.hpp>
 #include <tracker/pg/pool.hpp>
 #include <tracker/schema/migrations.hpp>
+#include <tracker/testkit/blocking_client.hpp>
 
 #include "../common/scratch_database.hpp"
 #include "../worker_bench/child_process.hpp"
@@ -275,7 +275,7 @@ int main(int argc, char** argv) {
                                                    .inject_429_rate = o.inject_429,
                                                    .inject_500_rate = o.inject_500,
                                                    .seed = 7});
-  const std::uint16_t ops_port = tracker::http::free_loopback_port();
+  const std::uint16_t ops_port = tracker::testkit::free_loopback_port();
   std::vector<std::string> env = {
       "DATABASE_URL=" + database_url,
       "TRACKER_DB_SCHEMA=" + schema,

@@ -40,13 +40,13 @@
 #include <boost/asio/use_future.hpp>
 
 #include <tracker/config/number.hpp>
-#include <tracker/http/blocking_client.hpp>
 #include <tracker/kafka/admin.hpp>
 #include <tracker/kafka/producer.hpp>
 #include <tracker/kafka/send_all.hpp>
 #include <tracker/log/logger.hpp>
-#include <tracker/slack/envelope.hpp>
+#include <tracker/messages/envelope.hpp>
 #include <tracker/slack/request.hpp>
+#include <tracker/testkit/blocking_client.hpp>
 
 #include "../common/scratch_database.hpp"
 #include "../slack_load/event_body.hpp"
@@ -163,7 +163,7 @@ std::string env_or_die(const char* name) {
 }
 
 std::string http_get(std::uint16_t port, const char* target) {
-  return tracker::http::blocking_get("127.0.0.1", port, target).body;
+  return tracker::testkit::blocking_get("127.0.0.1", port, target).body;
 }
 
 using tracker::loadtest::Database;
@@ -289,9 +289,9 @@ double feed(const std::string& brokers, const std::string& topic, const std::str
     const auto& callback = std::get<tracker::slack::EventCallback>(request);
     return tracker::kafka::OutgoingMessage{
         .topic = topic,
-        .key = tracker::slack::partition_key(callback),
-        .value = tracker::slack::make_envelope(callback, body,
-                                               {.received_at = std::chrono::system_clock::now()})};
+        .key = tracker::messages::partition_key(callback),
+        .value = tracker::messages::make_envelope(
+            callback, body, {.received_at = std::chrono::system_clock::now()})};
   };
   auto sent = asio::co_spawn(io, tracker::kafka::send_all(producer, count, message_at, 5'000),
                              asio::use_future);
@@ -315,7 +315,7 @@ RunResult run_one(const Options& options, const RunSpec& spec, const std::string
                spec.batch, spec.events, names.topic.c_str(), result.feed_s);
 
   Database db(env_or_die("DATABASE_URL"));
-  const std::uint16_t ops_port = tracker::http::free_loopback_port();
+  const std::uint16_t ops_port = tracker::testkit::free_loopback_port();
   const auto started = Clock::now();
   const pid_t pid = start_worker(options, names, spec.batch, ops_port);
   const Progress progress = wait_for_rows(ops_port, spec.events, pid, started + limit(options));
@@ -363,15 +363,15 @@ int run_latency(const Options& options, const RunSpec& spec, const std::string& 
   };
 
   // The worker with its default batching, ready (caught up with an empty topic) before the load.
-  const std::uint16_t worker_ops = tracker::http::free_loopback_port();
+  const std::uint16_t worker_ops = tracker::testkit::free_loopback_port();
   const pid_t worker = start_worker(options, names, 500, worker_ops);
   ready(worker_ops);
   char secret[33];
   std::snprintf(secret, sizeof secret, "%08x%08x%08x%08x", std::rand(), std::rand(), std::rand(),
                 std::rand());
   setenv("SLACK_SIGNING_SECRET", secret, 1);
-  const std::uint16_t ingest_port = tracker::http::free_loopback_port();
-  const std::uint16_t ingest_ops = tracker::http::free_loopback_port();
+  const std::uint16_t ingest_port = tracker::testkit::free_loopback_port();
+  const std::uint16_t ingest_ops = tracker::testkit::free_loopback_port();
   const pid_t ingest =
       spawn(options.ingest, {"TRACKER_INGEST_ADDRESS=127.0.0.1",
                              "TRACKER_INGEST_PORT=" + std::to_string(ingest_port),
@@ -438,7 +438,7 @@ int run_outage(const Options& options, const RunSpec& spec, const std::string& r
     }
   };
 
-  const std::uint16_t ops_port = tracker::http::free_loopback_port();
+  const std::uint16_t ops_port = tracker::testkit::free_loopback_port();
   const pid_t worker = start_worker(options, names, 500, ops_port);
   // Let it start draining, then take the database away.
   if (!wait_for_rows(ops_port, 1, worker, deadline).complete) {
@@ -456,7 +456,7 @@ int run_outage(const Options& options, const RunSpec& spec, const std::string& r
     const std::string metrics = http_get(ops_port, "/metrics");
     paused = paused || sample(metrics, "tracker_worker_consumer_paused").value_or(0) == 1;
     unready =
-        unready || tracker::http::blocking_get("127.0.0.1", ops_port, "/readyz").status == 503;
+        unready || tracker::testkit::blocking_get("127.0.0.1", ops_port, "/readyz").status == 503;
     if (waitpid(worker, nullptr, WNOHANG) == worker) {
       stack("pg-start");
       throw std::runtime_error("the worker exited during the outage");

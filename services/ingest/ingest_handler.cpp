@@ -5,7 +5,7 @@
 #include <boost/beast/http/field.hpp>
 #include <nlohmann/json.hpp>
 
-#include <tracker/slack/envelope.hpp>
+#include <tracker/messages/envelope.hpp>
 #include <tracker/slack/request.hpp>
 
 namespace tracker::ingest {
@@ -136,7 +136,7 @@ boost::asio::awaitable<http::Response> IngestHandler::handle(http::Request& requ
 boost::asio::awaitable<http::Response> IngestHandler::publish(const slack::EventCallback& event,
                                                               const http::Request& request) {
   const unsigned version = request.version();
-  slack::Delivery delivery{.received_at = clock_()};
+  messages::Delivery delivery{.received_at = clock_()};
   if (const auto retry = header(request, "x-slack-retry-num"); !retry.empty()) {
     int number = 0;
     const auto parsed = std::from_chars(retry.data(), retry.data() + retry.size(), number);
@@ -152,9 +152,9 @@ boost::asio::awaitable<http::Response> IngestHandler::publish(const slack::Event
   }
 
   kafka::OutgoingMessage message{.topic = topic_,
-                                 .key = slack::partition_key(event),
-                                 .value = slack::make_envelope(event, request.body(), delivery)};
-  message.headers.push_back({"schema", std::string(slack::kEnvelopeSchema)});
+                                 .key = messages::partition_key(event),
+                                 .value = messages::make_envelope(event, request.body(), delivery)};
+  message.headers.push_back({"schema", std::string(messages::kEnvelopeSchema)});
   if (const std::size_t size = kafka::record_size(message); size > max_record_bytes_) {
     // No retry can store it: say so before the producer is asked, and tell Slack not to retry.
     publish_results_.Add({{"outcome", std::string(to_string(PublishOutcome::too_large))}})

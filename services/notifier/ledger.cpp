@@ -146,7 +146,7 @@ std::string_view outcome_name(slack::PostOutcome outcome) {
   return "permanent";
 }
 
-asio::awaitable<pg::Result<Claim>> DeliveryLedger::claim(const slack::OutboxMessage& message,
+asio::awaitable<pg::Result<Claim>> DeliveryLedger::claim(const messages::OutboxMessage& message,
                                                          int parts, std::int32_t partition,
                                                          std::int64_t offset) {
   auto lease = co_await pool_.acquire();

@@ -21,8 +21,8 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <tracker/messages/outbox.hpp>
 #include <tracker/pg/pool.hpp>
-#include <tracker/slack/outbox.hpp>
 #include <tracker/slack/web_api.hpp>
 
 namespace tracker::notifier {
@@ -66,7 +66,7 @@ class DeliveryLedger {
  public:
   explicit DeliveryLedger(pg::Pool& pool) : pool_(pool) {}
 
-  asio::awaitable<pg::Result<Claim>> claim(const slack::OutboxMessage& message, int parts,
+  asio::awaitable<pg::Result<Claim>> claim(const messages::OutboxMessage& message, int parts,
                                            std::int32_t partition, std::int64_t offset);
   // Takes the lease of a pending delivery for `instance` for `duration`, if it is free, already
   // this instance's, or run out; marks attempts without an outcome interrupted as it does.

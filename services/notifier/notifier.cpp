@@ -49,7 +49,7 @@ prometheus::Histogram::BucketBoundaries wait_buckets() {
 
 struct Notifier::Item {
   kafka::Message record;
-  std::variant<slack::OutboxMessage, slack::OutboxDecodeError> decoded;
+  messages::DecodeResult<messages::OutboxMessage> decoded;
   bool leased = false;  // this notifier has taken the delivery's lease at least once
 };
 
@@ -268,10 +268,10 @@ asio::awaitable<bool> Notifier::run() {
 void Notifier::dispatch(kafka::Message record) {
   metrics_->consumed.Increment();
   offsets_.add(record.partition(), record.offset());
-  auto decoded = slack::decode_outbox(record.value());
+  auto decoded = messages::decode_outbox(record.value());
   // Undecodable records have no channel; they share one queue, which only dead-letters.
   std::string key;
-  if (const auto* message = std::get_if<slack::OutboxMessage>(&decoded)) key = message->channel;
+  if (decoded.has_value()) key = decoded->channel;
   auto& slot = channels_[key];
   if (!slot) {
     slot = std::make_unique<ChannelQueue>();
@@ -331,11 +331,12 @@ void Notifier::finish(Item& item) {
 }
 
 asio::awaitable<Notifier::Done> Notifier::handle(Item& item) {
-  if (const auto* error = std::get_if<slack::OutboxDecodeError>(&item.decoded)) {
-    const bool sent = co_await dead_letter(item, error->reason, error->detail);
+  if (item.decoded.has_error()) {
+    const messages::DecodeError error = item.decoded.error();
+    const bool sent = co_await dead_letter(item, error.reason, error.detail);
     co_return sent ? Done::finished : Done::abandoned;
   }
-  const auto& message = std::get<slack::OutboxMessage>(item.decoded);
+  const auto& message = *item.decoded;
   const Done done = co_await deliver(item, message);
   if (done == Done::abandoned && item.leased && db_failing_ == 0) {
     // Stopping: the lease goes with this notifier, so that the partition's next owner need not
@@ -360,7 +361,7 @@ bool Notifier::holds_partition(const kafka::Message& record) const {
 }
 
 asio::awaitable<Notifier::Leased> Notifier::take_lease(Item& item,
-                                                       const slack::OutboxMessage& message) {
+                                                       const messages::OutboxMessage& message) {
   int looks = 0;
   const char* waited_for = nullptr;
   std::optional<Clock::time_point> moved_since;
@@ -479,7 +480,8 @@ asio::awaitable<bool> Notifier::durably(const char* what, Op op) {
   }
 }
 
-asio::awaitable<Notifier::Done> Notifier::deliver(Item& item, const slack::OutboxMessage& message) {
+asio::awaitable<Notifier::Done> Notifier::deliver(Item& item,
+                                                  const messages::OutboxMessage& message) {
   // With blocks, text is only the notification fallback: one part, cut to size.
   std::vector<std::string> parts =
       message.blocks

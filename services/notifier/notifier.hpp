@@ -57,7 +57,7 @@
 #include <tracker/kafka/offset_tracker.hpp>
 #include <tracker/kafka/producer.hpp>
 #include <tracker/log/logger.hpp>
-#include <tracker/slack/outbox.hpp>
+#include <tracker/messages/outbox.hpp>
 #include <tracker/slack/web_api.hpp>
 
 #include "lease.hpp"
@@ -132,10 +132,10 @@ class Notifier {
   void dispatch(kafka::Message record);
   asio::awaitable<void> run_channel(std::string key);
   asio::awaitable<Done> handle(Item& item);
-  asio::awaitable<Done> deliver(Item& item, const slack::OutboxMessage& message);
+  asio::awaitable<Done> deliver(Item& item, const messages::OutboxMessage& message);
   // Waits until this notifier may work on the delivery (its lease taken), or the delivery is
   // finished elsewhere, or the service is stopping.
-  asio::awaitable<Leased> take_lease(Item& item, const slack::OutboxMessage& message);
+  asio::awaitable<Leased> take_lease(Item& item, const messages::OutboxMessage& message);
   asio::awaitable<void> release_lease(Item& item, const std::string& delivery_id);
   [[nodiscard]] bool holds_partition(const kafka::Message& record) const;
   asio::awaitable<Done> give_up(Item& item, const std::string& delivery_id, std::string reason,

@@ -6,7 +6,7 @@
 #include <stdexcept>
 
 #include <tracker/http/client.hpp>
-#include <tracker/schema/topics.hpp>
+#include <tracker/messages/topics.hpp>
 
 namespace tracker::notifier {
 
@@ -38,9 +38,9 @@ Settings load_settings(config::Env& env) {
     env.fail("SLACK_API_BASE_URL", error.what());
   }
   s.slack_ca_file = env.optional("TRACKER_SLACK_CA_FILE", "");
-  s.topic = env.optional("TRACKER_NOTIFIER_TOPIC", std::string(schema::topics::kSlackOutbox));
+  s.topic = env.optional("TRACKER_NOTIFIER_TOPIC", std::string(messages::topics::kSlackOutbox));
   s.options.dlq_topic = env.optional("TRACKER_NOTIFIER_DLQ_TOPIC",
-                                     std::string(schema::topics::kSlackOutboxDeadLetters));
+                                     std::string(messages::topics::kSlackOutboxDeadLetters));
   s.group_id = env.optional("TRACKER_NOTIFIER_GROUP", "notifier");
 
   auto& o = s.options;

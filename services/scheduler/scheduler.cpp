@@ -213,12 +213,12 @@ double seconds_of(std::chrono::milliseconds d) {
   return std::chrono::duration<double>(d).count();
 }
 
-std::vector<schema::SummaryRequest> jobs_of(std::string_view text, SystemClock::time_point now) {
-  std::vector<schema::SummaryRequest> jobs;
+std::vector<messages::SummaryRequest> jobs_of(std::string_view text, SystemClock::time_point now) {
+  std::vector<messages::SummaryRequest> jobs;
   const json list = json::parse(text);
   jobs.reserve(list.size());
   for (const json& j : list) {
-    schema::SummaryRequest r;
+    messages::SummaryRequest r;
     r.job_id = j.at("job_id").get<std::string>();
     r.team_id = j.at("team_id").get<std::string>();
     r.user_id = j.at("user_id").get<std::string>();
@@ -362,15 +362,16 @@ asio::awaitable<pg::Result<std::uint64_t>> Scheduler::count_skipped(SystemClock:
 }
 
 asio::awaitable<pg::Result<std::uint64_t>> Scheduler::publish(
-    std::vector<schema::SummaryRequest> jobs, SystemClock::time_point now, TickReport* timing) {
+    std::vector<messages::SummaryRequest> jobs, SystemClock::time_point now, TickReport* timing) {
   if (jobs.empty()) co_return 0;
   const auto send_started = std::chrono::steady_clock::now();
   const std::string topic = options_.topic;
   auto sent = co_await kafka::send_all(
       producer_, jobs.size(),
       [&jobs, &topic](std::size_t i) {
-        return kafka::OutgoingMessage{
-            .topic = topic, .key = jobs[i].key(), .value = schema::encode_summary_request(jobs[i])};
+        return kafka::OutgoingMessage{.topic = topic,
+                                      .key = jobs[i].key(),
+                                      .value = messages::encode_summary_request(jobs[i])};
       },
       options_.publish_window);
   json ids = json::array();
@@ -407,7 +408,7 @@ asio::awaitable<pg::Result<std::uint64_t>> Scheduler::publish(
 asio::awaitable<pg::Result<void>> Scheduler::sweep(SystemClock::time_point now,
                                                    TickReport& report) {
   for (int round = 0; round < 100 && !stop_.requested(); ++round) {
-    std::vector<schema::SummaryRequest> again;
+    std::vector<messages::SummaryRequest> again;
     {
       auto lease = co_await pool_.acquire();
       if (!lease) co_return lease.error();
@@ -427,7 +428,7 @@ asio::awaitable<pg::Result<void>> Scheduler::sweep(SystemClock::time_point now,
           logger_.warn("job_timed_out", {{"job_id", job_id}, {"publishes", publishes}});
           continue;
         }
-        schema::SummaryRequest r;
+        messages::SummaryRequest r;
         r.job_id = job_id;
         r.team_id = rows->get<std::string>(i, 1);
         r.user_id = rows->get<std::string>(i, 2);
@@ -471,7 +472,7 @@ asio::awaitable<pg::Result<TickReport>> Scheduler::tick(SystemClock::time_point 
   // A due time more than two ticks old was missed (the scheduler was down): catch_up.
   const SystemClock::time_point scheduled_since = now - 2 * options_.tick_interval;
   for (int round = 0; round < 1'000 && !stop_.requested(); ++round) {
-    std::vector<schema::SummaryRequest> jobs;
+    std::vector<messages::SummaryRequest> jobs;
     std::uint64_t due = 0;
     const auto claim_started = std::chrono::steady_clock::now();
     {
@@ -519,7 +520,7 @@ asio::awaitable<pg::Result<TickReport>> Scheduler::tick(SystemClock::time_point 
 asio::awaitable<pg::Result<TriggerReport>> Scheduler::trigger(TriggerRequest request,
                                                               SystemClock::time_point now) {
   TriggerReport report;
-  std::vector<schema::SummaryRequest> jobs;
+  std::vector<messages::SummaryRequest> jobs;
   {
     auto lease = co_await pool_.acquire();
     if (!lease) co_return lease.error();

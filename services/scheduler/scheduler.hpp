@@ -31,8 +31,8 @@
 #include <tracker/http/responses.hpp>
 #include <tracker/kafka/producer.hpp>
 #include <tracker/log/logger.hpp>
+#include <tracker/messages/summary_request.hpp>
 #include <tracker/pg/pool.hpp>
-#include <tracker/schema/summary_request.hpp>
 
 namespace tracker::scheduler {
 
@@ -122,7 +122,7 @@ class Scheduler {
   struct Claimed;
   asio::awaitable<pg::Result<std::uint64_t>> count_skipped(SystemClock::time_point now);
   // Sends `jobs` and records each one the broker acknowledged as published at `now`.
-  asio::awaitable<pg::Result<std::uint64_t>> publish(std::vector<schema::SummaryRequest> jobs,
+  asio::awaitable<pg::Result<std::uint64_t>> publish(std::vector<messages::SummaryRequest> jobs,
                                                      SystemClock::time_point now,
                                                      TickReport* timing = nullptr);
   asio::awaitable<pg::Result<void>> sweep(SystemClock::time_point now, TickReport& report);

@@ -2,7 +2,7 @@
 
 #include <unistd.h>
 
-#include <tracker/schema/topics.hpp>
+#include <tracker/messages/topics.hpp>
 
 namespace tracker::scheduler {
 
@@ -27,7 +27,8 @@ Settings load_settings(config::Env& env) {
     env.fail("TRACKER_ADMIN_TOKEN", "is shorter than 16 characters");
   }
   auto& o = s.options;
-  o.topic = env.optional("TRACKER_SCHEDULER_TOPIC", std::string(schema::topics::kSummaryRequests));
+  o.topic =
+      env.optional("TRACKER_SCHEDULER_TOPIC", std::string(messages::topics::kSummaryRequests));
   o.instance = env.optional("TRACKER_SCHEDULER_INSTANCE", default_instance());
   o.tick_interval = env.duration("TRACKER_SCHEDULER_TICK_INTERVAL", 60s, 100ms, 1h);
   o.catch_up_window = env.duration("TRACKER_SCHEDULER_CATCH_UP_WINDOW", std::chrono::hours{36}, 0ms,

@@ -99,7 +99,7 @@ std::string format_minutes(int minutes, const std::string& language) {
   return std::to_string(h) + " h" + (m ? " " + std::to_string(m) + " min" : "");
 }
 
-DayFacts facts_of(const schema::SummaryRequest& request, const StudyContext& context) {
+DayFacts facts_of(const messages::SummaryRequest& request, const StudyContext& context) {
   DayFacts facts;
   facts.logs = static_cast<int>(context.logs_total);
   std::set<std::string> seen;
@@ -133,7 +133,7 @@ DayFacts facts_of(const schema::SummaryRequest& request, const StudyContext& con
   return facts;
 }
 
-std::string offline_summary(const schema::SummaryRequest& request, const StudyContext& context) {
+std::string offline_summary(const messages::SummaryRequest& request, const StudyContext& context) {
   const DayFacts f = facts_of(request, context);
   const bool ko = f.language == "ko";
   // FNV-1a of the job id: the same job always gets the same encouragement, on any build.

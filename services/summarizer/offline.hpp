@@ -6,7 +6,7 @@
 // input always gives the same text.
 #include <string>
 
-#include <tracker/schema/summary_request.hpp>
+#include <tracker/messages/summary_request.hpp>
 
 #include "store.hpp"
 
@@ -21,12 +21,12 @@ struct DayFacts {
   std::string language = "en";          // "ko" or "en"
 };
 
-DayFacts facts_of(const schema::SummaryRequest& request, const StudyContext& context);
+DayFacts facts_of(const messages::SummaryRequest& request, const StudyContext& context);
 
 // "2 h 30 min" / "2시간 30분"
 std::string format_minutes(int minutes, const std::string& language);
 
-std::string offline_summary(const schema::SummaryRequest& request, const StudyContext& context);
+std::string offline_summary(const messages::SummaryRequest& request, const StudyContext& context);
 
 // Escapes &, < and > as Slack's mrkdwn wants, so a log's "<@U123>" or "<!channel>" is shown,
 // not acted on.

@@ -154,7 +154,7 @@ asio::awaitable<pg::Result<std::optional<JobState>>> Store::job(std::string job_
   co_return std::optional<JobState>{std::move(state)};
 }
 
-asio::awaitable<pg::Result<StudyContext>> Store::context(schema::SummaryRequest request) {
+asio::awaitable<pg::Result<StudyContext>> Store::context(messages::SummaryRequest request) {
   auto lease = co_await pool_.acquire();
   if (!lease) co_return lease.error();
   pg::Connection& c = **lease;
@@ -299,16 +299,16 @@ asio::awaitable<pg::Result<void>> Store::batch_applied(std::string batch_id, std
   co_return pg::Result<void>{};
 }
 
-asio::awaitable<pg::Result<std::vector<schema::SummaryRequest>>> Store::batch_jobs(
+asio::awaitable<pg::Result<std::vector<messages::SummaryRequest>>> Store::batch_jobs(
     std::string batch_id) {
   auto lease = co_await pool_.acquire();
   if (!lease) co_return lease.error();
   const pg::Params params(batch_id);
   auto rows = co_await (*lease)->execute(kBatchJobs, params);
   if (!rows) co_return rows.error();
-  std::vector<schema::SummaryRequest> jobs;
+  std::vector<messages::SummaryRequest> jobs;
   for (int i = 0; i < rows->size(); ++i) {
-    schema::SummaryRequest r;
+    messages::SummaryRequest r;
     r.job_id = rows->get<std::string>(i, 0);
     r.team_id = rows->get<std::string>(i, 1);
     r.user_id = rows->get<std::string>(i, 2);

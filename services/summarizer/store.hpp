@@ -9,8 +9,8 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <tracker/messages/summary_request.hpp>
 #include <tracker/pg/pool.hpp>
-#include <tracker/schema/summary_request.hpp>
 
 namespace tracker::summarizer {
 
@@ -67,7 +67,7 @@ class Store {
 
   // std::nullopt: no such job.
   asio::awaitable<pg::Result<std::optional<JobState>>> job(std::string job_id);
-  asio::awaitable<pg::Result<StudyContext>> context(schema::SummaryRequest request);
+  asio::awaitable<pg::Result<StudyContext>> context(messages::SummaryRequest request);
   // Inserts the summary unless the job has one; returns the stored one (channel, text) either
   // way, so a redelivered request publishes the same message.
   asio::awaitable<pg::Result<SummaryRecord>> save(SummaryRecord record);
@@ -90,7 +90,8 @@ class Store {
   asio::awaitable<pg::Result<void>> batch_applied(std::string batch_id, std::string api_status,
                                                   std::string error);
   // The batch's jobs not yet done or failed, as the requests that claimed them.
-  asio::awaitable<pg::Result<std::vector<schema::SummaryRequest>>> batch_jobs(std::string batch_id);
+  asio::awaitable<pg::Result<std::vector<messages::SummaryRequest>>> batch_jobs(
+      std::string batch_id);
 
  private:
   pg::Pool& pool_;

@@ -13,8 +13,8 @@
 
 #include <tracker/kafka/dead_letter.hpp>
 #include <tracker/llm/prompt.hpp>
+#include <tracker/messages/outbox.hpp>
 #include <tracker/metrics/partition_gauges.hpp>
-#include <tracker/slack/outbox.hpp>
 
 #include "offline.hpp"
 
@@ -312,10 +312,10 @@ asio::awaitable<bool> Summarizer::dead_letter(const kafka::Message& record,
 }
 
 kafka::OutgoingMessage outbox_record(const std::string& topic,
-                                     const schema::SummaryRequest& request,
+                                     const messages::SummaryRequest& request,
                                      const SummaryRecord& summary,
                                      std::chrono::system_clock::time_point now) {
-  slack::OutboxMessage message;
+  messages::OutboxMessage message;
   message.delivery_id = "summary:" + request.job_id;
   message.team_id = request.team_id;
   message.channel = summary.channel;
@@ -324,11 +324,12 @@ kafka::OutgoingMessage outbox_record(const std::string& topic,
   message.origin = nlohmann::json{
       {"kind", "summary"},  {"job_id", request.job_id},     {"user_id", request.user_id},
       {"day", request.day}, {"provider", summary.provider}, {"model", summary.model}};
-  return {
-      .topic = topic, .key = slack::outbox_key(message), .value = slack::encode_outbox(message)};
+  return {.topic = topic,
+          .key = messages::outbox_key(message),
+          .value = messages::encode_outbox(message)};
 }
 
-asio::awaitable<bool> Summarizer::publish(const schema::SummaryRequest& request,
+asio::awaitable<bool> Summarizer::publish(const messages::SummaryRequest& request,
                                           const SummaryRecord& summary) {
   const kafka::OutgoingMessage record =
       outbox_record(options_.outbox_topic, request, summary, std::chrono::system_clock::now());
@@ -348,7 +349,7 @@ asio::awaitable<bool> Summarizer::publish(const schema::SummaryRequest& request,
   co_return false;
 }
 
-std::string Summarizer::destination_of(const schema::SummaryRequest& request,
+std::string Summarizer::destination_of(const messages::SummaryRequest& request,
                                        const StudyContext& context) const {
   if (options_.destination == Destination::channel) {
     // Where the person studies in public: the channel of their latest log of the period.
@@ -362,12 +363,13 @@ std::string Summarizer::destination_of(const schema::SummaryRequest& request,
 }
 
 asio::awaitable<void> Summarizer::handle(kafka::Message& record) {
-  auto decoded = schema::decode_summary_request(record.value());
-  if (auto* error = std::get_if<schema::SummaryRequestError>(&decoded)) {
-    if (co_await dead_letter(record, error->reason, error->detail)) finish(record);
+  auto decoded = messages::decode_summary_request(record.value());
+  if (decoded.has_error()) {
+    const messages::DecodeError error = decoded.error();
+    if (co_await dead_letter(record, error.reason, error.detail)) finish(record);
     co_return;
   }
-  const schema::SummaryRequest request = std::get<schema::SummaryRequest>(std::move(decoded));
+  const messages::SummaryRequest request = *std::move(decoded);
   const std::int32_t partition = record.partition();
   const std::int64_t offset = record.offset();
   const std::string topic(record.topic());
@@ -397,7 +399,7 @@ asio::awaitable<void> Summarizer::handle(kafka::Message& record) {
   }
 }
 
-asio::awaitable<Summarizer::JobEnd> Summarizer::run_job(const schema::SummaryRequest& request,
+asio::awaitable<Summarizer::JobEnd> Summarizer::run_job(const messages::SummaryRequest& request,
                                                         kafka::Message* record,
                                                         const llm::ChatResult* batch_result) {
   const auto deadline = Clock::now() + options_.job_deadline;
@@ -441,7 +443,7 @@ asio::awaitable<Summarizer::JobEnd> Summarizer::run_job(const schema::SummaryReq
     if (step == Step::abandoned) co_return JobEnd::abandoned;
     if (step == Step::rejected) co_return JobEnd::rejected;
     const std::string channel = destination_of(request, context);
-    const std::string mention = slack::is_user_id(channel) ? "" : "<@" + request.user_id + "> ";
+    const std::string mention = messages::is_user_id(channel) ? "" : "<@" + request.user_id + "> ";
     summary.job_id = request.job_id;
     summary.team_id = request.team_id;
     summary.user_id = request.user_id;
@@ -701,7 +703,7 @@ asio::awaitable<void> Summarizer::apply_batch(std::string batch_id,
       results[line.custom_id] = std::move(line.result);
     }
   }
-  std::vector<schema::SummaryRequest> jobs;
+  std::vector<messages::SummaryRequest> jobs;
   auto load = [&]() -> asio::awaitable<pg::Result<void>> {
     auto got = co_await store_.batch_jobs(batch_id);
     if (!got) co_return got.error();

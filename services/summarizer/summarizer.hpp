@@ -36,7 +36,7 @@
 #include <tracker/llm/batch_api.hpp>
 #include <tracker/llm/chat_client.hpp>
 #include <tracker/log/logger.hpp>
-#include <tracker/schema/summary_request.hpp>
+#include <tracker/messages/summary_request.hpp>
 
 #include "store.hpp"
 
@@ -48,10 +48,10 @@ using Clock = std::chrono::steady_clock;
 enum class Destination { channel, dm };
 
 // The slack-outbox record of a stored summary, made at `now`: the message to post, keyed by
-// its workspace (slack::outbox_key), not by its channel, so that one notifier owns each
+// its workspace (messages::outbox_key), not by its channel, so that one notifier owns each
 // workspace's posts.
 kafka::OutgoingMessage outbox_record(const std::string& topic,
-                                     const schema::SummaryRequest& request,
+                                     const messages::SummaryRequest& request,
                                      const SummaryRecord& summary,
                                      std::chrono::system_clock::time_point now);
 
@@ -114,7 +114,7 @@ class Summarizer {
   // Everything but the offset. With `record`, a batchable job may be moved into the pending
   // batch instead (batched); with `batch_result`, that answer is used unless it failed, in which
   // case the model is called directly.
-  asio::awaitable<JobEnd> run_job(const schema::SummaryRequest& request, kafka::Message* record,
+  asio::awaitable<JobEnd> run_job(const messages::SummaryRequest& request, kafka::Message* record,
                                   const llm::ChatResult* batch_result);
   asio::awaitable<void> run_batches();
   asio::awaitable<void> submit_batch();
@@ -122,7 +122,7 @@ class Summarizer {
   asio::awaitable<void> apply_batch(std::string batch_id, const llm::BatchStatus& status);
   asio::awaitable<bool> dead_letter(const kafka::Message& record, const std::string& reason,
                                     const std::string& detail);
-  asio::awaitable<bool> publish(const schema::SummaryRequest& request,
+  asio::awaitable<bool> publish(const messages::SummaryRequest& request,
                                 const SummaryRecord& summary);
   template <typename Op>
   asio::awaitable<Step> durably(const char* what, Op op);
@@ -130,7 +130,7 @@ class Summarizer {
   void finish(const kafka::Message& record);
   void update_pause();
   void update_gauges();
-  [[nodiscard]] std::string destination_of(const schema::SummaryRequest& request,
+  [[nodiscard]] std::string destination_of(const messages::SummaryRequest& request,
                                            const StudyContext& context) const;
 
   asio::any_io_executor executor_;

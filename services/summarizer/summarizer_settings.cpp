@@ -3,7 +3,7 @@
 #include <stdexcept>
 
 #include <tracker/http/client.hpp>
-#include <tracker/schema/topics.hpp>
+#include <tracker/messages/topics.hpp>
 
 namespace tracker::summarizer {
 
@@ -20,7 +20,8 @@ Settings load_settings(config::Env& env) {
     env.fail("OPENAI_BASE_URL", error.what());
   }
   s.openai_ca_file = env.optional("TRACKER_OPENAI_CA_FILE", "");
-  s.topic = env.optional("TRACKER_SUMMARIZER_TOPIC", std::string(schema::topics::kSummaryRequests));
+  s.topic =
+      env.optional("TRACKER_SUMMARIZER_TOPIC", std::string(messages::topics::kSummaryRequests));
   s.group_id = env.optional("TRACKER_SUMMARIZER_GROUP", "summarizer");
 
   auto& o = s.options;
@@ -30,9 +31,9 @@ Settings load_settings(config::Env& env) {
     env.fail("TRACKER_SUMMARIZER_PROVIDER", "is openai but OPENAI_API_KEY is not set");
   }
   o.outbox_topic =
-      env.optional("TRACKER_SUMMARIZER_OUTBOX_TOPIC", std::string(schema::topics::kSlackOutbox));
+      env.optional("TRACKER_SUMMARIZER_OUTBOX_TOPIC", std::string(messages::topics::kSlackOutbox));
   o.dlq_topic = env.optional("TRACKER_SUMMARIZER_DLQ_TOPIC",
-                             std::string(schema::topics::kSummaryRequestsDeadLetters));
+                             std::string(messages::topics::kSummaryRequestsDeadLetters));
   o.max_in_flight =
       static_cast<std::size_t>(env.integer("TRACKER_SUMMARIZER_MAX_IN_FLIGHT", 64, 1, 4'096));
   o.max_queued =

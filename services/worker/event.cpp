@@ -7,8 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <tracker/log/timestamp.hpp>
-#include <tracker/slack/envelope.hpp>
+#include <tracker/messages/envelope.hpp>
 
 namespace tracker::worker {
 
@@ -41,7 +40,7 @@ const std::string* string_member(const json& object, const char* name) {
   return value != nullptr && value->is_string() ? value->get_ptr<const std::string*>() : nullptr;
 }
 
-// Thrown inside decode() only, and turned into a Poison there.
+// Thrown inside decode() only, and turned into a DecodeError there.
 struct Invalid {
   std::string reason;
   std::string error;
@@ -109,13 +108,6 @@ bool posted_by_tracker(const json& payload, std::string_view user) {
   return false;
 }
 
-std::optional<std::chrono::system_clock::time_point> parse_received_at(const json& envelope) {
-  // "2026-11-22T02:05:21.123Z", as ingest writes it.
-  const auto* text = string_member(envelope, "received_at");
-  if (text == nullptr) return std::nullopt;
-  return log::parse_iso8601_utc(*text);
-}
-
 Change write_change(const std::string& ts, const std::optional<std::string>& thread_ts) {
   return thread_ts && *thread_ts != ts ? Change::reply : Change::message;
 }
@@ -127,16 +119,16 @@ std::optional<std::string> optional_string(const json& object, const char* name)
 }
 
 // Who wrote a message that was deleted: Slack's previous_message says, else the envelope's user.
-std::string author_before(const json& event, const json& envelope) {
+std::string author_before(const json& event, const messages::Envelope& envelope) {
   const json* previous = member(event, "previous_message");
   std::string user = previous != nullptr ? string_or_empty(*previous, "user") : std::string{};
-  return user.empty() ? string_or_empty(envelope, "user_id") : user;
+  return user.empty() ? envelope.user_id : user;
 }
 
 // The deletion, as of `event`'s ts, of the message whose ts is holder[ts_field].
 MessageDeletion read_deletion(const json& holder, const char* ts_field, std::string_view where,
                               const std::string& team_id, const std::string& channel,
-                              const json& event, const json& envelope) {
+                              const json& event, const messages::Envelope& envelope) {
   MessageDeletion deletion;
   deletion.team_id = team_id;
   deletion.channel_id = channel;
@@ -167,19 +159,13 @@ std::optional<MessageWrite> read_message(const json& message, std::string_view w
   return write;
 }
 
-Event decode_event(const json& envelope, const Filter& filter) {
-  const json* schema = member(envelope, "schema");
-  if (schema == nullptr) throw Invalid{"missing_field", "schema is missing"};
-  if (!schema->is_string() || schema->get<std::string>() != slack::kEnvelopeSchema) {
-    throw Invalid{"unknown_schema", "unknown schema version " + schema->dump() + " (expected \"" +
-                                        std::string(slack::kEnvelopeSchema) + "\")"};
-  }
+Event decode_event(const messages::Envelope& envelope, const Filter& filter) {
   Event out;
-  out.event_id = require_string(envelope, "event_id", "envelope");
-  out.received_at = parse_received_at(envelope);
-  const json& payload = require_object(envelope, "payload", "envelope");
+  out.event_id = envelope.event_id;
+  out.received_at = envelope.received_at;
+  const json& payload = envelope.payload;
   const json& event = require_object(payload, "event", "payload");
-  const std::string& team_id = require_string(envelope, "team_id", "envelope");
+  const std::string& team_id = envelope.team_id;
   const std::string& type = require_string(event, "type", "event");
 
   if (!allowed(filter.team_ids, team_id)) {
@@ -310,19 +296,14 @@ std::string_view to_string(Change change) {
 }
 
 Decoded decode(std::string_view record, const Filter& filter) {
-  json envelope;
+  auto envelope = messages::decode_envelope(record);
+  if (envelope.has_error()) return envelope.error();
   try {
-    envelope = json::parse(record);
-  } catch (const json::parse_error& error) {
-    return Poison{"bad_json", std::string("not JSON: ") + error.what()};
-  }
-  if (!envelope.is_object()) return Poison{"bad_json", "not a JSON object"};
-  try {
-    return decode_event(envelope, filter);
+    return decode_event(*envelope, filter);
   } catch (Invalid& invalid) {
-    return Poison{std::move(invalid.reason), std::move(invalid.error)};
+    return messages::DecodeError{std::move(invalid.reason), std::move(invalid.error)};
   } catch (const json::exception& error) {
-    return Poison{"bad_value", error.what()};
+    return messages::DecodeError{"bad_value", error.what()};
   }
 }
 

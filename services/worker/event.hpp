@@ -1,13 +1,16 @@
 #pragma once
 // What one slack-events record asks of the study log: decoded from ingest's envelope
 // (schemas/messages/slack-event-envelope.v1.schema.json) into a change to a row, a reason to
-// skip it, or an error that sends it to the dead-letter topic.
+// skip it, or an error that sends it to the dead-letter topic. The envelope itself is decoded by
+// tracker::messages; this reads its payload.
 #include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
+
+#include <tracker/messages/decode_error.hpp>
 
 #include "hints.hpp"
 
@@ -56,20 +59,16 @@ struct Skip {
   std::string subtype;
 };
 
-// The record cannot be processed; it goes to the dead-letter topic with `error`. `reason` is a
-// short metric label (bad_json, missing_field, bad_value, unknown_schema).
-struct Poison {
-  std::string reason;
-  std::string error;
-};
-
 struct Event {
   std::string event_id;
   std::optional<std::chrono::system_clock::time_point> received_at;  // when ingest got it
   std::variant<MessageWrite, MessageDeletion, Skip> action;
 };
 
-using Decoded = std::variant<Event, Poison>;
+// An error is a record that cannot be processed: it goes to the dead-letter topic with its
+// detail; its reason is a short metric label (bad_json, missing_field, bad_value,
+// unknown_schema).
+using Decoded = messages::DecodeResult<Event>;
 
 // Which events the worker keeps. Empty lists allow everything.
 struct Filter {

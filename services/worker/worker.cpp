@@ -370,14 +370,15 @@ asio::awaitable<void> Worker::process(std::vector<Item> batch) {
   std::vector<const Event*> writes;
   std::vector<const Item*> origins;
   for (const Item& item : batch) {
-    if (const auto* poison = std::get_if<Poison>(&item.decoded)) {
-      if (co_await dead_letters_.send(item.message, poison->reason, poison->error) !=
+    if (item.decoded.has_error()) {
+      const messages::DecodeError& poison = item.decoded.error();
+      if (co_await dead_letters_.send(item.message, poison.reason, poison.detail) !=
           async::Outcome::done) {
         co_return;
       }
       continue;
     }
-    const Event& event = std::get<Event>(item.decoded);
+    const Event& event = *item.decoded;
     if (const auto* skip = std::get_if<Skip>(&event.action)) {
       metrics_->skip(*skip);
       continue;

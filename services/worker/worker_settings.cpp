@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include <tracker/schema/topics.hpp>
+#include <tracker/messages/topics.hpp>
 
 namespace tracker::worker {
 
@@ -41,9 +41,9 @@ std::vector<std::string> id_list(config::Env& env, const std::string& name) {
 Settings load_settings(config::Env& env) {
   Settings s;
   s.common = service::load_common(env, {.ops_port = 9465, .db_pool_size = 0, .db_pool_min = 0});
-  s.topic = env.optional("TRACKER_WORKER_TOPIC", std::string(schema::topics::kSlackEvents));
+  s.topic = env.optional("TRACKER_WORKER_TOPIC", std::string(messages::topics::kSlackEvents));
   s.dlq_topic = env.optional("TRACKER_WORKER_DLQ_TOPIC",
-                             std::string(schema::topics::kSlackEventsDeadLetters));
+                             std::string(messages::topics::kSlackEventsDeadLetters));
   s.group_id = env.optional("TRACKER_WORKER_GROUP", "worker");
   s.filter.channels = id_list(env, "TRACKER_WATCHED_CHANNELS");
   s.filter.team_ids = id_list(env, "TRACKER_ALLOWED_TEAM_IDS");

@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include <tracker/http/blocking_client.hpp>
+#include <tracker/testkit/blocking_client.hpp>
 
 extern char** environ;
 
@@ -100,7 +100,7 @@ class ServiceProcess {
 
 // GET http://127.0.0.1:port/target; 0 when nothing answers.
 inline unsigned http_get(std::uint16_t port, const char* target, std::string* body = nullptr) {
-  auto result = tracker::http::blocking_get("127.0.0.1", port, target);
+  auto result = tracker::testkit::blocking_get("127.0.0.1", port, target);
   if (body != nullptr) *body = std::move(result.body);
   return result.status;
 }

@@ -16,7 +16,7 @@
 #include <tracker/kafka/producer.hpp>
 #include <tracker/kafka/send_all.hpp>
 #include <tracker/log/logger.hpp>
-#include <tracker/slack/envelope.hpp>
+#include <tracker/messages/envelope.hpp>
 #include <tracker/slack/request.hpp>
 
 #include "environment.hpp"
@@ -36,8 +36,9 @@ struct TopicRecord {
 inline TopicRecord record_of(const std::string& body) {
   const auto request = slack::classify(body, slack::BodyFormat::json);
   const auto& callback = std::get<slack::EventCallback>(request);
-  return {slack::partition_key(callback),
-          slack::make_envelope(callback, body, {.received_at = std::chrono::system_clock::now()})};
+  return {
+      messages::partition_key(callback),
+      messages::make_envelope(callback, body, {.received_at = std::chrono::system_clock::now()})};
 }
 
 // Produces `records` into `topic` and fails the test unless the broker acknowledged them all.

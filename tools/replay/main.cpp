@@ -11,6 +11,7 @@
 
 #include <tracker/config/env.hpp>
 #include <tracker/log/timestamp.hpp>
+#include <tracker/messages/envelope.hpp>
 
 #include "options.hpp"
 #include "range_reader.hpp"
@@ -28,15 +29,14 @@ void request_stop(int) {
 
 // "message", "message_changed" ...: the event's type and subtype, from the envelope.
 std::string describe(const tracker::kafka::Message& record) {
-  const auto envelope = nlohmann::json::parse(record.value(), nullptr, false);
-  if (!envelope.is_object()) return "(not JSON)";
-  std::string out = envelope.value("event_id", "?");
-  out += " " + envelope.value("event_type", std::string("?"));
-  // The payload is part of the envelope just parsed: no second parse of the Slack body.
-  const auto payload = envelope.find("payload");
-  if (payload != envelope.end() && payload->is_object() && payload->contains("event") &&
-      (*payload)["event"].is_object()) {
-    const auto& event = (*payload)["event"];
+  const auto envelope = tracker::messages::decode_envelope(record.value());
+  if (envelope.has_error()) return "(not an envelope: " + envelope.error().reason + ")";
+  std::string out = envelope->event_id;
+  out += " " + (envelope->event_type.empty() ? std::string("?") : envelope->event_type);
+  // The payload is part of the envelope just decoded: no second parse of the Slack body.
+  const auto& payload = envelope->payload;
+  if (payload.contains("event") && payload["event"].is_object()) {
+    const auto& event = payload["event"];
     if (event.contains("subtype") && event["subtype"].is_string()) {
       out += "/" + event["subtype"].get<std::string>();
     }

@@ -8,6 +8,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include <tracker/messages/envelope.hpp>
 #include <tracker/slack/signature.hpp>
 
 namespace tracker::replay {
@@ -16,17 +17,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bh = boost::beast::http;
 using namespace std::chrono_literals;
-
-std::optional<std::string_view> slack_body_of(std::string_view envelope) {
-  // Inside a JSON string a quote is escaped, so the first `,"payload":` is the member itself.
-  constexpr std::string_view kMember = R"(,"payload":)";
-  const auto at = envelope.find(kMember);
-  if (at == std::string_view::npos || !envelope.ends_with('}')) return std::nullopt;
-  const std::string_view body =
-      envelope.substr(at + kMember.size(), envelope.size() - at - kMember.size() - 1);
-  if (!body.starts_with('{') || !body.ends_with('}')) return std::nullopt;
-  return body;
-}
 
 std::uint64_t Tally::failures() const {
   std::uint64_t total = 0;
@@ -92,7 +82,7 @@ std::optional<unsigned> IngestSink::post(std::string_view body) {
 }
 
 void IngestSink::send(const kafka::Message& record, Tally& tally) {
-  const auto body = slack_body_of(record.value());
+  const auto body = messages::raw_payload(record.value());
   if (!body) {
     ++tally.failed["not_an_envelope"];
     return;

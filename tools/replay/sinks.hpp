@@ -19,10 +19,6 @@
 
 namespace tracker::replay {
 
-// The Slack request body inside a slack-events envelope, byte for byte: ingest appends it as the
-// envelope's last member ("payload"). nullopt when the record is not such an envelope.
-std::optional<std::string_view> slack_body_of(std::string_view envelope);
-
 // What a sink made of the records so far: accepted, and refused or failed by cause.
 struct Tally {
   std::uint64_t accepted = 0;

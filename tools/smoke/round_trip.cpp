@@ -14,10 +14,10 @@
 
 #include <tracker/kafka/consumer.hpp>
 #include <tracker/kafka/producer.hpp>
-#include <tracker/log/timestamp.hpp>
+#include <tracker/messages/envelope.hpp>
+#include <tracker/messages/topics.hpp>
 #include <tracker/pg/pool.hpp>
 #include <tracker/pg/transaction.hpp>
-#include <tracker/schema/topics.hpp>
 
 namespace tracker::smoke {
 
@@ -44,7 +44,9 @@ void step(const char* name, const std::string& detail, double ms) {
   std::fflush(stdout);
 }
 
-nlohmann::json make_envelope(const std::string& event_id, const std::string& ts) {
+// The slack-events record ingest would publish for a smoke message.
+kafka::OutgoingMessage smoke_record(const std::string& topic, const std::string& event_id,
+                                    const std::string& ts) {
   const nlohmann::json payload = {{"type", "event_callback"},
                                   {"team_id", "TSMOKE"},
                                   {"api_app_id", "ASMOKE"},
@@ -58,15 +60,12 @@ nlohmann::json make_envelope(const std::string& event_id, const std::string& ts)
                                     {"ts", ts},
                                     {"event_ts", ts},
                                     {"channel_type", "channel"}}}};
-  return {{"schema", "slack-event-envelope/v1"},
-          {"event_id", event_id},
-          {"team_id", "TSMOKE"},
-          {"user_id", "USMOKE"},
-          {"event_type", "message"},
-          {"received_at", log::iso8601_utc(std::chrono::system_clock::now())},
-          {"retry_num", 0},
-          {"retry_reason", nullptr},
-          {"payload", payload}};
+  const slack::EventCallback event{
+      .event_id = event_id, .team_id = "TSMOKE", .user_id = "USMOKE", .event_type = "message"};
+  return {.topic = topic,
+          .key = messages::partition_key(event),
+          .value = messages::make_envelope(event, payload.dump(),
+                                           {.received_at = std::chrono::system_clock::now()})};
 }
 
 // Waits until the group has assigned partitions to the consumer.
@@ -88,7 +87,7 @@ asio::awaitable<bool> wait_until_assigned(kafka::Consumer& consumer, Clock::time
 asio::awaitable<bool> round_trip(RoundTripOptions options, log::Logger& logger) {
   const auto executor = co_await asio::this_coro::executor;
   const auto until = Clock::now() + options.limit;
-  const std::string topic(schema::topics::kSlackEvents);
+  const std::string topic(messages::topics::kSlackEvents);
   const auto unique = std::to_string(std::time(nullptr)) + std::to_string(getpid());
   const std::string event_id = "EvSMOKE" + unique;
   const std::string ts =
@@ -116,8 +115,7 @@ asio::awaitable<bool> round_trip(RoundTripOptions options, log::Logger& logger) 
 
   start = Clock::now();
   kafka::Producer producer({.brokers = options.brokers, .client_id = "tracker-smoke"}, logger);
-  kafka::OutgoingMessage outgoing{
-      .topic = topic, .key = "TSMOKE:USMOKE", .value = make_envelope(event_id, ts).dump()};
+  kafka::OutgoingMessage outgoing = smoke_record(topic, event_id, ts);
   auto [sent, report] =
       co_await producer.async_send(std::move(outgoing), asio::as_tuple(asio::use_awaitable));
   if (sent) {
@@ -130,7 +128,7 @@ asio::awaitable<bool> round_trip(RoundTripOptions options, log::Logger& logger) 
        ms_since(start));
 
   start = Clock::now();
-  std::optional<nlohmann::json> received;
+  std::optional<messages::Envelope> received;
   while (!received && Clock::now() < until) {
     auto batch = co_await consumer.poll_batch(100, 500ms);
     if (!batch) {
@@ -138,10 +136,8 @@ asio::awaitable<bool> round_trip(RoundTripOptions options, log::Logger& logger) 
       co_return false;
     }
     for (const auto& message : *batch) {
-      auto envelope = nlohmann::json::parse(message.value(), nullptr, false);
-      if (!envelope.is_discarded() && envelope.value("event_id", "") == event_id) {
-        received = std::move(envelope);
-      }
+      auto envelope = messages::decode_envelope(message.value());
+      if (envelope.has_value() && envelope->event_id == event_id) received = *std::move(envelope);
       consumer.store_offset(message);
     }
   }
@@ -156,12 +152,12 @@ asio::awaitable<bool> round_trip(RoundTripOptions options, log::Logger& logger) 
                 {.connect = {.conninfo = options.database_url, .application_name = "tracker-smoke"},
                  .max_connections = 1},
                 logger);
-  const auto& event = (*received)["payload"]["event"];
+  const auto& event = received->payload["event"];
   auto stored = co_await pg::in_transaction(
       pool, [&](pg::Connection& c) -> asio::awaitable<pg::Result<std::int64_t>> {
         auto inserted = co_await c.execute(
             kInsertLog,
-            pg::Params{(*received)["team_id"].get<std::string>(), event["user"].get<std::string>(),
+            pg::Params{received->team_id, event["user"].get<std::string>(),
                        event["channel"].get<std::string>(), event["ts"].get<std::string>(),
                        event_id, event["text"].get<std::string>(), event["ts"].get<std::string>()});
         if (!inserted) co_return inserted.error();

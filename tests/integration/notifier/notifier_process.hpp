@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <tracker/http/blocking_client.hpp>
+#include <tracker/testkit/blocking_client.hpp>
 
 #include "environment.hpp"
 #include "service_process.hpp"
@@ -21,7 +21,7 @@ class NotifierProcess : public ServiceProcess {
   NotifierProcess(const std::string& schema, const std::string& topic, const std::string& dlq,
                   const std::string& group, const std::string& slack_url,
                   std::vector<std::string> extra = {})
-      : NotifierProcess(http::free_loopback_port(), schema, topic, dlq, group, slack_url,
+      : NotifierProcess(testkit::free_loopback_port(), schema, topic, dlq, group, slack_url,
                         std::move(extra)) {}
   [[nodiscard]] std::uint16_t ops_port() const { return ops_port_; }
 

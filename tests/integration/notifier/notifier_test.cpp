@@ -10,7 +10,7 @@
 
 #include <tracker/kafka/producer.hpp>
 #include <tracker/kafka/send_all.hpp>
-#include <tracker/slack/outbox.hpp>
+#include <tracker/messages/outbox.hpp>
 #include <tracker/slack/text_split.hpp>
 
 #include "environment.hpp"
@@ -29,7 +29,7 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using tracker::loadtest::SimulatorOptions;
 using tracker::loadtest::SimulatorThread;
-using tracker::slack::OutboxMessage;
+using tracker::messages::OutboxMessage;
 using tracker::testing::ScratchSchema;
 using tracker::testing::ScratchTopic;
 using tracker::testing::wait_for;
@@ -43,7 +43,7 @@ Record outbox(const std::string& delivery_id, const std::string& channel, std::s
                         .channel = channel,
                         .text = std::move(text),
                         .created_at = std::chrono::system_clock::now()};
-  return {tracker::slack::outbox_key(message), tracker::slack::encode_outbox(message)};
+  return {tracker::messages::outbox_key(message), tracker::messages::encode_outbox(message)};
 }
 
 using tracker::testing::delivery_of;

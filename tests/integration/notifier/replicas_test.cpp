@@ -13,7 +13,7 @@
 #include <map>
 #include <set>
 
-#include <tracker/slack/outbox.hpp>
+#include <tracker/messages/outbox.hpp>
 
 #include "environment.hpp"
 #include "kafka_topic.hpp"
@@ -175,14 +175,14 @@ struct NotifierReplicasTest : ::testing::Test {
     std::vector<tracker::testing::TopicRecord> records;
     for (int i = 0; i < kPostsPerTeam; ++i) {
       for (std::size_t team = 0; team < kTeams.size(); ++team) {
-        const tracker::slack::OutboxMessage message{
+        const tracker::messages::OutboxMessage message{
             .delivery_id = tag + ":" + kTeams[team] + ":" + std::to_string(i),
             .team_id = kTeams[team],
             .channel = channel_of(team, i % kChannelsPerTeam),
             .text = kTeams[team] + " post " + std::to_string(i),
             .created_at = SystemClock::now()};
         records.push_back(
-            {tracker::slack::outbox_key(message), tracker::slack::encode_outbox(message)});
+            {tracker::messages::outbox_key(message), tracker::messages::encode_outbox(message)});
       }
     }
     const auto started = std::chrono::steady_clock::now();
@@ -364,14 +364,14 @@ Rejoin join_mid_backlog(NotifierReplicasTest& test, const std::string& tag, bool
   std::vector<tracker::testing::TopicRecord> records;
   for (int i = 0; i < kPostsPerTeam; ++i) {
     for (std::size_t team = 0; team < kTeams.size(); ++team) {
-      const tracker::slack::OutboxMessage message{
+      const tracker::messages::OutboxMessage message{
           .delivery_id = tag + ":" + kTeams[team] + ":" + std::to_string(i),
           .team_id = kTeams[team],
           .channel = channel_of(team, i % kChannelsPerTeam),
           .text = kTeams[team] + " post " + std::to_string(i),
           .created_at = SystemClock::now()};
       records.push_back(
-          {tracker::slack::outbox_key(message), tracker::slack::encode_outbox(message)});
+          {tracker::messages::outbox_key(message), tracker::messages::encode_outbox(message)});
     }
   }
   const auto started = std::chrono::steady_clock::now();

@@ -11,9 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include <tracker/http/blocking_client.hpp>
-#include <tracker/slack/envelope.hpp>
+#include <tracker/messages/envelope.hpp>
 #include <tracker/slack/request.hpp>
+#include <tracker/testkit/blocking_client.hpp>
 
 #include "environment.hpp"
 #include "fixtures.hpp"
@@ -27,7 +27,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
-using tracker::http::free_loopback_port;
 using tracker::testing::fixture;
 using tracker::testing::record_of;
 using tracker::testing::ScratchSchema;
@@ -35,6 +34,7 @@ using tracker::testing::ScratchTopic;
 using tracker::testing::ServiceProcess;
 using tracker::testing::TopicRecord;
 using tracker::testing::wait_for;
+using tracker::testkit::free_loopback_port;
 
 constexpr const char* kSecret = "8f742231b10e8888abcd99yyyzzz85a5";
 

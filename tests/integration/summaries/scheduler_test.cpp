@@ -10,8 +10,8 @@
 #include <tracker/http/client.hpp>
 #include <tracker/kafka/producer.hpp>
 #include <tracker/log/timestamp.hpp>
+#include <tracker/messages/summary_request.hpp>
 #include <tracker/pg/pool.hpp>
-#include <tracker/schema/summary_request.hpp>
 
 #include "scheduler.hpp"
 #include "summaries_support.hpp"
@@ -31,15 +31,15 @@ std::chrono::system_clock::time_point at(const char* iso) {
   return *tracker::log::parse_iso8601_utc(iso);
 }
 
-std::vector<tracker::schema::SummaryRequest> requests_in(const std::string& topic,
-                                                         std::size_t expected) {
-  std::vector<tracker::schema::SummaryRequest> out;
+std::vector<tracker::messages::SummaryRequest> requests_in(const std::string& topic,
+                                                           std::size_t expected) {
+  std::vector<tracker::messages::SummaryRequest> out;
   for (const auto& record : tracker::testing::read_records(topic, expected)) {
-    auto decoded = tracker::schema::decode_summary_request(record.value);
-    EXPECT_TRUE(std::holds_alternative<tracker::schema::SummaryRequest>(decoded)) << record.value;
-    if (auto* request = std::get_if<tracker::schema::SummaryRequest>(&decoded)) {
-      EXPECT_EQ(record.key, request->key());
-      out.push_back(*request);
+    auto decoded = tracker::messages::decode_summary_request(record.value);
+    EXPECT_TRUE(decoded.has_value()) << record.value;
+    if (decoded.has_value()) {
+      EXPECT_EQ(record.key, decoded->key());
+      out.push_back(*decoded);
     }
   }
   return out;

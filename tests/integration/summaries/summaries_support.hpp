@@ -6,10 +6,10 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include <tracker/http/blocking_client.hpp>
 #include <tracker/pg/connection.hpp>
 #include <tracker/pg/migrations.hpp>
 #include <tracker/schema/migrations.hpp>
+#include <tracker/testkit/blocking_client.hpp>
 
 #include "environment.hpp"
 #include "kafka_topic.hpp"
@@ -65,7 +65,7 @@ inline void seed_people(const std::string& schema, int count, const std::string&
 class Service : public ServiceProcess {
  public:
   Service(const char* binary, std::vector<std::string> env)
-      : Service(binary, std::move(env), http::free_loopback_port()) {}
+      : Service(binary, std::move(env), testkit::free_loopback_port()) {}
   [[nodiscard]] std::uint16_t port() const { return port_; }
 
  private:

@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <tracker/slack/outbox.hpp>
+#include <tracker/messages/outbox.hpp>
 
 #include "openai_simulator.hpp"
 #include "scheduler.hpp"
@@ -73,15 +73,15 @@ struct SummarizerTest : ::testing::Test {
   }
 
   // The outbox records, decoded, by delivery_id.
-  std::map<std::string, std::vector<tracker::slack::OutboxMessage>> outbox_by_delivery(
+  std::map<std::string, std::vector<tracker::messages::OutboxMessage>> outbox_by_delivery(
       std::size_t expected) {
-    std::map<std::string, std::vector<tracker::slack::OutboxMessage>> out;
+    std::map<std::string, std::vector<tracker::messages::OutboxMessage>> out;
     for (const auto& record : tracker::testing::read_records(outbox.name(), expected)) {
-      auto decoded = tracker::slack::decode_outbox(record.value);
-      EXPECT_TRUE(std::holds_alternative<tracker::slack::OutboxMessage>(decoded)) << record.value;
-      if (auto* message = std::get_if<tracker::slack::OutboxMessage>(&decoded)) {
-        EXPECT_EQ(record.key, message->team_id);  // the workspace, not the channel
-        out[message->delivery_id].push_back(*message);
+      auto decoded = tracker::messages::decode_outbox(record.value);
+      EXPECT_TRUE(decoded.has_value()) << record.value;
+      if (decoded.has_value()) {
+        EXPECT_EQ(record.key, decoded->team_id);  // the workspace, not the channel
+        out[decoded->delivery_id].push_back(*decoded);
       }
     }
     return out;
@@ -262,7 +262,7 @@ TEST_F(SummarizerTest, OfflineProviderNeedsNoAccount) {
   ASSERT_EQ(delivered.size(), 3U);
   for (const auto& [id, copies] : delivered) {
     EXPECT_TRUE(id.starts_with("summary:T1:U0000")) << id;
-    EXPECT_TRUE(tracker::slack::is_user_id(copies.front().channel));
+    EXPECT_TRUE(tracker::messages::is_user_id(copies.front().channel));
   }
   EXPECT_EQ(summarizer->terminate(), 0);
 }

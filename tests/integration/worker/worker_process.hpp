@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include <tracker/http/blocking_client.hpp>
+#include <tracker/testkit/blocking_client.hpp>
 
 #include "environment.hpp"
 #include "service_process.hpp"
@@ -17,7 +17,7 @@ class WorkerProcess : public ServiceProcess {
  public:
   WorkerProcess(const std::string& schema, const std::string& topic, const std::string& dlq,
                 const std::string& group, std::vector<std::string> extra = {})
-      : WorkerProcess(http::free_loopback_port(), schema, topic, dlq, group, std::move(extra)) {}
+      : WorkerProcess(testkit::free_loopback_port(), schema, topic, dlq, group, std::move(extra)) {}
   [[nodiscard]] std::uint16_t ops_port() const { return ops_port_; }
 
  private:

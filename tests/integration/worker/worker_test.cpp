@@ -8,12 +8,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 
-#include <tracker/http/blocking_client.hpp>
 #include <tracker/kafka/consumer.hpp>
 #include <tracker/kafka/producer.hpp>
 #include <tracker/kafka/send_all.hpp>
-#include <tracker/slack/envelope.hpp>
+#include <tracker/messages/envelope.hpp>
 #include <tracker/slack/request.hpp>
+#include <tracker/testkit/blocking_client.hpp>
 
 #include "environment.hpp"
 #include "fixtures.hpp"

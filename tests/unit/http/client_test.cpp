@@ -25,9 +25,9 @@
 #include <boost/beast/http.hpp>
 
 #include <tracker/http/backoff.hpp>
-#include <tracker/http/blocking_client.hpp>
 #include <tracker/http/client.hpp>
 #include <tracker/http/server.hpp>
+#include <tracker/testkit/blocking_client.hpp>
 
 #include "run.hpp"
 
@@ -292,7 +292,7 @@ TEST_F(HttpClient, AConnectionTheServerClosedWhileIdleIsReplacedUnnoticed) {
 }
 
 TEST_F(HttpClient, ARefusedConnectionIsReportedAsSuch) {
-  const auto port = tracker::http::free_loopback_port();
+  const auto port = tracker::testkit::free_loopback_port();
   Client client(io.get_executor(),
                 {.base_url = "http://127.0.0.1:" + std::to_string(port), .request_timeout = 2s});
   const auto kind = run(io, [&]() -> asio::awaitable<ClientError> {

@@ -1,4 +1,4 @@
-// tracker-replay's command line, time parsing, pacing and envelope reading: no servers.
+// tracker-replay's command line, time parsing and pacing: no servers.
 #include <gtest/gtest.h>
 
 #include "options.hpp"
@@ -12,7 +12,6 @@ using tracker::replay::Options;
 using tracker::replay::parse_options;
 using tracker::replay::parse_time;
 using tracker::replay::Sink;
-using tracker::replay::slack_body_of;
 using tracker::replay::UsageError;
 
 Options parse(std::vector<std::string_view> args) {
@@ -107,16 +106,4 @@ TEST(ReplayOptions, PacesBySpeedOrRate) {
   o.rate = 4;
   EXPECT_EQ(due_time(o, start, first, first + 3'600s, 0), start);
   EXPECT_EQ(due_time(o, start, first, first, 10), start + 2'500ms);
-}
-
-TEST(ReplayOptions, FindsTheSlackBodyInsideAnEnvelopeByteForByte) {
-  const std::string body = R"({"type":"event_callback","event":{"text":"a \",\"payload\": b"}})";
-  const std::string envelope =
-      R"({"schema":"slack-event-envelope/v1","event_id":"Ev1","retry_reason":"x\",\"payload\":",)"
-      R"("payload":)" +
-      body + "}";
-  ASSERT_TRUE(slack_body_of(envelope).has_value());
-  EXPECT_EQ(*slack_body_of(envelope), body);
-  EXPECT_FALSE(slack_body_of(R"({"schema":"x","value":1})").has_value());
-  EXPECT_FALSE(slack_body_of(R"({"payload":"text"})").has_value());
 }

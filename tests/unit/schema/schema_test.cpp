@@ -9,7 +9,6 @@
 
 #include <tracker/pg/migrations.hpp>
 #include <tracker/schema/migrations.hpp>
-#include <tracker/schema/topics.hpp>
 
 TEST(BundledMigrations, AreNumberedOneUpwardWithoutGaps) {
   const auto& all = tracker::schema::migrations();
@@ -27,23 +26,6 @@ TEST(BundledMigrations, MatchTheFilesInSchemas) {
   for (std::size_t i = 0; i < bundled.size(); ++i) {
     EXPECT_EQ(bundled[i].checksum(), on_disk[i].checksum()) << bundled[i].name;
   }
-}
-
-TEST(Topics, ConstantsNameEveryTopicOfTheTopicsFile) {
-  std::ifstream in(std::string(TRACKER_SOURCE_DIR) + "/schemas/topics.json");
-  const auto file = nlohmann::json::parse(in);
-  std::set<std::string> names;
-  for (const auto& topic : file.at("topics")) {
-    names.insert(topic.at("name").get<std::string>());
-    EXPECT_GT(topic.at("partitions").get<int>(), 0);
-    EXPECT_GT(topic.at("retention_ms").get<std::int64_t>(), 0);
-  }
-  namespace t = tracker::schema::topics;
-  for (auto name : {t::kSlackEvents, t::kSlackEventsDeadLetters, t::kSummaryRequests,
-                    t::kSummaryRequestsDeadLetters, t::kSlackOutbox, t::kSlackOutboxDeadLetters}) {
-    EXPECT_TRUE(names.contains(std::string(name))) << name;
-  }
-  EXPECT_EQ(names.size(), 6U);
 }
 
 // One record limit end to end: the topics, the broker, and the constants the producers,

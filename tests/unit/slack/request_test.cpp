@@ -2,7 +2,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <tracker/slack/envelope.hpp>
 #include <tracker/slack/request.hpp>
 
 #include "fixtures.hpp"
@@ -86,35 +85,4 @@ TEST(Classify, FormBodyIsAnSslCheckOnlyWithSslCheckOne) {
       std::holds_alternative<SslCheck>(classify("token=abc&ssl_check=1", BodyFormat::form)));
   EXPECT_TRUE(std::holds_alternative<Malformed>(classify("ssl_check=0", BodyFormat::form)));
   EXPECT_TRUE(std::holds_alternative<Malformed>(classify("command=%2Fstudy", BodyFormat::form)));
-}
-
-TEST(Envelope, WrapsTheRawBodyWithDeliveryFacts) {
-  const std::string raw = fixture("slack/message.json");
-  const auto event = std::get<EventCallback>(classify(raw, BodyFormat::json));
-  const Delivery delivery{
-      .received_at =
-          std::chrono::system_clock::time_point{std::chrono::milliseconds{1731974400123}},
-      .retry_num = 1,
-      .retry_reason = "http_timeout"};
-  const std::string text = make_envelope(event, raw, delivery);
-  const auto envelope = nlohmann::json::parse(text);
-  EXPECT_EQ(envelope["schema"], "slack-event-envelope/v1");
-  EXPECT_EQ(envelope["event_id"], "Ev0PV52K21");
-  EXPECT_EQ(envelope["team_id"], "T061EG9R6");
-  EXPECT_EQ(envelope["user_id"], "U2147483697");
-  EXPECT_EQ(envelope["event_type"], "message");
-  EXPECT_EQ(envelope["received_at"], "2024-11-19T00:00:00.123Z");
-  EXPECT_EQ(envelope["retry_num"], 1);
-  EXPECT_EQ(envelope["retry_reason"], "http_timeout");
-  EXPECT_EQ(envelope["payload"], nlohmann::json::parse(raw));
-  EXPECT_NE(text.find(raw), std::string::npos) << "the payload is not embedded byte for byte";
-  EXPECT_EQ(partition_key(event), "T061EG9R6:U2147483697");
-}
-
-TEST(Envelope, FirstDeliveryHasRetryZeroAndNullReason) {
-  const std::string raw = fixture("slack/message.json");
-  const auto event = std::get<EventCallback>(classify(raw, BodyFormat::json));
-  const auto envelope = nlohmann::json::parse(make_envelope(event, raw, Delivery{}));
-  EXPECT_EQ(envelope["retry_num"], 0);
-  EXPECT_TRUE(envelope["retry_reason"].is_null());
 }

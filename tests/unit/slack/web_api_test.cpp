@@ -1,9 +1,8 @@
-// What chat.postMessage's answers mean, and the slack-outbox record format.
+// What chat.postMessage's answers mean.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
-#include <tracker/slack/outbox.hpp>
 #include <tracker/slack/web_api.hpp>
 
 using tracker::slack::classify_error;
@@ -98,57 +97,4 @@ TEST(PostMessageBody, CarriesTextThreadAndMetadata) {
   EXPECT_EQ(body["thread_ts"], "1.2");
   EXPECT_EQ(body["metadata"]["event_payload"]["part"], 1);
   EXPECT_FALSE(body.contains("blocks"));
-}
-
-TEST(Outbox, RoundTrips) {
-  tracker::slack::OutboxMessage message{.delivery_id = "summary:42:1",
-                                        .team_id = "T1",
-                                        .channel = "U123",
-                                        .text = "오늘 3시간 공부했어요",
-                                        .thread_ts = "1733000000.000100"};
-  message.created_at =
-      std::chrono::system_clock::time_point{std::chrono::milliseconds{1733000000123}};
-  const auto decoded = tracker::slack::decode_outbox(tracker::slack::encode_outbox(message));
-  ASSERT_TRUE(std::holds_alternative<tracker::slack::OutboxMessage>(decoded));
-  const auto& back = std::get<tracker::slack::OutboxMessage>(decoded);
-  EXPECT_EQ(back.delivery_id, message.delivery_id);
-  EXPECT_EQ(back.channel, "U123");
-  EXPECT_EQ(back.text, message.text);
-  EXPECT_EQ(back.thread_ts, message.thread_ts);
-  EXPECT_EQ(back.created_at, message.created_at);
-  EXPECT_TRUE(tracker::slack::is_user_id(back.channel));
-}
-
-TEST(Outbox, RejectsBadRecordsWithTheField) {
-  struct Case {
-    const char* value;
-    const char* reason;
-    const char* mentions;
-  };
-  const Case cases[] = {
-      {"not json", "invalid_json", "JSON"},
-      {R"({"schema":"slack-outbox/v2"})", "unknown_schema", "v2"},
-      {R"({"delivery_id":"d"})", "missing_field", "schema"},
-      {R"({"schema":"slack-outbox/v1","team_id":"T","channel":"C1","text":"x"})", "missing_field",
-       "delivery_id"},
-      {R"({"schema":"slack-outbox/v1","delivery_id":"d","team_id":"T","channel":"C1","text":""})",
-       "invalid_field", "text"},
-      {R"({"schema":"slack-outbox/v1","delivery_id":"d","team_id":"T","channel":"#general","text":"x"})",
-       "invalid_field", "channel"},
-      {R"({"schema":"slack-outbox/v1","delivery_id":"d","team_id":"T","channel":"C1","text":"x","thread_ts":"yesterday"})",
-       "invalid_field", "thread_ts"},
-      {R"({"schema":"slack-outbox/v1","delivery_id":"d","team_id":"T","channel":"C1","text":"x","blocks":{}})",
-       "invalid_field", "blocks"},
-      {R"({"schema":"slack-outbox/v1","delivery_id":"d","team_id":"T","channel":"C1","text":"x","created_at":"today"})",
-       "invalid_field", "created_at"},
-      {R"({"schema":"slack-outbox/v1","delivery_id":7,"team_id":"T","channel":"C1","text":"x"})",
-       "invalid_field", "delivery_id"},
-  };
-  for (const auto& c : cases) {
-    const auto decoded = tracker::slack::decode_outbox(c.value);
-    ASSERT_TRUE(std::holds_alternative<tracker::slack::OutboxDecodeError>(decoded)) << c.value;
-    const auto& error = std::get<tracker::slack::OutboxDecodeError>(decoded);
-    EXPECT_EQ(error.reason, c.reason) << c.value;
-    EXPECT_NE(error.detail.find(c.mentions), std::string::npos) << error.detail;
-  }
 }

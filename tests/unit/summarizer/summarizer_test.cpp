@@ -1,7 +1,7 @@
 // The summarizer's settings and the offline summariser.
 #include <gtest/gtest.h>
 
-#include <tracker/slack/outbox.hpp>
+#include <tracker/messages/outbox.hpp>
 
 #include "offline.hpp"
 #include "summarizer.hpp"
@@ -20,8 +20,8 @@ std::map<std::string, std::string> summarizer_minimal() {
           {"DATABASE_URL", "postgresql://tracker@127.0.0.1:15432/tracker"}};
 }
 
-tracker::schema::SummaryRequest request_for(std::string day = "2026-12-01") {
-  tracker::schema::SummaryRequest r;
+tracker::messages::SummaryRequest request_for(std::string day = "2026-12-01") {
+  tracker::messages::SummaryRequest r;
   r.job_id = "T1:U1:" + day + ":v1";
   r.team_id = "T1";
   r.user_id = "U1";
@@ -106,13 +106,12 @@ TEST(SummaryOutbox, RecordsAreKeyedByWorkspaceNotByChannel) {
     const auto record = tracker::summarizer::outbox_record("outbox", request, summary, at);
     EXPECT_EQ(record.topic, "outbox");
     EXPECT_EQ(record.key, c.team) << c.channel;
-    const auto decoded = tracker::slack::decode_outbox(record.value);
-    const auto* message = std::get_if<tracker::slack::OutboxMessage>(&decoded);
-    ASSERT_NE(message, nullptr);
-    EXPECT_EQ(message->team_id, c.team);
-    EXPECT_EQ(message->channel, c.channel);
-    EXPECT_EQ(message->delivery_id, "summary:" + request.job_id);
-    EXPECT_EQ(tracker::slack::outbox_key(*message), record.key);
+    const auto decoded = tracker::messages::decode_outbox(record.value);
+    ASSERT_TRUE(decoded.has_value()) << decoded.error().detail;
+    EXPECT_EQ(decoded->team_id, c.team);
+    EXPECT_EQ(decoded->channel, c.channel);
+    EXPECT_EQ(decoded->delivery_id, "summary:" + request.job_id);
+    EXPECT_EQ(tracker::messages::outbox_key(*decoded), record.key);
   }
 }
 

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <tracker/slack/envelope.hpp>
+#include <tracker/messages/envelope.hpp>
 #include <tracker/slack/request.hpp>
 
 #include "event.hpp"
@@ -24,7 +24,7 @@ std::string envelope_of(const std::string& body) {
   const auto request = tracker::slack::classify(body, tracker::slack::BodyFormat::json);
   const auto* callback = std::get_if<tracker::slack::EventCallback>(&request);
   if (callback == nullptr) throw std::runtime_error("not an event_callback: " + body);
-  return tracker::slack::make_envelope(*callback, body, {.received_at = kReceived});
+  return tracker::messages::make_envelope(*callback, body, {.received_at = kReceived});
 }
 
 std::string event_sample(const std::string& name) {
@@ -50,10 +50,10 @@ Micros at(std::int64_t seconds, std::int64_t micros) {
 }
 
 Event event_of(const Decoded& decoded) {
-  if (const auto* poison = std::get_if<Poison>(&decoded)) {
-    throw std::runtime_error("decoded as poison: " + poison->error);
+  if (decoded.has_error()) {
+    throw std::runtime_error("decoded as poison: " + decoded.error().detail);
   }
-  return std::get<Event>(decoded);
+  return *decoded;
 }
 
 TEST(SlackTs, ConvertsExactlyToTheMicrosecond) {
@@ -125,8 +125,8 @@ TEST(Decode, TwoEditsWithinOneSecondAreOrderedByTheirEvents) {
   second["event"]["message"]["text"] = "Studied Kafka consumer groups for 4h #kafka";
   const Decoded first_decoded = decode(envelope_of(first.dump()), {});
   const Decoded second_decoded = decode(envelope_of(second.dump()), {});
-  const auto& a = std::get<MessageWrite>(std::get<Event>(first_decoded).action);
-  const auto& b = std::get<MessageWrite>(std::get<Event>(second_decoded).action);
+  const auto& a = std::get<MessageWrite>(first_decoded->action);
+  const auto& b = std::get<MessageWrite>(second_decoded->action);
   EXPECT_EQ(a.edited_at, b.edited_at);  // Slack's edited.ts: the same second
   EXPECT_LT(a.version_at, b.version_at);
 }
@@ -136,7 +136,7 @@ TEST(Decode, AnEditInTheSecondOfItsPostIsNewerThanThePost) {
   edit["event"]["message"]["ts"] = "1731975100.700000";
   edit["event"]["ts"] = "1731975100.900000";
   const Decoded decoded = decode(envelope_of(edit.dump()), {});
-  const auto& write = std::get<MessageWrite>(std::get<Event>(decoded).action);
+  const auto& write = std::get<MessageWrite>(decoded->action);
   EXPECT_GT(write.version_at, write.posted_at);
 }
 
@@ -180,10 +180,9 @@ TEST(Decode, RequestsThatAreNotEventsNeverReachTheTopicAndArePoisonIfTheyDo) {
     EXPECT_FALSE(std::holds_alternative<tracker::slack::EventCallback>(
         tracker::slack::classify(body, tracker::slack::BodyFormat::json)));
     const Decoded decoded = decode(body, {});
-    const auto* poison = std::get_if<Poison>(&decoded);
-    ASSERT_NE(poison, nullptr);
-    EXPECT_EQ(poison->reason, "missing_field");
-    EXPECT_EQ(poison->error, "schema is missing");
+    ASSERT_TRUE(decoded.has_error());
+    EXPECT_EQ(decoded.error().reason, "missing_field");
+    EXPECT_EQ(decoded.error().detail, "schema is missing");
   }
 }
 
@@ -331,10 +330,10 @@ TEST(Decode, PoisonRecordsSayWhatIsWrong) {
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
     const Decoded decoded = decode(c.record, {});
-    const auto* poison = std::get_if<Poison>(&decoded);
-    ASSERT_NE(poison, nullptr);
-    EXPECT_EQ(poison->reason, c.reason);
-    EXPECT_NE(poison->error.find(c.error_contains), std::string::npos) << poison->error;
+    ASSERT_TRUE(decoded.has_error());
+    const tracker::messages::DecodeError poison = decoded.error();
+    EXPECT_EQ(poison.reason, c.reason);
+    EXPECT_NE(poison.detail.find(c.error_contains), std::string::npos) << poison.detail;
   }
 }
 

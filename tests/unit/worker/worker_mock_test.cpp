@@ -20,7 +20,8 @@
 
 #include <tracker/kafka/consumer.hpp>
 #include <tracker/kafka/producer.hpp>
-#include <tracker/slack/envelope.hpp>
+#include <tracker/messages/envelope.hpp>
+#include <tracker/slack/request.hpp>
 #include <tracker/slack/request.hpp>
 
 #include "batch_store.hpp"
@@ -95,7 +96,7 @@ std::string record_saying(const std::string& text, int n) {
   const std::string body = payload.dump();
   const auto request = tracker::slack::classify(body, tracker::slack::BodyFormat::json);
   const auto& callback = std::get<tracker::slack::EventCallback>(request);
-  return tracker::slack::make_envelope(callback, body, {});
+  return tracker::messages::make_envelope(callback, body, {});
 }
 
 void produce_records(const MockCluster& cluster, const std::vector<std::string>& texts) {

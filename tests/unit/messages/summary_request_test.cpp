@@ -6,11 +6,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include <tracker/schema/summary_request.hpp>
+#include <tracker/messages/summary_request.hpp>
 
-using tracker::schema::decode_summary_request;
-using tracker::schema::SummaryRequest;
-using tracker::schema::SummaryRequestError;
+using tracker::messages::decode_summary_request;
+using tracker::messages::encode_summary_request;
+using tracker::messages::SummaryRequest;
 
 namespace {
 
@@ -30,17 +30,16 @@ SummaryRequest request_sample() {
 
 std::string reason_of(const std::string& value) {
   const auto decoded = decode_summary_request(value);
-  if (const auto* error = std::get_if<SummaryRequestError>(&decoded)) return error->reason;
-  return "ok";
+  return decoded.has_error() ? decoded.error().reason : "ok";
 }
 
 }  // namespace
 
 TEST(SummaryRequest, RoundTrips) {
   const SummaryRequest r = request_sample();
-  const auto decoded = decode_summary_request(tracker::schema::encode_summary_request(r));
-  ASSERT_TRUE(std::holds_alternative<SummaryRequest>(decoded));
-  const auto& back = std::get<SummaryRequest>(decoded);
+  const auto decoded = decode_summary_request(encode_summary_request(r));
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().detail;
+  const SummaryRequest& back = *decoded;
   EXPECT_EQ(back.job_id, r.job_id);
   EXPECT_EQ(back.day, r.day);
   EXPECT_EQ(back.period_start, r.period_start);
@@ -50,7 +49,7 @@ TEST(SummaryRequest, RoundTrips) {
 }
 
 TEST(SummaryRequest, NamesWhatIsWrong) {
-  auto record = nlohmann::json::parse(tracker::schema::encode_summary_request(request_sample()));
+  auto record = nlohmann::json::parse(encode_summary_request(request_sample()));
   EXPECT_EQ(reason_of("not json"), "invalid_json");
   auto other = record;
   other["schema"] = "summary-request/v9";
@@ -78,8 +77,7 @@ TEST(SummaryRequest, MatchesItsJsonSchemaFile) {
                    "/schemas/messages/summary-request.v1.schema.json");
   ASSERT_TRUE(in);
   const auto schema = nlohmann::json::parse(in);
-  const auto record =
-      nlohmann::json::parse(tracker::schema::encode_summary_request(request_sample()));
+  const auto record = nlohmann::json::parse(encode_summary_request(request_sample()));
   std::set<std::string> required(schema["required"].begin(), schema["required"].end());
   std::set<std::string> written;
   for (const auto& [key, value] : record.items()) written.insert(key);

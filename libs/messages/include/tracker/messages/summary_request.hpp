@@ -6,9 +6,10 @@
 #include <chrono>
 #include <string>
 #include <string_view>
-#include <variant>
 
-namespace tracker::schema {
+#include <tracker/messages/decode_error.hpp>
+
+namespace tracker::messages {
 
 inline constexpr std::string_view kSummaryRequestSchema = "summary-request/v1";
 
@@ -27,12 +28,8 @@ struct SummaryRequest {
   [[nodiscard]] std::string key() const { return team_id + ":" + user_id; }
 };
 
-struct SummaryRequestError {
-  std::string reason;  // invalid_json, unknown_schema, missing_field, invalid_field
-  std::string detail;
-};
-
 std::string encode_summary_request(const SummaryRequest& request);
-std::variant<SummaryRequest, SummaryRequestError> decode_summary_request(std::string_view value);
+// Errors: invalid_json, unknown_schema, missing_field, invalid_field.
+DecodeResult<SummaryRequest> decode_summary_request(std::string_view value);
 
-}  // namespace tracker::schema
+}  // namespace tracker::messages

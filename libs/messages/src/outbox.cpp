@@ -1,10 +1,10 @@
-#include <tracker/slack/outbox.hpp>
+#include <tracker/messages/outbox.hpp>
 
 #include <algorithm>
 
 #include <tracker/log/timestamp.hpp>
 
-namespace tracker::slack {
+namespace tracker::messages {
 
 using nlohmann::json;
 
@@ -30,24 +30,24 @@ bool is_user_id(std::string_view channel) {
   return !channel.empty() && (channel.front() == 'U' || channel.front() == 'W');
 }
 
-std::variant<OutboxMessage, OutboxDecodeError> decode_outbox(std::string_view value) {
+DecodeResult<OutboxMessage> decode_outbox(std::string_view value) {
   const json parsed = json::parse(value, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded() || !parsed.is_object()) {
-    return OutboxDecodeError{"invalid_json", "the record is not a JSON object"};
+    return DecodeError{"invalid_json", "the record is not a JSON object"};
   }
   const auto string_field = [&](const char* name, bool required,
-                                std::string& out) -> std::optional<OutboxDecodeError> {
+                                std::string& out) -> std::optional<DecodeError> {
     const auto it = parsed.find(name);
     if (it == parsed.end() || it->is_null()) {
-      if (required) return OutboxDecodeError{"missing_field", std::string(name) + " is missing"};
+      if (required) return DecodeError{"missing_field", std::string(name) + " is missing"};
       return std::nullopt;
     }
     if (!it->is_string()) {
-      return OutboxDecodeError{"invalid_field", std::string(name) + " is not a string"};
+      return DecodeError{"invalid_field", std::string(name) + " is not a string"};
     }
     out = it->get<std::string>();
     if (required && out.empty()) {
-      return OutboxDecodeError{"invalid_field", std::string(name) + " is empty"};
+      return DecodeError{"invalid_field", std::string(name) + " is empty"};
     }
     return std::nullopt;
   };
@@ -55,8 +55,8 @@ std::variant<OutboxMessage, OutboxDecodeError> decode_outbox(std::string_view va
   std::string schema;
   if (auto error = string_field("schema", true, schema)) return *error;
   if (schema != kOutboxSchema) {
-    return OutboxDecodeError{"unknown_schema", "schema \"" + schema.substr(0, 64) + "\" is not " +
-                                                   std::string(kOutboxSchema)};
+    return DecodeError{"unknown_schema", "schema \"" + schema.substr(0, 64) + "\" is not " +
+                                             std::string(kOutboxSchema)};
   }
   OutboxMessage message;
   for (auto [name, target] :
@@ -66,19 +66,19 @@ std::variant<OutboxMessage, OutboxDecodeError> decode_outbox(std::string_view va
   }
   if (auto error = string_field("thread_ts", false, message.thread_ts)) return *error;
   if (message.delivery_id.size() > 200) {
-    return OutboxDecodeError{"invalid_field", "delivery_id is longer than 200 characters"};
+    return DecodeError{"invalid_field", "delivery_id is longer than 200 characters"};
   }
   if (!slack_id(message.channel) ||
       std::string_view("CDGUW").find(message.channel.front()) == std::string_view::npos) {
-    return OutboxDecodeError{"invalid_field", "channel is not a Slack channel or user id"};
+    return DecodeError{"invalid_field", "channel is not a Slack channel or user id"};
   }
   if (!message.thread_ts.empty() && !slack_ts(message.thread_ts)) {
-    return OutboxDecodeError{"invalid_field", "thread_ts is not a Slack ts"};
+    return DecodeError{"invalid_field", "thread_ts is not a Slack ts"};
   }
   if (const auto it = parsed.find("blocks"); it != parsed.end() && !it->is_null()) {
     if (!it->is_array() || it->size() > 50 ||
         !std::all_of(it->begin(), it->end(), [](const json& b) { return b.is_object(); })) {
-      return OutboxDecodeError{"invalid_field", "blocks is not an array of at most 50 objects"};
+      return DecodeError{"invalid_field", "blocks is not an array of at most 50 objects"};
     }
     message.blocks = *it;
   }
@@ -87,11 +87,11 @@ std::variant<OutboxMessage, OutboxDecodeError> decode_outbox(std::string_view va
   if (!created.empty()) {
     message.created_at = log::parse_iso8601_utc(created);
     if (!message.created_at) {
-      return OutboxDecodeError{"invalid_field", "created_at is not an RFC 3339 time"};
+      return DecodeError{"invalid_field", "created_at is not an RFC 3339 time"};
     }
   }
   if (const auto it = parsed.find("origin"); it != parsed.end() && !it->is_null()) {
-    if (!it->is_object()) return OutboxDecodeError{"invalid_field", "origin is not an object"};
+    if (!it->is_object()) return DecodeError{"invalid_field", "origin is not an object"};
     message.origin = *it;
   }
   return message;
@@ -110,4 +110,4 @@ std::string encode_outbox(const OutboxMessage& message) {
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-}  // namespace tracker::slack
+}  // namespace tracker::messages

@@ -2,7 +2,7 @@
 // Topic names as in schemas/topics.json (the file the local stack and deploy manifests read).
 #include <string_view>
 
-namespace tracker::schema::topics {
+namespace tracker::messages::topics {
 
 inline constexpr std::string_view kSlackEvents = "slack-events";
 inline constexpr std::string_view kSlackEventsDeadLetters = "slack-events.dlq";
@@ -11,4 +11,4 @@ inline constexpr std::string_view kSummaryRequestsDeadLetters = "summary-request
 inline constexpr std::string_view kSlackOutbox = "slack-outbox";
 inline constexpr std::string_view kSlackOutboxDeadLetters = "slack-outbox.dlq";
 
-}  // namespace tracker::schema::topics
+}  // namespace tracker::messages::topics

@@ -1,12 +1,12 @@
 #pragma once
-// Blocking helpers for tools and tests that start services and read their ops endpoints
+// Blocking helpers for the tests and benchmarks that start services and read their ops endpoints
 // (/metrics, /readyz). Not for an io_context thread: each call runs its own.
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-namespace tracker::http {
+namespace tracker::testkit {
 
 struct GetResult {
   unsigned status = 0;  // 0: nothing answered (refused, reset, or past the timeout)
@@ -20,4 +20,4 @@ GetResult blocking_get(const std::string& address, std::uint16_t port, std::stri
 // A TCP port on 127.0.0.1 that was free a moment ago, for a service a tool or test starts.
 std::uint16_t free_loopback_port();
 
-}  // namespace tracker::http
+}  // namespace tracker::testkit

@@ -1,11 +1,11 @@
-#include <tracker/http/blocking_client.hpp>
+#include <tracker/testkit/blocking_client.hpp>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-namespace tracker::http {
+namespace tracker::testkit {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -38,4 +38,4 @@ std::uint16_t free_loopback_port() {
   return acceptor.local_endpoint().port();
 }
 
-}  // namespace tracker::http
+}  // namespace tracker::testkit

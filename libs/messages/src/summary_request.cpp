@@ -1,4 +1,4 @@
-#include <tracker/schema/summary_request.hpp>
+#include <tracker/messages/summary_request.hpp>
 
 #include <algorithm>
 #include <optional>
@@ -7,7 +7,7 @@
 
 #include <tracker/log/timestamp.hpp>
 
-namespace tracker::schema {
+namespace tracker::messages {
 
 using nlohmann::json;
 
@@ -41,42 +41,40 @@ std::string encode_summary_request(const SummaryRequest& r) {
   return record.dump();
 }
 
-std::variant<SummaryRequest, SummaryRequestError> decode_summary_request(std::string_view value) {
+DecodeResult<SummaryRequest> decode_summary_request(std::string_view value) {
   const json parsed = json::parse(value, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded() || !parsed.is_object()) {
-    return SummaryRequestError{"invalid_json", "the record is not a JSON object"};
+    return DecodeError{"invalid_json", "the record is not a JSON object"};
   }
-  auto text = [&](const char* name, std::string& out) -> std::optional<SummaryRequestError> {
+  auto text = [&](const char* name, std::string& out) -> std::optional<DecodeError> {
     const auto it = parsed.find(name);
     if (it == parsed.end() || it->is_null()) {
-      return SummaryRequestError{"missing_field", std::string(name) + " is missing"};
+      return DecodeError{"missing_field", std::string(name) + " is missing"};
     }
     if (!it->is_string() || it->get_ref<const std::string&>().empty()) {
-      return SummaryRequestError{"invalid_field", std::string(name) + " is not a non-empty string"};
+      return DecodeError{"invalid_field", std::string(name) + " is not a non-empty string"};
     }
     out = it->get<std::string>();
     return std::nullopt;
   };
-  auto integer = [&](const char* name, int& out) -> std::optional<SummaryRequestError> {
+  auto integer = [&](const char* name, int& out) -> std::optional<DecodeError> {
     const auto it = parsed.find(name);
     if (it == parsed.end() || it->is_null()) {
-      return SummaryRequestError{"missing_field", std::string(name) + " is missing"};
+      return DecodeError{"missing_field", std::string(name) + " is missing"};
     }
     if (!it->is_number_integer() || it->get<long long>() < 1 || it->get<long long>() > 1'000'000) {
-      return SummaryRequestError{"invalid_field", std::string(name) + " is not a positive integer"};
+      return DecodeError{"invalid_field", std::string(name) + " is not a positive integer"};
     }
     out = it->get<int>();
     return std::nullopt;
   };
-  auto time =
-      [&](const char* name,
-          std::chrono::system_clock::time_point& out) -> std::optional<SummaryRequestError> {
+  auto time = [&](const char* name,
+                  std::chrono::system_clock::time_point& out) -> std::optional<DecodeError> {
     std::string raw;
     if (auto error = text(name, raw)) return error;
     const auto parsed_time = log::parse_iso8601_utc(raw);
     if (!parsed_time) {
-      return SummaryRequestError{"invalid_field",
-                                 std::string(name) + " is not an RFC 3339 UTC time"};
+      return DecodeError{"invalid_field", std::string(name) + " is not an RFC 3339 UTC time"};
     }
     out = *parsed_time;
     return std::nullopt;
@@ -85,8 +83,8 @@ std::variant<SummaryRequest, SummaryRequestError> decode_summary_request(std::st
   std::string schema;
   if (auto error = text("schema", schema)) return *error;
   if (schema != kSummaryRequestSchema) {
-    return SummaryRequestError{"unknown_schema", "schema \"" + schema.substr(0, 64) + "\" is not " +
-                                                     std::string(kSummaryRequestSchema)};
+    return DecodeError{"unknown_schema", "schema \"" + schema.substr(0, 64) + "\" is not " +
+                                             std::string(kSummaryRequestSchema)};
   }
   SummaryRequest r;
   for (auto [name, target] :
@@ -95,9 +93,9 @@ std::variant<SummaryRequest, SummaryRequestError> decode_summary_request(std::st
         std::pair{"time_zone", &r.time_zone}, std::pair{"reason", &r.reason}}) {
     if (auto error = text(name, *target)) return *error;
   }
-  if (!valid_day(r.day)) return SummaryRequestError{"invalid_field", "day is not YYYY-MM-DD"};
+  if (!valid_day(r.day)) return DecodeError{"invalid_field", "day is not YYYY-MM-DD"};
   if (r.reason != "scheduled" && r.reason != "catch_up" && r.reason != "trigger") {
-    return SummaryRequestError{"invalid_field", "reason is not scheduled, catch_up or trigger"};
+    return DecodeError{"invalid_field", "reason is not scheduled, catch_up or trigger"};
   }
   if (auto error = integer("version", r.version)) return *error;
   if (auto error = integer("publish", r.publish)) return *error;
@@ -105,9 +103,9 @@ std::variant<SummaryRequest, SummaryRequestError> decode_summary_request(std::st
   if (auto error = time("period_end", r.period_end)) return *error;
   if (auto error = time("requested_at", r.requested_at)) return *error;
   if (r.period_end <= r.period_start) {
-    return SummaryRequestError{"invalid_field", "period_end is not after period_start"};
+    return DecodeError{"invalid_field", "period_end is not after period_start"};
   }
   return r;
 }
 
-}  // namespace tracker::schema
+}  // namespace tracker::messages

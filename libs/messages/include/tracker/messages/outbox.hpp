@@ -6,11 +6,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <variant>
 
 #include <nlohmann/json.hpp>
 
-namespace tracker::slack {
+#include <tracker/messages/decode_error.hpp>
+
+namespace tracker::messages {
 
 inline constexpr std::string_view kOutboxSchema = "slack-outbox/v1";
 
@@ -25,12 +26,8 @@ struct OutboxMessage {
   std::optional<nlohmann::json> origin;
 };
 
-struct OutboxDecodeError {
-  std::string reason;  // invalid_json, unknown_schema, missing_field, invalid_field
-  std::string detail;  // names the field
-};
-
-std::variant<OutboxMessage, OutboxDecodeError> decode_outbox(std::string_view value);
+// Errors: invalid_json, unknown_schema, missing_field, invalid_field; the detail names the field.
+DecodeResult<OutboxMessage> decode_outbox(std::string_view value);
 std::string encode_outbox(const OutboxMessage& message);
 
 // The record key: the workspace (team_id). All of a workspace's posts share a partition, so one
@@ -43,4 +40,4 @@ inline std::string outbox_key(const OutboxMessage& message) {
 // A direct message: Slack opens the app's DM with that user.
 bool is_user_id(std::string_view channel);
 
-}  // namespace tracker::slack
+}  // namespace tracker::messages

@@ -1,0 +1,133 @@
+#include <tracker/messages/envelope.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <utility>
+
+#include <tracker/log/timestamp.hpp>
+
+namespace tracker::messages {
+
+using nlohmann::json;
+
+namespace {
+
+std::string json_string(std::string_view text) {
+  return json(text).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// The member `name`, or nullptr when it is absent or null.
+const json* member(const json& object, const char* name) {
+  const auto it = object.find(name);
+  return it == object.end() || it->is_null() ? nullptr : &*it;
+}
+
+DecodeError missing(const char* name) {
+  return {"missing_field", std::string("envelope.") + name + " is missing"};
+}
+
+DecodeError bad_value(const char* name, std::string_view what) {
+  return {"bad_value", std::string("envelope.") + name + " " + std::string(what)};
+}
+
+// A required non-empty string.
+std::optional<DecodeError> required_string(const json& envelope, const char* name,
+                                           std::string& out) {
+  const json* value = member(envelope, name);
+  if (value == nullptr) return missing(name);
+  if (!value->is_string()) return bad_value(name, "is not a string");
+  out = value->get<std::string>();
+  if (out.empty()) return bad_value(name, "is empty");
+  return std::nullopt;
+}
+
+// An optional string: left as it is when absent.
+std::optional<DecodeError> optional_string(const json& envelope, const char* name,
+                                           std::string& out) {
+  const json* value = member(envelope, name);
+  if (value == nullptr) return std::nullopt;
+  if (!value->is_string()) return bad_value(name, "is not a string");
+  out = value->get<std::string>();
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string make_envelope(const slack::EventCallback& event, std::string_view raw_body,
+                          const Delivery& delivery) {
+  std::string out;
+  out.reserve(raw_body.size() + 256);
+  out.append(R"({"schema":)").append(json_string(kEnvelopeSchema));
+  out.append(R"(,"event_id":)").append(json_string(event.event_id));
+  out.append(R"(,"team_id":)").append(json_string(event.team_id));
+  out.append(R"(,"user_id":)").append(json_string(event.user_id));
+  out.append(R"(,"event_type":)").append(json_string(event.event_type));
+  out.append(R"(,"received_at":)").append(json_string(log::iso8601_utc(delivery.received_at)));
+  out.append(R"(,"retry_num":)").append(std::to_string(delivery.retry_num));
+  out.append(R"(,"retry_reason":)")
+      .append(delivery.retry_reason ? json_string(*delivery.retry_reason) : "null");
+  out.append(R"(,"payload":)").append(raw_body).append("}");
+  return out;
+}
+
+std::string partition_key(const slack::EventCallback& event) {
+  return event.team_id + ":" + event.user_id;
+}
+
+std::optional<std::string_view> raw_payload(std::string_view envelope) {
+  // Inside a JSON string a quote is escaped, so the first `,"payload":` is the member itself.
+  constexpr std::string_view kMember = R"(,"payload":)";
+  const auto at = envelope.find(kMember);
+  if (at == std::string_view::npos || !envelope.ends_with('}')) return std::nullopt;
+  const std::string_view body =
+      envelope.substr(at + kMember.size(), envelope.size() - at - kMember.size() - 1);
+  if (!body.starts_with('{') || !body.ends_with('}')) return std::nullopt;
+  return body;
+}
+
+DecodeResult<Envelope> decode_envelope(std::string_view value) {
+  json envelope;
+  try {
+    envelope = json::parse(value);
+  } catch (const json::parse_error& error) {
+    return DecodeError{"bad_json", std::string("not JSON: ") + error.what()};
+  }
+  if (!envelope.is_object()) return DecodeError{"bad_json", "not a JSON object"};
+
+  const json* schema = member(envelope, "schema");
+  if (schema == nullptr) return DecodeError{"missing_field", "schema is missing"};
+  if (!schema->is_string() || schema->get<std::string>() != kEnvelopeSchema) {
+    return DecodeError{"unknown_schema", "unknown schema version " + schema->dump() +
+                                             " (expected \"" + std::string(kEnvelopeSchema) +
+                                             "\")"};
+  }
+  Envelope out;
+  if (auto error = required_string(envelope, "event_id", out.event_id)) return *error;
+  const json* payload = member(envelope, "payload");
+  if (payload == nullptr) return missing("payload");
+  if (!payload->is_object()) return bad_value("payload", "is not an object");
+  if (auto error = required_string(envelope, "team_id", out.team_id)) return *error;
+  if (auto error = optional_string(envelope, "user_id", out.user_id)) return *error;
+  if (auto error = optional_string(envelope, "event_type", out.event_type)) return *error;
+  std::string received_at;
+  if (auto error = optional_string(envelope, "received_at", received_at)) return *error;
+  if (!received_at.empty()) {
+    out.received_at = log::parse_iso8601_utc(received_at);
+    if (!out.received_at) return bad_value("received_at", "is not an RFC 3339 UTC time");
+  }
+  if (const json* retry_num = member(envelope, "retry_num")) {
+    if (!retry_num->is_number_integer() || retry_num->get<std::int64_t>() < 0 ||
+        retry_num->get<std::int64_t>() > 1'000'000) {
+      return bad_value("retry_num", "is not a non-negative integer");
+    }
+    out.retry_num = retry_num->get<int>();
+  }
+  if (const json* reason = member(envelope, "retry_reason")) {
+    if (!reason->is_string()) return bad_value("retry_reason", "is not a string or null");
+    out.retry_reason = reason->get<std::string>();
+  }
+  out.payload = std::move(envelope["payload"]);
+  return out;
+}
+
+}  // namespace tracker::messages
