@@ -87,7 +87,7 @@ if ! node loadtest/k6/test/run.mjs; then
   status=1
 fi
 phase "k6 script checks"
-run_ctest build integration "integration tests (release)" 1
+run_ctest build integration "integration tests (release)" 2
 
 # The main job of scripts/run.sh, checked: one day through all five services to Slack.
 say "main job (release)"
@@ -122,7 +122,7 @@ if ! python3 scripts/check_prometheus_queries.py \
 fi
 phase "prometheus queries"
 run_ctest build-asan unit "unit tests (asan)" 2
-run_ctest build-asan integration "integration tests (asan)" 1
+run_ctest build-asan integration "integration tests (asan)" 2
 
 # The images (podman; the base made with debootstrap) and the compose stack: Kafka, PostgreSQL,
 # two ingest replicas behind HAProxy, two workers, two schedulers, summarizer, notifier,

@@ -50,7 +50,8 @@ class ScratchSchema {
   std::string name_;
 };
 
-// Stops the local stack's PostgreSQL for a test and starts it again however the test ends.
+// Stops the local stack's PostgreSQL for a test and starts it again however the test ends. A test
+// using it is named PostgresqlDown..., which makes CTest run it alone (tests/CMakeLists.txt).
 class DatabaseOutage {
  public:
   DatabaseOutage() { stack("pg-stop"); }

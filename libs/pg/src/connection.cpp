@@ -1,13 +1,14 @@
 #include <tracker/pg/connection.hpp>
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
+
+#include <tracker/async/deadline.hpp>
 
 namespace tracker::pg {
 
@@ -46,6 +47,79 @@ asio::awaitable<std::size_t> race(stream_descriptor& socket, asio::steady_timer&
       socket.async_wait(stream_descriptor::wait_write, asio::as_tuple(asio::use_awaitable));
   auto won = co_await (std::move(readable) || std::move(can_write) || std::move(expired));
   co_return won.index();
+}
+
+std::string milliseconds_text(Clock::duration duration) {
+  return std::to_string(std::chrono::ceil<std::chrono::milliseconds>(duration).count()) + " ms";
+}
+
+// The addresses of one host name, found before `deadline`.
+asio::awaitable<Result<std::vector<asio::ip::address>>> look_up(ResolveHost resolve,
+                                                                std::string host,
+                                                                Clock::time_point deadline) {
+  const auto budget = std::max(deadline - Clock::now(), Clock::duration::zero());
+  auto found = co_await async::with_timeout(resolve(host), budget);
+  if (!found) {
+    co_return Error{Error::Kind::connection, "",
+                    "resolving " + host + ": timed out after " + milliseconds_text(budget)};
+  }
+  if (!*found) {
+    co_return Error{Error::Kind::connection, "",
+                    "resolving " + host + ": " + found->error().message()};
+  }
+  if (found->value().empty()) {
+    co_return Error{Error::Kind::connection, "", "resolving " + host + ": no addresses"};
+  }
+  co_return std::move(found->value());
+}
+
+// libpq's parameters for a conninfo whose host names were looked up, and what was found. Given
+// `hostaddr`, libpq's own messages show the address only ("connection to server at
+// "10.0.0.1"..."), so a failure to connect adds what each name was looked up as.
+struct LookedUp {
+  HostParameters parameters;
+  bool port_per_host = false;
+  std::string found;  // "a.example is 10.0.0.1, 10.0.0.2; resolving b.example: Host not found..."
+};
+
+// Looks up the conninfo's host names in turn. An error when no host is left to try.
+asio::awaitable<Result<std::optional<LookedUp>>> look_up_hosts(const ConnectOptions& options,
+                                                               Clock::time_point deadline) {
+  auto hosts = hosts_to_look_up(options.conninfo);
+  if (!hosts) co_return std::optional<LookedUp>();
+  const ResolveHost resolve =
+      options.resolve ? options.resolve : ResolveHost(resolve_with_getaddrinfo);
+  std::vector<std::vector<asio::ip::address>> addresses(hosts->targets.size());
+  std::string found;
+  std::string failures;
+  bool any_left = false;
+  for (std::size_t i = 0; i < hosts->targets.size(); ++i) {
+    const HostTarget& target = hosts->targets[i];
+    if (!target.needs_lookup) {
+      any_left = true;
+      continue;
+    }
+    auto addresses_of = co_await look_up(resolve, target.host, deadline);
+    if (!found.empty()) found += "; ";
+    if (!addresses_of) {
+      if (!failures.empty()) failures += "; ";
+      failures += addresses_of.error().message;
+      found += addresses_of.error().message;
+      continue;
+    }
+    found += target.host + " is ";
+    for (std::size_t a = 0; a < addresses_of->size(); ++a) {
+      found += (a > 0 ? ", " : "") + (*addresses_of)[a].to_string();
+    }
+    addresses[i] = std::move(*addresses_of);
+    any_left = true;
+  }
+  if (!any_left) co_return Error{Error::Kind::connection, "", failures};
+  LookedUp looked_up;
+  looked_up.parameters = host_parameters(*hosts, addresses);
+  looked_up.port_per_host = hosts->port_per_host;
+  looked_up.found = std::move(found);
+  co_return std::optional<LookedUp>(std::move(looked_up));
 }
 
 }  // namespace
@@ -90,10 +164,26 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::connect(
     }
     server_options += " -c search_path=" + options.search_path;
   }
+  const auto deadline = Clock::now() + options.connect_timeout;
+  auto looked_up = co_await look_up_hosts(options, deadline);
+  if (!looked_up) co_return looked_up.error();
   // With expand_dbname the conninfo is parsed first and the keywords after it override it.
-  const std::array<const char*, 4> keywords = {"dbname", "application_name", "options", nullptr};
-  const std::array<const char*, 4> values = {
-      options.conninfo.c_str(), options.application_name.c_str(), server_options.c_str(), nullptr};
+  std::vector<const char*> keywords = {"dbname", "application_name", "options"};
+  std::vector<const char*> values = {options.conninfo.c_str(), options.application_name.c_str(),
+                                     server_options.c_str()};
+  std::string looked_up_as;
+  if (looked_up->has_value()) {
+    const LookedUp& hosts = **looked_up;
+    keywords.insert(keywords.end(), {"host", "hostaddr"});
+    values.insert(values.end(), {hosts.parameters.host.c_str(), hosts.parameters.hostaddr.c_str()});
+    if (hosts.port_per_host) {
+      keywords.push_back("port");
+      values.push_back(hosts.parameters.port.c_str());
+    }
+    looked_up_as = " (" + hosts.found + ")";
+  }
+  keywords.push_back(nullptr);
+  values.push_back(nullptr);
   PGconn* raw = PQconnectStartParams(keywords.data(), values.data(), 1);
   if (raw == nullptr) co_return Error{Error::Kind::connection, "", "out of memory"};
   std::unique_ptr<Connection> connection(new Connection(executor, raw));
@@ -102,25 +192,29 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Connection::connect(
   PQsetNoticeProcessor(
       raw, [](void*, const char*) {}, nullptr);
   connection->query_timeout_ = options.query_timeout;
-  if (PQstatus(raw) == CONNECTION_BAD) co_return connection->connection_error("connect");
+  // A failure also says what the host names were looked up as.
+  auto failed = [&](Error error) {
+    error.message += looked_up_as;
+    return error;
+  };
+  if (PQstatus(raw) == CONNECTION_BAD) co_return failed(connection->connection_error("connect"));
 
-  const auto deadline = Clock::now() + options.connect_timeout;
   PostgresPollingStatusType status = PGRES_POLLING_WRITING;
   for (;;) {
     // libpq may close its socket and open another (next address of a host, next host, SSL
     // fallback), often under the same descriptor number, so register afresh every time: a
     // stale registration would never report the new socket ready.
     const int fd = PQsocket(raw);
-    if (fd < 0) co_return connection->connection_error("connect");
+    if (fd < 0) co_return failed(connection->connection_error("connect"));
     if (connection->socket_.is_open()) static_cast<void>(connection->socket_.release());
     connection->socket_.assign(fd);
     if (status == PGRES_POLLING_OK) break;
-    if (status == PGRES_POLLING_FAILED) co_return connection->connection_error("connect");
+    if (status == PGRES_POLLING_FAILED) co_return failed(connection->connection_error("connect"));
     auto ready = co_await connection->wait_socket(status == PGRES_POLLING_WRITING, deadline);
     if (!ready) {
-      co_return Error{Error::Kind::connection, "",
-                      "connect: no answer from the server within " +
-                          std::to_string(options.connect_timeout.count()) + "ms"};
+      co_return failed(Error{Error::Kind::connection, "",
+                             "connect: no answer from the server within " +
+                                 std::to_string(options.connect_timeout.count()) + "ms"});
     }
     status = PQconnectPoll(raw);
   }
@@ -132,6 +226,16 @@ Error Connection::connection_error(std::string_view what) {
   broken_ = true;
   return Error{Error::Kind::connection, "",
                std::string(what) + ": " + trimmed(PQerrorMessage(conn_))};
+}
+
+std::string Connection::host() const {
+  const char* host = PQhost(conn_);
+  return host != nullptr ? host : "";
+}
+
+std::string Connection::host_address() const {
+  const char* address = PQhostaddr(conn_);
+  return address != nullptr ? address : "";
 }
 
 bool Connection::healthy() const noexcept {

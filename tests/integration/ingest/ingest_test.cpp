@@ -156,7 +156,8 @@ struct IngestInProcess : ::testing::Test {
   }
 };
 
-// Stops the broker for the test and starts it again however the test ends.
+// Stops the broker for the test and starts it again however the test ends. A test using it is
+// named BrokerDown..., which makes CTest run it alone (tests/CMakeLists.txt).
 class BrokerOutage {
  public:
   BrokerOutage() { stack("kafka-stop"); }

@@ -148,3 +148,62 @@ TEST_F(PgConnection, WaitingForTheServerDoesNotBlockTheEventLoop) {
   // A blocking query would have starved the timer on this single thread.
   EXPECT_GE(ticks, 10) << "the timer coroutine did not run while the query was in flight";
 }
+
+namespace {
+
+// The test database's URL with its host (127.0.0.1 in the local stack) replaced by `hosts`.
+std::string with_hosts(const std::string& hosts) {
+  std::string url = test_database_url();
+  const auto at = url.find('@');
+  const auto end = url.find('/', at);
+  if (at == std::string::npos || end == std::string::npos) {
+    throw std::runtime_error("TRACKER_TEST_DATABASE_URL is not postgresql://user:pw@host:port/db");
+  }
+  const auto colon = url.rfind(':', end);
+  const std::string port =
+      colon != std::string::npos && colon > at ? url.substr(colon + 1, end - colon - 1) : "5432";
+  std::string list;
+  std::size_t start = 0;
+  for (;;) {
+    const auto comma = hosts.find(',', start);
+    if (!list.empty()) list += ',';
+    list += hosts.substr(start, comma - start) + ":" + port;
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return url.substr(0, at + 1) + list + url.substr(end);
+}
+
+}  // namespace
+
+TEST_F(PgConnection, AHostNameIsLookedUpAndLibpqStillKnowsTheHostByIt) {
+  const tracker::pg::ConnectOptions options{.conninfo = with_hosts("localhost")};
+  auto connection = run(io, Connection::connect(io.get_executor(), options));
+  ASSERT_TRUE(connection) << connection.error().describe();
+  // The name is what TLS verifies and .pgpass matches; the address is what was looked up.
+  EXPECT_EQ((*connection)->host(), "localhost");
+  EXPECT_FALSE((*connection)->host_address().empty());
+  EXPECT_NE((*connection)->host_address(), "localhost");
+  auto rows = run(io, (*connection)->query("SELECT 1"));
+  ASSERT_TRUE(rows) << rows.error().describe();
+}
+
+TEST_F(PgConnection, AnUnresolvableHostIsAConnectionErrorNamingIt) {
+  const tracker::pg::ConnectOptions options{
+      .conninfo = "postgresql://x:not-the-password-xyz@no-such-host.invalid:5432/db",
+      .connect_timeout = 5s};
+  auto connection = run(io, Connection::connect(io.get_executor(), options), 20s);
+  ASSERT_FALSE(connection);
+  EXPECT_EQ(connection.error().kind, Error::Kind::connection);
+  EXPECT_EQ(connection.error().message.rfind("resolving no-such-host.invalid: ", 0), 0U)
+      << connection.error().message;
+  EXPECT_EQ(connection.error().message.find("not-the-password-xyz"), std::string::npos);
+}
+
+TEST_F(PgConnection, AHostListSkipsANameThatDoesNotResolve) {
+  const tracker::pg::ConnectOptions options{.conninfo =
+                                                with_hosts("no-such-host.invalid,localhost")};
+  auto connection = run(io, Connection::connect(io.get_executor(), options));
+  ASSERT_TRUE(connection) << connection.error().describe();
+  EXPECT_EQ((*connection)->host(), "localhost");
+}

@@ -3,6 +3,18 @@
 // Asio, so a coroutine waiting for the server suspends instead of blocking its thread. A
 // connection serves one coroutine at a time (the Pool guarantees it); it lives on the executor
 // it was connected on.
+//
+// Host names are looked up before libpq sees them (host_lookup.hpp), because libpq would resolve
+// them with a blocking getaddrinfo: `host=db.example` becomes `host=db.example
+// hostaddr=<its addresses>`, so libpq connects to the addresses and still uses the name for TLS,
+// .pgpass and GSSAPI. Each name of a multi-host conninfo (host=a,b port=1,2) is looked up in
+// turn. A name that cannot be resolved is a Kind::connection error naming it ("resolving
+// db.example: Host not found (authoritative)", or "... timed out after 5000 ms": the lookups
+// share connect_timeout with connecting); in a multi-host conninfo the other hosts are still
+// tried, as libpq does. A failure to connect ends with what each name was looked up as
+// ("(db.example is 10.0.0.1)"), since libpq's message then shows only the address. IP literals,
+// socket directories, a conninfo with `hostaddr`, and a host coming from PGHOST or a service file
+// go to libpq unchanged.
 #include <libpq-fe.h>
 
 #include <chrono>
@@ -18,6 +30,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <tracker/pg/error.hpp>
+#include <tracker/pg/host_lookup.hpp>
 #include <tracker/pg/rows.hpp>
 
 namespace tracker::pg {
@@ -27,6 +40,7 @@ namespace asio = boost::asio;
 struct ConnectOptions {
   std::string conninfo;  // a libpq URL or key=value string
   std::string application_name = "study-tracker";
+  // Covers looking the host names up and connecting (every address, every host).
   std::chrono::milliseconds connect_timeout{5'000};
   // Client-side deadline per statement; past it the connection is dropped. The server is told
   // the same limit (statement_timeout) so that it stops working on a statement nobody awaits.
@@ -38,6 +52,9 @@ struct ConnectOptions {
   // estimate is often far off (a set-returning function per row) and the compile alone took
   // 600 ms of a 1 s scheduler tick whose work was 250 ms; off unless asked for.
   bool jit = false;
+  // Looks up the conninfo's host names; empty: resolve_with_getaddrinfo. Tests give a slow or
+  // failing one.
+  ResolveHost resolve;
 };
 
 // The password inside a libpq connection string or URL, if it has one, so that it can be
@@ -76,6 +93,10 @@ class Connection {
   // Healthy and outside any transaction: safe to hand to someone else.
   [[nodiscard]] bool reusable() const noexcept;
   [[nodiscard]] int backend_pid() const noexcept { return PQbackendPID(conn_); }
+  // The host as the conninfo names it (libpq's PQhost), also when its address was looked up here.
+  [[nodiscard]] std::string host() const;
+  // The address connected to (libpq's PQhostaddr), e.g. "127.0.0.1"; empty for a Unix socket.
+  [[nodiscard]] std::string host_address() const;
   void set_query_timeout(std::chrono::milliseconds timeout) noexcept { query_timeout_ = timeout; }
   [[nodiscard]] std::chrono::milliseconds query_timeout() const noexcept { return query_timeout_; }
 
