@@ -1,28 +1,11 @@
 #include "notifier_settings.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <stdexcept>
-
-#include <tracker/http/client.hpp>
 #include <tracker/messages/topics.hpp>
 
 namespace tracker::notifier {
 
 using namespace std::chrono_literals;
-
-namespace {
-
-// Host name and process id: unique among the notifiers running at once (a restarted container
-// may reuse both, but only once the process that had them is gone).
-std::string default_instance() {
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
-  return std::string(host[0] != '\0' ? host : "notifier") + "-" + std::to_string(::getpid());
-}
-
-}  // namespace
 
 Settings load_settings(config::Env& env) {
   Settings s;
@@ -31,12 +14,7 @@ Settings load_settings(config::Env& env) {
   if (!s.bot_token.empty() && !s.bot_token.reveal().starts_with("xoxb-")) {
     env.fail("SLACK_BOT_TOKEN", "is not a bot token (xoxb-...)");
   }
-  s.slack_base_url = env.optional("SLACK_API_BASE_URL", "https://slack.com/api");
-  try {
-    (void)http::Origin::parse(s.slack_base_url);
-  } catch (const std::invalid_argument& error) {
-    env.fail("SLACK_API_BASE_URL", error.what());
-  }
+  s.slack_base_url = service::load_base_url(env, "SLACK_API_BASE_URL", "https://slack.com/api");
   s.slack_ca_file = env.optional("TRACKER_SLACK_CA_FILE", "");
   s.topic = env.optional("TRACKER_NOTIFIER_TOPIC", std::string(messages::topics::kSlackOutbox));
   s.options.dlq_topic = env.optional("TRACKER_NOTIFIER_DLQ_TOPIC",
@@ -79,7 +57,7 @@ Settings load_settings(config::Env& env) {
   s.request_timeout = env.duration("TRACKER_SLACK_REQUEST_TIMEOUT", 10s, 100ms, 5min);
   // A delivery's lease outlasts one request: the request timeout plus LeasePolicy's margin.
   o.lease.request_timeout = s.request_timeout;
-  o.instance = env.optional("TRACKER_NOTIFIER_INSTANCE", default_instance());
+  o.instance = env.optional("TRACKER_NOTIFIER_INSTANCE", service::default_instance("notifier"));
   if (o.instance.empty() || o.instance.size() > 200) {
     env.fail("TRACKER_NOTIFIER_INSTANCE", "must be 1 to 200 characters");
   }

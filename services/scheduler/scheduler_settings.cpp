@@ -1,22 +1,10 @@
 #include "scheduler_settings.hpp"
 
-#include <unistd.h>
-
 #include <tracker/messages/topics.hpp>
 
 namespace tracker::scheduler {
 
 using namespace std::chrono_literals;
-
-namespace {
-
-std::string default_instance() {
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
-  return std::string(host[0] != '\0' ? host : "scheduler") + "-" + std::to_string(::getpid());
-}
-
-}  // namespace
 
 Settings load_settings(config::Env& env) {
   Settings s;
@@ -29,7 +17,7 @@ Settings load_settings(config::Env& env) {
   auto& o = s.options;
   o.topic =
       env.optional("TRACKER_SCHEDULER_TOPIC", std::string(messages::topics::kSummaryRequests));
-  o.instance = env.optional("TRACKER_SCHEDULER_INSTANCE", default_instance());
+  o.instance = env.optional("TRACKER_SCHEDULER_INSTANCE", service::default_instance("scheduler"));
   o.tick_interval = env.duration("TRACKER_SCHEDULER_TICK_INTERVAL", 60s, 100ms, 1h);
   o.catch_up_window = env.duration("TRACKER_SCHEDULER_CATCH_UP_WINDOW", std::chrono::hours{36}, 0ms,
                                    std::chrono::hours{24 * 30});

@@ -1,8 +1,5 @@
 #include "summarizer_settings.hpp"
 
-#include <stdexcept>
-
-#include <tracker/http/client.hpp>
 #include <tracker/messages/topics.hpp>
 
 namespace tracker::summarizer {
@@ -13,12 +10,7 @@ Settings load_settings(config::Env& env) {
   Settings s;
   s.common = service::load_common(env, {.ops_port = 9467, .db_pool_size = 8});
   s.api_key = env.optional_secret("OPENAI_API_KEY");
-  s.openai_base_url = env.optional("OPENAI_BASE_URL", "https://api.openai.com/v1");
-  try {
-    (void)http::Origin::parse(s.openai_base_url);
-  } catch (const std::invalid_argument& error) {
-    env.fail("OPENAI_BASE_URL", error.what());
-  }
+  s.openai_base_url = service::load_base_url(env, "OPENAI_BASE_URL", "https://api.openai.com/v1");
   s.openai_ca_file = env.optional("TRACKER_OPENAI_CA_FILE", "");
   s.topic =
       env.optional("TRACKER_SUMMARIZER_TOPIC", std::string(messages::topics::kSummaryRequests));

@@ -1,5 +1,11 @@
 #include <tracker/service/settings.hpp>
 
+#include <unistd.h>
+
+#include <stdexcept>
+
+#include <tracker/http/client.hpp>
+
 namespace tracker::service {
 
 using namespace std::chrono_literals;
@@ -25,6 +31,22 @@ Settings load_common(config::Env& env, const Defaults& defaults) {
       env.one_of("TRACKER_LOG_LEVEL", "info", {"debug", "info", "warn", "error"});
   s.log_level = log::parse_level(level).value_or(log::Level::info);
   return s;
+}
+
+std::string load_base_url(config::Env& env, const std::string& name, std::string fallback) {
+  std::string url = env.optional(name, std::move(fallback));
+  try {
+    static_cast<void>(http::Origin::parse(url));
+  } catch (const std::invalid_argument& error) {
+    env.fail(name, error.what());
+  }
+  return url;
+}
+
+std::string default_instance(const std::string& service) {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  return (host[0] != '\0' ? std::string(host) : service) + "-" + std::to_string(::getpid());
 }
 
 }  // namespace tracker::service

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <tracker/service/settings.hpp>
 
 namespace tracker::service {
@@ -65,6 +67,32 @@ TEST(ServiceSettings, APoolSizeOfZeroIsLeftForTheServiceToDeriveWhenItSaysSo) {
   const Settings s = load_common(env, {.ops_port = 9465, .db_pool_size = 0, .db_pool_min = 0});
   env.finish();
   EXPECT_EQ(s.database->pool_size, 0U);
+}
+
+}  // namespace
+}  // namespace tracker::service
+
+namespace tracker::service {
+namespace {
+
+TEST(ServiceSettings, ABaseUrlIsCheckedAndNamedWhenItIsNotOne) {
+  auto env = env_of({{"OPENAI_BASE_URL", "ftp://example.com"}});
+  EXPECT_EQ(load_base_url(env, "SLACK_API_BASE_URL", "https://slack.com/api"),
+            "https://slack.com/api");
+  static_cast<void>(load_base_url(env, "OPENAI_BASE_URL", "https://api.openai.com/v1"));
+  try {
+    env.finish();
+    FAIL() << "ftp:// was accepted";
+  } catch (const config::ConfigError& error) {
+    EXPECT_NE(std::string(error.what()).find("OPENAI_BASE_URL"), std::string::npos);
+    EXPECT_EQ(std::string(error.what()).find("SLACK_API_BASE_URL"), std::string::npos);
+  }
+}
+
+TEST(ServiceSettings, AnInstanceIsNamedAfterTheHostAndTheProcess) {
+  const std::string name = default_instance("scheduler");
+  EXPECT_TRUE(name.ends_with("-" + std::to_string(::getpid()))) << name;
+  EXPECT_GT(name.size(), std::to_string(::getpid()).size() + 1);
 }
 
 }  // namespace

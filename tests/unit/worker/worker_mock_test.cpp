@@ -22,7 +22,6 @@
 #include <tracker/kafka/producer.hpp>
 #include <tracker/messages/envelope.hpp>
 #include <tracker/slack/request.hpp>
-#include <tracker/slack/request.hpp>
 
 #include "batch_store.hpp"
 #include "fixtures.hpp"

@@ -46,4 +46,13 @@ struct Defaults {
 // Reads the common variables; problems are recorded in `env` (its finish() throws).
 Settings load_common(config::Env& env, const Defaults& defaults);
 
+// An HTTP(S) base URL such as OPENAI_BASE_URL: `fallback` when unset, a problem recorded in `env`
+// when it is not one (http::Origin's rules: a scheme, a host, an optional port and path).
+std::string load_base_url(config::Env& env, const std::string& name, std::string fallback);
+
+// The name a replica goes by in the leases and claims it writes: host name and process id,
+// unique among the processes running at once (a restarted container may reuse both, but only
+// once the process that had them is gone). `service` stands in for an unknown host name.
+std::string default_instance(const std::string& service);
+
 }  // namespace tracker::service
