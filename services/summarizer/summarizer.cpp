@@ -509,11 +509,9 @@ asio::awaitable<Summarizer::JobEnd> Summarizer::run_job(const schema::SummaryReq
         update_pause();
         co_return JobEnd{.batched = true};
       }
-      llm::CallResult call;
+      llm::CompletionResult call = llm::Completion{.attempts = 1};
       if (batch_result != nullptr && batch_result->outcome == llm::Outcome::ok) {
-        call.result = *batch_result;
-        call.ok = true;
-        call.attempts = 1;
+        call->result = *batch_result;
       } else {
         if (batch_result != nullptr) {
           logger_.info("batch_fallback", {{"job_id", request.job_id},
@@ -522,12 +520,12 @@ asio::awaitable<Summarizer::JobEnd> Summarizer::run_job(const schema::SummaryReq
         call = co_await chat_->complete(std::move(chat_request), deadline);
       }
       if (stop_.abandoned()) co_return JobEnd{.outcome = async::Outcome::abandoned};
-      if (!call.ok) {
+      if (!call) {
         // A refusal fails the job. A transient cause (an outage, the limits) that outlasted the
         // job's deadline leaves it open instead: the scheduler publishes it again after its
         // timeout, up to its publish limit, rather than losing the day.
-        const bool deferred = call.transient();
-        const std::string reason = call.failure;
+        const bool deferred = call.error().transient();
+        const std::string reason = call.error().reason;
         auto write = [&]() -> asio::awaitable<pg::Result<void>> {
           if (deferred) co_return co_await store_.defer(request.job_id, reason);
           co_return co_await store_.mark_failed(request.job_id, reason);
@@ -540,7 +538,7 @@ asio::awaitable<Summarizer::JobEnd> Summarizer::run_job(const schema::SummaryReq
         }
         metrics_->jobs.Add({{"outcome", deferred ? "deferred" : "failed"}}).Increment();
         const nlohmann::json fields{{"job_id", request.job_id},
-                                    {"attempts", call.attempts},
+                                    {"attempts", call.error().attempts},
                                     {"publish", request.publish},
                                     {"reason", reason.substr(0, 500)}};
         if (deferred) {
@@ -550,15 +548,16 @@ asio::awaitable<Summarizer::JobEnd> Summarizer::run_job(const schema::SummaryReq
         }
         co_return JobEnd{};
       }
-      summary.text = mention + slack_escape(call.result.content);
+      const llm::Completion& completion = *call;
+      summary.text = mention + slack_escape(completion.result.content);
       summary.provider = batch_result != nullptr && batch_result->outcome == llm::Outcome::ok
                              ? "openai-batch"
                              : "openai";
-      summary.model = call.result.model.empty() ? options_.model : call.result.model;
-      summary.prompt_tokens = call.result.prompt_tokens;
-      summary.completion_tokens = call.result.completion_tokens;
-      summary.attempts = call.attempts;
-      summary.latency_ms = call.latency_ms;
+      summary.model = completion.result.model.empty() ? options_.model : completion.result.model;
+      summary.prompt_tokens = completion.result.prompt_tokens;
+      summary.completion_tokens = completion.result.completion_tokens;
+      summary.attempts = completion.attempts;
+      summary.latency_ms = completion.latency_ms;
     }
     SummaryRecord stored;
     auto save = [&]() -> asio::awaitable<pg::Result<void>> {
