@@ -197,7 +197,7 @@ struct Notifier::Metrics {
 };
 
 Notifier::Notifier(asio::any_io_executor executor, kafka::Consumer& consumer,
-                   kafka::Producer& producer, slack::WebApi& slack, DeliveryLedger& ledger,
+                   kafka::Producer& producer, slack::WebApi& slack, Ledger& ledger,
                    prometheus::Registry& registry, log::Logger& logger, NotifierOptions options)
     : executor_(executor),
       consumer_(consumer),

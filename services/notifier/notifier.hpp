@@ -113,7 +113,7 @@ struct NotifierOptions {
 class Notifier {
  public:
   Notifier(asio::any_io_executor executor, kafka::Consumer& consumer, kafka::Producer& producer,
-           slack::WebApi& slack, DeliveryLedger& ledger, prometheus::Registry& registry,
+           slack::WebApi& slack, Ledger& ledger, prometheus::Registry& registry,
            log::Logger& logger, NotifierOptions options);
   ~Notifier();
   Notifier(const Notifier&) = delete;
@@ -180,7 +180,7 @@ class Notifier {
   kafka::Consumer& consumer_;
   kafka::Producer& producer_;
   slack::WebApi& slack_;
-  DeliveryLedger& ledger_;
+  Ledger& ledger_;
   log::Logger& logger_;
   NotifierOptions options_;
   std::unique_ptr<Metrics> metrics_;
