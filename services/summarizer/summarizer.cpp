@@ -415,20 +415,14 @@ asio::awaitable<Summarizer::JobEnd> Summarizer::run_job(const schema::SummaryReq
                                                         const llm::ChatResult* batch_result) {
   const auto deadline = Clock::now() + options_.job_deadline;
 
-  std::optional<JobState> state;
-  auto load_job = [&]() -> asio::awaitable<pg::Result<void>> {
-    auto loaded = co_await store_.job(request.job_id);
-    if (!loaded) co_return loaded.error();
-    state = std::move(*loaded);
-    co_return pg::Result<void>{};
-  };
   const auto ended = [](const async::RetryFailure<pg::Error>& failure, const char* what) {
     return JobEnd{.outcome = failure.outcome,
                   .reason = "database_rejected",
                   .detail = std::string(what) + ": " + failure.error.describe()};
   };
-  auto loaded_job = co_await durably("load_job", load_job);
+  auto loaded_job = co_await durably("load_job", [&] { return store_.job(request.job_id); });
   if (!loaded_job) co_return ended(loaded_job.error(), "load_job");
+  const std::optional<JobState>& state = *loaded_job;
   if (!state) {
     co_return JobEnd{.outcome = async::Outcome::refused,
                      .reason = "unknown_job",
@@ -451,15 +445,9 @@ asio::awaitable<Summarizer::JobEnd> Summarizer::run_job(const schema::SummaryReq
     summary.model = options_.provider == "offline" ? "offline" : options_.model;
     republish = true;
   } else {
-    StudyContext context;
-    auto load_context = [&]() -> asio::awaitable<pg::Result<void>> {
-      auto loaded = co_await store_.context(request);
-      if (!loaded) co_return loaded.error();
-      context = std::move(*loaded);
-      co_return pg::Result<void>{};
-    };
-    auto loaded_logs = co_await durably("load_logs", load_context);
+    auto loaded_logs = co_await durably("load_logs", [&] { return store_.context(request); });
     if (!loaded_logs) co_return ended(loaded_logs.error(), "load_logs");
+    const StudyContext& context = *loaded_logs;
     const std::string channel = destination_of(request, context);
     const std::string mention = slack::is_user_id(channel) ? "" : "<@" + request.user_id + "> ";
     summary.job_id = request.job_id;
@@ -559,16 +547,9 @@ asio::awaitable<Summarizer::JobEnd> Summarizer::run_job(const schema::SummaryReq
       summary.attempts = completion.attempts;
       summary.latency_ms = completion.latency_ms;
     }
-    SummaryRecord stored;
-    auto save = [&]() -> asio::awaitable<pg::Result<void>> {
-      auto saved = co_await store_.save(summary);
-      if (!saved) co_return saved.error();
-      stored = std::move(*saved);
-      co_return pg::Result<void>{};
-    };
-    auto saved = co_await durably("save_summary", save);
+    auto saved = co_await durably("save_summary", [&] { return store_.save(summary); });
     if (!saved) co_return ended(saved.error(), "save_summary");
-    summary = std::move(stored);
+    summary = std::move(*saved);
   }
 
   const async::Outcome published = co_await publish(request, summary);
@@ -677,15 +658,10 @@ asio::awaitable<void> Summarizer::submit_batch() {
 }
 
 asio::awaitable<void> Summarizer::poll_batches() {
-  std::vector<std::string> leased;
-  auto lease = [&]() -> asio::awaitable<pg::Result<void>> {
-    auto got = co_await store_.lease_batches(4, std::chrono::minutes{10});
-    if (!got) co_return got.error();
-    leased = std::move(*got);
-    co_return pg::Result<void>{};
-  };
-  if (!co_await durably("lease_batches", lease)) co_return;
-  for (const std::string& batch_id : leased) {
+  auto leased = co_await durably("lease_batches",
+                                 [&] { return store_.lease_batches(4, std::chrono::minutes{10}); });
+  if (!leased) co_return;
+  for (const std::string& batch_id : *leased) {
     auto status = co_await batches_->get(batch_id);
     if (!status) {
       logger_.warn("batch_poll_failed", {{"batch_id", batch_id}, {"error", status.error.message}});
@@ -727,14 +703,9 @@ asio::awaitable<void> Summarizer::apply_batch(std::string batch_id,
       results[line.custom_id] = std::move(line.result);
     }
   }
-  std::vector<schema::SummaryRequest> jobs;
-  auto load = [&]() -> asio::awaitable<pg::Result<void>> {
-    auto got = co_await store_.batch_jobs(batch_id);
-    if (!got) co_return got.error();
-    jobs = std::move(*got);
-    co_return pg::Result<void>{};
-  };
-  if (!co_await durably("batch_jobs", load)) co_return;
+  auto loaded_jobs = co_await durably("batch_jobs", [&] { return store_.batch_jobs(batch_id); });
+  if (!loaded_jobs) co_return;
+  const std::vector<schema::SummaryRequest>& jobs = *loaded_jobs;
   // Each job as its own coroutine, at most max_in_flight at once: answered ones are stored and
   // published; the others (failed lines, lines the batch never ran) call the model directly.
   async::WaitGroup running;
