@@ -177,7 +177,7 @@ void Summarizer::update_gauges() {
   metrics_->lag_gauges.update(consumer_.lag());
 }
 
-void Summarizer::update_pause() {
+void Summarizer::hold_for_limits() {
   const bool breaker_open = chat_ && chat_->breaker_state() == llm::BreakerState::open;
   hold_while(gate_, kCircuit, breaker_open);
   hold_while(gate_, kBatch, pending_.size() >= options_.batch_max_jobs);
@@ -214,7 +214,7 @@ asio::awaitable<bool> Summarizer::run() {
       queue_.push_back(std::move(record));
     }
     if (!batch->empty()) work_ready_.notify_all();
-    update_pause();
+    hold_for_limits();
     update_gauges();
   }
   // A consumer failure stops the workers as a stop() would; the jobs in flight get a job's
@@ -240,7 +240,7 @@ asio::awaitable<void> Summarizer::work() {
     kafka::Message record = std::move(queue_.front());
     queue_.pop_front();
     ++in_flight_;
-    update_pause();
+    hold_for_limits();
     update_gauges();
     try {
       co_await handle(record);
@@ -251,7 +251,7 @@ asio::awaitable<void> Summarizer::work() {
                                     {"offset", record.offset()}});
     }
     --in_flight_;
-    update_pause();
+    hold_for_limits();
     update_gauges();
   }
   workers_.done();
@@ -494,7 +494,7 @@ asio::awaitable<Summarizer::JobEnd> Summarizer::run_job(const schema::SummaryReq
         pending_.push_back(Pending{.record = std::move(*record),
                                    .job_id = request.job_id,
                                    .line = llm::batch_input_line(request.job_id, chat_request)});
-        update_pause();
+        hold_for_limits();
         co_return JobEnd{.batched = true};
       }
       llm::CompletionResult call = llm::Completion{.attempts = 1};
@@ -605,7 +605,7 @@ asio::awaitable<void> Summarizer::submit_batch() {
   for (std::size_t i = 0; i < n; ++i) taken.push_back(std::move(pending_[i]));
   pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
   if (!pending_.empty()) pending_since_ = Clock::now();
-  update_pause();
+  hold_for_limits();
   std::string jsonl;
   std::vector<std::string> ids;
   for (const Pending& p : taken) {

@@ -153,7 +153,7 @@ class Summarizer {
   asio::awaitable<Stored<Op>> durably(const char* what, Op op);
   void finish(const kafka::Message& record);
   // Holds or releases the gate's reasons that follow a condition (queue, circuit, batch).
-  void update_pause();
+  void hold_for_limits();
   void update_gauges();
   [[nodiscard]] std::string destination_of(const schema::SummaryRequest& request,
                                            const StudyContext& context) const;
