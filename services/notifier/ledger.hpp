@@ -62,35 +62,64 @@ struct AttemptRecord {
   double latency_ms = 0;
 };
 
-class DeliveryLedger {
+// The ledger as the notifier uses it; DeliveryLedger keeps it in PostgreSQL, and a unit test
+// can stand in for the database with one of its own.
+class Ledger {
+ public:
+  virtual ~Ledger() = default;
+
+  virtual asio::awaitable<pg::Result<Claim>> claim(const messages::OutboxMessage& message,
+                                                   int parts, std::int32_t partition,
+                                                   std::int64_t offset) = 0;
+  // Takes the lease of a pending delivery for `instance` for `duration`, if it is free, already
+  // this instance's, or run out; marks attempts without an outcome interrupted as it does.
+  virtual asio::awaitable<pg::Result<LeaseResult>> lease(const std::string& delivery_id,
+                                                         const std::string& instance,
+                                                         std::chrono::milliseconds duration) = 0;
+  // Extends this instance's lease; false if the delivery is no longer pending and leased to it.
+  virtual asio::awaitable<pg::Result<bool>> renew(const std::string& delivery_id,
+                                                  const std::string& instance,
+                                                  std::chrono::milliseconds duration) = 0;
+  // Gives this instance's lease up (shutdown), so that the next owner need not wait it out.
+  virtual asio::awaitable<pg::Result<void>> release(const std::string& delivery_id,
+                                                    const std::string& instance) = 0;
+  // The delivery's state, without taking anything.
+  virtual asio::awaitable<pg::Result<DeliveryState>> state(const std::string& delivery_id) = 0;
+  virtual asio::awaitable<pg::Result<void>> attempt_started(const std::string& delivery_id,
+                                                            int attempt, int part) = 0;
+  // For a posted part, also appends its ts (and completes the delivery after its last part).
+  virtual asio::awaitable<pg::Result<void>> attempt_finished(const std::string& delivery_id,
+                                                             const AttemptRecord& record) = 0;
+  virtual asio::awaitable<pg::Result<void>> failed(const std::string& delivery_id,
+                                                   const std::string& error) = 0;
+  // Deletes up to `limit` deliveries finished longer than `retention` ago; returns how many.
+  virtual asio::awaitable<pg::Result<std::int64_t>> prune(std::chrono::milliseconds retention,
+                                                          int limit) = 0;
+};
+
+class DeliveryLedger final : public Ledger {
  public:
   explicit DeliveryLedger(pg::Pool& pool) : pool_(pool) {}
 
   asio::awaitable<pg::Result<Claim>> claim(const messages::OutboxMessage& message, int parts,
-                                           std::int32_t partition, std::int64_t offset);
-  // Takes the lease of a pending delivery for `instance` for `duration`, if it is free, already
-  // this instance's, or run out; marks attempts without an outcome interrupted as it does.
+                                           std::int32_t partition, std::int64_t offset) override;
   asio::awaitable<pg::Result<LeaseResult>> lease(const std::string& delivery_id,
                                                  const std::string& instance,
-                                                 std::chrono::milliseconds duration);
-  // Extends this instance's lease; false if the delivery is no longer pending and leased to it.
+                                                 std::chrono::milliseconds duration) override;
   asio::awaitable<pg::Result<bool>> renew(const std::string& delivery_id,
                                           const std::string& instance,
-                                          std::chrono::milliseconds duration);
-  // Gives this instance's lease up (shutdown), so that the next owner need not wait it out.
+                                          std::chrono::milliseconds duration) override;
   asio::awaitable<pg::Result<void>> release(const std::string& delivery_id,
-                                            const std::string& instance);
-  // The delivery's state, without taking anything.
-  asio::awaitable<pg::Result<DeliveryState>> state(const std::string& delivery_id);
+                                            const std::string& instance) override;
+  asio::awaitable<pg::Result<DeliveryState>> state(const std::string& delivery_id) override;
   asio::awaitable<pg::Result<void>> attempt_started(const std::string& delivery_id, int attempt,
-                                                    int part);
-  // For a posted part, also appends its ts (and completes the delivery after its last part).
+                                                    int part) override;
   asio::awaitable<pg::Result<void>> attempt_finished(const std::string& delivery_id,
-                                                     const AttemptRecord& record);
+                                                     const AttemptRecord& record) override;
   asio::awaitable<pg::Result<void>> failed(const std::string& delivery_id,
-                                           const std::string& error);
-  // Deletes up to `limit` deliveries finished longer than `retention` ago; returns how many.
-  asio::awaitable<pg::Result<std::int64_t>> prune(std::chrono::milliseconds retention, int limit);
+                                           const std::string& error) override;
+  asio::awaitable<pg::Result<std::int64_t>> prune(std::chrono::milliseconds retention,
+                                                  int limit) override;
 
  private:
   pg::Pool& pool_;

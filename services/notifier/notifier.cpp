@@ -7,21 +7,22 @@
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 
-#include <tracker/kafka/dead_letter.hpp>
 #include <tracker/metrics/partition_gauges.hpp>
 #include <tracker/slack/text_split.hpp>
 
 namespace tracker::notifier {
 
 using namespace std::chrono_literals;
-constexpr auto as_tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
 namespace {
+
+constexpr std::string_view kBuffer = "buffer";
+constexpr std::string_view kDatabase = "database";
+constexpr std::string_view kDeadLetter = "dead_letter";
 
 double seconds(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
@@ -51,6 +52,7 @@ struct Notifier::Item {
   kafka::Message record;
   messages::DecodeResult<messages::OutboxMessage> decoded;
   bool leased = false;  // this notifier has taken the delivery's lease at least once
+  std::string refusal;  // the ledger step the database refused, and why (for the dead letter)
 };
 
 struct Notifier::ChannelQueue {
@@ -59,13 +61,11 @@ struct Notifier::ChannelQueue {
   prometheus::Gauge* depth = nullptr;
 };
 
-// A workspace's channels held by its shared limits, by ticket in arrival order; `turn` is
-// cancelled (waking them all) whenever the front one leaves.
+// A workspace's channels held by its shared limits, by ticket in arrival order; `turn` wakes
+// them all whenever the front one leaves.
 struct Notifier::WorkspaceTurns {
-  explicit WorkspaceTurns(const asio::any_io_executor& executor)
-      : turn(executor, Clock::time_point::max()) {}
   std::deque<std::uint64_t> queue;
-  asio::steady_timer turn;
+  async::Event turn;
 };
 
 struct Notifier::Metrics {
@@ -197,7 +197,7 @@ struct Notifier::Metrics {
 };
 
 Notifier::Notifier(asio::any_io_executor executor, kafka::Consumer& consumer,
-                   kafka::Producer& producer, slack::WebApi& slack, DeliveryLedger& ledger,
+                   kafka::Producer& producer, slack::WebApi& slack, Ledger& ledger,
                    prometheus::Registry& registry, log::Logger& logger, NotifierOptions options)
     : executor_(executor),
       consumer_(consumer),
@@ -209,41 +209,68 @@ Notifier::Notifier(asio::any_io_executor executor, kafka::Consumer& consumer,
       metrics_(std::make_unique<Metrics>(registry)),
       pacer_(options_.pacing),
       rng_(options_.seed),
-      channels_done_(executor, Clock::time_point::max()),
-      grace_timer_(executor),
-      prune_timer_(executor) {}
+      stop_(executor),
+      gate_(
+          [this] {
+            if (!consumer_.paused()) consumer_.pause();
+            metrics_->paused.Set(1);
+            logger_.debug("consumer_paused", {{"buffered", buffered_},
+                                              {"database_unavailable", gate_.holds(kDatabase)},
+                                              {"dead_letters_failing", gate_.holds(kDeadLetter)}});
+          },
+          [this] {
+            // Once stopping, consumption stays paused: what is fetched now is not worked on.
+            if (stop_.requested() || polling_done_ || !consumer_.paused()) return;
+            consumer_.resume();
+            metrics_->paused.Set(0);
+            logger_.debug("consumer_resumed", {{"buffered", buffered_}});
+          }),
+      dlq_counted_("tracker_notifier_dead_letters_by_reason", "Dead letters by reason", {}),
+      // A dead letter's record cannot be acknowledged until the broker has it: it is retried for
+      // as long as that takes, bounded by the stop's grace (abandoned then, left unacknowledged).
+      dead_letters_(producer, gate_, stop_, dlq_counted_, logger,
+                    {.topic = options_.dlq_topic,
+                     .failed_by = "notifier",
+                     .retry = {.initial = options_.db_retry_initial,
+                               .max_delay = options_.db_retry_max,
+                               .max_attempts = async::kUnlimitedAttempts,
+                               .max_elapsed = async::kUnlimitedTime},
+                     .gate_reason = std::string(kDeadLetter)}) {}
 
 Notifier::~Notifier() = default;
 
 bool Notifier::ready() const noexcept {
-  return db_failing_ == 0 && dlq_failing_ == 0;
+  return !gate_.holds(kDatabase) && dead_letters_.failing() == 0;
 }
 
 void Notifier::stop(std::chrono::milliseconds grace) {
-  if (stopping_) return;
-  stopping_ = true;
-  prune_timer_.cancel();
-  grace_timer_.expires_after(grace);
-  grace_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec) return;
-    abandon("shutdown_grace_over");
-  });
+  stop_.request(grace);
 }
 
 void Notifier::abandon(const char* why) {
-  abandon_ = true;
-  for (auto* timer : sleepers_) timer->cancel();
-  for (auto& [team, turns] : workspace_turns_) turns->turn.cancel();
+  abandon_reason_ = why;
+  stop_.abandon();
+}
+
+asio::awaitable<void> Notifier::on_abandon() {
+  using namespace asio::experimental::awaitable_operators;
+  co_await (stop_.wait_abandoned() || ended_.wait());
+  if (!stop_.abandoned()) co_return;
+  // Retry pauses and sleeps wake through stop_; the workspace lines are woken here.
+  for (auto& entry : workspace_turns_) entry.second->turn.notify_all();
   // Posts in flight end now rather than at their request timeout. Their attempts keep no
   // outcome: the partition's next owner marks them interrupted (in doubt) and posts again.
-  if (in_flight_ > 0) logger_.warn("posts_cut_off", {{"posts", in_flight_}, {"why", why}});
+  if (in_flight_ > 0) {
+    logger_.warn("posts_cut_off", {{"posts", in_flight_}, {"why", abandon_reason_}});
+  }
   slack_.abort();
 }
 
 asio::awaitable<bool> Notifier::run() {
   asio::co_spawn(executor_, run_pruner(), asio::detached);
+  asio::co_spawn(executor_, on_abandon(), asio::detached);
   bool healthy = true;
-  while (!stopping_) {
+  while (!stop_.requested()) {
     auto batch = co_await consumer_.poll_batch(500, options_.poll_wait);
     if (!batch) {
       logger_.error("consumer_failed", {{"error", batch.error().message()}});
@@ -252,15 +279,14 @@ asio::awaitable<bool> Notifier::run() {
     }
     assigned_ = consumer_.assignment();
     for (kafka::Message& record : *batch) dispatch(std::move(record));
-    update_pause();
+    limit_buffer();
     update_gauges();
   }
   polling_done_ = true;
   if (!healthy) abandon("consumer_failed");
-  while (running_channels_ > 0) {
-    co_await channels_done_.async_wait(as_tuple_awaitable);
-  }
-  grace_timer_.cancel();
+  co_await channel_tasks_.wait();
+  stop_.finish();
+  ended_.set();
   update_gauges();
   co_return healthy;
 }
@@ -283,7 +309,7 @@ void Notifier::dispatch(kafka::Message record) {
   ++buffered_;
   if (!queue.running) {
     queue.running = true;
-    ++running_channels_;
+    channel_tasks_.add();
     asio::co_spawn(executor_, run_channel(key), [this](const std::exception_ptr& error) {
       if (!error) return;
       try {
@@ -292,7 +318,7 @@ void Notifier::dispatch(kafka::Message record) {
         // A bug, not an outage: stop the service rather than leave a channel unserved.
         logger_.error("channel_failed", {{"error", e.what()}});
       }
-      abandon_ = true;
+      channel_tasks_.done();
       stop(0ms);
     });
   }
@@ -302,18 +328,20 @@ asio::awaitable<void> Notifier::run_channel(std::string key) {
   ChannelQueue& queue = *channels_.at(key);
   while (!queue.items.empty()) {
     Item& item = queue.items.front();
-    if (co_await handle(item) == Done::abandoned) break;
+    // Anything but done (abandoned, or a bound reached) leaves the record and those behind it
+    // unacknowledged, for the partition's next owner.
+    if (co_await handle(item) != async::Outcome::done) break;
     finish(item);
     queue.items.pop_front();
     queue.depth->Set(static_cast<double>(queue.items.size()));
-    update_pause();
+    limit_buffer();
   }
   queue.running = false;
   if (queue.items.empty()) {
     metrics_->queue_depth.Remove(queue.depth);
     channels_.erase(key);  // `queue` is gone from here on
   }
-  if (--running_channels_ == 0) channels_done_.cancel();
+  channel_tasks_.done();
 }
 
 void Notifier::finish(Item& item) {
@@ -330,21 +358,29 @@ void Notifier::finish(Item& item) {
   }
 }
 
-asio::awaitable<Notifier::Done> Notifier::handle(Item& item) {
+asio::awaitable<async::Outcome> Notifier::handle(Item& item) {
   if (item.decoded.has_error()) {
-    const messages::DecodeError error = item.decoded.error();
-    const bool sent = co_await dead_letter(item, error.reason, error.detail);
-    co_return sent ? Done::finished : Done::abandoned;
+    const messages::DecodeError& error = item.decoded.error();
+    co_return co_await dead_letter(item, error.reason, error.detail);
   }
   const auto& message = *item.decoded;
-  const Done done = co_await deliver(item, message);
-  if (done == Done::abandoned && item.leased && db_failing_ == 0) {
+  const async::Outcome outcome = co_await deliver(item, message);
+  if (outcome == async::Outcome::refused) {
+    // The database refused a ledger step for this delivery's data: it can never be recorded,
+    // so retrying would hold the channel for good. Nothing is posted again for it (deliver()
+    // stopped there); the dead letter keeps the message and the reason, and the record is
+    // acknowledged once the broker has it.
+    std::string reason = "ledger_rejected";
+    std::string detail = item.refusal;
+    co_return co_await give_up(item, message.delivery_id, std::move(reason), std::move(detail));
+  }
+  if (outcome == async::Outcome::abandoned && item.leased && !gate_.holds(kDatabase)) {
     // Stopping: the lease goes with this notifier, so that the partition's next owner need not
     // wait it out. A post cut off in flight keeps its attempt without an outcome; the next
     // holder marks it interrupted (in doubt), as it would once the lease had run out.
     co_await release_lease(item, message.delivery_id);
   }
-  co_return done;
+  co_return outcome;
 }
 
 asio::awaitable<void> Notifier::release_lease(Item& item, const std::string& delivery_id) {
@@ -366,7 +402,7 @@ asio::awaitable<Notifier::Leased> Notifier::take_lease(Item& item,
   const char* waited_for = nullptr;
   std::optional<Clock::time_point> moved_since;
   for (;;) {
-    if (abandon_) co_return Leased{};
+    if (stop_.abandoned()) co_return Leased{};
     std::optional<Clock::duration> lease_left;
     const char* waiting_for = nullptr;
     std::string holder;
@@ -384,17 +420,11 @@ asio::awaitable<Notifier::Leased> Notifier::take_lease(Item& item,
       // A rebalance gave the partition to another member, which reads this record again: it is
       // that member's to post. Spending this workspace's rate on it here would make two
       // notifiers pace one workspace.
-      DeliveryState state = DeliveryState::pending;
-      if (!co_await durably("state", [&]() -> asio::awaitable<pg::Result<void>> {
-            auto result = co_await ledger_.state(message.delivery_id);
-            if (!result) co_return result.error();
-            state = *result;
-            co_return pg::Result<void>{};
-          })) {
-        co_return Leased{};
-      }
-      if (state != DeliveryState::pending) {
-        co_return Leased{.kind = Leased::Kind::finished, .delivery = Claim{.state = state}};
+      auto state =
+          co_await durably("state", item, [&] { return ledger_.state(message.delivery_id); });
+      if (!state) co_return Leased{.ended_with = state.error().outcome};
+      if (*state != DeliveryState::pending) {
+        co_return Leased{.kind = Leased::Kind::finished, .delivery = Claim{.state = *state}};
       }
       waiting_for = "partition_moved";
       // Held from an attempt before the rebalance (now waiting out a backoff or a Retry-After):
@@ -402,16 +432,11 @@ asio::awaitable<Notifier::Leased> Notifier::take_lease(Item& item,
       if (item.leased) co_await release_lease(item, message.delivery_id);
     } else {
       const Clock::time_point asked_at = Clock::now();
-      LeaseResult lease;
-      if (!co_await durably("lease", [&]() -> asio::awaitable<pg::Result<void>> {
-            auto result = co_await ledger_.lease(message.delivery_id, options_.instance,
-                                                 options_.lease.duration());
-            if (!result) co_return result.error();
-            lease = std::move(*result);
-            co_return pg::Result<void>{};
-          })) {
-        co_return Leased{};
-      }
+      auto leased = co_await durably("lease", item, [&] {
+        return ledger_.lease(message.delivery_id, options_.instance, options_.lease.duration());
+      });
+      if (!leased) co_return Leased{.ended_with = leased.error().outcome};
+      LeaseResult& lease = *leased;
       if (lease.outcome == LeaseOutcome::held) {
         item.leased = true;
         co_return Leased{.kind = Leased::Kind::held,
@@ -434,53 +459,68 @@ asio::awaitable<Notifier::Leased> Notifier::take_lease(Item& item,
                                        {"partition", item.record.partition()}});
     }
     // Stopping: the record stays unacknowledged for whoever owns its partition next.
-    if (stopping_) co_return Leased{};
+    if (stop_.requested()) co_return Leased{};
     const Clock::time_point look_at = Clock::now() + options_.lease.next_look(looks++, lease_left);
     if (!holds_partition(item.record)) {
       // The partition may come back (an eager rebalance revokes everything first): then the
       // record is this notifier's again at once, not at the next look.
-      while (!abandon_ && !stopping_ && !holds_partition(item.record) && Clock::now() < look_at) {
-        co_await sleep(
+      while (!stop_.requested() && !holds_partition(item.record) && Clock::now() < look_at) {
+        co_await stop_.sleep_in_grace(
             std::min<Clock::duration>(look_at - Clock::now(), options_.lease.look_initial));
       }
     } else {
-      co_await sleep(look_at - Clock::now());
+      co_await stop_.sleep_in_grace(look_at - Clock::now());
     }
   }
 }
 
 template <typename Op>
-asio::awaitable<bool> Notifier::durably(const char* what, Op op) {
-  std::chrono::milliseconds backoff = options_.db_retry_initial;
-  bool failing = false;
-  for (;;) {
-    auto result = co_await op();
-    if (result) {
-      if (failing && --db_failing_ == 0) {
-        logger_.info("database_available");
-        update_pause();
-      }
-      co_return true;
-    }
-    if (!failing) {
-      failing = true;
-      if (db_failing_++ == 0) {
-        logger_.error("database_unavailable", {{"step", what},
-                                               {"error", result.error().describe()},
-                                               {"action", "pausing consumption, retrying"}});
-      }
-      update_pause();
-    }
-    co_await sleep(backoff);
-    if (abandon_) {
-      if (--db_failing_ == 0) update_pause();
-      co_return false;
-    }
-    backoff = std::min(backoff * 2, options_.db_retry_max);
+asio::awaitable<Notifier::Stored<Op>> Notifier::durably(const char* what, Item& item, Op op) {
+  // A delivery cannot move on past a ledger step (recording it is what keeps a post from being
+  // made twice), so an outage is waited out for as long as it lasts, with the consumer paused
+  // and nothing acknowledged: no count or time bound here, the stop's grace bounds it (abandoned
+  // then, the record left for the partition's next owner).
+  const async::RetryPolicy policy{.initial = options_.db_retry_initial,
+                                  .max_delay = options_.db_retry_max,
+                                  .max_attempts = async::kUnlimitedAttempts,
+                                  .max_elapsed = async::kUnlimitedTime};
+  bool outage = false;
+  const async::RetryHooks<pg::Error> hooks{
+      .failed = {},
+      .outage_began =
+          [&](const pg::Error& error) {
+            outage = true;
+            if (!gate_.holds(kDatabase)) {
+              logger_.error("database_unavailable", {{"step", what},
+                                                     {"error", error.describe()},
+                                                     {"action", "pausing consumption, retrying"}});
+            }
+            gate_.hold(kDatabase);
+            metrics_->db_unavailable.Set(1);
+          },
+      .outage_ended =
+          [&] {
+            gate_.release(kDatabase);
+            if (!gate_.holds(kDatabase)) metrics_->db_unavailable.Set(0);
+          }};
+  // Only the request's own data is refused (see the class comment): a fatal error is waited out.
+  const auto retryable = [](const pg::Error& error) {
+    return pg::classify(error) != pg::Disposition::data;
+  };
+  auto stored = co_await async::retry(stop_, policy, hooks, std::move(op), retryable);
+  if (stored) {
+    if (outage && !gate_.holds(kDatabase)) logger_.info("database_available");
+  } else if (stored.error().outcome == async::Outcome::refused) {
+    item.refusal = std::string(what) + ": " + stored.error().error.describe();
+    logger_.error("ledger_rejected", {{"step", what},
+                                      {"error", stored.error().error.describe()},
+                                      {"partition", item.record.partition()},
+                                      {"offset", item.record.offset()}});
   }
+  co_return stored;
 }
 
-asio::awaitable<Notifier::Done> Notifier::deliver(Item& item,
+asio::awaitable<async::Outcome> Notifier::deliver(Item& item,
                                                   const messages::OutboxMessage& message) {
   // With blocks, text is only the notification fallback: one part, cut to size.
   std::vector<std::string> parts =
@@ -490,15 +530,11 @@ asio::awaitable<Notifier::Done> Notifier::deliver(Item& item,
           : slack::split_message(message.text, options_.part_characters);
   const int part_count = static_cast<int>(parts.size());
 
-  Claim claim;
-  const bool claimed = co_await durably("claim", [&]() -> asio::awaitable<pg::Result<void>> {
-    auto result =
-        co_await ledger_.claim(message, part_count, item.record.partition(), item.record.offset());
-    if (!result) co_return result.error();
-    claim = std::move(*result);
-    co_return pg::Result<void>{};
+  auto claimed = co_await durably("claim", item, [&] {
+    return ledger_.claim(message, part_count, item.record.partition(), item.record.offset());
   });
-  if (!claimed) co_return Done::abandoned;
+  if (!claimed) co_return claimed.error().outcome;
+  const Claim& claim = *claimed;
   const auto already_delivered = [&](DeliveryState state) {
     metrics_->duplicates.Increment();
     logger_.debug("already_delivered",
@@ -507,7 +543,7 @@ asio::awaitable<Notifier::Done> Notifier::deliver(Item& item,
   };
   if (claim.state != DeliveryState::pending) {
     already_delivered(claim.state);
-    co_return Done::finished;
+    co_return async::Outcome::done;
   }
 
   // Where the delivery stands, as the ledger had it at the last lease: another notifier may
@@ -532,7 +568,7 @@ asio::awaitable<Notifier::Done> Notifier::deliver(Item& item,
   const auto exhausted = [&] {
     return attempt >= options_.max_attempts || (deadline && Clock::now() >= *deadline);
   };
-  const auto give_up_exhausted = [&]() -> asio::awaitable<Done> {
+  const auto give_up_exhausted = [&]() -> asio::awaitable<async::Outcome> {
     const std::string why = attempt >= options_.max_attempts
                                 ? "gave up after " + std::to_string(attempt) + " attempts"
                                 : "gave up at the delivery deadline";
@@ -540,13 +576,13 @@ asio::awaitable<Notifier::Done> Notifier::deliver(Item& item,
     // expression twice.
     std::string reason = "retries_exhausted";
     std::string detail = why + "; last error: " + last_error;
-    const Done done =
+    const async::Outcome outcome =
         co_await give_up(item, message.delivery_id, std::move(reason), std::move(detail));
-    co_return done;
+    co_return outcome;
   };
 
   while (part < part_count) {
-    if (abandon_) co_return Done::abandoned;
+    if (stop_.abandoned()) co_return async::Outcome::abandoned;
     // Whether the delivery is exhausted is decided only while holding its lease (below): the
     // attempts and the deadline known here may be stale, and another notifier may be posting it
     // right now (its last attempt in flight, or this one slept through a backoff longer than the
@@ -555,14 +591,16 @@ asio::awaitable<Notifier::Done> Notifier::deliver(Item& item,
     // sending: the database writes' varying latency must not bunch posts up on their way to
     // Slack (which would meet Slack's limit and close the workspace for a second). Another
     // channel may take the token meanwhile; the second wait is then a short one.
-    if (!co_await pace(message.team_id, message.channel, false)) co_return Done::abandoned;
+    if (!co_await pace(message.team_id, message.channel, false)) {
+      co_return async::Outcome::abandoned;
+    }
     Leased lease = co_await take_lease(item, message);
-    if (lease.kind == Leased::Kind::abandoned) co_return Done::abandoned;
+    if (lease.kind == Leased::Kind::ended) co_return lease.ended_with;
     if (lease.kind == Leased::Kind::finished) {
       // Finished by another notifier (the partition's new owner, or the old one finishing
       // what it had started) while this one waited.
       already_delivered(lease.delivery.state);
-      co_return Done::finished;
+      co_return async::Outcome::done;
     }
     catch_up(lease.delivery);
     if (!deadline) deadline = Clock::now() + options_.delivery_deadline;
@@ -578,26 +616,21 @@ asio::awaitable<Notifier::Done> Notifier::deliver(Item& item,
     }
     if (exhausted()) co_return co_await give_up_exhausted();
     ++attempt;
-    if (!co_await durably("attempt_started", [&] {
-          return ledger_.attempt_started(message.delivery_id, attempt, part);
-        })) {
-      co_return Done::abandoned;
+    auto started = co_await durably("attempt_started", item, [&] {
+      return ledger_.attempt_started(message.delivery_id, attempt, part);
+    });
+    if (!started) co_return started.error().outcome;
+    if (!co_await pace(message.team_id, message.channel, true)) {
+      co_return async::Outcome::abandoned;
     }
-    if (!co_await pace(message.team_id, message.channel, true)) co_return Done::abandoned;
     if (!options_.lease.covers_request(lease.taken_at, Clock::now())) {
       // The token came late: the lease must outlast the request, so it is extended first.
       const Clock::time_point asked_at = Clock::now();
-      bool renewed = false;
-      if (!co_await durably("renew", [&]() -> asio::awaitable<pg::Result<void>> {
-            auto result = co_await ledger_.renew(message.delivery_id, options_.instance,
-                                                 options_.lease.duration());
-            if (!result) co_return result.error();
-            renewed = *result;
-            co_return pg::Result<void>{};
-          })) {
-        co_return Done::abandoned;
-      }
-      if (!renewed || !options_.lease.covers_request(asked_at, Clock::now())) {
+      auto renewed = co_await durably("renew", item, [&] {
+        return ledger_.renew(message.delivery_id, options_.instance, options_.lease.duration());
+      });
+      if (!renewed) co_return renewed.error().outcome;
+      if (!*renewed || !options_.lease.covers_request(asked_at, Clock::now())) {
         // Lost meanwhile (it had run out and another notifier took it), or the database was
         // too slow to keep it: nothing was sent, and the lease is asked for again. The attempt
         // stays without an outcome and is counted in doubt by the next holder.
@@ -623,16 +656,25 @@ asio::awaitable<Notifier::Done> Notifier::deliver(Item& item,
     --in_flight_;
     metrics_->in_flight.Set(static_cast<double>(in_flight_));
     // Cut off by the end of the shutdown grace: the attempt stays without an outcome.
-    if (abandon_ && result.outcome != slack::PostOutcome::posted) co_return Done::abandoned;
+    if (stop_.abandoned() && result.outcome != slack::PostOutcome::posted) {
+      co_return async::Outcome::abandoned;
+    }
 
     const std::string outcome(outcome_name(result.outcome));
     metrics_->attempts.Add({{"outcome", outcome}}).Increment();
     metrics_->post_latency.Add({{"outcome", outcome}}, latency_buckets()).Observe(latency);
     const AttemptRecord record{
         .attempt = attempt, .part = part, .result = result, .latency_ms = latency * 1000};
-    if (!co_await durably("attempt_finished",
-                          [&] { return ledger_.attempt_finished(message.delivery_id, record); })) {
-      co_return Done::abandoned;
+    auto recorded = co_await durably("attempt_finished", item, [&] {
+      return ledger_.attempt_finished(message.delivery_id, record);
+    });
+    if (!recorded) {
+      if (recorded.error().outcome == async::Outcome::refused &&
+          result.outcome == slack::PostOutcome::posted) {
+        // Posted but not recorded: the dead letter says so, and nothing here posts it again.
+        item.refusal += "; part " + std::to_string(part) + " was posted (ts " + result.ts + ")";
+      }
+      co_return recorded.error().outcome;
     }
 
     if (result.outcome == slack::PostOutcome::posted) {
@@ -649,9 +691,9 @@ asio::awaitable<Notifier::Done> Notifier::deliver(Item& item,
     if (result.outcome == slack::PostOutcome::permanent) {
       std::string reason = result.error;
       std::string detail = result.detail.empty() ? "Slack answered " + result.error : result.detail;
-      const Done done =
+      const async::Outcome given_up =
           co_await give_up(item, message.delivery_id, std::move(reason), std::move(detail));
-      co_return done;
+      co_return given_up;
     }
     ++failures;
     metrics_->retries.Add({{"cause", error_label(result.error)}}).Increment();
@@ -678,7 +720,7 @@ asio::awaitable<Notifier::Done> Notifier::deliver(Item& item,
                                          {"http_status", result.http_status},
                                          {"attempt", attempt},
                                          {"retry_in_ms", wait.count()}});
-      co_await sleep(wait);
+      co_await stop_.sleep_in_grace(wait);
     }
   }
   metrics_->posted.Increment();
@@ -686,54 +728,37 @@ asio::awaitable<Notifier::Done> Notifier::deliver(Item& item,
     metrics_->delivery_latency.Observe(std::max(
         0.0, std::chrono::duration<double>(std::chrono::system_clock::now() - *at).count()));
   }
-  co_return Done::finished;
+  co_return async::Outcome::done;
 }
 
-asio::awaitable<Notifier::Done> Notifier::give_up(Item& item, const std::string& delivery_id,
+asio::awaitable<async::Outcome> Notifier::give_up(Item& item, const std::string& delivery_id,
                                                   std::string reason, std::string detail) {
   // Dead-lettered first, then marked failed: a crash between the two posts nothing twice and
   // at worst dead-letters twice; the other order could lose the dead letter.
-  if (!co_await dead_letter(item, reason, detail)) co_return Done::abandoned;
+  const async::Outcome sent = co_await dead_letter(item, reason, detail);
+  if (sent != async::Outcome::done) co_return sent;
   const std::string error = reason + ": " + detail;
-  if (!co_await durably("failed", [&] { return ledger_.failed(delivery_id, error); })) {
-    co_return Done::abandoned;
+  auto marked =
+      co_await durably("failed", item, [&] { return ledger_.failed(delivery_id, error); });
+  // Refused: the ledger cannot record the failure, but the dead letter holds the message and
+  // the reason, so the record is acknowledged; a redelivery would find the delivery pending.
+  if (!marked && marked.error().outcome != async::Outcome::refused) {
+    co_return marked.error().outcome;
   }
-  co_return Done::finished;
+  co_return async::Outcome::done;
 }
 
-asio::awaitable<bool> Notifier::dead_letter(const Item& item, const std::string& reason,
-                                            const std::string& detail) {
-  const kafka::Message& original = item.record;
-  const kafka::OutgoingMessage message =
-      kafka::dead_letter_of(original, options_.dlq_topic, reason, detail, "notifier");
-  std::chrono::milliseconds backoff = options_.db_retry_initial;
-  bool failing = false;
-  for (;;) {
-    kafka::OutgoingMessage attempt = message;
-    auto [ec, report] = co_await producer_.async_send(std::move(attempt), as_tuple_awaitable);
-    if (!ec) {
-      if (failing && --dlq_failing_ == 0) update_pause();
-      metrics_->dead_letters.Add({{"error", error_label(reason)}}).Increment();
-      logger_.warn("dead_lettered", {{"reason", reason},
-                                     {"error", detail},
-                                     {"partition", original.partition()},
-                                     {"offset", original.offset()},
-                                     {"dlq_partition", report.partition},
-                                     {"dlq_offset", report.offset}});
-      co_return true;
-    }
-    logger_.warn("dead_letter_failed", {{"error", ec.message()}, {"retry_in_ms", backoff.count()}});
-    if (!failing) {
-      failing = true;
-      ++dlq_failing_;
-      update_pause();
-    }
-    co_await sleep(backoff);
-    if (abandon_) break;
-    backoff = std::min(backoff * 2, options_.db_retry_max);
+asio::awaitable<async::Outcome> Notifier::dead_letter(const Item& item, const std::string& reason,
+                                                      const std::string& detail) {
+  // Named before the co_await: GCC 12 destroys some temporaries of a co_await expression twice.
+  std::string why = reason;
+  std::string what = detail;
+  const async::Outcome sent =
+      co_await dead_letters_.send(item.record, std::move(why), std::move(what));
+  if (sent == async::Outcome::done) {
+    metrics_->dead_letters.Add({{"error", error_label(reason)}}).Increment();
   }
-  if (--dlq_failing_ == 0) update_pause();
-  co_return false;
+  co_return sent;
 }
 
 asio::awaitable<bool> Notifier::pace(const std::string& team, const std::string& channel,
@@ -749,12 +774,12 @@ asio::awaitable<bool> Notifier::pace(const std::string& team, const std::string&
   const auto leave_queue = [&] {
     if (turns == nullptr) return;
     std::erase(turns->queue, ticket);
-    turns->turn.cancel();
+    turns->turn.notify_all();
     if (turns->queue.empty()) workspace_turns_.erase(team);
     turns = nullptr;
   };
   for (;;) {
-    if (abandon_) {
+    if (stop_.abandoned()) {
       leave_queue();
       co_return false;
     }
@@ -781,7 +806,7 @@ asio::awaitable<bool> Notifier::pace(const std::string& team, const std::string&
                               decision.limit == PaceLimit::retry_after || others_first;
     if (take && turns == nullptr && shared_limit) {
       auto& slot = workspace_turns_[team];
-      if (!slot) slot = std::make_unique<WorkspaceTurns>(executor_);
+      if (!slot) slot = std::make_unique<WorkspaceTurns>();
       turns = slot.get();
       ticket = next_ticket_++;
       turns->queue.push_back(ticket);
@@ -789,26 +814,16 @@ asio::awaitable<bool> Notifier::pace(const std::string& team, const std::string&
     if (decision.limit != PaceLimit::none) held_by = decision.limit;
     if (turns != nullptr && turns->queue.front() != ticket) {
       // Not this channel's turn: wait for the one ahead to go.
-      co_await turns->turn.async_wait(as_tuple_awaitable);
+      co_await turns->turn.wait();
     } else {
-      co_await sleep(decision.wait);
+      co_await stop_.sleep_in_grace(decision.wait);
     }
   }
 }
 
-asio::awaitable<void> Notifier::sleep(Clock::duration duration) {
-  asio::steady_timer timer(executor_, duration);
-  sleepers_.insert(&timer);
-  co_await timer.async_wait(as_tuple_awaitable);
-  sleepers_.erase(&timer);
-}
-
 asio::awaitable<void> Notifier::run_pruner() {
   if (options_.prune_interval <= 0ms) co_return;
-  while (!stopping_) {
-    prune_timer_.expires_after(options_.prune_interval);
-    co_await prune_timer_.async_wait(as_tuple_awaitable);
-    if (stopping_) break;
+  while (co_await stop_.sleep(options_.prune_interval)) {
     std::int64_t total = 0;
     for (;;) {
       auto deleted = co_await ledger_.prune(options_.retention, 10'000);
@@ -817,27 +832,18 @@ asio::awaitable<void> Notifier::run_pruner() {
         break;
       }
       total += *deleted;
-      if (*deleted < 10'000 || stopping_) break;
+      if (*deleted < 10'000 || stop_.requested()) break;
     }
     if (total > 0) logger_.info("deliveries_pruned", {{"deleted", total}});
   }
 }
 
-void Notifier::update_pause() {
-  const bool must_pause = buffered_ >= options_.max_buffered || db_failing_ > 0 || dlq_failing_ > 0;
-  const bool may_resume =
-      !must_pause && buffered_ <= options_.max_buffered / 2 && !stopping_ && !polling_done_;
-  if (must_pause && !consumer_.paused()) {
-    consumer_.pause();
-    logger_.debug("consumer_paused", {{"buffered", buffered_},
-                                      {"database_unavailable", db_failing_ > 0},
-                                      {"dead_letters_failing", dlq_failing_ > 0}});
-  } else if (may_resume && consumer_.paused()) {
-    consumer_.resume();
-    logger_.debug("consumer_resumed", {{"buffered", buffered_}});
+void Notifier::limit_buffer() {
+  if (buffered_ >= options_.max_buffered) {
+    if (!gate_.holds(kBuffer)) gate_.hold(kBuffer);
+  } else if (buffered_ <= options_.max_buffered / 2) {
+    gate_.release(kBuffer);
   }
-  metrics_->paused.Set(consumer_.paused() ? 1 : 0);
-  metrics_->db_unavailable.Set(db_failing_ > 0 ? 1 : 0);
   metrics_->buffered.Set(static_cast<double>(buffered_));
 }
 

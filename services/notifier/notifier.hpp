@@ -31,7 +31,15 @@
 //
 // Memory is bounded: past max_buffered records held, the consumer pauses (and keeps polling so
 // that it stays in its group), resuming at half. A database outage is waited out with capped
-// backoff while the service reports itself not ready; it never drops a record.
+// backoff while the service reports itself not ready; it never drops a record. The consumer's
+// pause has several reasons at once (buffer, database, dead_letter): one async::PauseGate holds
+// them.
+//
+// A ledger step the database refuses for the request's data (pg::Disposition::data: it can never
+// be stored as it is) would otherwise hold its channel for good: the record is dead-lettered
+// with the reason instead (nothing is posted again; see handle()). A fatal error (a missing
+// table, a privilege) is waited out like an outage: it concerns every record, and dead-lettering
+// the whole outbox during a broken deployment would lose its order and need a replay.
 //
 // Threads: everything runs on one executor (a single-threaded io_context), the one the
 // consumer, the producer, the HTTP client, the pool and this object were given.
@@ -41,19 +49,26 @@
 #include <map>
 #include <memory>
 #include <random>
-#include <set>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <variant>
 #include <vector>
 
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
 #include <prometheus/registry.h>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 
+#include <tracker/async/event.hpp>
+#include <tracker/async/graceful_stop.hpp>
+#include <tracker/async/outcome.hpp>
+#include <tracker/async/pause_gate.hpp>
+#include <tracker/async/retry.hpp>
 #include <tracker/http/backoff.hpp>
 #include <tracker/kafka/consumer.hpp>
+#include <tracker/kafka/dead_letter_sender.hpp>
 #include <tracker/kafka/offset_tracker.hpp>
 #include <tracker/kafka/producer.hpp>
 #include <tracker/log/logger.hpp>
@@ -98,7 +113,7 @@ struct NotifierOptions {
 class Notifier {
  public:
   Notifier(asio::any_io_executor executor, kafka::Consumer& consumer, kafka::Producer& producer,
-           slack::WebApi& slack, DeliveryLedger& ledger, prometheus::Registry& registry,
+           slack::WebApi& slack, Ledger& ledger, prometheus::Registry& registry,
            log::Logger& logger, NotifierOptions options);
   ~Notifier();
   Notifier(const Notifier&) = delete;
@@ -120,44 +135,52 @@ class Notifier {
   struct ChannelQueue;
   struct WorkspaceTurns;
   struct Metrics;
-  enum class Done { finished, abandoned };
   struct Leased {
-    enum class Kind { held, finished, abandoned } kind = Kind::abandoned;
+    // held: this notifier may post; finished: delivered elsewhere meanwhile; ended: a ledger
+    // step did not complete (`ended_with` says how: refused or abandoned).
+    enum class Kind { held, finished, ended } kind = Kind::ended;
+    async::Outcome ended_with = async::Outcome::abandoned;
     Claim delivery;                // held: the delivery as the ledger had it then
     Clock::time_point taken_at{};  // held: just before the lease was asked for
   };
+  // A ledger step's value, or how the step ended without one (refused or abandoned).
+  template <typename Op>
+  using Stored =
+      async::Retried<typename std::invoke_result_t<Op&>::value_type::value_type, pg::Error>;
 
   // The shutdown grace is over (or consumption failed): waits end, posts in flight are cut off.
   void abandon(const char* why);
+  asio::awaitable<void> on_abandon();
   void dispatch(kafka::Message record);
   asio::awaitable<void> run_channel(std::string key);
-  asio::awaitable<Done> handle(Item& item);
-  asio::awaitable<Done> deliver(Item& item, const messages::OutboxMessage& message);
+  asio::awaitable<async::Outcome> handle(Item& item);
+  asio::awaitable<async::Outcome> deliver(Item& item, const messages::OutboxMessage& message);
   // Waits until this notifier may work on the delivery (its lease taken), or the delivery is
   // finished elsewhere, or the service is stopping.
   asio::awaitable<Leased> take_lease(Item& item, const messages::OutboxMessage& message);
   asio::awaitable<void> release_lease(Item& item, const std::string& delivery_id);
   [[nodiscard]] bool holds_partition(const kafka::Message& record) const;
-  asio::awaitable<Done> give_up(Item& item, const std::string& delivery_id, std::string reason,
-                                std::string detail);
-  asio::awaitable<bool> dead_letter(const Item& item, const std::string& reason,
-                                    const std::string& detail);
+  asio::awaitable<async::Outcome> give_up(Item& item, const std::string& delivery_id,
+                                          std::string reason, std::string detail);
+  asio::awaitable<async::Outcome> dead_letter(const Item& item, const std::string& reason,
+                                              const std::string& detail);
   // Waits until the limits let a post to `channel` of workspace `team` go; with `take`, spends
   // its tokens.
   asio::awaitable<bool> pace(const std::string& team, const std::string& channel, bool take);
+  // Runs a ledger step until it is stored (see the class comment for what is retried).
   template <typename Op>
-  asio::awaitable<bool> durably(const char* what, Op op);
+  asio::awaitable<Stored<Op>> durably(const char* what, Item& item, Op op);
   asio::awaitable<void> run_pruner();
-  asio::awaitable<void> sleep(Clock::duration duration);
   void finish(Item& item);
-  void update_pause();
+  // Holds the gate's "buffer" reason from max_buffered records until half of that.
+  void limit_buffer();
   void update_gauges();
 
   asio::any_io_executor executor_;
   kafka::Consumer& consumer_;
   kafka::Producer& producer_;
   slack::WebApi& slack_;
-  DeliveryLedger& ledger_;
+  Ledger& ledger_;
   log::Logger& logger_;
   NotifierOptions options_;
   std::unique_ptr<Metrics> metrics_;
@@ -169,20 +192,21 @@ class Notifier {
   std::unordered_map<std::string, std::unique_ptr<ChannelQueue>> channels_;
   std::size_t buffered_ = 0;
   std::size_t in_flight_ = 0;
-  int running_channels_ = 0;
-  int db_failing_ = 0;
-  int dlq_failing_ = 0;
-  bool stopping_ = false;
-  bool abandon_ = false;
   bool polling_done_ = false;
-  asio::steady_timer channels_done_;
+  const char* abandon_reason_ = "shutdown_grace_over";
+  async::GracefulStop stop_;
+  async::PauseGate gate_;
+  // The sender counts dead letters by `reason` into dlq_counted_, which is not exported: the
+  // exported tracker_notifier_dead_letters_total is labelled `error` (dashboards and alerts read
+  // it), so the notifier counts that one itself.
+  prometheus::Family<prometheus::Counter> dlq_counted_;
+  kafka::DeadLetterSender dead_letters_;
+  async::WaitGroup channel_tasks_;  // the channels' coroutines running
+  async::Event ended_;              // run() has returned: on_abandon() need not wait any more
   // Per workspace, its channels waiting for its shared limits (rate, Retry-After), in arrival
   // order; present only while one waits.
   std::unordered_map<std::string, std::unique_ptr<WorkspaceTurns>> workspace_turns_;
   std::uint64_t next_ticket_ = 0;
-  asio::steady_timer grace_timer_;
-  asio::steady_timer prune_timer_;
-  std::set<asio::steady_timer*> sleepers_;  // cancelled when the stop grace runs out
   Clock::time_point last_gauges_{};
 };
 

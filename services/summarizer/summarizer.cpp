@@ -9,9 +9,9 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include <tracker/kafka/dead_letter.hpp>
 #include <tracker/llm/prompt.hpp>
 #include <tracker/messages/outbox.hpp>
 #include <tracker/metrics/partition_gauges.hpp>
@@ -22,6 +22,20 @@ namespace tracker::summarizer {
 
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
+
+namespace {
+constexpr std::string_view kQueue = "queue";
+constexpr std::string_view kDatabase = "database";
+constexpr std::string_view kCircuit = "circuit";
+constexpr std::string_view kBatch = "batch";
+constexpr std::string_view kDeadLetter = "dead_letter";
+
+// Holds `reason` once while `on`, releases it once it is not.
+void hold_while(async::PauseGate& gate, std::string_view reason, bool on) {
+  if (on && !gate.holds(reason)) gate.hold(reason);
+  if (!on) gate.release(reason);
+}
+}  // namespace
 
 struct Summarizer::Metrics {
   explicit Metrics(prometheus::Registry& registry)
@@ -105,37 +119,52 @@ Summarizer::Summarizer(asio::any_io_executor executor, kafka::Consumer& consumer
       logger_(logger),
       options_(std::move(options)),
       metrics_(std::make_unique<Metrics>(registry)),
-      // Never expires: workers wait on it until cancel() says there is work. Setting its expiry
-      // again would cancel the other workers' waits, and with many idle workers each would wake
-      // the next, round and round.
-      work_ready_(executor, asio::steady_timer::time_point::max()),
-      workers_done_(executor),
-      grace_timer_(executor),
-      batches_done_(executor) {}
+      stop_(executor),
+      gate_(
+          [this] {
+            if (!consumer_.paused()) consumer_.pause();
+            metrics_->paused.Set(1);
+            logger_.debug("consumer_paused", {{"queued", queue_.size()},
+                                              {"database_unavailable", gate_.holds(kDatabase)},
+                                              {"circuit_open", gate_.holds(kCircuit)}});
+          },
+          [this] {
+            // Once stopping, consumption stays paused: what is fetched now is not worked on.
+            if (stop_.requested() || !consumer_.paused()) return;
+            consumer_.resume();
+            metrics_->paused.Set(0);
+            logger_.debug("consumer_resumed", {{"queued", queue_.size()}});
+          }),
+      // A record that cannot be a request is acknowledged only once its dead letter is: the send
+      // is retried for as long as that takes, bounded by the stop's grace (abandoned then, the
+      // record left unacknowledged for the partition's next owner).
+      dead_letters_(producer, gate_, stop_, metrics_->dead_letters, logger,
+                    {.topic = options_.dlq_topic,
+                     .failed_by = "summarizer",
+                     .retry = {.initial = 250ms,
+                               .max_delay = options_.db_retry_max,
+                               .max_attempts = async::kUnlimitedAttempts,
+                               .max_elapsed = async::kUnlimitedTime},
+                     .gate_reason = std::string(kDeadLetter)}) {}
 
 Summarizer::~Summarizer() = default;
 
-void Summarizer::stop(std::chrono::milliseconds grace) {
-  if (stopping_) return;
-  stopping_ = true;
-  work_ready_.cancel();
-  grace_timer_.expires_after(grace);
-  grace_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec) return;  // everything finished first
-    abandon_ = true;
-    if (in_flight_ > 0) {
-      logger_.warn("shutdown_grace_over", {{"abandoned_jobs", in_flight_}});
-    }
-    if (chat_) chat_->cancel();
-    for (asio::steady_timer* timer : sleepers_) timer->cancel();
-  });
+bool Summarizer::ready() const noexcept {
+  return !gate_.holds(kDatabase);
 }
 
-asio::awaitable<void> Summarizer::sleep(Clock::duration duration) {
-  asio::steady_timer timer(executor_, duration);
-  sleepers_.insert(&timer);
-  co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-  sleepers_.erase(&timer);
+void Summarizer::stop(std::chrono::milliseconds grace) {
+  stop_.request(grace);
+  work_ready_.notify_all();
+}
+
+asio::awaitable<void> Summarizer::on_abandon() {
+  using namespace asio::experimental::awaitable_operators;
+  co_await (stop_.wait_abandoned() || ended_.wait());
+  if (!stop_.abandoned()) co_return;  // everything finished first
+  if (in_flight_ > 0) logger_.warn("shutdown_grace_over", {{"abandoned_jobs", in_flight_}});
+  // Retry pauses wake through stop_; a model call in progress ends here.
+  if (chat_) chat_->cancel();
 }
 
 void Summarizer::update_gauges() {
@@ -148,35 +177,28 @@ void Summarizer::update_gauges() {
   metrics_->lag_gauges.update(consumer_.lag());
 }
 
-void Summarizer::update_pause() {
+void Summarizer::hold_for_limits() {
   const bool breaker_open = chat_ && chat_->breaker_state() == llm::BreakerState::open;
-  const bool must_pause = queue_.size() >= options_.max_queued || db_failing_ > 0 || breaker_open ||
-                          pending_.size() >= options_.batch_max_jobs;
-  const bool may_resume = !must_pause && queue_.size() <= options_.max_queued / 2 && !stopping_;
-  if (must_pause && !consumer_.paused()) {
-    consumer_.pause();
-    logger_.debug("consumer_paused", {{"queued", queue_.size()},
-                                      {"database_unavailable", db_failing_ > 0},
-                                      {"circuit_open", breaker_open}});
-  } else if (may_resume && consumer_.paused()) {
-    consumer_.resume();
-    logger_.debug("consumer_resumed", {{"queued", queue_.size()}});
-  }
+  hold_while(gate_, kCircuit, breaker_open);
+  hold_while(gate_, kBatch, pending_.size() >= options_.batch_max_jobs);
+  // From max_queued records until half of that.
+  if (queue_.size() >= options_.max_queued) hold_while(gate_, kQueue, true);
+  if (queue_.size() <= options_.max_queued / 2) hold_while(gate_, kQueue, false);
   metrics_->paused.Set(consumer_.paused() ? 1 : 0);
-  metrics_->db_unavailable.Set(db_failing_ > 0 ? 1 : 0);
 }
 
 asio::awaitable<bool> Summarizer::run() {
-  workers_ = options_.max_in_flight;
+  asio::co_spawn(executor_, on_abandon(), asio::detached);
+  workers_.add(options_.max_in_flight);
   for (std::size_t i = 0; i < options_.max_in_flight; ++i) {
     asio::co_spawn(executor_, work(), asio::detached);
   }
   if (options_.batch && batches_ != nullptr) {
-    batches_running_ = true;
+    batching_.add();
     asio::co_spawn(executor_, run_batches(), asio::detached);
   }
   bool healthy = true;
-  while (!stopping_) {
+  while (!stop_.requested()) {
     const std::size_t room =
         options_.max_queued > queue_.size() ? options_.max_queued - queue_.size() : 1;
     auto batch =
@@ -191,37 +213,34 @@ asio::awaitable<bool> Summarizer::run() {
       offsets_.add(record.partition(), record.offset());
       queue_.push_back(std::move(record));
     }
-    if (!batch->empty()) work_ready_.cancel();
-    update_pause();
+    if (!batch->empty()) work_ready_.notify_all();
+    hold_for_limits();
     update_gauges();
   }
-  stopping_ = true;
-  work_ready_.cancel();
+  // A consumer failure stops the workers as a stop() would; the jobs in flight get a job's
+  // deadline as their grace.
+  stop_.request(options_.job_deadline);
+  work_ready_.notify_all();
   // Records not started stay unacknowledged; jobs in flight finish or are abandoned.
   queue_.clear();
-  while (workers_ > 0) {
-    workers_done_.expires_at(asio::steady_timer::time_point::max());
-    co_await workers_done_.async_wait(asio::as_tuple(asio::use_awaitable));
-  }
-  while (batches_running_) {
-    batches_done_.expires_at(asio::steady_timer::time_point::max());
-    co_await batches_done_.async_wait(asio::as_tuple(asio::use_awaitable));
-  }
-  grace_timer_.cancel();
+  co_await workers_.wait();
+  co_await batching_.wait();
+  stop_.finish();
+  ended_.set();
   update_gauges();
   co_return healthy;
 }
 
 asio::awaitable<void> Summarizer::work() {
-  while (!stopping_) {
+  while (!stop_.requested()) {
     if (queue_.empty()) {
-      co_await work_ready_.async_wait(asio::as_tuple(asio::use_awaitable));
+      co_await work_ready_.wait();
       continue;
     }
     kafka::Message record = std::move(queue_.front());
     queue_.pop_front();
     ++in_flight_;
-    update_pause();
+    hold_for_limits();
     update_gauges();
     try {
       co_await handle(record);
@@ -232,10 +251,10 @@ asio::awaitable<void> Summarizer::work() {
                                     {"offset", record.offset()}});
     }
     --in_flight_;
-    update_pause();
+    hold_for_limits();
     update_gauges();
   }
-  if (--workers_ == 0) workers_done_.cancel();
+  workers_.done();
 }
 
 void Summarizer::finish(const kafka::Message& record) {
@@ -251,64 +270,49 @@ void Summarizer::finish(const kafka::Message& record) {
 }
 
 template <typename Op>
-asio::awaitable<Summarizer::Step> Summarizer::durably(const char* what, Op op) {
-  std::chrono::milliseconds backoff = options_.db_retry_initial;
-  bool counted = false;
-  for (int attempt = 1;; ++attempt) {
-    auto outcome = co_await op();
-    if (outcome) {
-      if (counted && --db_failing_ == 0) update_pause();
-      co_return Step::ok;
-    }
-    const pg::Error& error = outcome.error();
-    if (pg::classify(error) != pg::Disposition::retryable) {
-      // The database refused the statement (this record's data, or a schema it does not have):
-      // retrying cannot help.
-      if (counted && --db_failing_ == 0) update_pause();
-      last_rejection_ = std::string(what) + ": " + error.describe();
-      co_return Step::rejected;
-    }
-    if (!counted) {
-      counted = true;
-      ++db_failing_;
-      update_pause();
-    }
-    logger_.warn("database_unavailable", {{"step", what},
-                                          {"error", error.describe()},
-                                          {"attempt", attempt},
-                                          {"retry_in_ms", backoff.count()}});
-    co_await sleep(backoff);
-    if (abandon_) {
-      if (--db_failing_ == 0) update_pause();
-      co_return Step::abandoned;
-    }
-    backoff = std::min(backoff * 2, options_.db_retry_max);
-  }
+asio::awaitable<Summarizer::Stored<Op>> Summarizer::durably(const char* what, Op op) {
+  // A job cannot be acknowledged before its step is stored, so an outage is waited out for as
+  // long as it lasts, with the consumer paused: no count or time bound here, the stop's grace
+  // bounds it (abandoned then, the record left for the partition's next owner).
+  const async::RetryPolicy policy{.initial = options_.db_retry_initial,
+                                  .max_delay = options_.db_retry_max,
+                                  .max_attempts = async::kUnlimitedAttempts,
+                                  .max_elapsed = async::kUnlimitedTime};
+  const async::RetryHooks<pg::Error> hooks{
+      .failed =
+          [&](const pg::Error& error, int attempt, std::chrono::milliseconds retry_in) {
+            logger_.warn("database_unavailable", {{"step", what},
+                                                  {"error", error.describe()},
+                                                  {"attempt", attempt},
+                                                  {"retry_in_ms", retry_in.count()}});
+          },
+      .outage_began =
+          [&](const pg::Error& /*error*/) {
+            gate_.hold(kDatabase);
+            metrics_->db_unavailable.Set(1);
+          },
+      .outage_ended =
+          [&] {
+            gate_.release(kDatabase);
+            if (!gate_.holds(kDatabase)) metrics_->db_unavailable.Set(0);
+          }};
+  // The database refused the statement (this record's data, or a schema it does not have):
+  // retrying cannot help.
+  const auto retryable = [](const pg::Error& error) {
+    return pg::classify(error) == pg::Disposition::retryable;
+  };
+  co_return co_await async::retry(stop_, policy, hooks, std::move(op), retryable);
 }
 
-asio::awaitable<bool> Summarizer::dead_letter(const kafka::Message& record,
-                                              const std::string& reason,
-                                              const std::string& detail) {
-  std::chrono::milliseconds backoff{250};
-  for (int attempt = 1; !abandon_; ++attempt) {
-    auto message = kafka::dead_letter_of(record, options_.dlq_topic, reason, detail, "summarizer");
-    auto [ec, report] =
-        co_await producer_.async_send(std::move(message), asio::as_tuple(asio::use_awaitable));
-    if (!ec) {
-      metrics_->dead_letters.Add({{"reason", reason}}).Increment();
-      metrics_->jobs.Add({{"outcome", "dead_letter"}}).Increment();
-      logger_.warn("dead_lettered", {{"reason", reason},
-                                     {"error", detail.substr(0, 300)},
-                                     {"partition", record.partition()},
-                                     {"offset", record.offset()}});
-      co_return true;
-    }
-    logger_.warn("dead_letter_failed",
-                 {{"error", ec.message()}, {"attempt", attempt}, {"retry_in_ms", backoff.count()}});
-    co_await sleep(backoff);
-    backoff = std::min(backoff * 2, options_.db_retry_max);
-  }
-  co_return false;
+asio::awaitable<async::Outcome> Summarizer::dead_letter(const kafka::Message& record,
+                                                        const std::string& reason,
+                                                        const std::string& detail) {
+  // Named before the co_await: GCC 12 destroys some temporaries of a co_await expression twice.
+  std::string why = reason;
+  std::string what = detail;
+  const async::Outcome sent = co_await dead_letters_.send(record, std::move(why), std::move(what));
+  if (sent == async::Outcome::done) metrics_->jobs.Add({{"outcome", "dead_letter"}}).Increment();
+  co_return sent;
 }
 
 kafka::OutgoingMessage outbox_record(const std::string& topic,
@@ -329,24 +333,34 @@ kafka::OutgoingMessage outbox_record(const std::string& topic,
           .value = messages::encode_outbox(message)};
 }
 
-asio::awaitable<bool> Summarizer::publish(const messages::SummaryRequest& request,
-                                          const SummaryRecord& summary) {
+asio::awaitable<async::Outcome> Summarizer::publish(const messages::SummaryRequest& request,
+                                                    const SummaryRecord& summary) {
   const kafka::OutgoingMessage record =
       outbox_record(options_.outbox_topic, request, summary, std::chrono::system_clock::now());
-  std::chrono::milliseconds backoff{250};
-  for (int attempt = 1; !abandon_; ++attempt) {
+  // The job is marked done only after its outbox message is published, so the publish is
+  // retried for as long as the broker takes, bounded by the stop's grace.
+  const async::RetryPolicy policy{.initial = 250ms,
+                                  .max_delay = options_.db_retry_max,
+                                  .max_attempts = async::kUnlimitedAttempts,
+                                  .max_elapsed = async::kUnlimitedTime};
+  const async::RetryHooks<boost::system::error_code> hooks{
+      .failed = [&](const boost::system::error_code& ec, int attempt,
+                    std::chrono::milliseconds retry_in) {
+        logger_.warn("outbox_publish_failed", {{"job_id", request.job_id},
+                                               {"error", ec.message()},
+                                               {"attempt", attempt},
+                                               {"retry_in_ms", retry_in.count()}});
+      }};
+  auto send = [&]() -> asio::awaitable<boost::system::result<kafka::DeliveryReport>> {
     kafka::OutgoingMessage outgoing = record;
-    auto [ec, report] =
+    // No structured binding: GCC 12 miscompiles them in lambda coroutines.
+    auto sent =
         co_await producer_.async_send(std::move(outgoing), asio::as_tuple(asio::use_awaitable));
-    if (!ec) co_return true;
-    logger_.warn("outbox_publish_failed", {{"job_id", request.job_id},
-                                           {"error", ec.message()},
-                                           {"attempt", attempt},
-                                           {"retry_in_ms", backoff.count()}});
-    co_await sleep(backoff);
-    backoff = std::min(backoff * 2, options_.db_retry_max);
-  }
-  co_return false;
+    if (std::get<0>(sent)) co_return std::get<0>(sent);
+    co_return std::get<1>(std::move(sent));
+  };
+  auto published = co_await async::retry(stop_, policy, hooks, send);
+  co_return published ? async::Outcome::done : published.error().outcome;
 }
 
 std::string Summarizer::destination_of(const messages::SummaryRequest& request,
@@ -365,8 +379,10 @@ std::string Summarizer::destination_of(const messages::SummaryRequest& request,
 asio::awaitable<void> Summarizer::handle(kafka::Message& record) {
   auto decoded = messages::decode_summary_request(record.value());
   if (decoded.has_error()) {
-    const messages::DecodeError error = decoded.error();
-    if (co_await dead_letter(record, error.reason, error.detail)) finish(record);
+    const messages::DecodeError& error = decoded.error();
+    if (co_await dead_letter(record, error.reason, error.detail) == async::Outcome::done) {
+      finish(record);
+    }
     co_return;
   }
   const messages::SummaryRequest request = *std::move(decoded);
@@ -374,8 +390,9 @@ asio::awaitable<void> Summarizer::handle(kafka::Message& record) {
   const std::int64_t offset = record.offset();
   const std::string topic(record.topic());
   const JobEnd end = co_await run_job(request, &record, nullptr);
-  switch (end) {
-    case JobEnd::finished: {
+  if (end.batched) co_return;  // finished once its batch is recorded
+  switch (end.outcome) {
+    case async::Outcome::done: {
       // `record` may have been moved into a batch attempt that fell back; finish by position.
       if (auto next = offsets_.finish(partition, offset)) {
         const kafka::TopicPartition position{
@@ -384,17 +401,13 @@ asio::awaitable<void> Summarizer::handle(kafka::Message& record) {
       }
       break;
     }
-    case JobEnd::rejected:
-      if (co_await dead_letter(record, "database_rejected", last_rejection_)) finish(record);
-      break;
-    case JobEnd::unknown:
-      if (co_await dead_letter(record, "unknown_job",
-                               "no summary job " + request.job_id + " in the database")) {
+    case async::Outcome::refused:
+      if (co_await dead_letter(record, end.reason, end.detail) == async::Outcome::done) {
         finish(record);
       }
       break;
-    case JobEnd::batched:    // finished once its batch is recorded
-    case JobEnd::abandoned:  // left for the partition's next owner
+    case async::Outcome::exhausted:
+    case async::Outcome::abandoned:  // left for the partition's next owner
       break;
   }
 }
@@ -404,21 +417,23 @@ asio::awaitable<Summarizer::JobEnd> Summarizer::run_job(const messages::SummaryR
                                                         const llm::ChatResult* batch_result) {
   const auto deadline = Clock::now() + options_.job_deadline;
 
-  std::optional<JobState> state;
-  auto load_job = [&]() -> asio::awaitable<pg::Result<void>> {
-    auto loaded = co_await store_.job(request.job_id);
-    if (!loaded) co_return loaded.error();
-    state = std::move(*loaded);
-    co_return pg::Result<void>{};
+  const auto ended = [](const async::RetryFailure<pg::Error>& failure, const char* what) {
+    return JobEnd{.outcome = failure.outcome,
+                  .reason = "database_rejected",
+                  .detail = std::string(what) + ": " + failure.error.describe()};
   };
-  Step step = co_await durably("load_job", load_job);
-  if (step == Step::abandoned) co_return JobEnd::abandoned;
-  if (step == Step::rejected) co_return JobEnd::rejected;
-  if (!state) co_return JobEnd::unknown;
+  auto loaded_job = co_await durably("load_job", [&] { return store_.job(request.job_id); });
+  if (!loaded_job) co_return ended(loaded_job.error(), "load_job");
+  const std::optional<JobState>& state = *loaded_job;
+  if (!state) {
+    co_return JobEnd{.outcome = async::Outcome::refused,
+                     .reason = "unknown_job",
+                     .detail = "no summary job " + request.job_id + " in the database"};
+  }
   if (state->state == "done" || state->state == "failed") {
     metrics_->jobs.Add({{"outcome", "duplicate"}}).Increment();
     logger_.debug("duplicate_request", {{"job_id", request.job_id}, {"state", state->state}});
-    co_return JobEnd::finished;
+    co_return JobEnd{};
   }
 
   SummaryRecord summary;
@@ -432,16 +447,9 @@ asio::awaitable<Summarizer::JobEnd> Summarizer::run_job(const messages::SummaryR
     summary.model = options_.provider == "offline" ? "offline" : options_.model;
     republish = true;
   } else {
-    StudyContext context;
-    auto load_context = [&]() -> asio::awaitable<pg::Result<void>> {
-      auto loaded = co_await store_.context(request);
-      if (!loaded) co_return loaded.error();
-      context = std::move(*loaded);
-      co_return pg::Result<void>{};
-    };
-    step = co_await durably("load_logs", load_context);
-    if (step == Step::abandoned) co_return JobEnd::abandoned;
-    if (step == Step::rejected) co_return JobEnd::rejected;
+    auto loaded_logs = co_await durably("load_logs", [&] { return store_.context(request); });
+    if (!loaded_logs) co_return ended(loaded_logs.error(), "load_logs");
+    const StudyContext& context = *loaded_logs;
     const std::string channel = destination_of(request, context);
     const std::string mention = messages::is_user_id(channel) ? "" : "<@" + request.user_id + "> ";
     summary.job_id = request.job_id;
@@ -488,14 +496,12 @@ asio::awaitable<Summarizer::JobEnd> Summarizer::run_job(const messages::SummaryR
         pending_.push_back(Pending{.record = std::move(*record),
                                    .job_id = request.job_id,
                                    .line = llm::batch_input_line(request.job_id, chat_request)});
-        update_pause();
-        co_return JobEnd::batched;
+        hold_for_limits();
+        co_return JobEnd{.batched = true};
       }
-      llm::CallResult call;
+      llm::CompletionResult call = llm::Completion{.attempts = 1};
       if (batch_result != nullptr && batch_result->outcome == llm::Outcome::ok) {
-        call.result = *batch_result;
-        call.ok = true;
-        call.attempts = 1;
+        call->result = *batch_result;
       } else {
         if (batch_result != nullptr) {
           logger_.info("batch_fallback", {{"job_id", request.job_id},
@@ -503,22 +509,26 @@ asio::awaitable<Summarizer::JobEnd> Summarizer::run_job(const messages::SummaryR
         }
         call = co_await chat_->complete(std::move(chat_request), deadline);
       }
-      if (abandon_) co_return JobEnd::abandoned;
-      if (!call.ok) {
+      if (stop_.abandoned()) co_return JobEnd{.outcome = async::Outcome::abandoned};
+      if (!call) {
         // A refusal fails the job. A transient cause (an outage, the limits) that outlasted the
         // job's deadline leaves it open instead: the scheduler publishes it again after its
         // timeout, up to its publish limit, rather than losing the day.
-        const bool deferred = call.transient();
-        const std::string reason = call.failure;
+        const bool deferred = call.error().transient();
+        const std::string reason = call.error().reason;
         auto write = [&]() -> asio::awaitable<pg::Result<void>> {
           if (deferred) co_return co_await store_.defer(request.job_id, reason);
           co_return co_await store_.mark_failed(request.job_id, reason);
         };
-        step = co_await durably(deferred ? "defer" : "mark_failed", write);
-        if (step == Step::abandoned) co_return JobEnd::abandoned;
+        // Refused: the job stays open in the database and the record is acknowledged; the
+        // scheduler's timeout publishes it again.
+        auto written = co_await durably(deferred ? "defer" : "mark_failed", write);
+        if (!written && written.error().outcome != async::Outcome::refused) {
+          co_return JobEnd{.outcome = written.error().outcome};
+        }
         metrics_->jobs.Add({{"outcome", deferred ? "deferred" : "failed"}}).Increment();
         const nlohmann::json fields{{"job_id", request.job_id},
-                                    {"attempts", call.attempts},
+                                    {"attempts", call.error().attempts},
                                     {"publish", request.publish},
                                     {"reason", reason.substr(0, 500)}};
         if (deferred) {
@@ -526,37 +536,35 @@ asio::awaitable<Summarizer::JobEnd> Summarizer::run_job(const messages::SummaryR
         } else {
           logger_.error("summary_failed", fields);
         }
-        co_return JobEnd::finished;
+        co_return JobEnd{};
       }
-      summary.text = mention + slack_escape(call.result.content);
+      const llm::Completion& completion = *call;
+      summary.text = mention + slack_escape(completion.result.content);
       summary.provider = batch_result != nullptr && batch_result->outcome == llm::Outcome::ok
                              ? "openai-batch"
                              : "openai";
-      summary.model = call.result.model.empty() ? options_.model : call.result.model;
-      summary.prompt_tokens = call.result.prompt_tokens;
-      summary.completion_tokens = call.result.completion_tokens;
-      summary.attempts = call.attempts;
-      summary.latency_ms = call.latency_ms;
+      summary.model = completion.result.model.empty() ? options_.model : completion.result.model;
+      summary.prompt_tokens = completion.result.prompt_tokens;
+      summary.completion_tokens = completion.result.completion_tokens;
+      summary.attempts = completion.attempts;
+      summary.latency_ms = completion.latency_ms;
     }
-    SummaryRecord stored;
-    auto save = [&]() -> asio::awaitable<pg::Result<void>> {
-      auto saved = co_await store_.save(summary);
-      if (!saved) co_return saved.error();
-      stored = std::move(*saved);
-      co_return pg::Result<void>{};
-    };
-    step = co_await durably("save_summary", save);
-    if (step == Step::abandoned) co_return JobEnd::abandoned;
-    if (step == Step::rejected) co_return JobEnd::rejected;
-    summary = std::move(stored);
+    auto saved = co_await durably("save_summary", [&] { return store_.save(summary); });
+    if (!saved) co_return ended(saved.error(), "save_summary");
+    summary = std::move(*saved);
   }
 
-  if (!co_await publish(request, summary)) co_return JobEnd::abandoned;
+  const async::Outcome published = co_await publish(request, summary);
+  if (published != async::Outcome::done) co_return JobEnd{.outcome = published};
   auto mark_done = [&]() -> asio::awaitable<pg::Result<void>> {
     co_return co_await store_.mark_done(request.job_id);
   };
-  step = co_await durably("mark_done", mark_done);
-  if (step == Step::abandoned) co_return JobEnd::abandoned;
+  // Refused: the summary is stored and published; the job stays open and a repeated request
+  // republishes it (the notifier posts a delivery once).
+  auto done = co_await durably("mark_done", mark_done);
+  if (!done && done.error().outcome != async::Outcome::refused) {
+    co_return JobEnd{.outcome = done.error().outcome};
+  }
   metrics_->jobs.Add({{"outcome", republish ? "republished" : "done"}}).Increment();
   metrics_->job_seconds.Observe(std::max(
       0.0, std::chrono::duration<double>(std::chrono::system_clock::now() - request.requested_at)
@@ -568,14 +576,14 @@ asio::awaitable<Summarizer::JobEnd> Summarizer::run_job(const messages::SummaryR
                                 {"attempts", summary.attempts},
                                 {"latency_ms", summary.latency_ms},
                                 {"republished", republish}});
-  co_return JobEnd::finished;
+  co_return JobEnd{};
 }
 
 // Batch mode: one coroutine sends the pending jobs as a batch when there are batch_max_jobs of
 // them or the first has waited batch_linger, and polls the batches recorded in the database.
 asio::awaitable<void> Summarizer::run_batches() {
   auto next_poll = Clock::now();
-  while (!stopping_) {
+  while (!stop_.requested()) {
     const bool full = pending_.size() >= options_.batch_max_jobs;
     const bool lingered =
         !pending_.empty() && Clock::now() - pending_since_ >= options_.batch_linger;
@@ -585,12 +593,11 @@ asio::awaitable<void> Summarizer::run_batches() {
       next_poll =
           Clock::now() + std::min(options_.batch_poll_initial, std::chrono::milliseconds{5'000});
     }
-    co_await sleep(std::chrono::milliseconds{200});
+    co_await stop_.sleep(200ms);
   }
   // Jobs collected but not sent stay unacknowledged: the next owner batches them again.
   pending_.clear();
-  batches_running_ = false;
-  batches_done_.cancel();
+  batching_.done();
 }
 
 asio::awaitable<void> Summarizer::submit_batch() {
@@ -600,7 +607,7 @@ asio::awaitable<void> Summarizer::submit_batch() {
   for (std::size_t i = 0; i < n; ++i) taken.push_back(std::move(pending_[i]));
   pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
   if (!pending_.empty()) pending_since_ = Clock::now();
-  update_pause();
+  hold_for_limits();
   std::string jsonl;
   std::vector<std::string> ids;
   for (const Pending& p : taken) {
@@ -633,15 +640,15 @@ asio::awaitable<void> Summarizer::submit_batch() {
     auto record = [&]() -> asio::awaitable<pg::Result<void>> {
       co_return co_await store_.record_batch(batch_id, input_file, ids);
     };
-    const Step step = co_await durably("record_batch", record);
-    if (step == Step::ok) {
+    auto recorded = co_await durably("record_batch", record);
+    if (recorded) {
       metrics_->jobs.Add({{"outcome", "batched"}}).Increment(static_cast<double>(taken.size()));
       logger_.info("batch_submitted", {{"batch_id", batch_id}, {"jobs", taken.size()}});
       for (const Pending& p : taken) finish(p.record);
       co_return;
     }
-    if (step == Step::abandoned) co_return;
-    failure = "record: " + last_rejection_;
+    if (recorded.error().outcome != async::Outcome::refused) co_return;
+    failure = "record: record_batch: " + recorded.error().error.describe();
   }
   // The batch could not be sent: these jobs go the direct way, first in line.
   logger_.warn("batch_not_submitted", {{"jobs", taken.size()}, {"error", failure.substr(0, 300)}});
@@ -649,19 +656,14 @@ asio::awaitable<void> Summarizer::submit_batch() {
     direct_.insert(it->job_id);
     queue_.push_front(std::move(it->record));
   }
-  work_ready_.cancel();
+  work_ready_.notify_all();
 }
 
 asio::awaitable<void> Summarizer::poll_batches() {
-  std::vector<std::string> leased;
-  auto lease = [&]() -> asio::awaitable<pg::Result<void>> {
-    auto got = co_await store_.lease_batches(4, std::chrono::minutes{10});
-    if (!got) co_return got.error();
-    leased = std::move(*got);
-    co_return pg::Result<void>{};
-  };
-  if (co_await durably("lease_batches", lease) != Step::ok) co_return;
-  for (const std::string& batch_id : leased) {
+  auto leased = co_await durably("lease_batches",
+                                 [&] { return store_.lease_batches(4, std::chrono::minutes{10}); });
+  if (!leased) co_return;
+  for (const std::string& batch_id : *leased) {
     auto status = co_await batches_->get(batch_id);
     if (!status) {
       logger_.warn("batch_poll_failed", {{"batch_id", batch_id}, {"error", status.error.message}});
@@ -703,47 +705,34 @@ asio::awaitable<void> Summarizer::apply_batch(std::string batch_id,
       results[line.custom_id] = std::move(line.result);
     }
   }
-  std::vector<messages::SummaryRequest> jobs;
-  auto load = [&]() -> asio::awaitable<pg::Result<void>> {
-    auto got = co_await store_.batch_jobs(batch_id);
-    if (!got) co_return got.error();
-    jobs = std::move(*got);
-    co_return pg::Result<void>{};
-  };
-  if (co_await durably("batch_jobs", load) != Step::ok) co_return;
+  auto loaded_jobs = co_await durably("batch_jobs", [&] { return store_.batch_jobs(batch_id); });
+  if (!loaded_jobs) co_return;
+  const std::vector<messages::SummaryRequest>& jobs = *loaded_jobs;
   // Each job as its own coroutine, at most max_in_flight at once: answered ones are stored and
   // published; the others (failed lines, lines the batch never ran) call the model directly.
-  std::size_t running = 0;
+  async::WaitGroup running;
   std::size_t answered = 0;
-  asio::steady_timer slot(executor_);
   const llm::ChatResult missing{
       .outcome = llm::Outcome::retryable,
       .error_code = "batch_missing",
       .message = "the batch (" + status.status + ") has no result for it"};
   for (const auto& job : jobs) {
-    if (abandon_) break;
-    while (running >= options_.max_in_flight) {
-      slot.expires_at(asio::steady_timer::time_point::max());
-      co_await slot.async_wait(asio::as_tuple(asio::use_awaitable));
-    }
+    if (stop_.abandoned()) break;
+    co_await running.wait(std::max<std::size_t>(options_.max_in_flight, 1) - 1);
     const auto found = results.find(job.job_id);
     const llm::ChatResult* result = found != results.end() ? &found->second : &missing;
     if (result->outcome == llm::Outcome::ok) ++answered;
-    ++running;
+    running.add();
     asio::co_spawn(
         executor_,
-        [this, job, result, &running, &slot]() -> asio::awaitable<void> {
+        [this, job, result, &running]() -> asio::awaitable<void> {
           static_cast<void>(co_await run_job(job, nullptr, result));
-          --running;
-          slot.cancel();
+          running.done();
         },
         asio::detached);
   }
-  while (running > 0) {
-    slot.expires_at(asio::steady_timer::time_point::max());
-    co_await slot.async_wait(asio::as_tuple(asio::use_awaitable));
-  }
-  if (abandon_) co_return;
+  co_await running.wait();
+  if (stop_.abandoned()) co_return;
   const std::string api_status = status.status;
   auto applied = [&]() -> asio::awaitable<pg::Result<void>> {
     co_return co_await store_.batch_applied(batch_id, api_status, error);

@@ -11,8 +11,10 @@
 // Offsets advance in partition order over finished records (kafka::OffsetTracker). A record
 // that cannot be a request goes to the dead-letter topic; a job the model refuses (quota, 400)
 // or that runs out of attempts is marked failed with the reason. A database outage is waited
-// out with capped backoff while the consumer is paused; nothing is dropped. While the circuit
-// breaker is open the consumer is paused as well.
+// out with capped backoff while the consumer is paused; nothing is dropped. A statement the
+// database refuses (pg::Disposition data or fatal) is not retried: the job's record is
+// dead-lettered with the reason. While the circuit breaker is open the consumer is paused as
+// well; one async::PauseGate holds the reasons (queue, database, circuit, batch, dead_letter).
 //
 // Threads: everything runs on one executor (a single-threaded io_context).
 #include <chrono>
@@ -23,14 +25,21 @@
 #include <random>
 #include <set>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <prometheus/registry.h>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 
+#include <tracker/async/event.hpp>
+#include <tracker/async/graceful_stop.hpp>
+#include <tracker/async/outcome.hpp>
+#include <tracker/async/pause_gate.hpp>
+#include <tracker/async/retry.hpp>
 #include <tracker/kafka/consumer.hpp>
+#include <tracker/kafka/dead_letter_sender.hpp>
 #include <tracker/kafka/offset_tracker.hpp>
 #include <tracker/kafka/producer.hpp>
 #include <tracker/llm/batch_api.hpp>
@@ -96,19 +105,34 @@ class Summarizer {
   // unacknowledged for the partition's next owner).
   void stop(std::chrono::milliseconds grace);
 
-  [[nodiscard]] bool ready() const noexcept { return db_failing_ == 0; }
+  [[nodiscard]] bool ready() const noexcept;
   [[nodiscard]] std::size_t in_flight() const noexcept { return in_flight_; }
 
  private:
   struct Metrics;
-  enum class Step { ok, rejected, abandoned };
-  enum class JobEnd { finished, batched, abandoned, rejected, unknown };
+  // How a job ended. Beyond the toolkit's outcomes (done: acknowledge; refused: dead-letter with
+  // `reason` and `detail`, then acknowledge; exhausted or abandoned: leave unacknowledged) a job
+  // can be `batched`: its record moved into the pending batch, whose submission acknowledges it.
+  // That is neither done nor refused (the caller must neither acknowledge nor dead-letter the
+  // record, which it no longer has), so it is a flag of its own. A request for a job the
+  // database does not know is refused ("unknown_job").
+  struct JobEnd {
+    async::Outcome outcome = async::Outcome::done;
+    bool batched = false;
+    std::string reason;  // refused: the dead letter's reason
+    std::string detail;  // refused: and its detail
+  };
   struct Pending {
     kafka::Message record;
     std::string job_id;
     std::string line;  // the batch input line
   };
+  // A database step's value, or how the step ended without one (refused or abandoned).
+  template <typename Op>
+  using Stored =
+      async::Retried<typename std::invoke_result_t<Op&>::value_type::value_type, pg::Error>;
 
+  asio::awaitable<void> on_abandon();
   asio::awaitable<void> work();
   asio::awaitable<void> handle(kafka::Message& record);
   // Everything but the offset. With `record`, a batchable job may be moved into the pending
@@ -120,15 +144,16 @@ class Summarizer {
   asio::awaitable<void> submit_batch();
   asio::awaitable<void> poll_batches();
   asio::awaitable<void> apply_batch(std::string batch_id, const llm::BatchStatus& status);
-  asio::awaitable<bool> dead_letter(const kafka::Message& record, const std::string& reason,
-                                    const std::string& detail);
-  asio::awaitable<bool> publish(const messages::SummaryRequest& request,
-                                const SummaryRecord& summary);
+  asio::awaitable<async::Outcome> dead_letter(const kafka::Message& record,
+                                              const std::string& reason, const std::string& detail);
+  asio::awaitable<async::Outcome> publish(const messages::SummaryRequest& request,
+                                          const SummaryRecord& summary);
+  // Runs a database step, waiting out an outage; a refused statement is not retried.
   template <typename Op>
-  asio::awaitable<Step> durably(const char* what, Op op);
-  asio::awaitable<void> sleep(std::chrono::steady_clock::duration duration);
+  asio::awaitable<Stored<Op>> durably(const char* what, Op op);
   void finish(const kafka::Message& record);
-  void update_pause();
+  // Holds or releases the gate's reasons that follow a condition (queue, circuit, batch).
+  void hold_for_limits();
   void update_gauges();
   [[nodiscard]] std::string destination_of(const messages::SummaryRequest& request,
                                            const StudyContext& context) const;
@@ -148,19 +173,14 @@ class Summarizer {
   Clock::time_point pending_since_{};
   Clock::time_point last_lag_update_{};  // update_gauges() reads the lag at most once a second
   std::set<std::string> direct_;         // jobs whose batch could not be submitted: call directly
-  bool batches_running_ = false;
   std::size_t in_flight_ = 0;
-  std::size_t workers_ = 0;
-  int db_failing_ = 0;
-  bool stopping_ = false;
-  bool abandon_ = false;
-  std::string last_rejection_;
-  asio::steady_timer work_ready_;
-  asio::steady_timer workers_done_;
-  asio::steady_timer grace_timer_;
-  asio::steady_timer batches_done_;
-  std::set<asio::steady_timer*> sleepers_;
-  std::mt19937_64 rng_{std::random_device{}()};
+  async::GracefulStop stop_;
+  async::PauseGate gate_;
+  kafka::DeadLetterSender dead_letters_;
+  async::Event work_ready_;    // records queued: pulsed for the idle workers
+  async::WaitGroup workers_;   // the workers running
+  async::WaitGroup batching_;  // run_batches() running
+  async::Event ended_;         // run() has returned: on_abandon() need not wait any more
 };
 
 }  // namespace tracker::summarizer

@@ -1,6 +1,7 @@
 #include "tracker/llm/chat_client.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -134,16 +135,29 @@ std::string cause_of(const ChatResult& result) {
 
 }  // namespace
 
-asio::awaitable<CallResult> ChatClient::complete(ChatRequest request, Clock::time_point deadline) {
-  CallResult call;
+void throw_exception_from_error(const CallFailure& failure,
+                                const boost::source_location& /*location*/) {
+  throw std::runtime_error("chat completion failed: " + failure.reason);
+}
+
+asio::awaitable<CompletionResult> ChatClient::complete(ChatRequest request,
+                                                       Clock::time_point deadline) {
+  ChatResult last;  // the last answer, or the failure that stood for one
+  int attempts = 0;
+  const auto fail = [&](std::string reason) {
+    return CompletionResult{boost::system::in_place_error,
+                            CallFailure{.outcome = last.outcome,
+                                        .last = last,
+                                        .attempts = attempts,
+                                        .reason = std::move(reason)}};
+  };
   const std::string body =
       request.to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   const double tokens = static_cast<double>(estimate_request_tokens(request));
   const std::string authorization = "Bearer " + api_key_.reveal();
   for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
     if (cancelled_) {
-      call.failure = "the client was cancelled (shutting down)";
-      co_return call;
+      co_return fail("the client was cancelled (shutting down)");
     }
     // The breaker first: while it is open nothing is sent, and the wait does not spend an
     // attempt.
@@ -151,9 +165,8 @@ asio::awaitable<CallResult> ChatClient::complete(ChatRequest request, Clock::tim
       const auto until =
           std::max(breaker_.probe_at(), Clock::now() + std::chrono::milliseconds{50});
       if (!co_await sleep_until(until, deadline)) {
-        call.failure = "the circuit breaker stayed open until the job's deadline (" +
-                       call.result.message + ")";
-        co_return call;
+        co_return fail("the circuit breaker stayed open until the job's deadline (" + last.message +
+                       ")");
       }
     }
     record_breaker();
@@ -163,15 +176,14 @@ asio::awaitable<CallResult> ChatClient::complete(ChatRequest request, Clock::tim
       if (wait <= Clock::duration::zero()) break;
       if (!co_await sleep_until(Clock::now() + wait, deadline)) {
         breaker_.neutral();
-        call.failure = "the rate limiter had no room before the job's deadline";
-        co_return call;
+        co_return fail("the rate limiter had no room before the job's deadline");
       }
     }
     metrics_->limiter_wait.Observe(
         std::chrono::duration<double>(Clock::now() - waited_from).count());
     const auto ticket = limiter_.take(Clock::now(), tokens);
     budget_.record_request(Clock::now());
-    ++call.attempts;
+    ++attempts;
     const auto sent = Clock::now();
     const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - sent);
     const auto timeout =
@@ -187,10 +199,10 @@ asio::awaitable<CallResult> ChatClient::complete(ChatRequest request, Clock::tim
     if (!reply) {
       const http::Failure failure = reply.error();
       cause = std::string(http::to_string(failure.kind));
-      call.result = ChatResult{};
-      call.result.outcome = Outcome::retryable;
-      call.result.error_code = cause;
-      call.result.message = failure.describe();
+      last = ChatResult{};
+      last.outcome = Outcome::retryable;
+      last.error_code = cause;
+      last.message = failure.describe();
       metrics_->requests.Add({{"outcome", cause}}).Increment();
       metrics_->latency
           .Add(
@@ -200,57 +212,54 @@ asio::awaitable<CallResult> ChatClient::complete(ChatRequest request, Clock::tim
       if (failure.kind == http::ClientError::shut_down ||
           failure.kind == http::ClientError::aborted) {
         breaker_.neutral();
-        call.failure = "the HTTP client was shut down";
-        co_return call;
+        co_return fail("the HTTP client was shut down");
       }
       breaker_.failure(Clock::now());
     } else {
-      call.result = interpret_chat_response(*reply);
-      limiter_.observe(Clock::now(), call.result.limits, ticket);
-      const std::string outcome(to_string(call.result.outcome));
+      last = interpret_chat_response(*reply);
+      limiter_.observe(Clock::now(), last.limits, ticket);
+      const std::string outcome(to_string(last.outcome));
       metrics_->requests.Add({{"outcome", outcome}}).Increment();
       metrics_->latency
           .Add(
               {{"outcome", outcome}},
               prometheus::Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64})
           .Observe(seconds);
-      switch (call.result.outcome) {
-        case Outcome::ok:
+      switch (last.outcome) {
+        case Outcome::ok: {
           breaker_.success();
           record_breaker();
-          call.ok = true;
-          call.latency_ms = seconds * 1'000;
-          metrics_->tokens.Add({{"kind", "prompt"}}).Increment(call.result.prompt_tokens);
-          metrics_->tokens.Add({{"kind", "completion"}}).Increment(call.result.completion_tokens);
-          co_return call;
+          metrics_->tokens.Add({{"kind", "prompt"}}).Increment(last.prompt_tokens);
+          metrics_->tokens.Add({{"kind", "completion"}}).Increment(last.completion_tokens);
+          co_return Completion{
+              .result = std::move(last), .attempts = attempts, .latency_ms = seconds * 1'000};
+        }
         case Outcome::quota:
         case Outcome::permanent:
-          if (call.result.status == 429) {
-            metrics_->rate_limited.Add({{"code", call.result.error_code}}).Increment();
+          if (last.status == 429) {
+            metrics_->rate_limited.Add({{"code", last.error_code}}).Increment();
           }
           breaker_.success();  // the server answered: it is up
           record_breaker();
-          call.failure = "HTTP " + std::to_string(call.result.status) + " " +
-                         call.result.error_code + ": " + call.result.message + " (not retried)";
-          logger_.error("completion_refused", {{"status", call.result.status},
-                                               {"code", call.result.error_code},
-                                               {"message", call.result.message.substr(0, 300)},
+          logger_.error("completion_refused", {{"status", last.status},
+                                               {"code", last.error_code},
+                                               {"message", last.message.substr(0, 300)},
                                                {"retried", false}});
-          co_return call;
+          co_return fail("HTTP " + std::to_string(last.status) + " " + last.error_code + ": " +
+                         last.message + " (not retried)");
         case Outcome::rate_limited:
           breaker_.neutral();
           rate_limited = true;
-          retry_after = call.result.retry_after;
+          retry_after = last.retry_after;
           metrics_->rate_limited
-              .Add({{"code", call.result.error_code.empty() ? "rate_limit_exceeded"
-                                                            : call.result.error_code}})
+              .Add({{"code", last.error_code.empty() ? "rate_limit_exceeded" : last.error_code}})
               .Increment();
           break;
         case Outcome::retryable:
           breaker_.failure(Clock::now());
           break;
       }
-      cause = cause_of(call.result);
+      cause = cause_of(last);
     }
     record_breaker();
     if (attempt == options_.max_attempts) break;
@@ -268,26 +277,22 @@ asio::awaitable<CallResult> ChatClient::complete(ChatRequest request, Clock::tim
     while (!budget_.try_retry(Clock::now())) {
       metrics_->budget_refused.Increment();
       if (!co_await sleep_until(Clock::now() + std::chrono::seconds{1}, deadline)) {
-        call.failure = "retry budget exhausted until the job's deadline; last error: " + cause +
-                       " " + call.result.message;
-        co_return call;
+        co_return fail("retry budget exhausted until the job's deadline; last error: " + cause +
+                       " " + last.message);
       }
     }
     metrics_->retries.Add({{"cause", cause}}).Increment();
     logger_.debug("completion_retry", {{"attempt", attempt},
                                        {"cause", cause},
                                        {"delay_ms", delay.count()},
-                                       {"message", call.result.message.substr(0, 200)}});
+                                       {"message", last.message.substr(0, 200)}});
     if (!co_await sleep_until(Clock::now() + delay, deadline)) {
-      call.failure = "the job's deadline came before the next attempt; last error: " + cause + " " +
-                     call.result.message;
-      co_return call;
+      co_return fail("the job's deadline came before the next attempt; last error: " + cause + " " +
+                     last.message);
     }
   }
-  call.failure = "gave up after " + std::to_string(call.attempts) + " attempts; last error: HTTP " +
-                 std::to_string(call.result.status) + " " + call.result.error_code + " " +
-                 call.result.message;
-  co_return call;
+  co_return fail("gave up after " + std::to_string(attempts) + " attempts; last error: HTTP " +
+                 std::to_string(last.status) + " " + last.error_code + " " + last.message);
 }
 
 }  // namespace tracker::llm

@@ -2,6 +2,8 @@
 // retries what can succeed, never what cannot, and stays within its bounds.
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+
 #include <boost/asio/io_context.hpp>
 
 #include <openai_simulator.hpp>
@@ -24,8 +26,8 @@ struct Harness {
         client(io.get_executor(), http, tracker::config::Secret("sk-simulated"), registry, logger,
                options) {}
 
-  tracker::llm::CallResult call(std::string text = "studied kafka for 2h",
-                                std::chrono::milliseconds deadline = 20s) {
+  tracker::llm::CompletionResult call(std::string text = "studied kafka for 2h",
+                                      std::chrono::milliseconds deadline = 20s) {
     tracker::llm::ChatRequest request{.model = "gpt-4o-mini",
                                       .messages = {{"system", "rules"}, {"user", std::move(text)}},
                                       .max_completion_tokens = 100,
@@ -56,10 +58,10 @@ ChatClientOptions quick() {
 TEST(ChatClient, ReturnsTheCompletion) {
   Harness h({}, quick());
   const auto call = h.call();
-  ASSERT_TRUE(call.ok) << call.failure;
-  EXPECT_EQ(call.attempts, 1);
-  EXPECT_NE(call.result.content.find("studied kafka"), std::string::npos);
-  EXPECT_GT(call.result.prompt_tokens, 0);
+  ASSERT_TRUE(call) << call.error().reason;
+  EXPECT_EQ(call->attempts, 1);
+  EXPECT_NE(call->result.content.find("studied kafka"), std::string::npos);
+  EXPECT_GT(call->result.prompt_tokens, 0);
   EXPECT_EQ(h.sim.simulator().stats().completions, 1U);
 }
 
@@ -68,8 +70,8 @@ TEST(ChatClient, LearnsTheServersLimitFromItsHeaders) {
   auto options = quick();
   options.limiter = {.requests_per_minute = 6'000, .headroom = 0};
   Harness h({.requests_per_minute = 2}, options);
-  ASSERT_TRUE(h.call().ok);
-  ASSERT_TRUE(h.call().ok);
+  ASSERT_TRUE(h.call().has_value());
+  ASSERT_TRUE(h.call().has_value());
   EXPECT_EQ(h.client.limiter().requests_per_minute(), 2);
   // Both spent: the next request would wait for the server's bucket, not be refused by it.
   EXPECT_GT(h.client.limiter().wait(std::chrono::steady_clock::now(), 1), 20s);
@@ -79,7 +81,7 @@ TEST(ChatClient, LearnsTheServersLimitFromItsHeaders) {
 TEST(ChatClient, WaitsOutA429AndRetries) {
   Harness h({.inject_429_rate = 0.5, .seed = 11}, quick());
   int ok = 0;
-  for (int i = 0; i < 10; ++i) ok += h.call().ok ? 1 : 0;
+  for (int i = 0; i < 10; ++i) ok += h.call().has_value() ? 1 : 0;
   const auto stats = h.sim.simulator().stats();
   EXPECT_GT(stats.injected_429, 0U);
   EXPECT_GE(ok, 8);
@@ -91,21 +93,26 @@ TEST(ChatClient, RetriesInjected429sWithinTheAttemptBound) {
   options.max_attempts = 4;
   Harness h({.inject_429_rate = 1.0}, options);
   const auto call = h.call();
-  EXPECT_FALSE(call.ok);
-  EXPECT_EQ(call.attempts, 4);
+  ASSERT_FALSE(call);
+  EXPECT_EQ(call.error().attempts, 4);
   EXPECT_EQ(h.sim.simulator().stats().completions, 4U);
-  EXPECT_NE(call.failure.find("gave up after 4 attempts"), std::string::npos) << call.failure;
+  EXPECT_NE(call.error().reason.find("gave up after 4 attempts"), std::string::npos)
+      << call.error().reason;
 }
 
 TEST(ChatClient, InsufficientQuotaIsNeverRetried) {
   Harness h({.quota_exhausted = true}, quick());
   const auto call = h.call();
-  EXPECT_FALSE(call.ok);
-  EXPECT_EQ(call.attempts, 1);
+  ASSERT_FALSE(call);
+  EXPECT_EQ(call.error().attempts, 1);
   EXPECT_EQ(h.sim.simulator().stats().completions, 1U);
-  EXPECT_NE(call.failure.find("insufficient_quota"), std::string::npos) << call.failure;
-  EXPECT_NE(call.failure.find("not retried"), std::string::npos);
-  EXPECT_FALSE(call.transient()) << "no later try can succeed";
+  EXPECT_NE(call.error().reason.find("insufficient_quota"), std::string::npos)
+      << call.error().reason;
+  EXPECT_NE(call.error().reason.find("not retried"), std::string::npos);
+  EXPECT_EQ(call.error().outcome, tracker::llm::Outcome::quota);
+  EXPECT_FALSE(call.error().transient()) << "no later try can succeed";
+  // value() on a failure throws, with the reason (throw_exception_from_error, found by ADL).
+  EXPECT_THROW(static_cast<void>(call.value()), std::runtime_error);
 }
 
 TEST(ChatClient, BadRequestIsNeverRetried) {
@@ -113,10 +120,10 @@ TEST(ChatClient, BadRequestIsNeverRetried) {
   tracker::llm::ChatRequest request{.model = "gpt-4o-mini", .messages = {}};
   const auto call = tracker::testing::run(
       h.io, h.client.complete(std::move(request), std::chrono::steady_clock::now() + 10s), 30s);
-  EXPECT_FALSE(call.ok);
-  EXPECT_EQ(call.attempts, 1);
-  EXPECT_EQ(call.result.status, 400U);
-  EXPECT_FALSE(call.transient());
+  ASSERT_FALSE(call);
+  EXPECT_EQ(call.error().attempts, 1);
+  EXPECT_EQ(call.error().last.status, 400U);
+  EXPECT_FALSE(call.error().transient());
 }
 
 TEST(ChatClient, ServerErrorsAreRetriedThenSucceed) {
@@ -128,8 +135,8 @@ TEST(ChatClient, ServerErrorsAreRetriedThenSucceed) {
   int attempts = 0;
   for (int i = 0; i < 20; ++i) {
     const auto call = h.call();
-    ok += call.ok ? 1 : 0;
-    attempts += call.attempts;
+    ok += call ? 1 : 0;
+    attempts += call ? call->attempts : call.error().attempts;
   }
   EXPECT_GE(ok, 17);  // 1 - 0.5^4 each
   EXPECT_GT(attempts, 20);
@@ -142,11 +149,11 @@ TEST(ChatClient, TheBreakerStopsSendingDuringAnOutage) {
   options.breaker = {.failure_threshold = 3, .cool_down = 300ms};
   Harness h({.inject_503_rate = 1.0}, options);
   const auto call = h.call("x", 1'000ms);
-  EXPECT_FALSE(call.ok);
+  ASSERT_FALSE(call);
   // 3 failures open it; then about one probe per 300 ms cool-down until the 1 s deadline.
-  EXPECT_LE(call.attempts, 6);
-  EXPECT_EQ(static_cast<int>(h.sim.simulator().stats().completions), call.attempts);
-  EXPECT_TRUE(call.transient()) << "an outage may be over later";
+  EXPECT_LE(call.error().attempts, 6);
+  EXPECT_EQ(static_cast<int>(h.sim.simulator().stats().completions), call.error().attempts);
+  EXPECT_TRUE(call.error().transient()) << "an outage may be over later";
 }
 
 TEST(ChatClient, TheRetryBudgetHoldsRetriesBack) {
@@ -154,10 +161,10 @@ TEST(ChatClient, TheRetryBudgetHoldsRetriesBack) {
   options.budget = {.ratio = 0.0, .window = 60s, .min_retries = 0};
   Harness h({.inject_500_rate = 1.0}, options);
   const auto call = h.call("x", 1'500ms);
-  EXPECT_FALSE(call.ok);
-  EXPECT_EQ(call.attempts, 1);
-  EXPECT_NE(call.failure.find("retry budget"), std::string::npos) << call.failure;
-  EXPECT_TRUE(call.transient());
+  ASSERT_FALSE(call);
+  EXPECT_EQ(call.error().attempts, 1);
+  EXPECT_NE(call.error().reason.find("retry budget"), std::string::npos) << call.error().reason;
+  EXPECT_TRUE(call.error().transient());
 }
 
 TEST(ChatClient, TimeoutsAreRetried) {
@@ -166,7 +173,7 @@ TEST(ChatClient, TimeoutsAreRetried) {
   options.max_attempts = 2;
   Harness h({.inject_timeout_rate = 1.0, .timeout_hold = 2'000ms}, options);
   const auto call = h.call("x", 5s);
-  EXPECT_FALSE(call.ok);
-  EXPECT_EQ(call.attempts, 2);
-  EXPECT_EQ(call.result.error_code, "timeout");
+  ASSERT_FALSE(call);
+  EXPECT_EQ(call.error().attempts, 2);
+  EXPECT_EQ(call.error().last.error_code, "timeout");
 }

@@ -23,6 +23,8 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/assert/source_location.hpp>
+#include <boost/system/result.hpp>
 
 #include <tracker/config/secret.hpp>
 #include <tracker/http/backoff.hpp>
@@ -51,19 +53,32 @@ struct ChatClientOptions {
   std::uint64_t seed = std::random_device{}();
 };
 
-struct CallResult {
-  ChatResult result;  // the last answer (or the failure that stood for one)
-  bool ok = false;
+// A completion: the answer, with what it took.
+struct Completion {
+  ChatResult result;      // the answer (Outcome::ok)
   int attempts = 0;       // requests sent
   double latency_ms = 0;  // of the request that succeeded
-  std::string failure;    // why the call failed: a sentence for the job's last_error
+};
+
+// A call that ended without an answer.
+struct CallFailure {
+  Outcome outcome = Outcome::retryable;  // of the last answer (or of what stood for one)
+  ChatResult last;                       // the last answer, or the failure that stood for one
+  int attempts = 0;                      // requests sent
+  std::string reason;                    // why: a sentence for the job's last_error
 
   // A failure that a later try may not meet (an outage, the limits, the breaker, the deadline),
   // as opposed to a refusal no retry can change (insufficient_quota, 400, 401, 403, 404).
   [[nodiscard]] bool transient() const noexcept {
-    return !ok && result.outcome != Outcome::quota && result.outcome != Outcome::permanent;
+    return outcome != Outcome::quota && outcome != Outcome::permanent;
   }
 };
+
+// Called by CompletionResult::value() when it holds a failure.
+[[noreturn]] void throw_exception_from_error(const CallFailure& failure,
+                                             const boost::source_location& location);
+
+using CompletionResult = boost::system::result<Completion, CallFailure>;
 
 class ChatClient {
  public:
@@ -74,8 +89,8 @@ class ChatClient {
   ChatClient& operator=(const ChatClient&) = delete;
 
   // One completion, retried as above until `deadline`.
-  asio::awaitable<CallResult> complete(ChatRequest request,
-                                       std::chrono::steady_clock::time_point deadline);
+  asio::awaitable<CompletionResult> complete(ChatRequest request,
+                                             std::chrono::steady_clock::time_point deadline);
 
   // Ends every wait and every request in progress (calls then fail; the HTTP client is aborted,
   // so whatever else uses it stops too) and makes further calls fail at once; for a shutdown
