@@ -37,10 +37,10 @@
 #include <tracker/schema/migrations.hpp>
 #include <tracker/testkit/blocking_client.hpp>
 
+#include <tracker/scheduler/scheduler.hpp>
 #include "../common/scratch_database.hpp"
 #include "../worker_bench/child_process.hpp"
 #include "openai_simulator.hpp"
-#include "scheduler.hpp"
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;

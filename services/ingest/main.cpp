@@ -3,8 +3,8 @@
 // event loop on TRACKER_IO_THREADS threads and the shutdown order.
 #include <tracker/service/host.hpp>
 
-#include "service.hpp"
-#include "settings.hpp"
+#include <tracker/ingest/service.hpp>
+#include <tracker/ingest/settings.hpp>
 
 using namespace tracker;
 

@@ -2,9 +2,9 @@
 // The host (libs/service) reads the settings, migrates, serves the ops port, stops in order.
 #include <tracker/service/host.hpp>
 
-#include "ledger.hpp"
-#include "notifier.hpp"
-#include "notifier_settings.hpp"
+#include <tracker/notifier/ledger.hpp>
+#include <tracker/notifier/notifier.hpp>
+#include <tracker/notifier/settings.hpp>
 
 using namespace tracker;
 using namespace std::chrono_literals;

@@ -3,9 +3,9 @@
 // (libs/service) reads the settings, migrates, serves the ops port and runs the shutdown order.
 #include <tracker/service/host.hpp>
 
-#include "scheduler.hpp"
-#include "scheduler_settings.hpp"
-#include "trigger.hpp"
+#include <tracker/scheduler/scheduler.hpp>
+#include <tracker/scheduler/settings.hpp>
+#include <tracker/scheduler/trigger.hpp>
 
 using namespace tracker;
 using namespace std::chrono_literals;

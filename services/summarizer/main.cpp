@@ -2,9 +2,9 @@
 // slack-outbox (summarizer.hpp). The host (libs/service) does the rest, the same for all.
 #include <tracker/service/host.hpp>
 
-#include "model.hpp"
-#include "store.hpp"
-#include "summarizer.hpp"
+#include <tracker/summarizer/model.hpp>
+#include <tracker/summarizer/store.hpp>
+#include <tracker/summarizer/summarizer.hpp>
 
 using namespace tracker;
 using namespace std::chrono_literals;

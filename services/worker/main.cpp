@@ -3,8 +3,8 @@
 // runs the shutdown order.
 #include <tracker/service/host.hpp>
 
-#include "worker.hpp"
-#include "worker_settings.hpp"
+#include <tracker/worker/settings.hpp>
+#include <tracker/worker/worker.hpp>
 
 using namespace tracker;
 using namespace std::chrono_literals;

@@ -29,9 +29,9 @@
 #include <tracker/kafka/consumer.hpp>
 #include <tracker/slack/signature.hpp>
 
+#include <tracker/ingest/ingest_handler.hpp>
+#include <tracker/ingest/kafka_publisher.hpp>
 #include "fixtures.hpp"
-#include "ingest_handler.hpp"
-#include "kafka_publisher.hpp"
 #include "kafka_topic.hpp"
 
 extern char** environ;

@@ -13,7 +13,7 @@
 #include <tracker/messages/summary_request.hpp>
 #include <tracker/pg/pool.hpp>
 
-#include "scheduler.hpp"
+#include <tracker/scheduler/scheduler.hpp>
 #include "summaries_support.hpp"
 #include "topic_checks.hpp"
 

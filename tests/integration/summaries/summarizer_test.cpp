@@ -13,8 +13,8 @@
 
 #include <tracker/messages/outbox.hpp>
 
+#include <tracker/scheduler/scheduler.hpp>
 #include "openai_simulator.hpp"
-#include "scheduler.hpp"
 #include "slack_simulator.hpp"
 #include "summaries_support.hpp"
 #include "topic_checks.hpp"

@@ -8,10 +8,10 @@
 
 #include <tracker/slack/signature.hpp>
 
+#include <tracker/ingest/ingest_handler.hpp>
+#include <tracker/ingest/settings.hpp>
 #include "fixtures.hpp"
-#include "ingest_handler.hpp"
 #include "run.hpp"
-#include "settings.hpp"
 
 namespace asio = boost::asio;
 namespace bh = boost::beast::http;

@@ -2,7 +2,7 @@
 // and how often a notifier looks again at a delivery another one holds.
 #include <gtest/gtest.h>
 
-#include "lease.hpp"
+#include <tracker/notifier/lease.hpp>
 
 using namespace std::chrono_literals;
 using tracker::notifier::Clock;

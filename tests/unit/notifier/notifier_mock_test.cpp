@@ -24,9 +24,9 @@
 #include <tracker/messages/outbox.hpp>
 #include <tracker/slack/web_api.hpp>
 
-#include "ledger.hpp"
+#include <tracker/notifier/ledger.hpp>
+#include <tracker/notifier/notifier.hpp>
 #include "mock_cluster.hpp"
-#include "notifier.hpp"
 #include "run.hpp"
 #include "slack_simulator.hpp"
 

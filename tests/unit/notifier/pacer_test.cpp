@@ -2,7 +2,7 @@
 // clock the test drives.
 #include <gtest/gtest.h>
 
-#include "pacer.hpp"
+#include <tracker/notifier/pacer.hpp>
 
 using namespace std::chrono_literals;
 using tracker::notifier::Clock;

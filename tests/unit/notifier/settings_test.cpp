@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "notifier_settings.hpp"
+#include <tracker/notifier/settings.hpp>
 
 using tracker::config::ConfigError;
 using tracker::config::Env;

@@ -14,8 +14,8 @@
 #include <tracker/kafka/producer.hpp>
 #include <tracker/pg/pool.hpp>
 
+#include <tracker/scheduler/scheduler.hpp>
 #include "run.hpp"
-#include "scheduler.hpp"
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;

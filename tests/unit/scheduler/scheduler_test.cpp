@@ -1,8 +1,8 @@
 // The scheduler's settings and the POST /trigger body.
 #include <gtest/gtest.h>
 
-#include "scheduler.hpp"
-#include "scheduler_settings.hpp"
+#include <tracker/scheduler/scheduler.hpp>
+#include <tracker/scheduler/settings.hpp>
 
 using tracker::config::ConfigError;
 using tracker::config::Env;

@@ -4,7 +4,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
-#include "trigger.hpp"
+#include <tracker/scheduler/trigger.hpp>
 
 namespace tracker::scheduler {
 namespace {

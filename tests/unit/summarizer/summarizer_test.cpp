@@ -3,9 +3,9 @@
 
 #include <tracker/messages/outbox.hpp>
 
-#include "offline.hpp"
-#include "summarizer.hpp"
-#include "summarizer_settings.hpp"
+#include <tracker/summarizer/offline.hpp>
+#include <tracker/summarizer/settings.hpp>
+#include <tracker/summarizer/summarizer.hpp>
 
 using tracker::config::ConfigError;
 using tracker::config::Env;

@@ -7,7 +7,7 @@
 #include <tracker/messages/envelope.hpp>
 #include <tracker/slack/request.hpp>
 
-#include "event.hpp"
+#include <tracker/worker/event.hpp>
 #include "fixtures.hpp"
 
 namespace {

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "hints.hpp"
+#include <tracker/worker/hints.hpp>
 
 using tracker::worker::parse_hints;
 using tracker::worker::StudyHints;

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "worker_settings.hpp"
+#include <tracker/worker/settings.hpp>
 
 namespace {
 

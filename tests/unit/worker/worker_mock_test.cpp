@@ -23,11 +23,11 @@
 #include <tracker/messages/envelope.hpp>
 #include <tracker/slack/request.hpp>
 
-#include "batch_store.hpp"
+#include <tracker/worker/batch_store.hpp>
+#include <tracker/worker/worker.hpp>
 #include "fixtures.hpp"
 #include "mock_cluster.hpp"
 #include "run.hpp"
-#include "worker.hpp"
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;

@@ -1,0 +1,65 @@
+#pragma once
+// POST /slack/events: verify Slack's signature on the raw body, then answer
+//   url_verification -> 200 {"challenge": ...}
+//   ssl_check=1      -> 200, empty
+//   app_rate_limited -> 200, counted and logged (Slack is dropping our events)
+//   event_callback   -> 200 only once Kafka acknowledged the envelope (acks=all); 503 when it
+//                       cannot yet (queue full, broker down or unreachable, deadline, a topic
+//                       or permission missing), so Slack retries; 413 + x-slack-no-retry when
+//                       the envelope is larger than a record may be, and 500 + x-slack-no-retry
+//                       when Kafka finds the record invalid, so that Slack does not retry what
+//                       can never be stored.
+//                       Never 200 for an event that is not durable.
+// Errors: 401 bad signature (nothing published), 415 content type, 400 + x-slack-no-retry for a
+// signed but unusable body, 404 path, 405 method. Error bodies are small JSON.
+#include <chrono>
+#include <string>
+
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <boost/asio/awaitable.hpp>
+
+#include <tracker/http/responses.hpp>
+#include <tracker/kafka/limits.hpp>
+#include <tracker/log/logger.hpp>
+#include <tracker/slack/request.hpp>
+#include <tracker/slack/signature.hpp>
+
+#include <tracker/ingest/publisher.hpp>
+
+namespace tracker::ingest {
+
+inline constexpr std::string_view kEventsPath = "/slack/events";
+
+class IngestHandler {
+ public:
+  // `max_record_bytes`: the largest record the topic takes (kafka::kMaxRecordBytes).
+  IngestHandler(slack::SignatureVerifier verifier, EventPublisher& publisher, std::string topic,
+                prometheus::Registry& registry, log::Logger& logger, slack::WallClock clock = {},
+                std::size_t max_record_bytes = kafka::kMaxRecordBytes);
+
+  boost::asio::awaitable<http::Response> handle(http::Request& request);
+
+  // The route label for request metrics: the events path, or "other".
+  static std::string route_label(std::string_view target);
+
+ private:
+  boost::asio::awaitable<http::Response> publish(const slack::EventCallback& event,
+                                                 const http::Request& request);
+
+  slack::SignatureVerifier verifier_;
+  EventPublisher& publisher_;
+  std::string topic_;
+  std::size_t max_record_bytes_;
+  log::Logger& logger_;
+  slack::WallClock clock_;
+
+  prometheus::Family<prometheus::Counter>& signature_failures_;
+  prometheus::Family<prometheus::Counter>& publish_results_;
+  prometheus::Family<prometheus::Counter>& retries_seen_;
+  prometheus::Counter& app_rate_limited_;
+  prometheus::Histogram& publish_seconds_;
+};
+
+}  // namespace tracker::ingest

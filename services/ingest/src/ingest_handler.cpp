@@ -1,0 +1,202 @@
+#include <tracker/ingest/ingest_handler.hpp>
+
+#include <charconv>
+
+#include <boost/beast/http/field.hpp>
+#include <nlohmann/json.hpp>
+
+#include <tracker/messages/envelope.hpp>
+#include <tracker/slack/request.hpp>
+
+namespace tracker::ingest {
+
+namespace bh = boost::beast::http;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string_view header(const http::Request& request, std::string_view name) {
+  auto it = request.find(name);
+  return it == request.end() ? std::string_view{} : std::string_view(it->value());
+}
+
+std::string_view path_of(std::string_view target) {
+  return target.substr(0, target.find('?'));
+}
+
+// The media type without parameters, lower-cased: "application/json; charset=utf-8" -> ...
+std::string media_type(std::string_view content_type) {
+  std::string type(content_type.substr(0, content_type.find(';')));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  for (auto& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return type;
+}
+
+http::Response no_retry(http::Response response) {
+  response.set("x-slack-no-retry", "1");
+  return response;
+}
+
+}  // namespace
+
+IngestHandler::IngestHandler(slack::SignatureVerifier verifier, EventPublisher& publisher,
+                             std::string topic, prometheus::Registry& registry, log::Logger& logger,
+                             slack::WallClock clock, std::size_t max_record_bytes)
+    : verifier_(std::move(verifier)),
+      publisher_(publisher),
+      topic_(std::move(topic)),
+      max_record_bytes_(max_record_bytes),
+      logger_(logger),
+      clock_(clock ? std::move(clock) : [] { return std::chrono::system_clock::now(); }),
+      signature_failures_(prometheus::BuildCounter()
+                              .Name("tracker_ingest_signature_failures_total")
+                              .Help("Requests refused with 401, by what was wrong.")
+                              .Register(registry)),
+      publish_results_(prometheus::BuildCounter()
+                           .Name("tracker_ingest_publish_total")
+                           .Help("Events offered to Kafka, by outcome (published, queue_full, "
+                                 "broker_down, timed_out, broker_unreachable, rejected, "
+                                 "too_large, invalid).")
+                           .Register(registry)),
+      retries_seen_(prometheus::BuildCounter()
+                        .Name("tracker_ingest_slack_retries_total")
+                        .Help("Event deliveries Slack marked as retries, by x-slack-retry-reason.")
+                        .Register(registry)),
+      app_rate_limited_(prometheus::BuildCounter()
+                            .Name("tracker_ingest_app_rate_limited_total")
+                            .Help("app_rate_limited notices: Slack is dropping events for us.")
+                            .Register(registry)
+                            .Add({})),
+      publish_seconds_(prometheus::BuildHistogram()
+                           .Name("tracker_ingest_publish_duration_seconds")
+                           .Help("Time from handing an event to Kafka to the broker's answer.")
+                           .Register(registry)
+                           .Add({}, prometheus::Histogram::BucketBoundaries{
+                                        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                        1.0, 2.0, 3.0})) {}
+
+std::string IngestHandler::route_label(std::string_view target) {
+  return path_of(target) == kEventsPath ? std::string(kEventsPath) : "other";
+}
+
+boost::asio::awaitable<http::Response> IngestHandler::handle(http::Request& request) {
+  const unsigned version = request.version();
+  if (path_of(request.target()) != kEventsPath) {
+    co_return http::error_response(bh::status::not_found, "not_found",
+                                   "no such path; Slack events go to /slack/events", version);
+  }
+  if (request.method() != bh::verb::post) {
+    auto response = http::error_response(bh::status::method_not_allowed, "method_not_allowed",
+                                         "use POST", version);
+    response.set(bh::field::allow, "POST");
+    co_return response;
+  }
+  const std::string type = media_type(header(request, "content-type"));
+  slack::BodyFormat format = slack::BodyFormat::json;
+  if (type == "application/x-www-form-urlencoded") {
+    format = slack::BodyFormat::form;
+  } else if (type != "application/json") {
+    co_return http::error_response(bh::status::unsupported_media_type, "unsupported_media_type",
+                                   "expected application/json", version);
+  }
+
+  // The signature covers the raw body: check it before parsing anything.
+  const auto check = verifier_.verify(header(request, "x-slack-request-timestamp"),
+                                      header(request, "x-slack-signature"), request.body());
+  if (check != slack::SignatureCheck::ok) {
+    signature_failures_.Add({{"reason", std::string(slack::to_string(check))}}).Increment();
+    logger_.warn("signature_rejected", {{"reason", slack::to_string(check)}});
+    co_return http::error_response(bh::status::unauthorized, "invalid_signature",
+                                   std::string(slack::to_string(check)), version);
+  }
+
+  const auto classified = slack::classify(request.body(), format);
+  if (const auto* event = std::get_if<slack::EventCallback>(&classified)) {
+    co_return co_await publish(*event, request);
+  }
+  if (const auto* verification = std::get_if<slack::UrlVerification>(&classified)) {
+    co_return http::json_response(
+        bh::status::ok, nlohmann::json{{"challenge", verification->challenge}}.dump(), version);
+  }
+  if (std::holds_alternative<slack::SslCheck>(classified)) {
+    co_return http::empty_response(bh::status::ok, version);
+  }
+  if (const auto* limited = std::get_if<slack::AppRateLimited>(&classified)) {
+    app_rate_limited_.Increment();
+    logger_.warn("slack_app_rate_limited", {{"team_id", limited->team_id},
+                                            {"minute_rate_limited", limited->minute_rate_limited}});
+    co_return http::empty_response(bh::status::ok, version);
+  }
+  const auto& malformed = std::get<slack::Malformed>(classified);
+  logger_.warn("signed_request_malformed", {{"reason", malformed.reason}});
+  co_return no_retry(
+      http::error_response(bh::status::bad_request, "bad_request", malformed.reason, version));
+}
+
+boost::asio::awaitable<http::Response> IngestHandler::publish(const slack::EventCallback& event,
+                                                              const http::Request& request) {
+  const unsigned version = request.version();
+  messages::Delivery delivery{.received_at = clock_()};
+  if (const auto retry = header(request, "x-slack-retry-num"); !retry.empty()) {
+    int number = 0;
+    const auto parsed = std::from_chars(retry.data(), retry.data() + retry.size(), number);
+    if (parsed.ec != std::errc{} || parsed.ptr != retry.data() + retry.size() || number < 0) {
+      co_return no_retry(http::error_response(bh::status::bad_request, "bad_request",
+                                              "x-slack-retry-num is not a number", version));
+    }
+    delivery.retry_num = number;
+    delivery.retry_reason = std::string(header(request, "x-slack-retry-reason"));
+    retries_seen_
+        .Add({{"reason", delivery.retry_reason->empty() ? "unknown" : *delivery.retry_reason}})
+        .Increment();
+  }
+
+  kafka::OutgoingMessage message{.topic = topic_,
+                                 .key = messages::partition_key(event),
+                                 .value = messages::make_envelope(event, request.body(), delivery)};
+  message.headers.push_back({"schema", std::string(messages::kEnvelopeSchema)});
+  if (const std::size_t size = kafka::record_size(message); size > max_record_bytes_) {
+    // No retry can store it: say so before the producer is asked, and tell Slack not to retry.
+    publish_results_.Add({{"outcome", std::string(to_string(PublishOutcome::too_large))}})
+        .Increment();
+    logger_.warn("event_too_large", {{"event_id", event.event_id},
+                                     {"record_bytes", size},
+                                     {"max_record_bytes", max_record_bytes_}});
+    co_return no_retry(http::error_response(
+        bh::status::payload_too_large, "event_too_large",
+        "the event's record would be " + std::to_string(size) + " bytes; at most " +
+            std::to_string(max_record_bytes_) + " can be stored",
+        version));
+  }
+  const auto started = Clock::now();
+  const PublishOutcome outcome = co_await publisher_.publish(std::move(message));
+  publish_seconds_.Observe(std::chrono::duration<double>(Clock::now() - started).count());
+  publish_results_.Add({{"outcome", std::string(to_string(outcome))}}).Increment();
+  if (outcome == PublishOutcome::published) {
+    co_return http::empty_response(bh::status::ok, version);
+  }
+  const bool permanent = outcome == PublishOutcome::too_large ||
+                         outcome == PublishOutcome::invalid || outcome == PublishOutcome::rejected;
+  logger_.log(permanent ? log::Level::error : log::Level::warn, "event_not_published",
+              {{"outcome", to_string(outcome)},
+               {"event_id", event.event_id},
+               {"retry_num", delivery.retry_num}});
+  if (outcome == PublishOutcome::too_large) {
+    co_return no_retry(http::error_response(bh::status::payload_too_large, "event_too_large",
+                                            "the broker refuses a record this large", version));
+  }
+  if (outcome == PublishOutcome::invalid) {
+    // The broker finds the record itself invalid: a retry would fail the same way.
+    co_return no_retry(http::error_response(bh::status::internal_server_error, "not_storable",
+                                            "Kafka refuses this event's record as invalid",
+                                            version));
+  }
+  // No x-slack-no-retry: Slack's retry is how this event still gets in.
+  auto response = http::error_response(
+      bh::status::service_unavailable, "not_durable",
+      "event not stored (" + std::string(to_string(outcome)) + "); retry later", version);
+  response.set(bh::field::retry_after, "1");
+  co_return response;
+}
+
+}  // namespace tracker::ingest

@@ -1,0 +1,79 @@
+#include <tracker/ingest/service.hpp>
+
+#include <stdexcept>
+#include <string>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <tracker/config/env.hpp>
+#include <tracker/http/descriptors.hpp>
+#include <tracker/metrics/ops_endpoint.hpp>
+
+namespace tracker::ingest {
+
+namespace asio = boost::asio;
+
+void reserve_descriptors(const Settings& settings, log::Logger& logger) {
+  // Every connection is a descriptor: the cap's promise (a 503 beyond it) holds only if the
+  // process may open that many and more.
+  const metrics::OpsEndpointOptions ops_defaults;
+  try {
+    const auto limit = http::raise_descriptor_limit(
+        settings.max_connections + ops_defaults.max_connections + http::kDescriptorHeadroom,
+        "TRACKER_MAX_CONNECTIONS=" + std::to_string(settings.max_connections) + " (with " +
+            std::to_string(ops_defaults.max_connections + http::kDescriptorHeadroom) +
+            " for the ops port, Kafka and the rest)");
+    logger.debug("descriptor_limit", {{"soft", limit.soft}, {"hard", limit.hard}});
+  } catch (const std::runtime_error& error) {
+    throw config::ConfigError({error.what()});
+  }
+}
+
+Service::Service(asio::any_io_executor executor, kafka::Producer& producer,
+                 const Settings& settings, prometheus::Registry& registry, log::Logger& logger)
+    : strand_(asio::make_strand(executor)),
+      logger_(logger),
+      publisher_(producer, settings.publish_deadline),
+      handler_(slack::SignatureVerifier(settings.signing_secret, settings.previous_signing_secret),
+               publisher_, settings.topic, registry, logger),
+      server_(
+          executor,
+          {.address = settings.address,
+           .port = settings.port,
+           .max_connections = settings.max_connections,
+           .body_limit = settings.max_body_bytes,
+           .idle_timeout = settings.idle_timeout,
+           .header_timeout = settings.header_timeout,
+           .body_timeout = settings.body_timeout,
+           .route_label = &IngestHandler::route_label,
+           .refusal_headers = {{"x-slack-no-retry", "1"}}},
+          [this](http::Request& request) { return handler_.handle(request); }, registry, logger) {
+  reserve_descriptors(settings, logger);
+}
+
+void Service::listen() {
+  server_.start();
+}
+
+asio::awaitable<bool> Service::run() {
+  // On the strand, where stop() cancels the wait.
+  co_return co_await asio::co_spawn(strand_, serve(), asio::use_awaitable);
+}
+
+asio::awaitable<bool> Service::serve() {
+  co_await stop_requested_.wait();
+  const std::size_t forced = co_await server_.shutdown(grace_);
+  logger_.info("connections_closed", {{"closed_by_force", forced}});
+  co_return true;
+}
+
+void Service::stop(std::chrono::milliseconds grace) {
+  asio::post(strand_, [this, grace] {
+    grace_ = grace;
+    stop_requested_.set();
+  });
+}
+
+}  // namespace tracker::ingest
