@@ -291,8 +291,7 @@ double due_s(const EventsPhase& phase, int users, long index) {
   const Schedule& s = phase.schedule;
   const auto n = static_cast<double>(index);
   switch (s.kind) {
-    case Schedule::Kind::kRate:
-      return arrival_time(s.rate_from, s.rate_to, s.ramp_s, n);
+    case Schedule::Kind::kRate: return arrival_time(s.rate_from, s.rate_to, s.ramp_s, n);
     case Schedule::Kind::kPerConnection: {
       const Connections& c = phase.connections;
       return arrival_time(c.from / s.interval_s, c.to / s.interval_s, c.ramp_s, n);

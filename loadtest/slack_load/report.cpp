@@ -54,26 +54,16 @@ void Row::set_latencies(std::vector<double> latencies) {
 
 const char* cause_name(Cause cause) {
   switch (cause) {
-    case Cause::kNone:
-      return "none";
-    case Cause::kConnectRefused:
-      return "connect_refused";
-    case Cause::kReset:
-      return "reset";
-    case Cause::kBrokenPipe:
-      return "broken_pipe";
-    case Cause::kClosedByServer:
-      return "closed_by_server";
-    case Cause::kTimeout:
-      return "timeout";
-    case Cause::kTimeLimit:
-      return "time_limit";
-    case Cause::kNoEphemeralPort:
-      return "no_ephemeral_port";
-    case Cause::kFdLimit:
-      return "fd_limit";
-    case Cause::kOther:
-      return "other";
+    case Cause::kNone: return "none";
+    case Cause::kConnectRefused: return "connect_refused";
+    case Cause::kReset: return "reset";
+    case Cause::kBrokenPipe: return "broken_pipe";
+    case Cause::kClosedByServer: return "closed_by_server";
+    case Cause::kTimeout: return "timeout";
+    case Cause::kTimeLimit: return "time_limit";
+    case Cause::kNoEphemeralPort: return "no_ephemeral_port";
+    case Cause::kFdLimit: return "fd_limit";
+    case Cause::kOther: return "other";
   }
   return "other";
 }

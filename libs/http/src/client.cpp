@@ -105,24 +105,15 @@ std::string Origin::to_string() const {
 
 std::string_view to_string(ClientError error) noexcept {
   switch (error) {
-    case ClientError::timeout:
-      return "timeout";
-    case ClientError::resolve_failed:
-      return "resolve_failed";
-    case ClientError::connect_failed:
-      return "connect_failed";
-    case ClientError::tls_failed:
-      return "tls_failed";
-    case ClientError::io_failed:
-      return "io_failed";
-    case ClientError::bad_response:
-      return "bad_response";
-    case ClientError::shut_down:
-      return "shut_down";
-    case ClientError::aborted:
-      return "aborted";
-    case ClientError::no_connection:
-      return "no_connection";
+    case ClientError::timeout: return "timeout";
+    case ClientError::resolve_failed: return "resolve_failed";
+    case ClientError::connect_failed: return "connect_failed";
+    case ClientError::tls_failed: return "tls_failed";
+    case ClientError::io_failed: return "io_failed";
+    case ClientError::bad_response: return "bad_response";
+    case ClientError::shut_down: return "shut_down";
+    case ClientError::aborted: return "aborted";
+    case ClientError::no_connection: return "no_connection";
   }
   return "unknown";
 }

@@ -32,18 +32,12 @@ class FailureCategory final : public boost::system::error_category {
   const char* name() const noexcept override { return "kafka.failure"; }
   std::string message(int value) const override {
     switch (static_cast<Failure>(value)) {
-      case Failure::queue_full:
-        return "local producer queue is full";
-      case Failure::broker_unreachable:
-        return "Kafka broker unreachable or not acknowledging";
-      case Failure::message_rejected:
-        return "message rejected and cannot succeed";
-      case Failure::fatal:
-        return "fatal Kafka client error";
-      case Failure::record_too_large:
-        return "record larger than Kafka takes";
-      case Failure::record_invalid:
-        return "record Kafka finds invalid";
+      case Failure::queue_full: return "local producer queue is full";
+      case Failure::broker_unreachable: return "Kafka broker unreachable or not acknowledging";
+      case Failure::message_rejected: return "message rejected and cannot succeed";
+      case Failure::fatal: return "fatal Kafka client error";
+      case Failure::record_too_large: return "record larger than Kafka takes";
+      case Failure::record_invalid: return "record Kafka finds invalid";
     }
     return "unknown Kafka failure";
   }
@@ -73,8 +67,7 @@ boost::system::error_condition make_error_condition(Failure failure) noexcept {
 
 bool belongs_to(rd_kafka_resp_err_t err, Failure failure) noexcept {
   switch (failure) {
-    case Failure::queue_full:
-      return err == RD_KAFKA_RESP_ERR__QUEUE_FULL;
+    case Failure::queue_full: return err == RD_KAFKA_RESP_ERR__QUEUE_FULL;
     case Failure::broker_unreachable:
       switch (err) {
         case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
@@ -88,10 +81,8 @@ bool belongs_to(rd_kafka_resp_err_t err, Failure failure) noexcept {
         case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
         case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
         case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
-        case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
-          return true;
-        default:
-          return false;
+        case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND: return true;
+        default: return false;
       }
     case Failure::message_rejected:
       switch (err) {
@@ -103,10 +94,8 @@ bool belongs_to(rd_kafka_resp_err_t err, Failure failure) noexcept {
         case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
         case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
         case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
-        case RD_KAFKA_RESP_ERR__INVALID_ARG:
-          return true;
-        default:
-          return false;
+        case RD_KAFKA_RESP_ERR__INVALID_ARG: return true;
+        default: return false;
       }
     case Failure::record_too_large:
       return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||

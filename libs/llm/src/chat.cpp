@@ -4,16 +4,11 @@ namespace tracker::llm {
 
 std::string_view to_string(Outcome outcome) noexcept {
   switch (outcome) {
-    case Outcome::ok:
-      return "ok";
-    case Outcome::rate_limited:
-      return "rate_limited";
-    case Outcome::quota:
-      return "insufficient_quota";
-    case Outcome::permanent:
-      return "permanent";
-    case Outcome::retryable:
-      return "retryable";
+    case Outcome::ok: return "ok";
+    case Outcome::rate_limited: return "rate_limited";
+    case Outcome::quota: return "insufficient_quota";
+    case Outcome::permanent: return "permanent";
+    case Outcome::retryable: return "retryable";
   }
   return "unknown";
 }

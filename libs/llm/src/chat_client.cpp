@@ -255,9 +255,7 @@ asio::awaitable<CompletionResult> ChatClient::complete(ChatRequest request,
               .Add({{"code", last.error_code.empty() ? "rate_limit_exceeded" : last.error_code}})
               .Increment();
           break;
-        case Outcome::retryable:
-          breaker_.failure(Clock::now());
-          break;
+        case Outcome::retryable: breaker_.failure(Clock::now()); break;
       }
       cause = cause_of(last);
     }

@@ -4,20 +4,16 @@ namespace tracker::llm {
 
 std::string_view to_string(BreakerState state) noexcept {
   switch (state) {
-    case BreakerState::closed:
-      return "closed";
-    case BreakerState::open:
-      return "open";
-    case BreakerState::half_open:
-      return "half_open";
+    case BreakerState::closed: return "closed";
+    case BreakerState::open: return "open";
+    case BreakerState::half_open: return "half_open";
   }
   return "unknown";
 }
 
 bool CircuitBreaker::allow(Clock::time_point now) {
   switch (state_) {
-    case BreakerState::closed:
-      return true;
+    case BreakerState::closed: return true;
     case BreakerState::open:
       if (now < probe_at_) return false;
       state_ = BreakerState::half_open;

@@ -26,14 +26,10 @@ std::optional<Level> parse_level(std::string_view text) {
 
 std::string_view to_string(Level level) {
   switch (level) {
-    case Level::debug:
-      return "debug";
-    case Level::info:
-      return "info";
-    case Level::warn:
-      return "warn";
-    case Level::error:
-      return "error";
+    case Level::debug: return "debug";
+    case Level::info: return "info";
+    case Level::warn: return "warn";
+    case Level::error: return "error";
   }
   return "info";
 }

@@ -7,21 +7,11 @@ namespace tracker::pg {
 std::string Error::describe() const {
   std::string kind_name;
   switch (kind) {
-    case Kind::connection:
-      kind_name = "connection";
-      break;
-    case Kind::query:
-      kind_name = "query";
-      break;
-    case Kind::timeout:
-      kind_name = "timeout";
-      break;
-    case Kind::pool:
-      kind_name = "pool";
-      break;
-    case Kind::usage:
-      kind_name = "usage";
-      break;
+    case Kind::connection: kind_name = "connection"; break;
+    case Kind::query: kind_name = "query"; break;
+    case Kind::timeout: kind_name = "timeout"; break;
+    case Kind::pool: kind_name = "pool"; break;
+    case Kind::usage: kind_name = "usage"; break;
   }
   std::string out = "postgresql " + kind_name + " error";
   if (!sqlstate.empty()) out += " [" + sqlstate + "]";
@@ -32,12 +22,9 @@ Disposition classify(const Error& error) noexcept {
   switch (error.kind) {
     case Error::Kind::connection:
     case Error::Kind::timeout:
-    case Error::Kind::pool:
-      return Disposition::retryable;
-    case Error::Kind::usage:
-      return Disposition::fatal;
-    case Error::Kind::query:
-      break;
+    case Error::Kind::pool: return Disposition::retryable;
+    case Error::Kind::usage: return Disposition::fatal;
+    case Error::Kind::query: break;
   }
   const std::string_view state = error.sqlstate;
   // A failure libpq reports without a state (the answer was lost on the way) is the
@@ -54,12 +41,9 @@ Disposition classify(const Error& error) noexcept {
 
 const char* to_string(Disposition disposition) noexcept {
   switch (disposition) {
-    case Disposition::retryable:
-      return "retryable";
-    case Disposition::data:
-      return "data";
-    case Disposition::fatal:
-      return "fatal";
+    case Disposition::retryable: return "retryable";
+    case Disposition::data: return "data";
+    case Disposition::fatal: return "fatal";
   }
   return "fatal";
 }

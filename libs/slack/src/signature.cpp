@@ -59,22 +59,14 @@ bool matches(const std::array<unsigned char, 32>& expected, std::string_view sec
 
 std::string_view to_string(SignatureCheck check) {
   switch (check) {
-    case SignatureCheck::ok:
-      return "ok";
-    case SignatureCheck::missing_timestamp:
-      return "missing_timestamp";
-    case SignatureCheck::malformed_timestamp:
-      return "malformed_timestamp";
-    case SignatureCheck::stale_timestamp:
-      return "stale_timestamp";
-    case SignatureCheck::future_timestamp:
-      return "future_timestamp";
-    case SignatureCheck::missing_signature:
-      return "missing_signature";
-    case SignatureCheck::malformed_signature:
-      return "malformed_signature";
-    case SignatureCheck::mismatch:
-      return "mismatch";
+    case SignatureCheck::ok: return "ok";
+    case SignatureCheck::missing_timestamp: return "missing_timestamp";
+    case SignatureCheck::malformed_timestamp: return "malformed_timestamp";
+    case SignatureCheck::stale_timestamp: return "stale_timestamp";
+    case SignatureCheck::future_timestamp: return "future_timestamp";
+    case SignatureCheck::missing_signature: return "missing_signature";
+    case SignatureCheck::malformed_signature: return "malformed_signature";
+    case SignatureCheck::mismatch: return "mismatch";
   }
   return "mismatch";
 }

@@ -10,22 +10,14 @@ namespace tracker::ingest {
 
 std::string_view to_string(PublishOutcome outcome) {
   switch (outcome) {
-    case PublishOutcome::published:
-      return "published";
-    case PublishOutcome::queue_full:
-      return "queue_full";
-    case PublishOutcome::broker_down:
-      return "broker_down";
-    case PublishOutcome::timed_out:
-      return "timed_out";
-    case PublishOutcome::broker_unreachable:
-      return "broker_unreachable";
-    case PublishOutcome::too_large:
-      return "too_large";
-    case PublishOutcome::invalid:
-      return "invalid";
-    case PublishOutcome::rejected:
-      return "rejected";
+    case PublishOutcome::published: return "published";
+    case PublishOutcome::queue_full: return "queue_full";
+    case PublishOutcome::broker_down: return "broker_down";
+    case PublishOutcome::timed_out: return "timed_out";
+    case PublishOutcome::broker_unreachable: return "broker_unreachable";
+    case PublishOutcome::too_large: return "too_large";
+    case PublishOutcome::invalid: return "invalid";
+    case PublishOutcome::rejected: return "rejected";
   }
   return "rejected";
 }

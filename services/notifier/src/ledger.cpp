@@ -134,14 +134,10 @@ Claim claim_of(const pg::Rows& rows, int first) {
 
 std::string_view outcome_name(slack::PostOutcome outcome) {
   switch (outcome) {
-    case slack::PostOutcome::posted:
-      return "posted";
-    case slack::PostOutcome::rate_limited:
-      return "rate_limited";
-    case slack::PostOutcome::retryable:
-      return "retryable";
-    case slack::PostOutcome::permanent:
-      return "permanent";
+    case slack::PostOutcome::posted: return "posted";
+    case slack::PostOutcome::rate_limited: return "rate_limited";
+    case slack::PostOutcome::retryable: return "retryable";
+    case slack::PostOutcome::permanent: return "permanent";
   }
   return "permanent";
 }

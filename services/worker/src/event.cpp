@@ -283,14 +283,10 @@ std::string format_utc(Micros time) {
 
 std::string_view to_string(Change change) {
   switch (change) {
-    case Change::message:
-      return "message";
-    case Change::reply:
-      return "reply";
-    case Change::edit:
-      return "edit";
-    case Change::deletion:
-      return "deletion";
+    case Change::message: return "message";
+    case Change::reply: return "reply";
+    case Change::edit: return "edit";
+    case Change::deletion: return "deletion";
   }
   return "unknown";
 }

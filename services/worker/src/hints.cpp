@@ -151,15 +151,9 @@ char32_t decode_utf8(std::string_view text, std::size_t i, std::size_t length) {
   };
   std::uint32_t code = 0;
   switch (length) {
-    case 1:
-      code = byte(0);
-      break;
-    case 2:
-      code = ((byte(0) & 0x1FU) << 6) | (byte(1) & 0x3FU);
-      break;
-    case 3:
-      code = ((byte(0) & 0x0FU) << 12) | ((byte(1) & 0x3FU) << 6) | (byte(2) & 0x3FU);
-      break;
+    case 1: code = byte(0); break;
+    case 2: code = ((byte(0) & 0x1FU) << 6) | (byte(1) & 0x3FU); break;
+    case 3: code = ((byte(0) & 0x0FU) << 12) | ((byte(1) & 0x3FU) << 6) | (byte(2) & 0x3FU); break;
     default:
       code = ((byte(0) & 0x07U) << 18) | ((byte(1) & 0x3FU) << 12) | ((byte(2) & 0x3FU) << 6) |
              (byte(3) & 0x3FU);
@@ -298,10 +292,8 @@ class Scanner {
       case ';':
       case '*':
       case '_':
-      case '~':
-        return true;
-      default:
-        break;
+      case '~': return true;
+      default: break;
     }
     if (is_space(before)) return true;
     return ends_with_before(i, "\xC2\xA0") || ends_with_before(i, "\xE3\x80\x80");
@@ -368,10 +360,8 @@ class Scanner {
       case '=':
       case '@':
       case '#':
-      case '$':
-        return false;
-      default:
-        break;
+      case '$': return false;
+      default: break;
     }
     if (before < 0x80) return true;
     return !(ends_with_before(i, "£") || ends_with_before(i, "¥") || ends_with_before(i, "€") ||

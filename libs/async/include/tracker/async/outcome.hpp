@@ -18,14 +18,10 @@ enum class Outcome { done, refused, exhausted, abandoned };
 
 constexpr std::string_view to_string(Outcome outcome) noexcept {
   switch (outcome) {
-    case Outcome::done:
-      return "done";
-    case Outcome::refused:
-      return "refused";
-    case Outcome::exhausted:
-      return "exhausted";
-    case Outcome::abandoned:
-      return "abandoned";
+    case Outcome::done: return "done";
+    case Outcome::refused: return "refused";
+    case Outcome::exhausted: return "exhausted";
+    case Outcome::abandoned: return "abandoned";
   }
   return "unknown";
 }

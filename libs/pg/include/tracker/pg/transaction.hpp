@@ -31,12 +31,9 @@ struct TransactionOptions {
 
 inline std::string begin_statement(Isolation isolation) {
   switch (isolation) {
-    case Isolation::repeatable_read:
-      return "BEGIN ISOLATION LEVEL REPEATABLE READ";
-    case Isolation::serializable:
-      return "BEGIN ISOLATION LEVEL SERIALIZABLE";
-    case Isolation::read_committed:
-      break;
+    case Isolation::repeatable_read: return "BEGIN ISOLATION LEVEL REPEATABLE READ";
+    case Isolation::serializable: return "BEGIN ISOLATION LEVEL SERIALIZABLE";
+    case Isolation::read_committed: break;
   }
   return "BEGIN ISOLATION LEVEL READ COMMITTED";
 }
