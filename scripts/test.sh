@@ -122,7 +122,10 @@ if ! python3 scripts/check_prometheus_queries.py \
 fi
 phase "prometheus queries"
 run_ctest build-asan unit "unit tests (asan)" 2
-run_ctest build-asan integration "integration tests (asan)" 2
+# One at a time under the sanitizers: two notifiers in a test must overlap in time
+# (NotifierTest.TwoNotifiersTakingUpTheSameDeliveriesPostEachOnce), which a second test's load on
+# two cores can prevent at ASan's speed.
+run_ctest build-asan integration "integration tests (asan)" 1
 
 # The images (podman; the base made with debootstrap) and the compose stack: Kafka, PostgreSQL,
 # two ingest replicas behind HAProxy, two workers, two schedulers, summarizer, notifier,
