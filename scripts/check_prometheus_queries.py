@@ -74,22 +74,26 @@ def exported_from_texts(folder: Path | None) -> set[str]:
 
 
 def registered_in_source() -> set[str]:
-    """Metric names the services' code registers (prometheus-cpp's Build*().Name(...)): a
-    labelled family shows no series until something happens, so a name may be real without a
-    sample from the run. A name in neither place was renamed or never existed."""
+    """Metric names the services' code registers (metrics::counter(registry, "name", ...) and
+    the other declarations of tracker/metrics/declare.hpp, or prometheus-cpp's Build*().Name(...)
+    called directly): a labelled family shows no series until something happens, so a name may be
+    real without a sample from the run. A name in neither place was renamed or never existed."""
     names: set[str] = set()
     prefixes = {"tracker_http"}
-    pattern = re.compile(r'Build(Counter|Gauge|Histogram|Summary)\(\)\s*\.Name\(\s*'
+    pattern = re.compile(r'(?:metrics::(counter|gauge|histogram)s?\(\s*\w+\s*,|'
+                         r'Build(Counter|Gauge|Histogram|Summary)\(\)\s*\.Name\()\s*'
                          r'(options\.metric_prefix\s*\+\s*)?"([^"]+)"')
     sources = [p for folder in ("libs", "services") for p in (ROOT / folder).rglob("*.[ch]pp")]
     for source in sources:
         text = source.read_text(errors="replace")
         prefixes.update(re.findall(r'metric_prefix\s*=\s*"([a-z_]+)"', text))
     for source in sources:
-        for kind, prefixed, name in pattern.findall(source.read_text(errors="replace")):
+        for declared, built, prefixed, name in pattern.findall(
+                source.read_text(errors="replace")):
+            kind = (declared or built).lower()
             for full in ([p + name for p in prefixes] if prefixed else [name]):
                 names.add(full)
-                if kind in ("Histogram", "Summary"):
+                if kind in ("histogram", "summary"):
                     names.update({full + "_bucket", full + "_sum", full + "_count"})
     names.add("tracker_readiness_check")  # built by hand at each scrape (ops_endpoint.cpp)
     return names

@@ -32,6 +32,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <tracker/metrics/declare.hpp>
+
 namespace tracker::http {
 
 namespace beast = boost::beast;
@@ -137,40 +139,23 @@ struct Server::State {
         options(std::move(opts)),
         handler(std::move(h)),
         logger(log),
-        requests(prometheus::BuildCounter()
-                     .Name(options.metric_prefix + "_requests_total")
-                     .Help("HTTP requests answered, by route and status.")
-                     .Register(registry)),
-        durations(prometheus::BuildHistogram()
-                      .Name(options.metric_prefix + "_request_duration_seconds")
-                      .Help("Time from a complete request to its response being ready.")
-                      .Register(registry)),
-        rejected(prometheus::BuildCounter()
-                     .Name(options.metric_prefix + "_rejected_requests_total")
-                     .Help("Requests refused before reaching a handler, by reason.")
-                     .Register(registry)),
-        open_gauge(prometheus::BuildGauge()
-                       .Name(options.metric_prefix + "_open_connections")
-                       .Help("Open client connections.")
-                       .Register(registry)
-                       .Add({})),
-        in_flight_gauge(prometheus::BuildGauge()
-                            .Name(options.metric_prefix + "_requests_in_flight")
-                            .Help("Requests being handled.")
-                            .Register(registry)
-                            .Add({})),
-        refused(prometheus::BuildCounter()
-                    .Name(options.metric_prefix + "_connections_refused_total")
-                    .Help("Connections refused with 503 because max_connections were open, or "
-                          "the process was out of file descriptors.")
-                    .Register(registry)
-                    .Add({})),
-        evicted(prometheus::BuildCounter()
-                    .Name(options.metric_prefix + "_connections_evicted_total")
-                    .Help("Idle connections closed to make room for a new one at "
-                          "max_connections (probe ports).")
-                    .Register(registry)
-                    .Add({})) {
+        requests(metrics::counters(registry, options.metric_prefix + "_requests_total",
+                                   "HTTP requests answered, by route and status.")),
+        durations(metrics::histograms(registry, options.metric_prefix + "_request_duration_seconds",
+                                      "Time from a complete request to its response being ready.")),
+        rejected(metrics::counters(registry, options.metric_prefix + "_rejected_requests_total",
+                                   "Requests refused before reaching a handler, by reason.")),
+        open_gauge(metrics::gauge(registry, options.metric_prefix + "_open_connections",
+                                  "Open client connections.")),
+        in_flight_gauge(metrics::gauge(registry, options.metric_prefix + "_requests_in_flight",
+                                       "Requests being handled.")),
+        refused(
+            metrics::counter(registry, options.metric_prefix + "_connections_refused_total",
+                             "Connections refused with 503 because max_connections were open, or "
+                             "the process was out of file descriptors.")),
+        evicted(metrics::counter(registry, options.metric_prefix + "_connections_evicted_total",
+                                 "Idle connections closed to make room for a new one at "
+                                 "max_connections (probe ports).")) {
     if (!options.route_label) options.route_label = [](std::string_view) { return "all"; };
   }
 

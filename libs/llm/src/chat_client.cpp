@@ -11,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <tracker/llm/prompt.hpp>
+#include <tracker/metrics/declare.hpp>
 
 namespace tracker::llm {
 
@@ -19,48 +20,26 @@ namespace bh = http::beast_http;
 
 struct ChatClient::Metrics {
   explicit Metrics(prometheus::Registry& registry)
-      : requests(prometheus::BuildCounter()
-                     .Name("tracker_llm_requests_total")
-                     .Help("Chat completion requests sent, by outcome")
-                     .Register(registry)),
-        retries(prometheus::BuildCounter()
-                    .Name("tracker_llm_retries_total")
-                    .Help("Requests repeated, by the cause of the failure before them")
-                    .Register(registry)),
-        rate_limited(prometheus::BuildCounter()
-                         .Name("tracker_llm_rate_limited_total")
-                         .Help("HTTP 429 answers, by error code")
-                         .Register(registry)),
-        budget_refused(prometheus::BuildCounter()
-                           .Name("tracker_llm_retry_budget_refused_total")
-                           .Help("Retries the retry budget held back")
-                           .Register(registry)
-                           .Add({})),
-        tokens(prometheus::BuildCounter()
-                   .Name("tracker_llm_tokens_total")
-                   .Help("Tokens used, as the API reported them, by kind")
-                   .Register(registry)),
+      : requests(metrics::counters(registry, "tracker_llm_requests_total",
+                                   "Chat completion requests sent, by outcome")),
+        retries(metrics::counters(registry, "tracker_llm_retries_total",
+                                  "Requests repeated, by the cause of the failure before them")),
+        rate_limited(metrics::counters(registry, "tracker_llm_rate_limited_total",
+                                       "HTTP 429 answers, by error code")),
+        budget_refused(metrics::counter(registry, "tracker_llm_retry_budget_refused_total",
+                                        "Retries the retry budget held back")),
+        tokens(metrics::counters(registry, "tracker_llm_tokens_total",
+                                 "Tokens used, as the API reported them, by kind")),
         limiter_wait(
-            prometheus::BuildHistogram()
-                .Name("tracker_llm_limiter_wait_seconds")
-                .Help("Time a request waited for the client-side rate limiter")
-                .Register(registry)
-                .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.01, 0.05, 0.1, 0.25, 0.5,
-                                                                 1, 2.5, 5, 10, 30, 60})),
-        latency(prometheus::BuildHistogram()
-                    .Name("tracker_llm_request_seconds")
-                    .Help("Chat completion request latency, by outcome")
-                    .Register(registry)),
-        breaker(prometheus::BuildGauge()
-                    .Name("tracker_llm_circuit_state")
-                    .Help("Circuit breaker: 0 closed, 1 open, 2 half-open")
-                    .Register(registry)
-                    .Add({})),
-        breaker_opened(prometheus::BuildCounter()
-                           .Name("tracker_llm_circuit_opened_total")
-                           .Help("Times the circuit breaker opened")
-                           .Register(registry)
-                           .Add({})) {}
+            metrics::histogram(registry, "tracker_llm_limiter_wait_seconds",
+                               "Time a request waited for the client-side rate limiter",
+                               {0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60})),
+        latency(metrics::histograms(registry, "tracker_llm_request_seconds",
+                                    "Chat completion request latency, by outcome")),
+        breaker(metrics::gauge(registry, "tracker_llm_circuit_state",
+                               "Circuit breaker: 0 closed, 1 open, 2 half-open")),
+        breaker_opened(metrics::counter(registry, "tracker_llm_circuit_opened_total",
+                                        "Times the circuit breaker opened")) {}
 
   prometheus::Family<prometheus::Counter>& requests;
   prometheus::Family<prometheus::Counter>& retries;
@@ -125,6 +104,14 @@ void ChatClient::cancel() {
 }
 
 namespace {
+
+// tracker_llm_request_seconds, per outcome: a completion takes from a fraction of a second to a
+// minute.
+const prometheus::Histogram::BucketBoundaries& latency_buckets() {
+  static const prometheus::Histogram::BucketBoundaries buckets{0.05, 0.1, 0.25, 0.5, 1, 2,
+                                                               4,    8,   16,   32,  64};
+  return buckets;
+}
 
 std::string cause_of(const ChatResult& result) {
   if (result.status == 429) return "429";
@@ -204,11 +191,7 @@ asio::awaitable<CompletionResult> ChatClient::complete(ChatRequest request,
       last.error_code = cause;
       last.message = failure.describe();
       metrics_->requests.Add({{"outcome", cause}}).Increment();
-      metrics_->latency
-          .Add(
-              {{"outcome", cause}},
-              prometheus::Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64})
-          .Observe(seconds);
+      metrics_->latency.Add({{"outcome", cause}}, latency_buckets()).Observe(seconds);
       if (failure.kind == http::ClientError::shut_down ||
           failure.kind == http::ClientError::aborted) {
         breaker_.neutral();
@@ -220,11 +203,7 @@ asio::awaitable<CompletionResult> ChatClient::complete(ChatRequest request,
       limiter_.observe(Clock::now(), last.limits, ticket);
       const std::string outcome(to_string(last.outcome));
       metrics_->requests.Add({{"outcome", outcome}}).Increment();
-      metrics_->latency
-          .Add(
-              {{"outcome", outcome}},
-              prometheus::Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64})
-          .Observe(seconds);
+      metrics_->latency.Add({{"outcome", outcome}}, latency_buckets()).Observe(seconds);
       switch (last.outcome) {
         case Outcome::ok: {
           breaker_.success();

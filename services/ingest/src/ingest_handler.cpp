@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <tracker/messages/envelope.hpp>
+#include <tracker/metrics/declare.hpp>
 #include <tracker/slack/request.hpp>
 
 namespace tracker::ingest {
@@ -48,32 +49,23 @@ IngestHandler::IngestHandler(slack::SignatureVerifier verifier, EventPublisher& 
       max_record_bytes_(max_record_bytes),
       logger_(logger),
       clock_(clock ? std::move(clock) : [] { return std::chrono::system_clock::now(); }),
-      signature_failures_(prometheus::BuildCounter()
-                              .Name("tracker_ingest_signature_failures_total")
-                              .Help("Requests refused with 401, by what was wrong.")
-                              .Register(registry)),
-      publish_results_(prometheus::BuildCounter()
-                           .Name("tracker_ingest_publish_total")
-                           .Help("Events offered to Kafka, by outcome (published, queue_full, "
-                                 "broker_down, timed_out, broker_unreachable, rejected, "
-                                 "too_large, invalid).")
-                           .Register(registry)),
-      retries_seen_(prometheus::BuildCounter()
-                        .Name("tracker_ingest_slack_retries_total")
-                        .Help("Event deliveries Slack marked as retries, by x-slack-retry-reason.")
-                        .Register(registry)),
-      app_rate_limited_(prometheus::BuildCounter()
-                            .Name("tracker_ingest_app_rate_limited_total")
-                            .Help("app_rate_limited notices: Slack is dropping events for us.")
-                            .Register(registry)
-                            .Add({})),
-      publish_seconds_(prometheus::BuildHistogram()
-                           .Name("tracker_ingest_publish_duration_seconds")
-                           .Help("Time from handing an event to Kafka to the broker's answer.")
-                           .Register(registry)
-                           .Add({}, prometheus::Histogram::BucketBoundaries{
-                                        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                        1.0, 2.0, 3.0})) {}
+      signature_failures_(metrics::counters(registry, "tracker_ingest_signature_failures_total",
+                                            "Requests refused with 401, by what was wrong.")),
+      publish_results_(
+          metrics::counters(registry, "tracker_ingest_publish_total",
+                            "Events offered to Kafka, by outcome (published, queue_full, "
+                            "broker_down, timed_out, broker_unreachable, rejected, "
+                            "too_large, invalid).")),
+      retries_seen_(
+          metrics::counters(registry, "tracker_ingest_slack_retries_total",
+                            "Event deliveries Slack marked as retries, by x-slack-retry-reason.")),
+      app_rate_limited_(
+          metrics::counter(registry, "tracker_ingest_app_rate_limited_total",
+                           "app_rate_limited notices: Slack is dropping events for us.")),
+      publish_seconds_(metrics::histogram(
+          registry, "tracker_ingest_publish_duration_seconds",
+          "Time from handing an event to Kafka to the broker's answer.",
+          {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0})) {}
 
 std::string IngestHandler::route_label(std::string_view target) {
   return path_of(target) == kEventsPath ? std::string(kEventsPath) : "other";

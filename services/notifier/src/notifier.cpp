@@ -11,6 +11,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
+#include <tracker/metrics/declare.hpp>
 #include <tracker/metrics/partition_gauges.hpp>
 #include <tracker/slack/text_split.hpp>
 
@@ -70,106 +71,57 @@ struct Notifier::WorkspaceTurns {
 
 struct Notifier::Metrics {
   explicit Metrics(prometheus::Registry& registry)
-      : consumed(prometheus::BuildCounter()
-                     .Name("tracker_notifier_consumed_total")
-                     .Help("slack-outbox records consumed")
-                     .Register(registry)
-                     .Add({})),
-        posted(prometheus::BuildCounter()
-                   .Name("tracker_notifier_posted_total")
-                   .Help("Outbox messages delivered to Slack (every part posted)")
-                   .Register(registry)
-                   .Add({})),
-        parts_posted(prometheus::BuildCounter()
-                         .Name("tracker_notifier_parts_posted_total")
-                         .Help("Slack messages posted (a long message is posted in parts)")
-                         .Register(registry)
-                         .Add({})),
-        duplicates(prometheus::BuildCounter()
-                       .Name("tracker_notifier_duplicates_total")
-                       .Help("Records whose delivery the ledger already had finished")
-                       .Register(registry)
-                       .Add({})),
-        attempts(prometheus::BuildCounter()
-                     .Name("tracker_notifier_attempts_total")
-                     .Help("chat.postMessage requests by outcome")
-                     .Register(registry)),
-        retries(prometheus::BuildCounter()
-                    .Name("tracker_notifier_retries_total")
-                    .Help("Requests repeated, by the cause of the failure before them")
-                    .Register(registry)),
-        rate_limited(prometheus::BuildCounter()
-                         .Name("tracker_notifier_rate_limited_total")
-                         .Help("HTTP 429 answers from Slack")
-                         .Register(registry)
-                         .Add({})),
-        in_doubt(prometheus::BuildCounter()
-                     .Name("tracker_notifier_in_doubt_total")
-                     .Help("Requests Slack may have acted on without our knowing (a timeout after "
-                           "sending, or a crash mid-request); repeating them may post twice")
-                     .Register(registry)),
-        lease_waits(prometheus::BuildCounter()
-                        .Name("tracker_notifier_lease_waits_total")
-                        .Help("Deliveries this notifier waited for instead of posting: another "
-                              "notifier held their lease, or their partition had moved")
-                        .Register(registry)),
-        dead_letters(prometheus::BuildCounter()
-                         .Name("tracker_notifier_dead_letters_total")
-                         .Help("Records sent to the dead-letter topic, by error")
-                         .Register(registry)),
-        pacing_wait(prometheus::BuildHistogram()
-                        .Name("tracker_notifier_pacing_wait_seconds")
-                        .Help("Time a post waited for the rate limits, by the limit that held it")
-                        .Register(registry)),
-        post_latency(prometheus::BuildHistogram()
-                         .Name("tracker_notifier_post_seconds")
-                         .Help("chat.postMessage request latency, by outcome")
-                         .Register(registry)),
+      : consumed(metrics::counter(registry, "tracker_notifier_consumed_total",
+                                  "slack-outbox records consumed")),
+        posted(metrics::counter(registry, "tracker_notifier_posted_total",
+                                "Outbox messages delivered to Slack (every part posted)")),
+        parts_posted(metrics::counter(registry, "tracker_notifier_parts_posted_total",
+                                      "Slack messages posted (a long message is posted in parts)")),
+        duplicates(metrics::counter(registry, "tracker_notifier_duplicates_total",
+                                    "Records whose delivery the ledger already had finished")),
+        attempts(metrics::counters(registry, "tracker_notifier_attempts_total",
+                                   "chat.postMessage requests by outcome")),
+        retries(metrics::counters(registry, "tracker_notifier_retries_total",
+                                  "Requests repeated, by the cause of the failure before them")),
+        rate_limited(metrics::counter(registry, "tracker_notifier_rate_limited_total",
+                                      "HTTP 429 answers from Slack")),
+        in_doubt(metrics::counters(
+            registry, "tracker_notifier_in_doubt_total",
+            "Requests Slack may have acted on without our knowing (a timeout after "
+            "sending, or a crash mid-request); repeating them may post twice")),
+        lease_waits(
+            metrics::counters(registry, "tracker_notifier_lease_waits_total",
+                              "Deliveries this notifier waited for instead of posting: another "
+                              "notifier held their lease, or their partition had moved")),
+        dead_letters(metrics::counters(registry, "tracker_notifier_dead_letters_total",
+                                       "Records sent to the dead-letter topic, by error")),
+        pacing_wait(metrics::histograms(
+            registry, "tracker_notifier_pacing_wait_seconds",
+            "Time a post waited for the rate limits, by the limit that held it")),
+        post_latency(metrics::histograms(registry, "tracker_notifier_post_seconds",
+                                         "chat.postMessage request latency, by outcome")),
         delivery_latency(
-            prometheus::BuildHistogram()
-                .Name("tracker_notifier_delivery_seconds")
-                .Help("From the outbox record's timestamp to its last part posted")
-                .Register(registry)
-                .Add({}, prometheus::Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
-                                                                 10, 30, 60, 300, 900})),
-        in_flight(prometheus::BuildGauge()
-                      .Name("tracker_notifier_in_flight")
-                      .Help("chat.postMessage requests in flight")
-                      .Register(registry)
-                      .Add({})),
-        buffered(prometheus::BuildGauge()
-                     .Name("tracker_notifier_buffered")
-                     .Help("Records held in channel queues")
-                     .Register(registry)
-                     .Add({})),
-        channels(prometheus::BuildGauge()
-                     .Name("tracker_notifier_channels_active")
-                     .Help("Channels with messages queued")
-                     .Register(registry)
-                     .Add({})),
-        queue_depth(prometheus::BuildGauge()
-                        .Name("tracker_notifier_channel_queue_depth")
-                        .Help("Records queued per channel (channels with none are not listed)")
-                        .Register(registry)),
-        workspace_closed(prometheus::BuildGauge()
-                             .Name("tracker_notifier_workspace_closed")
-                             .Help("Workspaces whose chat.postMessage a Retry-After keeps closed")
-                             .Register(registry)
-                             .Add({})),
-        paused(prometheus::BuildGauge()
-                   .Name("tracker_notifier_consumer_paused")
-                   .Help("1 while consumption is paused (buffer full, database or DLQ down)")
-                   .Register(registry)
-                   .Add({})),
-        db_unavailable(prometheus::BuildGauge()
-                           .Name("tracker_notifier_db_unavailable")
-                           .Help("1 while the delivery ledger cannot be written")
-                           .Register(registry)
-                           .Add({})),
-        lag(prometheus::BuildGauge()
-                .Name("tracker_notifier_consumer_lag_messages")
-                .Help("Records of assigned partitions not yet read, per partition")
-                .Register(registry)),
+            metrics::histogram(registry, "tracker_notifier_delivery_seconds",
+                               "From the outbox record's timestamp to its last part posted",
+                               metrics::kEndToEndBuckets)),
+        in_flight(metrics::gauge(registry, "tracker_notifier_in_flight",
+                                 "chat.postMessage requests in flight")),
+        buffered(metrics::gauge(registry, "tracker_notifier_buffered",
+                                "Records held in channel queues")),
+        channels(metrics::gauge(registry, "tracker_notifier_channels_active",
+                                "Channels with messages queued")),
+        queue_depth(
+            metrics::gauges(registry, "tracker_notifier_channel_queue_depth",
+                            "Records queued per channel (channels with none are not listed)")),
+        workspace_closed(
+            metrics::gauge(registry, "tracker_notifier_workspace_closed",
+                           "Workspaces whose chat.postMessage a Retry-After keeps closed")),
+        paused(metrics::gauge(registry, "tracker_notifier_consumer_paused",
+                              "1 while consumption is paused (buffer full, database or DLQ down)")),
+        db_unavailable(metrics::gauge(registry, "tracker_notifier_db_unavailable",
+                                      "1 while the delivery ledger cannot be written")),
+        lag(metrics::gauges(registry, "tracker_notifier_consumer_lag_messages",
+                            "Records of assigned partitions not yet read, per partition")),
         lag_gauges(lag) {}
 
   prometheus::Counter& consumed;

@@ -11,6 +11,7 @@
 #include <tracker/async/retry.hpp>
 #include <tracker/kafka/send_all.hpp>
 #include <tracker/log/timestamp.hpp>
+#include <tracker/metrics/declare.hpp>
 #include <tracker/pg/transaction.hpp>
 
 namespace tracker::scheduler {
@@ -250,63 +251,34 @@ bool valid_day(const std::string& day) {
 
 struct Scheduler::Metrics {
   explicit Metrics(prometheus::Registry& registry)
-      : ticks(prometheus::BuildCounter()
-                  .Name("tracker_scheduler_ticks_total")
-                  .Help("Scheduler ticks, by outcome")
-                  .Register(registry)),
-        tick_seconds(
-            prometheus::BuildHistogram()
-                .Name("tracker_scheduler_tick_seconds")
-                .Help("Time one tick took: claims, publishes and the sweep")
-                .Register(registry)
-                .Add({}, prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1,
-                                                                 0.25, 0.5, 1, 2.5, 5, 10})),
-        due(prometheus::BuildCounter()
-                .Name("tracker_scheduler_due_total")
-                .Help("Summaries found due and unclaimed (replicas may each count the same one)")
-                .Register(registry)
-                .Add({})),
-        claimed(prometheus::BuildCounter()
-                    .Name("tracker_scheduler_claimed_total")
-                    .Help("Summary jobs claimed by this replica, by reason")
-                    .Register(registry)),
-        published(prometheus::BuildCounter()
-                      .Name("tracker_scheduler_published_total")
-                      .Help("Summary requests acknowledged by Kafka, first publishes and "
-                            "re-publishes")
-                      .Register(registry)
-                      .Add({})),
-        publish_failed(prometheus::BuildCounter()
-                           .Name("tracker_scheduler_publish_failures_total")
-                           .Help("Summary requests Kafka did not acknowledge (the sweep "
-                                 "publishes them again)")
-                           .Register(registry)
-                           .Add({})),
-        republished(prometheus::BuildCounter()
-                        .Name("tracker_scheduler_republished_total")
-                        .Help("Jobs published again: never published, or not finished in time")
-                        .Register(registry)
-                        .Add({})),
-        timed_out(prometheus::BuildCounter()
-                      .Name("tracker_scheduler_jobs_timed_out_total")
-                      .Help("Jobs marked failed after their last publish went unfinished")
-                      .Register(registry)
-                      .Add({})),
-        skipped(prometheus::BuildCounter()
-                    .Name("tracker_scheduler_catch_up_skipped_total")
-                    .Help("Summaries due while no scheduler ran and older than the catch-up "
-                          "window, not claimed")
-                    .Register(registry)
-                    .Add({})),
-        triggers(prometheus::BuildCounter()
-                     .Name("tracker_scheduler_triggers_total")
-                     .Help("POST /trigger requests, by scope and outcome")
-                     .Register(registry)),
-        last_tick(prometheus::BuildGauge()
-                      .Name("tracker_scheduler_last_tick_timestamp_seconds")
-                      .Help("When the last successful tick ran (Unix time)")
-                      .Register(registry)
-                      .Add({})) {}
+      : ticks(metrics::counters(registry, "tracker_scheduler_ticks_total",
+                                "Scheduler ticks, by outcome")),
+        tick_seconds(metrics::histogram(registry, "tracker_scheduler_tick_seconds",
+                                        "Time one tick took: claims, publishes and the sweep",
+                                        {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})),
+        due(metrics::counter(
+            registry, "tracker_scheduler_due_total",
+            "Summaries found due and unclaimed (replicas may each count the same one)")),
+        claimed(metrics::counters(registry, "tracker_scheduler_claimed_total",
+                                  "Summary jobs claimed by this replica, by reason")),
+        published(metrics::counter(registry, "tracker_scheduler_published_total",
+                                   "Summary requests acknowledged by Kafka, first publishes and "
+                                   "re-publishes")),
+        publish_failed(metrics::counter(registry, "tracker_scheduler_publish_failures_total",
+                                        "Summary requests Kafka did not acknowledge (the sweep "
+                                        "publishes them again)")),
+        republished(
+            metrics::counter(registry, "tracker_scheduler_republished_total",
+                             "Jobs published again: never published, or not finished in time")),
+        timed_out(metrics::counter(registry, "tracker_scheduler_jobs_timed_out_total",
+                                   "Jobs marked failed after their last publish went unfinished")),
+        skipped(metrics::counter(registry, "tracker_scheduler_catch_up_skipped_total",
+                                 "Summaries due while no scheduler ran and older than the catch-up "
+                                 "window, not claimed")),
+        triggers(metrics::counters(registry, "tracker_scheduler_triggers_total",
+                                   "POST /trigger requests, by scope and outcome")),
+        last_tick(metrics::gauge(registry, "tracker_scheduler_last_tick_timestamp_seconds",
+                                 "When the last successful tick ran (Unix time)")) {}
 
   prometheus::Family<prometheus::Counter>& ticks;
   prometheus::Histogram& tick_seconds;

@@ -14,6 +14,7 @@
 
 #include <tracker/llm/prompt.hpp>
 #include <tracker/messages/outbox.hpp>
+#include <tracker/metrics/declare.hpp>
 #include <tracker/metrics/partition_gauges.hpp>
 
 #include <tracker/summarizer/offline.hpp>
@@ -39,58 +40,32 @@ void hold_while(async::PauseGate& gate, std::string_view reason, bool on) {
 
 struct Summarizer::Metrics {
   explicit Metrics(prometheus::Registry& registry)
-      : consumed(prometheus::BuildCounter()
-                     .Name("tracker_summarizer_consumed_total")
-                     .Help("summary-requests records consumed")
-                     .Register(registry)
-                     .Add({})),
-        jobs(prometheus::BuildCounter()
-                 .Name("tracker_summarizer_jobs_total")
-                 .Help("Records handled, by outcome: done, failed, duplicate (already done or "
-                       "failed), republished (summary stored before, outbox published again), "
-                       "deferred (a transient failure: left for the scheduler to publish again), "
-                       "batched, dead_letter")
-                 .Register(registry)),
-        dead_letters(prometheus::BuildCounter()
-                         .Name("tracker_summarizer_dead_letters_total")
-                         .Help("Records sent to the dead-letter topic, by reason")
-                         .Register(registry)),
-        logs_trimmed(prometheus::BuildCounter()
-                         .Name("tracker_summarizer_prompt_logs_trimmed_total")
-                         .Help("Study logs left out of prompts to fit the token budget")
-                         .Register(registry)
-                         .Add({})),
+      : consumed(metrics::counter(registry, "tracker_summarizer_consumed_total",
+                                  "summary-requests records consumed")),
+        jobs(metrics::counters(
+            registry, "tracker_summarizer_jobs_total",
+            "Records handled, by outcome: done, failed, duplicate (already done or "
+            "failed), republished (summary stored before, outbox published again), "
+            "deferred (a transient failure: left for the scheduler to publish again), "
+            "batched, dead_letter")),
+        dead_letters(metrics::counters(registry, "tracker_summarizer_dead_letters_total",
+                                       "Records sent to the dead-letter topic, by reason")),
+        logs_trimmed(metrics::counter(registry, "tracker_summarizer_prompt_logs_trimmed_total",
+                                      "Study logs left out of prompts to fit the token budget")),
         job_seconds(
-            prometheus::BuildHistogram()
-                .Name("tracker_summarizer_job_seconds")
-                .Help("From the request's requested_at to its outbox message published")
-                .Register(registry)
-                .Add({}, prometheus::Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
-                                                                 10, 30, 60, 300, 900})),
-        in_flight(prometheus::BuildGauge()
-                      .Name("tracker_summarizer_in_flight")
-                      .Help("Jobs being worked on")
-                      .Register(registry)
-                      .Add({})),
-        queued(prometheus::BuildGauge()
-                   .Name("tracker_summarizer_queued")
-                   .Help("Records fetched and waiting for a free job slot")
-                   .Register(registry)
-                   .Add({})),
-        paused(prometheus::BuildGauge()
-                   .Name("tracker_summarizer_consumer_paused")
-                   .Help("1 while consumption is paused (queue full, database down, circuit open)")
-                   .Register(registry)
-                   .Add({})),
-        db_unavailable(prometheus::BuildGauge()
-                           .Name("tracker_summarizer_db_unavailable")
-                           .Help("1 while a database step is failing and being retried")
-                           .Register(registry)
-                           .Add({})),
-        lag(prometheus::BuildGauge()
-                .Name("tracker_summarizer_consumer_lag_messages")
-                .Help("Records of assigned partitions not yet read, per partition")
-                .Register(registry)),
+            metrics::histogram(registry, "tracker_summarizer_job_seconds",
+                               "From the request's requested_at to its outbox message published",
+                               metrics::kEndToEndBuckets)),
+        in_flight(metrics::gauge(registry, "tracker_summarizer_in_flight", "Jobs being worked on")),
+        queued(metrics::gauge(registry, "tracker_summarizer_queued",
+                              "Records fetched and waiting for a free job slot")),
+        paused(metrics::gauge(
+            registry, "tracker_summarizer_consumer_paused",
+            "1 while consumption is paused (queue full, database down, circuit open)")),
+        db_unavailable(metrics::gauge(registry, "tracker_summarizer_db_unavailable",
+                                      "1 while a database step is failing and being retried")),
+        lag(metrics::gauges(registry, "tracker_summarizer_consumer_lag_messages",
+                            "Records of assigned partitions not yet read, per partition")),
         lag_gauges(lag) {}
 
   prometheus::Counter& consumed;

@@ -10,6 +10,7 @@
 #include <boost/asio/co_spawn.hpp>
 
 #include <tracker/async/retry.hpp>
+#include <tracker/metrics/declare.hpp>
 #include <tracker/metrics/partition_gauges.hpp>
 
 namespace tracker::worker {
@@ -48,104 +49,52 @@ struct Worker::Lane {
 
 struct Worker::Metrics {
   explicit Metrics(prometheus::Registry& registry)
-      : consumed(prometheus::BuildCounter()
-                     .Name("tracker_worker_events_consumed_total")
-                     .Help("Records read from the slack-events topic")
-                     .Register(registry)
-                     .Add({})),
-        stored_family(prometheus::BuildCounter()
-                          .Name("tracker_worker_events_stored_total")
-                          .Help("Events written to study_logs, by kind of change")
-                          .Register(registry)),
-        duplicates(prometheus::BuildCounter()
-                       .Name("tracker_worker_events_duplicate_total")
-                       .Help("Events already processed before (Slack retries, redeliveries, "
-                             "replays), skipped")
-                       .Register(registry)
-                       .Add({})),
-        skipped(prometheus::BuildCounter()
-                    .Name("tracker_worker_events_skipped_total")
-                    .Help("Events that are not study logs, by reason (and subtype or event "
-                          "type where that is the reason)")
-                    .Register(registry)),
-        dead_letters(prometheus::BuildCounter()
-                         .Name("tracker_worker_dead_letters_total")
-                         .Help("Records sent to the dead-letter topic, by reason")
-                         .Register(registry)),
-        users_created(prometheus::BuildCounter()
-                          .Name("tracker_worker_users_created_total")
-                          .Help("Users whose first message created their row")
-                          .Register(registry)
-                          .Add({})),
-        pruned(prometheus::BuildCounter()
-                   .Name("tracker_worker_processed_events_pruned_total")
-                   .Help("processed_events rows deleted once older than the retention")
-                   .Register(registry)
-                   .Add({})),
-        db_retries(prometheus::BuildCounter()
-                       .Name("tracker_worker_db_retries_total")
-                       .Help("Batch transactions tried again after the database failed")
-                       .Register(registry)
-                       .Add({})),
-        batch_size(
-            prometheus::BuildHistogram()
-                .Name("tracker_worker_batch_size")
-                .Help("Events per batch transaction")
-                .Register(registry)
-                .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 5, 10, 25, 50, 100, 250, 500,
-                                                                 1000, 2500, 5000})),
-        transaction_seconds(
-            prometheus::BuildHistogram()
-                .Name("tracker_worker_transaction_seconds")
-                .Help("Time of one successful batch transaction")
-                .Register(registry)
-                .Add({},
-                     prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                             0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})),
+      : consumed(metrics::counter(registry, "tracker_worker_events_consumed_total",
+                                  "Records read from the slack-events topic")),
+        stored_family(metrics::counters(registry, "tracker_worker_events_stored_total",
+                                        "Events written to study_logs, by kind of change")),
+        duplicates(metrics::counter(registry, "tracker_worker_events_duplicate_total",
+                                    "Events already processed before (Slack retries, redeliveries, "
+                                    "replays), skipped")),
+        skipped(metrics::counters(registry, "tracker_worker_events_skipped_total",
+                                  "Events that are not study logs, by reason (and subtype or event "
+                                  "type where that is the reason)")),
+        dead_letters(metrics::counters(registry, "tracker_worker_dead_letters_total",
+                                       "Records sent to the dead-letter topic, by reason")),
+        users_created(metrics::counter(registry, "tracker_worker_users_created_total",
+                                       "Users whose first message created their row")),
+        pruned(metrics::counter(registry, "tracker_worker_processed_events_pruned_total",
+                                "processed_events rows deleted once older than the retention")),
+        db_retries(metrics::counter(registry, "tracker_worker_db_retries_total",
+                                    "Batch transactions tried again after the database failed")),
+        batch_size(metrics::histogram(registry, "tracker_worker_batch_size",
+                                      "Events per batch transaction",
+                                      {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000})),
+        transaction_seconds(metrics::histogram(
+            registry, "tracker_worker_transaction_seconds",
+            "Time of one successful batch transaction",
+            {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})),
         ack_to_commit_seconds(
-            prometheus::BuildHistogram()
-                .Name("tracker_worker_received_to_commit_seconds")
-                .Help("From ingest receiving an event to its study log being committed")
-                .Register(registry)
-                .Add({},
-                     prometheus::Histogram::BucketBoundaries{
-                         0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2,
-                         0.25,  0.3,  0.4,   0.5,  0.75, 1,    2,    5,     10,  30,   60})),
-        lag(prometheus::BuildGauge()
-                .Name("tracker_worker_consumer_lag_messages")
-                .Help("Messages of assigned partitions not yet read, per partition")
-                .Register(registry)),
+            metrics::histogram(registry, "tracker_worker_received_to_commit_seconds",
+                               "From ingest receiving an event to its study log being committed",
+                               {0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2,
+                                0.25,  0.3,  0.4,   0.5,  0.75, 1,    2,    5,     10,  30,   60})),
+        lag(metrics::gauges(registry, "tracker_worker_consumer_lag_messages",
+                            "Messages of assigned partitions not yet read, per partition")),
         lag_gauges(lag),
-        buffered(prometheus::BuildGauge()
-                     .Name("tracker_worker_buffered_events")
-                     .Help("Events read and not yet written")
-                     .Register(registry)
-                     .Add({})),
-        paused(prometheus::BuildGauge()
-                   .Name("tracker_worker_consumer_paused")
-                   .Help("1 while consumption is paused (back-pressure or database outage)")
-                   .Register(registry)
-                   .Add({})),
-        outage(prometheus::BuildGauge()
-                   .Name("tracker_worker_db_unavailable")
-                   .Help("1 while batches cannot be written because the database fails")
-                   .Register(registry)
-                   .Add({})),
-        dead_letter_failing(prometheus::BuildGauge()
-                                .Name("tracker_worker_dead_letter_unavailable")
-                                .Help("1 while a record cannot be sent to the dead-letter topic")
-                                .Register(registry)
-                                .Add({})),
-        pool_in_use(prometheus::BuildGauge()
-                        .Name("tracker_worker_db_pool_connections_in_use")
-                        .Help("Pooled PostgreSQL connections lent out")
-                        .Register(registry)
-                        .Add({})),
-        pool_open(prometheus::BuildGauge()
-                      .Name("tracker_worker_db_pool_connections_open")
-                      .Help("Pooled PostgreSQL connections open")
-                      .Register(registry)
-                      .Add({})) {
+        buffered(metrics::gauge(registry, "tracker_worker_buffered_events",
+                                "Events read and not yet written")),
+        paused(metrics::gauge(registry, "tracker_worker_consumer_paused",
+                              "1 while consumption is paused (back-pressure or database outage)")),
+        outage(metrics::gauge(registry, "tracker_worker_db_unavailable",
+                              "1 while batches cannot be written because the database fails")),
+        dead_letter_failing(
+            metrics::gauge(registry, "tracker_worker_dead_letter_unavailable",
+                           "1 while a record cannot be sent to the dead-letter topic")),
+        pool_in_use(metrics::gauge(registry, "tracker_worker_db_pool_connections_in_use",
+                                   "Pooled PostgreSQL connections lent out")),
+        pool_open(metrics::gauge(registry, "tracker_worker_db_pool_connections_open",
+                                 "Pooled PostgreSQL connections open")) {
     for (Change change : {Change::message, Change::reply, Change::edit, Change::deletion}) {
       stored[static_cast<std::size_t>(change)] =
           &stored_family.Add({{"change", std::string(to_string(change))}});
