@@ -187,7 +187,12 @@ Notifier::Notifier(asio::any_io_executor executor, kafka::Consumer& consumer,
                                .max_delay = options_.db_retry_max,
                                .max_attempts = async::kUnlimitedAttempts,
                                .max_elapsed = async::kUnlimitedTime},
-                     .gate_reason = std::string(kDeadLetter)}) {}
+                     .gate_reason = std::string(kDeadLetter)}) {
+  gate_.watch(kDatabase, [this](bool held) {
+    metrics_->db_unavailable.Set(held ? 1 : 0);
+    if (!held) logger_.info("database_available");
+  });
+}
 
 Notifier::~Notifier() = default;
 
@@ -436,33 +441,20 @@ asio::awaitable<Notifier::Stored<Op>> Notifier::durably(const char* what, Item& 
                                   .max_delay = options_.db_retry_max,
                                   .max_attempts = async::kUnlimitedAttempts,
                                   .max_elapsed = async::kUnlimitedTime};
-  bool outage = false;
-  const async::RetryHooks<pg::Error> hooks{
-      .failed = {},
-      .outage_began =
-          [&](const pg::Error& error) {
-            outage = true;
-            if (!gate_.holds(kDatabase)) {
-              logger_.error("database_unavailable", {{"step", what},
-                                                     {"error", error.describe()},
-                                                     {"action", "pausing consumption, retrying"}});
-            }
-            gate_.hold(kDatabase);
-            metrics_->db_unavailable.Set(1);
-          },
-      .outage_ended =
-          [&] {
-            gate_.release(kDatabase);
-            if (!gate_.holds(kDatabase)) metrics_->db_unavailable.Set(0);
-          }};
+  // The outage's first failure is logged as it begins (the gate's watch logs its end).
+  const async::RetryHooks<pg::Error> hooks = async::holding<pg::Error>(
+      gate_, kDatabase, [&](const pg::Error& error, int attempt, std::chrono::milliseconds) {
+        if (attempt > 1 || gate_.count(kDatabase) > 1) return;
+        logger_.error("database_unavailable", {{"step", what},
+                                               {"error", error.describe()},
+                                               {"action", "pausing consumption, retrying"}});
+      });
   // Only the request's own data is refused (see the class comment): a fatal error is waited out.
   const auto retryable = [](const pg::Error& error) {
     return pg::classify(error) != pg::Disposition::data;
   };
   auto stored = co_await async::retry(stop_, policy, hooks, std::move(op), retryable);
-  if (stored) {
-    if (outage && !gate_.holds(kDatabase)) logger_.info("database_available");
-  } else if (stored.error().outcome == async::Outcome::refused) {
+  if (!stored && stored.error().outcome == async::Outcome::refused) {
     item.refusal = std::string(what) + ": " + stored.error().error.describe();
     logger_.error("ledger_rejected", {{"step", what},
                                       {"error", stored.error().error.describe()},

@@ -1,6 +1,5 @@
 #include <tracker/notifier/settings.hpp>
 
-#include <algorithm>
 #include <tracker/messages/topics.hpp>
 
 namespace tracker::notifier {

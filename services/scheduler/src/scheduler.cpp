@@ -21,6 +21,23 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// The two claiming statements end alike: their `claimed` insert returns the new jobs, and the
+// answer lists them as JSON (read by jobs_of) after the statement's own counts.
+const std::string kReturningJobs = R"sql(
+  RETURNING job_id, team_id, user_id, day, version, time_zone, period_start, period_end, reason,
+            publishes
+)
+)sql";
+const std::string kJobsAsJson = R"sql(
+       coalesce(json_agg(json_build_object(
+         'job_id', job_id, 'team_id', team_id, 'user_id', user_id, 'day', day::text,
+         'version', version, 'time_zone', time_zone,
+         'start_ms', (extract(epoch FROM period_start) * 1000)::bigint,
+         'end_ms', (extract(epoch FROM period_end) * 1000)::bigint,
+         'reason', reason, 'publishes', publishes)), '[]'::json) AS jobs
+FROM claimed
+)sql";
+
 // People whose summary time fell within the catch-up window and whose day has no scheduled job
 // and no trigger covering its whole period yet. A trigger before the summary hour covered only the
 // day so far: the scheduled job is then that day's next version. (A scheduled job counts whatever
@@ -67,18 +84,9 @@ WITH due AS (
          $1::timestamptz
   FROM open
   ON CONFLICT DO NOTHING
-  RETURNING job_id, team_id, user_id, day, version, time_zone, period_start, period_end, reason,
-            publishes
-)
+)sql" + kReturningJobs + R"sql(
 SELECT (SELECT count(*) FROM open) AS due,
-       coalesce(json_agg(json_build_object(
-         'job_id', job_id, 'team_id', team_id, 'user_id', user_id, 'day', day::text,
-         'version', version, 'time_zone', time_zone,
-         'start_ms', (extract(epoch FROM period_start) * 1000)::bigint,
-         'end_ms', (extract(epoch FROM period_end) * 1000)::bigint,
-         'reason', reason, 'publishes', publishes)), '[]'::json) AS jobs
-FROM claimed
-)sql"};
+)sql" + kJobsAsJson};
 
 // The manual trigger: each person in scope, for the given day or their local today. Without
 // force a day that has a job is left alone; with force it gets the next version.
@@ -115,19 +123,10 @@ WITH scope AS (
   FROM wanted
   WHERE $5::boolean OR last_version IS NULL
   ON CONFLICT DO NOTHING
-  RETURNING job_id, team_id, user_id, day, version, time_zone, period_start, period_end, reason,
-            publishes
-)
+)sql" + kReturningJobs + R"sql(
 SELECT (SELECT count(*) FROM wanted) AS matched,
        (SELECT count(*) FROM wanted WHERE last_version IS NOT NULL AND NOT $5::boolean) AS already,
-       coalesce(json_agg(json_build_object(
-         'job_id', job_id, 'team_id', team_id, 'user_id', user_id, 'day', day::text,
-         'version', version, 'time_zone', time_zone,
-         'start_ms', (extract(epoch FROM period_start) * 1000)::bigint,
-         'end_ms', (extract(epoch FROM period_end) * 1000)::bigint,
-         'reason', reason, 'publishes', publishes)), '[]'::json) AS jobs
-FROM claimed
-)sql"};
+)sql" + kJobsAsJson};
 
 //   $1 job ids (JSON array), $2 now
 const pg::Statement kMarkPublished{"scheduler_mark_published", R"sql(

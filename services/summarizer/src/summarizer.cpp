@@ -120,7 +120,9 @@ Summarizer::Summarizer(asio::any_io_executor executor, kafka::Consumer& consumer
                                .max_delay = options_.db_retry_max,
                                .max_attempts = async::kUnlimitedAttempts,
                                .max_elapsed = async::kUnlimitedTime},
-                     .gate_reason = std::string(kDeadLetter)}) {}
+                     .gate_reason = std::string(kDeadLetter)}) {
+  gate_.watch(kDatabase, [this](bool held) { metrics_->db_unavailable.Set(held ? 1 : 0); });
+}
 
 Summarizer::~Summarizer() = default;
 
@@ -253,24 +255,14 @@ asio::awaitable<Summarizer::Stored<Op>> Summarizer::durably(const char* what, Op
                                   .max_delay = options_.db_retry_max,
                                   .max_attempts = async::kUnlimitedAttempts,
                                   .max_elapsed = async::kUnlimitedTime};
-  const async::RetryHooks<pg::Error> hooks{
-      .failed =
-          [&](const pg::Error& error, int attempt, std::chrono::milliseconds retry_in) {
-            logger_.warn("database_unavailable", {{"step", what},
-                                                  {"error", error.describe()},
-                                                  {"attempt", attempt},
-                                                  {"retry_in_ms", retry_in.count()}});
-          },
-      .outage_began =
-          [&](const pg::Error& /*error*/) {
-            gate_.hold(kDatabase);
-            metrics_->db_unavailable.Set(1);
-          },
-      .outage_ended =
-          [&] {
-            gate_.release(kDatabase);
-            if (!gate_.holds(kDatabase)) metrics_->db_unavailable.Set(0);
-          }};
+  const async::RetryHooks<pg::Error> hooks = async::holding<pg::Error>(
+      gate_, kDatabase,
+      [&](const pg::Error& error, int attempt, std::chrono::milliseconds retry_in) {
+        logger_.warn("database_unavailable", {{"step", what},
+                                              {"error", error.describe()},
+                                              {"attempt", attempt},
+                                              {"retry_in_ms", retry_in.count()}});
+      });
   // The database refused the statement (this record's data, or a schema it does not have):
   // retrying cannot help.
   const auto retryable = [](const pg::Error& error) {

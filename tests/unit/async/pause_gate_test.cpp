@@ -53,3 +53,19 @@ TEST(PauseGate, PausesAgainAfterAResume) {
   r.gate.hold("b");
   EXPECT_EQ(r.calls, (std::vector<std::string>{"pause", "resume", "pause"}));
 }
+
+TEST(PauseGate, AWatcherSeesItsReasonsFirstHoldAndLastReleaseOnly) {
+  Recorder r;
+  std::vector<bool> database;
+  r.gate.watch("database", [&database](bool held) { database.push_back(held); });
+  r.gate.hold("database");
+  r.gate.hold("database");  // a second lane in the same outage
+  r.gate.hold("stalled");
+  r.gate.release("database");
+  EXPECT_EQ(database, (std::vector<bool>{true}));
+  r.gate.release("database");
+  r.gate.release("stalled");
+  EXPECT_EQ(database, (std::vector<bool>{true, false}));
+  EXPECT_FALSE(r.gate.release("database"));
+  EXPECT_EQ(database, (std::vector<bool>{true, false})) << "a release of nothing is no change";
+}

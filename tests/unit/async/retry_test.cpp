@@ -196,3 +196,23 @@ TEST(Retry, WorksForOperationsWithoutAValue) {
   EXPECT_TRUE(result);
   EXPECT_EQ(calls, 2);
 }
+
+TEST(Retry, HoldingKeepsTheGateHeldForTheOutageOnly) {
+  asio::io_context io;
+  GracefulStop stop(io.get_executor());
+  std::vector<std::string> calls;
+  tracker::async::PauseGate gate([&calls] { calls.emplace_back("pause"); },
+                                 [&calls] { calls.emplace_back("resume"); });
+  FlakyOperation op{.failures = 2};
+  int failed = 0;
+  const auto hooks = tracker::async::holding<std::string>(
+      gate, "database", [&](const std::string&, int, std::chrono::milliseconds) {
+        EXPECT_TRUE(gate.holds("database")) << "held before the first failure is reported";
+        ++failed;
+      });
+  auto result = run(io, tracker::async::retry(stop, kFast, hooks, std::ref(op)));
+  ASSERT_TRUE(result);
+  EXPECT_EQ(failed, 2);
+  EXPECT_FALSE(gate.held());
+  EXPECT_EQ(calls, (std::vector<std::string>{"pause", "resume"}));
+}

@@ -9,6 +9,7 @@
 //   gate.release("database");
 //   gate.release("dead_letter");  // resumed
 //   gate.describe();            // "database,dead_letter" while both hold: for logs, readiness
+//   gate.watch("database", [&](bool held) { outage_gauge.Set(held ? 1 : 0); });
 //
 // Not thread-safe: one executor owns it (the consumer's).
 #include <cstddef>
@@ -30,16 +31,25 @@ class PauseGate {
 
   void hold(std::string_view reason) {
     const bool was_held = held();
-    ++holds_[std::string(reason)];
+    const bool first = ++holds_[std::string(reason)] == 1;
     if (!was_held && pause_) pause_();
+    if (first) changed(reason, true);
   }
   // One hold of `reason` less. Returns false (and changes nothing) when `reason` was not held.
   bool release(std::string_view reason) {
     const auto it = holds_.find(reason);
     if (it == holds_.end()) return false;
-    if (--it->second == 0) holds_.erase(it);
+    const bool last = --it->second == 0;
+    if (last) holds_.erase(it);
     if (!held() && resume_) resume_();
+    if (last) changed(reason, false);
     return true;
+  }
+
+  // Calls `on_change(true)` when `reason` is first held and `on_change(false)` when its last
+  // hold goes (a gauge that shows an outage, a log line when it ends). One watcher a reason.
+  void watch(std::string_view reason, std::function<void(bool held)> on_change) {
+    watchers_[std::string(reason)] = std::move(on_change);
   }
 
   [[nodiscard]] bool held() const noexcept { return !holds_.empty(); }
@@ -66,9 +76,15 @@ class PauseGate {
   }
 
  private:
+  void changed(std::string_view reason, bool now_held) {
+    const auto it = watchers_.find(reason);
+    if (it != watchers_.end() && it->second) it->second(now_held);
+  }
+
   std::function<void()> pause_;
   std::function<void()> resume_;
   std::map<std::string, std::size_t, std::less<>> holds_;  // reasons held, each at least once
+  std::map<std::string, std::function<void(bool)>, std::less<>> watchers_;
 };
 
 }  // namespace tracker::async

@@ -39,6 +39,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -48,6 +49,7 @@
 
 #include <tracker/async/graceful_stop.hpp>
 #include <tracker/async/outcome.hpp>
+#include <tracker/async/pause_gate.hpp>
 
 namespace tracker::async {
 
@@ -120,6 +122,19 @@ struct RetryHooks {
   std::function<void(const E& error)> outage_began;
   std::function<void()> outage_ended;
 };
+
+// Hooks that hold `reason` on `gate` while an outage lasts (from the first failure to be retried
+// until the loop ends), with `failed` for each such failure.
+template <typename E>
+RetryHooks<E> holding(
+    PauseGate& gate, std::string_view held_reason,
+    std::function<void(const E& error, int attempt, std::chrono::milliseconds retry_in)> failed =
+        {}) {
+  std::string reason(held_reason);
+  return {.failed = std::move(failed),
+          .outage_began = [&gate, reason](const E& /*error*/) { gate.hold(reason); },
+          .outage_ended = [&gate, reason] { gate.release(reason); }};
+}
 
 struct AlwaysRetryable {
   template <typename E>
