@@ -17,8 +17,7 @@ service::Component build(service::Host& host, const ingest::Settings& s) {
                                   .topics = {s.topic}});
   auto& ingest =
       host.make<ingest::Service>(host.executor(), producer, s, host.registry(), host.logger());
-  return service::component(ingest, {{"port", s.port},
-                                     {"topic", s.topic},
+  return service::component(ingest, {{"topic", s.topic},
                                      {"io_threads", s.common.io_threads},
                                      {"publish_deadline_ms", s.publish_deadline.count()}});
 }

@@ -1,6 +1,7 @@
 #include <tracker/messages/envelope.hpp>
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <utility>
 
@@ -42,13 +43,12 @@ std::optional<DecodeError> required_string(const json& envelope, const char* nam
 }
 
 // An optional string: left as it is when absent.
-std::optional<DecodeError> optional_string(const json& envelope, const char* name,
-                                           std::string& out) {
+// Delivery metadata (who, what kind, when received, Slack's retries) helps the reader but is not
+// needed to store the event: a value of the wrong shape is left out rather than refusing the
+// record, which ingest acknowledged.
+std::string metadata_string(const json& envelope, const char* name) {
   const json* value = member(envelope, name);
-  if (value == nullptr) return std::nullopt;
-  if (!value->is_string()) return bad_value(name, "is not a string");
-  out = value->get<std::string>();
-  return std::nullopt;
+  return value != nullptr && value->is_string() ? value->get<std::string>() : std::string();
 }
 
 }  // namespace
@@ -107,23 +107,18 @@ DecodeResult<Envelope> decode_envelope(std::string_view value) {
   if (payload == nullptr) return missing("payload");
   if (!payload->is_object()) return bad_value("payload", "is not an object");
   if (auto error = required_string(envelope, "team_id", out.team_id)) return *error;
-  if (auto error = optional_string(envelope, "user_id", out.user_id)) return *error;
-  if (auto error = optional_string(envelope, "event_type", out.event_type)) return *error;
-  std::string received_at;
-  if (auto error = optional_string(envelope, "received_at", received_at)) return *error;
-  if (!received_at.empty()) {
-    out.received_at = log::parse_iso8601_utc(received_at);
-    if (!out.received_at) return bad_value("received_at", "is not an RFC 3339 UTC time");
-  }
-  if (const json* retry_num = member(envelope, "retry_num")) {
-    if (!retry_num->is_number_integer() || retry_num->get<std::int64_t>() < 0 ||
-        retry_num->get<std::int64_t>() > 1'000'000) {
-      return bad_value("retry_num", "is not a non-negative integer");
-    }
+  out.user_id = metadata_string(envelope, "user_id");
+  out.event_type = metadata_string(envelope, "event_type");
+  const std::string received_at = metadata_string(envelope, "received_at");
+  if (!received_at.empty()) out.received_at = log::parse_iso8601_utc(received_at);
+  if (const json* retry_num = member(envelope, "retry_num");
+      retry_num != nullptr && retry_num->is_number_integer() &&
+      retry_num->get<std::int64_t>() >= 0 &&
+      retry_num->get<std::int64_t>() <= std::numeric_limits<int>::max()) {
     out.retry_num = retry_num->get<int>();
   }
-  if (const json* reason = member(envelope, "retry_reason")) {
-    if (!reason->is_string()) return bad_value("retry_reason", "is not a string or null");
+  if (const json* reason = member(envelope, "retry_reason");
+      reason != nullptr && reason->is_string()) {
     out.retry_reason = reason->get<std::string>();
   }
   out.payload = std::move(envelope["payload"]);

@@ -128,6 +128,16 @@ void OpsEndpoint::stop() {
   server.reset();
 }
 
+asio::awaitable<void> OpsEndpoint::shutdown(std::chrono::milliseconds grace) {
+  tracker::http::Server* server = nullptr;
+  {
+    std::lock_guard lock(server_mutex_);
+    server = server_.get();
+  }
+  if (server != nullptr) static_cast<void>(co_await server->shutdown(grace));
+  stop();
+}
+
 asio::awaitable<http::response<http::string_body>> OpsEndpoint::handle(
     http::request<http::string_body>& request) const {
   if (const RouteHandler* handler = state_->route(request.target())) {

@@ -3,10 +3,7 @@
 #include <string>
 #include <utility>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/system/result.hpp>
 
 #include <tracker/async/retry.hpp>
@@ -66,8 +63,8 @@ asio::awaitable<boost::system::result<Startup, pg::Error>> prepare_once(
 
 }  // namespace
 
-asio::awaitable<Startup> prepare_when_reachable(const StartupOptions& options,
-                                                const bool& stop_requested, log::Logger& logger) {
+asio::awaitable<Startup> prepare_when_reachable(const StartupOptions& options, async::Event& stop,
+                                                log::Logger& logger) {
   // Waited for as long as the database does not answer, until the stop: the service has
   // nothing to lose meanwhile, and it reports itself not ready.
   const async::RetryPolicy policy{.initial = std::chrono::milliseconds{250},
@@ -75,15 +72,14 @@ asio::awaitable<Startup> prepare_when_reachable(const StartupOptions& options,
                                   .max_attempts = async::kUnlimitedAttempts,
                                   .max_elapsed = async::kUnlimitedTime};
   async::Backoff backoff(policy);
-  for (int attempt = 1; !stop_requested; ++attempt) {
+  for (int attempt = 1; !stop.is_set(); ++attempt) {
     auto prepared = co_await prepare_once(options, logger);
     if (prepared) co_return *prepared;
     const std::chrono::milliseconds retry_in = backoff.next();
     logger.warn("database_unavailable", {{"error", prepared.error().describe()},
                                          {"attempt", attempt},
                                          {"retry_in_ms", retry_in.count()}});
-    asio::steady_timer pause(co_await asio::this_coro::executor, retry_in);
-    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await stop.wait_until(std::chrono::steady_clock::now() + retry_in);
   }
   co_return Startup::stopped;
 }

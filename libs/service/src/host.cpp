@@ -4,8 +4,10 @@
 #include <stdexcept>
 #include <thread>
 
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/strand.hpp>
 
 #include <tracker/async/blocking.hpp>
 #include <tracker/log/redaction.hpp>
@@ -94,7 +96,7 @@ bool Host::clients_ready() const {
   return true;
 }
 
-asio::awaitable<bool> Host::prepare_database(const bool& stop_requested) {
+asio::awaitable<schema::Startup> Host::prepare_database() {
   const DatabaseSettings& db = *settings_.database;
   const schema::StartupOptions options{.database_url = db.url,
                                        .db_schema = db.schema,
@@ -102,9 +104,7 @@ asio::awaitable<bool> Host::prepare_database(const bool& stop_requested) {
                                        .retry_max = db.retry_max,
                                        .migrate = db.migrate,
                                        .checks = startup_checks_};
-  const schema::Startup startup =
-      co_await schema::prepare_when_reachable(options, stop_requested, logger_);
-  co_return startup == schema::Startup::ready && !stop_requested;
+  co_return co_await schema::prepare_when_reachable(options, stop_requested_, logger_);
 }
 
 asio::awaitable<void> Host::close_clients() {
@@ -154,33 +154,39 @@ int Host::run(const std::function<Component(Host&)>& build) {
   }
 
   int status = kExitOk;
-  bool stop_requested = false;
+  // The start, the signal and the shutdown run on one strand (ingest runs the loop on several
+  // threads); the component's own work runs wherever it chooses.
+  const auto strand = asio::make_strand(io_);
   asio::signal_set signals(io_, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
-    if (ec) return;
-    nlohmann::json fields = component.status ? component.status() : nlohmann::json::object();
-    fields["signal"] = signal;
-    logger_.info("shutting_down", fields);
-    stop_requested = true;
-    component.stop(settings_.shutdown_grace);
-  });
+  signals.async_wait(
+      asio::bind_executor(strand, [&](const boost::system::error_code& ec, int signal) {
+        if (ec) return;
+        nlohmann::json fields = component.status ? component.status() : nlohmann::json::object();
+        fields["signal"] = signal;
+        logger_.info("shutting_down", fields);
+        stop_requested_.set();
+        component.stop(settings_.shutdown_grace);
+      }));
 
   asio::co_spawn(
-      io_,
+      strand,
       [&]() -> asio::awaitable<void> {
-        const bool prepared = !has_database || co_await prepare_database(stop_requested);
-        if (prepared) {
+        const schema::Startup startup =
+            has_database ? co_await prepare_database() : schema::Startup::ready;
+        if (startup == schema::Startup::ready && !stop_requested_.is_set()) {
           database_ready_ = has_database;
           nlohmann::json fields = component.started;
           fields["ops_port"] = ops.port();
+          if (component.port) fields["port"] = component.port();
           logger_.info("started", fields);
           if (!co_await component.run()) status = kExitFailed;
-        } else if (!stop_requested) {
+        } else if (startup == schema::Startup::failed) {
           status = kExitFailed;
         }
         co_await close_clients();
         signals.cancel();
-        ops.stop();
+        // Requests in progress on the ops port (the scheduler's /trigger) are answered first.
+        co_await ops.shutdown(std::chrono::seconds{2});
         io_.stop();
       },
       [&](const std::exception_ptr& error) {

@@ -224,7 +224,10 @@ asio::awaitable<void> Notifier::on_abandon() {
 }
 
 asio::awaitable<bool> Notifier::run() {
-  asio::co_spawn(executor_, run_pruner(), asio::detached);
+  // The pruner is waited for like a channel: run() returns only once nothing uses the ledger.
+  channel_tasks_.add();
+  asio::co_spawn(executor_, run_pruner(),
+                 [this](const std::exception_ptr&) { channel_tasks_.done(); });
   asio::co_spawn(executor_, on_abandon(), asio::detached);
   bool healthy = true;
   while (!stop_.requested()) {
@@ -245,7 +248,7 @@ asio::awaitable<bool> Notifier::run() {
   stop_.finish();
   ended_.set();
   update_gauges();
-  co_return healthy;
+  co_return healthy && !channel_failed_;
 }
 
 void Notifier::dispatch(kafka::Message record) {
@@ -272,11 +275,14 @@ void Notifier::dispatch(kafka::Message record) {
       try {
         std::rethrow_exception(error);
       } catch (const std::exception& e) {
-        // A bug, not an outage: stop the service rather than leave a channel unserved.
+        // A bug, not an outage: stop the service rather than leave a channel unserved, at
+        // once (a grace already running is cut short), and report it failed.
         logger_.error("channel_failed", {{"error", e.what()}});
       }
+      channel_failed_ = true;
       channel_tasks_.done();
       stop(0ms);
+      abandon("channel_failed");
     });
   }
 }

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -215,4 +216,21 @@ TEST(Retry, HoldingKeepsTheGateHeldForTheOutageOnly) {
   EXPECT_EQ(failed, 2);
   EXPECT_FALSE(gate.held());
   EXPECT_EQ(calls, (std::vector<std::string>{"pause", "resume"}));
+}
+
+TEST(Retry, AnOperationThatThrowsStillEndsTheOutage) {
+  asio::io_context io;
+  GracefulStop stop(io.get_executor());
+  tracker::async::PauseGate gate({}, {});
+  int calls = 0;
+  const auto hooks = tracker::async::holding<std::string>(gate, "database");
+  auto op = [&calls]() -> asio::awaitable<boost::system::result<int, std::string>> {
+    if (++calls == 1) {
+      co_return boost::system::result<int, std::string>(boost::system::in_place_error, "down");
+    }
+    throw std::runtime_error("a bug in the operation");
+  };
+  EXPECT_THROW(run(io, tracker::async::retry(stop, kFast, hooks, op)), std::runtime_error);
+  EXPECT_EQ(calls, 2);
+  EXPECT_FALSE(gate.held()) << "the outage's hold is released when the loop ends by a throw";
 }

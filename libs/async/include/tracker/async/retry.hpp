@@ -159,7 +159,15 @@ auto retry(GracefulStop& stop, RetryPolicy policy,
   using Failure = RetryFailure<E>;
   Backoff backoff(policy);
   const auto started = std::chrono::steady_clock::now();
-  bool outage = false;
+  // Ends the outage however the loop ends, an exception from `op` included, so that a pause
+  // gate held for it is always released.
+  struct Outage {
+    const RetryHooks<E>& hooks;
+    bool begun = false;
+    ~Outage() {
+      if (begun && hooks.outage_ended) hooks.outage_ended();
+    }
+  } outage{hooks};
   for (int attempt = 1;; ++attempt) {
     auto result = co_await op();
     Outcome outcome = Outcome::done;
@@ -176,8 +184,8 @@ auto retry(GracefulStop& stop, RetryPolicy policy,
       } else if (stop.abandoned()) {
         outcome = Outcome::abandoned;
       } else {
-        if (!outage) {
-          outage = true;
+        if (!outage.begun) {
+          outage.begun = true;
           if (hooks.outage_began) hooks.outage_began(result.error());
         }
         if (hooks.failed) hooks.failed(result.error(), attempt, pause);
@@ -186,7 +194,10 @@ auto retry(GracefulStop& stop, RetryPolicy policy,
         outcome = Outcome::abandoned;
       }
     }
-    if (outage && hooks.outage_ended) hooks.outage_ended();
+    if (outage.begun) {
+      outage.begun = false;
+      if (hooks.outage_ended) hooks.outage_ended();
+    }
     if (outcome == Outcome::done) {
       if constexpr (std::is_void_v<T>) {
         co_return Retried<T, E>{};

@@ -79,6 +79,10 @@ class OpsEndpoint {
   void start();
   // Closes the listener and every open connection. Idempotent.
   void stop();
+  // Closes the listener, lets the requests in progress be answered for up to `grace` (a
+  // service's own route, such as the scheduler's POST /trigger, finishes its work), then
+  // closes every connection.
+  asio::awaitable<void> shutdown(std::chrono::milliseconds grace);
   [[nodiscard]] std::uint16_t port() const noexcept { return bound_port_; }
 
   // Builds the answer to one request; exposed so tests can check routing without sockets.

@@ -17,6 +17,7 @@ const std::vector<pg::Migration>& migrations();
 
 #include <boost/asio/awaitable.hpp>
 
+#include <tracker/async/event.hpp>
 #include <tracker/log/logger.hpp>
 #include <tracker/pg/error.hpp>
 
@@ -46,11 +47,10 @@ struct StartupOptions {
 // (pg::Disposition::retryable: the connection broke, the server is shutting down); the next
 // attempt starts over (applied migrations are skipped). A migration the database refuses is a
 // deployment error ("migrations_failed"), a check it refuses a bad setting
-// ("invalid_configuration" naming it): failed. `stop_requested` is checked between attempts: it
-// is the wait's only bound (the orchestrator's start-up probe stops a service that waits too
-// long).
+// ("invalid_configuration" naming it): failed. `stop` (set by the service's shutdown) ends the
+// wait at once, between attempts or during a pause: it is the wait's only bound (the
+// orchestrator's start-up probe stops a service that waits too long). On its executor only.
 boost::asio::awaitable<Startup> prepare_when_reachable(const StartupOptions& options,
-                                                       const bool& stop_requested,
-                                                       log::Logger& logger);
+                                                       async::Event& stop, log::Logger& logger);
 
 }  // namespace tracker::schema

@@ -42,6 +42,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <nlohmann/json.hpp>
 
+#include <tracker/async/event.hpp>
 #include <tracker/config/env.hpp>
 #include <tracker/config/secret.hpp>
 #include <tracker/http/client.hpp>
@@ -75,8 +76,10 @@ struct Component {
   std::function<void()> listen;
   // Fields of the "shutting_down" line (what the component still holds).
   std::function<nlohmann::json()> status;
-  // Fields of the "started" line (the ops port is added).
+  // Fields of the "started" line (the ops port is added, and the component's own port when it
+  // has one: bound by listen(), so a port of 0 reads as the one the kernel chose).
   nlohmann::json started = nlohmann::json::object();
+  std::function<std::uint16_t()> port;
 };
 
 // A Component of any type with run(), stop(grace) and ready(); listen() if it has one, and
@@ -88,6 +91,7 @@ Component component(Work& work, nlohmann::json started) {
   c.stop = [&work](std::chrono::milliseconds grace) { work.stop(grace); };
   c.ready = [&work] { return work.ready(); };
   if constexpr (requires { work.listen(); }) c.listen = [&work] { work.listen(); };
+  if constexpr (requires { work.port(); }) c.port = [&work] { return work.port(); };
   if constexpr (requires { work.buffered(); }) {
     c.status = [&work] { return nlohmann::json{{"buffered", work.buffered()}}; };
   } else if constexpr (requires { work.in_flight(); }) {
@@ -157,7 +161,7 @@ class Host {
     std::chrono::milliseconds flush_timeout;
   };
 
-  asio::awaitable<bool> prepare_database(const bool& stop_requested);
+  asio::awaitable<schema::Startup> prepare_database();
   asio::awaitable<void> close_clients();
   [[nodiscard]] bool clients_ready() const;
 
@@ -175,6 +179,7 @@ class Host {
   metrics::OpsEndpointOptions ops_options_;
   std::vector<std::pair<std::string, metrics::RouteHandler>> routes_;
   bool database_ready_ = false;
+  async::Event stop_requested_;                 // set by SIGTERM/SIGINT
   std::vector<std::shared_ptr<void>> objects_;  // last: destroyed first
 };
 

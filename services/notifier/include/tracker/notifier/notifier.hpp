@@ -193,6 +193,7 @@ class Notifier {
   std::size_t buffered_ = 0;
   std::size_t in_flight_ = 0;
   bool polling_done_ = false;
+  bool channel_failed_ = false;  // a channel ended with an exception: the notifier fails
   const char* abandon_reason_ = "shutdown_grace_over";
   async::GracefulStop stop_;
   async::PauseGate gate_;
