@@ -199,9 +199,11 @@ http::Response SlackSimulator::post_message(const http::Request& request, Decisi
 
   // A token in the header is checked before the body is read, as Slack does.
   const std::string authorization(request[bh::field::authorization]);
-  if (authorization.starts_with("Bearer ") && authorization.substr(7) != options_.token) {
+  bool revoked = false;
+  if (authorization.starts_with("Bearer ") &&
+      (!token_workspace(authorization.substr(7), revoked) || revoked)) {
     ++stats_.auth_failures;
-    return slack_error("invalid_auth", version);
+    return slack_error(revoked ? "token_revoked" : "invalid_auth", version);
   }
   const std::string content_type(request[bh::field::content_type]);
   const bool is_json = content_type.starts_with("application/json");
@@ -221,9 +223,10 @@ http::Response SlackSimulator::post_message(const http::Request& request, Decisi
     ++stats_.auth_failures;
     return slack_error("not_authed", version);
   }
-  if (token != options_.token) {
+  const auto token_team = token_workspace(token, revoked);
+  if (!token_team || revoked) {
     ++stats_.auth_failures;
-    return slack_error("invalid_auth", version);
+    return slack_error(revoked ? "token_revoked" : "invalid_auth", version);
   }
 
   std::string channel = string_field(fields, "channel");
@@ -253,7 +256,8 @@ http::Response SlackSimulator::post_message(const http::Request& request, Decisi
 
   // Rate limits: a refused request takes no token.
   const auto now = Clock::now();
-  const std::string& workspace = workspace_of(requested, channel);
+  const std::string& workspace =
+      token_team->empty() ? workspace_of(requested, channel) : *token_team;
   auto bucket = channels_.find(channel);
   if (bucket == channels_.end()) {
     bucket = channels_
@@ -323,6 +327,7 @@ http::Response SlackSimulator::post_message(const http::Request& request, Decisi
   message.sequence = posted_.size() + 1;
   message.channel = channel;
   message.workspace = workspace;
+  message.token = token;
   message.ts = next_ts();
   message.thread_ts = thread_ts;
   message.text = text;
@@ -377,6 +382,10 @@ asio::awaitable<http::Response> SlackSimulator::handle(http::Request& request) {
         decision.delay += std::chrono::milliseconds{
             static_cast<long long>(std::llround(median * std::exp(sigma * z(rng_))))};
       }
+    } else if (path.ends_with("/oauth.v2.access") && request.method() == bh::verb::post) {
+      response = oauth_access(request);
+    } else if (path == "/oauth/v2/authorize" && request.method() == bh::verb::get) {
+      response = authorize(query, version);
     } else if (path == "/_sim/messages" && request.method() == bh::verb::get) {
       // ?channel=C1 (percent-decoded) and ?after=N (posts whose sequence is above N, for a
       // watcher that polls), anywhere in the query.

@@ -9,6 +9,18 @@
 //   GET  /_sim/stats                     counters of everything received
 //   GET  /_sim/config, POST /_sim/config change limits and faults at run time
 //   POST /_sim/reset                     forget messages and counters (not the config)
+//   GET  /oauth/v2/authorize?...         the install page, as if its visitor chose Allow at
+//                                        once: 302 to redirect_uri with a code and the state
+//                                        (&team=T1&team_name=..&user=U1 pick the workspace;
+//                                        &deny=1 answers error=access_denied as Cancel does)
+//   POST <any prefix>/oauth.v2.access    exchanges a code (once, within 10 minutes, with the
+//                                        same redirect_uri) for a bot token of that workspace
+//                                        (https://api.slack.com/methods/oauth.v2.access)
+//
+// Tokens: `token` stands for the app in every workspace (the one-workspace mode); a token
+// issued by oauth.v2.access belongs to its workspace, and its posts count against that
+// workspace's limit. revoke(team) ends every token of a workspace: it then answers
+// token_revoked, as Slack does after an uninstall.
 //
 // Order of checks, as Slack's: auth, then the request itself, then the rate limits (a refused
 // request spends no token), then the injected faults. The workspace limit is per workspace:
@@ -67,12 +79,23 @@ struct SimulatorOptions {
   double latency_p99_ms = 0;
   std::map<std::string, std::string> channel_errors;  // channel -> ok:false error code
   std::uint64_t seed = 1;
+  // The app's credentials that oauth.v2.access accepts.
+  std::string client_id = "1111111111.2222222222";
+  std::string client_secret = "sim-client-secret";
+};
+
+// A token oauth.v2.access issued.
+struct IssuedToken {
+  std::string token;
+  std::string team_id;
+  bool revoked = false;
 };
 
 struct PostedMessage {
   std::uint64_t sequence = 0;  // 1, 2, ... in the order accepted
   std::string channel;         // as recorded: a DM's D... id for a U.../W... user id
   std::string workspace;       // the team_id whose limit it counted against
+  std::string token;           // the token it was posted with
   std::string ts;
   std::string thread_ts;
   std::string text;
@@ -130,10 +153,30 @@ class SlackSimulator {
   [[nodiscard]] nlohmann::json config() const;
   void reset();
 
+  // Tokens issued by oauth.v2.access, in order.
+  [[nodiscard]] std::vector<IssuedToken> issued_tokens() const;
+  // Revokes every token issued to `team_id` (an uninstall); true if there was one.
+  bool revoke(const std::string& team_id);
+
  private:
   struct Decision;
+  struct IssuedCode {
+    std::string team_id;
+    std::string team_name;
+    std::string user_id;
+    std::string redirect_uri;
+    std::string scope;
+    std::chrono::steady_clock::time_point expires;
+    bool used = false;
+  };
   boost::asio::awaitable<http::Response> handle(http::Request& request);
   http::Response post_message(const http::Request& request, Decision& decision);
+  http::Response authorize(std::string_view query, unsigned version);
+  http::Response oauth_access(const http::Request& request);
+  // The workspace a token belongs to: "" for the app-wide `token`; std::nullopt when unknown.
+  // `revoked` is set for a revoked issued token.
+  [[nodiscard]] std::optional<std::string> token_workspace(const std::string& token,
+                                                           bool& revoked) const;
   std::string next_ts();
   [[nodiscard]] const std::string& workspace_of(const std::string& requested,
                                                 const std::string& recorded) const;
@@ -154,6 +197,8 @@ class SlackSimulator {
   SimulatorStats stats_;
   std::uint64_t last_ts_micros_ = 0;
   std::uint64_t fault_turn_ = 0;
+  std::unordered_map<std::string, IssuedCode> codes_;
+  std::vector<IssuedToken> tokens_;
 };
 
 // A SlackSimulator on 127.0.0.1 (any free port) with its own io_context thread, for tests.

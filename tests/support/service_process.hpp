@@ -6,9 +6,13 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -61,14 +65,30 @@ class ServiceProcess {
   ServiceProcess(const ServiceProcess&) = delete;
   ServiceProcess& operator=(const ServiceProcess&) = delete;
 
+  // Sends the process's stdout and stderr (its log lines) to `path` (appended), for a test
+  // that reads what it logged; call before start().
+  void capture_output(std::string path) { output_path_ = std::move(path); }
+  [[nodiscard]] std::string output() const {
+    std::ifstream in(output_path_);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  }
+
   void start() {
     std::vector<char*> envp;
     for (auto& s : env_) envp.push_back(s.data());
     envp.push_back(nullptr);
     std::vector<char*> argv = {binary_.data(), nullptr};
-    if (posix_spawn(&pid_, binary_.c_str(), nullptr, nullptr, argv.data(), envp.data()) != 0) {
-      throw std::runtime_error("cannot start " + binary_);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    if (!output_path_.empty()) {
+      posix_spawn_file_actions_addopen(&actions, 1, output_path_.c_str(),
+                                       O_WRONLY | O_CREAT | O_APPEND, 0600);
+      posix_spawn_file_actions_adddup2(&actions, 1, 2);
     }
+    const int spawned =
+        posix_spawn(&pid_, binary_.c_str(), &actions, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    if (spawned != 0) throw std::runtime_error("cannot start " + binary_);
   }
   void kill_hard() {
     if (pid_ <= 0) return;
@@ -90,11 +110,26 @@ class ServiceProcess {
     }
     return -1;
   }
+  // Waits up to `limit` for the process to end by itself: its exit status, or -1 while it runs.
+  int wait_exit(std::chrono::milliseconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    int status = 0;
+    while (pid_ > 0) {
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      if (std::chrono::steady_clock::now() >= until) return -1;
+      std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    }
+    return -1;
+  }
   [[nodiscard]] bool alive() const { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
 
  private:
   std::string binary_;
   std::vector<std::string> env_;
+  std::string output_path_;
   pid_t pid_ = -1;
 };
 

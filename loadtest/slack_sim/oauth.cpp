@@ -1,0 +1,152 @@
+// The simulator's OAuth v2 install: the authorize page (as if its visitor chose Allow) and
+// oauth.v2.access, with the errors Slack documents for it
+// (https://api.slack.com/methods/oauth.v2.access#errors), and the workspace tokens they issue.
+#include "slack_simulator.hpp"
+
+#include <boost/beast/http/field.hpp>
+
+#include <tracker/http/form.hpp>
+#include <tracker/slack/token_cipher.hpp>
+
+namespace tracker::loadtest {
+
+namespace bh = boost::beast::http;
+using nlohmann::json;
+
+namespace {
+
+constexpr auto kCodeLifetime = std::chrono::minutes{10};
+
+http::Response answer(json body, unsigned version) {
+  return http::json_response(bh::status::ok, body.dump(), version);
+}
+
+http::Response oauth_error(const std::string& error, unsigned version) {
+  return answer({{"ok", false}, {"error", error}}, version);
+}
+
+std::string field(const http::FormFields& fields, std::string_view name) {
+  return http::form_value(fields, name).value_or("");
+}
+
+}  // namespace
+
+http::Response SlackSimulator::authorize(std::string_view query, unsigned version) {
+  const auto fields = http::parse_form(query);
+  if (!fields) {
+    return http::error_response(bh::status::bad_request, "invalid_query", "bad %-escape", version);
+  }
+  const std::string redirect_uri = field(*fields, "redirect_uri");
+  if (field(*fields, "client_id") != options_.client_id) {
+    return http::error_response(bh::status::bad_request, "invalid_client_id", "unknown client_id",
+                                version);
+  }
+  if (redirect_uri.empty()) {
+    return http::error_response(bh::status::bad_request, "bad_redirect_uri",
+                                "redirect_uri is required", version);
+  }
+  http::FormFields back;
+  if (field(*fields, "deny") == "1") {
+    back = {{"error", "access_denied"}, {"state", field(*fields, "state")}};
+  } else {
+    const std::string code =
+        std::to_string(codes_.size() + 1) + "." + slack::base64url_encode(slack::random_bytes(12));
+    IssuedCode issued{.team_id = field(*fields, "team"),
+                      .team_name = field(*fields, "team_name"),
+                      .user_id = field(*fields, "user"),
+                      .redirect_uri = redirect_uri,
+                      .scope = field(*fields, "scope"),
+                      .expires = std::chrono::steady_clock::now() + kCodeLifetime};
+    if (issued.team_id.empty()) issued.team_id = options_.default_workspace;
+    if (issued.team_name.empty()) issued.team_name = "Workspace " + issued.team_id;
+    if (issued.user_id.empty()) issued.user_id = "U0INSTALLER";
+    codes_.emplace(code, std::move(issued));
+    back = {{"code", code}, {"state", field(*fields, "state")}};
+  }
+  http::Response response{bh::status::found, version};
+  response.set(bh::field::location, redirect_uri +
+                                        (redirect_uri.find('?') == std::string::npos ? "?" : "&") +
+                                        http::form_body(back));
+  response.prepare_payload();
+  return response;
+}
+
+http::Response SlackSimulator::oauth_access(const http::Request& request) {
+  const unsigned version = request.version();
+  const auto fields = http::parse_form(request.body());
+  if (!fields) return oauth_error("invalid_form_data", version);
+  std::string client_id = field(*fields, "client_id");
+  std::string client_secret = field(*fields, "client_secret");
+  // HTTP Basic authentication is the other way Slack takes the credentials.
+  const std::string authorization(request[bh::field::authorization]);
+  if (authorization.starts_with("Basic ")) {
+    std::string decoded;
+    if (slack::base64_decode(authorization.substr(6), decoded)) {
+      const auto colon = decoded.find(':');
+      client_id = decoded.substr(0, colon);
+      client_secret = colon == std::string::npos ? "" : decoded.substr(colon + 1);
+    }
+  }
+  const std::string code = field(*fields, "code");
+  if (client_id.empty() || code.empty()) return oauth_error("invalid_arguments", version);
+  if (client_id != options_.client_id) return oauth_error("invalid_client_id", version);
+  if (client_secret != options_.client_secret) return oauth_error("bad_client_secret", version);
+  const auto it = codes_.find(code);
+  if (it == codes_.end() || std::chrono::steady_clock::now() > it->second.expires) {
+    return oauth_error("invalid_code", version);
+  }
+  IssuedCode& issued = it->second;
+  if (issued.used) return oauth_error("code_already_used", version);
+  const std::string redirect_uri = field(*fields, "redirect_uri");
+  if (!redirect_uri.empty() && redirect_uri != issued.redirect_uri) {
+    return oauth_error("bad_redirect_uri", version);
+  }
+  issued.used = true;
+  IssuedToken token{"xoxb-" + issued.team_id + "-" + std::to_string(tokens_.size() + 1) + "-" +
+                        slack::base64url_encode(slack::random_bytes(18)),
+                    issued.team_id};
+  tokens_.push_back(token);
+  return answer({{"ok", true},
+                 {"access_token", token.token},
+                 {"token_type", "bot"},
+                 {"scope", issued.scope},
+                 {"bot_user_id", "U0BOT" + issued.team_id},
+                 {"app_id", "A0SIMAPP"},
+                 {"team", {{"id", issued.team_id}, {"name", issued.team_name}}},
+                 {"enterprise", nullptr},
+                 {"is_enterprise_install", false},
+                 {"authed_user", {{"id", issued.user_id}}}},
+                version);
+}
+
+std::optional<std::string> SlackSimulator::token_workspace(const std::string& token,
+                                                           bool& revoked) const {
+  revoked = false;
+  if (token == options_.token) return std::string{};
+  for (const auto& issued : tokens_) {
+    if (issued.token == token) {
+      revoked = issued.revoked;
+      return issued.team_id;
+    }
+  }
+  return std::nullopt;
+}
+
+std::vector<IssuedToken> SlackSimulator::issued_tokens() const {
+  std::lock_guard lock(mutex_);
+  return tokens_;
+}
+
+bool SlackSimulator::revoke(const std::string& team_id) {
+  std::lock_guard lock(mutex_);
+  bool any = false;
+  for (auto& issued : tokens_) {
+    if (issued.team_id == team_id && !issued.revoked) {
+      issued.revoked = true;
+      any = true;
+    }
+  }
+  return any;
+}
+
+}  // namespace tracker::loadtest

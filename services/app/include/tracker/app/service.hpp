@@ -1,0 +1,53 @@
+#pragma once
+// The Slack app's own port as the service host runs it: the OAuth install (install.hpp) served
+// on TRACKER_APP_ADDRESS:TRACKER_APP_PORT.
+//   listen(): binds the port;
+//   run():    first seals again with the current key every token sealed under an older one
+//             (a key rotation), then serves, forgetting used OAuth states past their expiry
+//             every TRACKER_PRUNE_INTERVAL, until stop(grace); requests in progress get `grace`.
+#include <chrono>
+#include <cstdint>
+
+#include <prometheus/registry.h>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <tracker/async/graceful_stop.hpp>
+#include <tracker/http/client.hpp>
+#include <tracker/http/server.hpp>
+#include <tracker/log/logger.hpp>
+#include <tracker/pg/pool.hpp>
+#include <tracker/slack/oauth.hpp>
+#include <tracker/slack/token_cipher.hpp>
+#include <tracker/workspaces/workspace_store.hpp>
+
+#include <tracker/app/install.hpp>
+#include <tracker/app/settings.hpp>
+
+namespace tracker::app {
+
+class Service {
+ public:
+  Service(boost::asio::any_io_executor executor, pg::Pool& pool, http::Client& slack_http,
+          const Settings& settings, prometheus::Registry& registry, log::Logger& logger);
+
+  void listen() { server_.start(); }
+  boost::asio::awaitable<bool> run();
+  void stop(std::chrono::milliseconds grace) { stop_.request(grace); }
+  [[nodiscard]] bool ready() const { return true; }
+  [[nodiscard]] std::uint16_t port() const noexcept { return server_.port(); }
+
+ private:
+  log::Logger& logger_;
+  std::chrono::milliseconds prune_interval_;
+  std::chrono::seconds state_lifetime_;
+  slack::TokenCipher cipher_;
+  workspaces::WorkspaceStore store_;
+  slack::OAuthClient oauth_;
+  InstallHandler install_;
+  http::Server server_;
+  async::GracefulStop stop_;
+  std::chrono::milliseconds grace_{0};
+};
+
+}  // namespace tracker::app

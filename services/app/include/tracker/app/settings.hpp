@@ -1,0 +1,39 @@
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include <tracker/config/env.hpp>
+#include <tracker/config/secret.hpp>
+#include <tracker/service/settings.hpp>
+
+namespace tracker::app {
+
+struct Settings {
+  // KAFKA_BROKERS, DATABASE_URL, TRACKER_DB_* (pool 4), TRACKER_MIGRATE_ON_START,
+  // TRACKER_OPS_* (9469), TRACKER_SHUTDOWN_GRACE, TRACKER_LOG_LEVEL
+  service::Settings common;
+  std::string address = "0.0.0.0";  // TRACKER_APP_ADDRESS
+  std::uint16_t port = 3001;        // TRACKER_APP_PORT: /slack/install, /slack/oauth_redirect
+  // TRACKER_APP_PUBLIC_URL: where people and Slack reach this port, e.g.
+  // https://tracker.example.com; the redirect URL is <public>/slack/oauth_redirect.
+  std::string public_url;
+  std::string client_id;         // SLACK_CLIENT_ID
+  config::Secret client_secret;  // SLACK_CLIENT_SECRET
+  // TRACKER_TOKEN_ENCRYPTION_KEY: "<id>:<base64 of 32 bytes>[,...]", the first seals.
+  config::Secret token_keys;
+  std::string slack_base_url;  // SLACK_API_BASE_URL (https://slack.com/api)
+  std::string authorize_url;   // SLACK_AUTHORIZE_URL (https://slack.com/oauth/v2/authorize)
+  std::string slack_ca_file;   // TRACKER_SLACK_CA_FILE
+  std::chrono::seconds state_lifetime{600};             // TRACKER_OAUTH_STATE_TTL
+  std::chrono::milliseconds request_timeout{10'000};    // TRACKER_SLACK_REQUEST_TIMEOUT
+  std::chrono::milliseconds prune_interval{3'600'000};  // TRACKER_PRUNE_INTERVAL
+
+  [[nodiscard]] std::string redirect_uri() const { return public_url + "/slack/oauth_redirect"; }
+};
+
+// Reads every setting; throws config::ConfigError naming each bad variable (a key list that
+// does not parse is named with what is wrong, never with the key).
+Settings load_settings(config::Env& env);
+
+}  // namespace tracker::app

@@ -1,0 +1,56 @@
+#include <tracker/app/service.hpp>
+
+namespace tracker::app {
+
+namespace asio = boost::asio;
+
+Service::Service(asio::any_io_executor executor, pg::Pool& pool, http::Client& slack_http,
+                 const Settings& settings, prometheus::Registry& registry, log::Logger& logger)
+    : logger_(logger),
+      prune_interval_(settings.prune_interval),
+      state_lifetime_(settings.state_lifetime),
+      cipher_(slack::TokenCipher::parse(settings.token_keys.reveal())),
+      store_(pool, cipher_),
+      oauth_(slack_http, settings.client_id, settings.client_secret),
+      install_({.client_id = settings.client_id,
+                .authorize_url = settings.authorize_url,
+                .redirect_uri = settings.redirect_uri(),
+                .secure_cookie = settings.public_url.starts_with("https://")},
+               slack::StateSigner(cipher_.derive("oauth-state"), settings.state_lifetime), oauth_,
+               store_, registry, logger),
+      server_(
+          executor,
+          {.address = settings.address,
+           .port = settings.port,
+           .max_connections = 1'000,
+           .body_limit = 64 * 1024,
+           .route_label = &InstallHandler::route_label},
+          [this](http::Request& request) { return install_.handle(request); }, registry, logger),
+      stop_(executor) {}
+
+asio::awaitable<bool> Service::run() {
+  // A key rotation: move every token to the first key, so that the old ones can go.
+  if (auto resealed = co_await store_.reseal(); !resealed) {
+    logger_.warn("reseal_failed", {{"error", resealed.error().describe()}});
+  } else if (resealed->resealed > 0 || resealed->unreadable > 0) {
+    logger_.log(resealed->unreadable > 0 ? log::Level::error : log::Level::info, "tokens_resealed",
+                {{"resealed", resealed->resealed},
+                 {"unreadable", resealed->unreadable},
+                 {"key_id", cipher_.current_key_id()}});
+  }
+  while (co_await stop_.sleep(prune_interval_)) {
+    if (auto pruned = co_await store_.prune_states(state_lifetime_); !pruned) {
+      logger_.warn("prune_failed", {{"error", pruned.error().describe()}});
+    } else if (*pruned > 0) {
+      logger_.debug("oauth_states_pruned", {{"deleted", *pruned}});
+    }
+  }
+  const auto grace =
+      stop_.abandoned() ? std::chrono::milliseconds{0} : std::chrono::milliseconds{2'000};
+  const std::size_t forced = co_await server_.shutdown(grace);
+  logger_.info("connections_closed", {{"closed_by_force", forced}});
+  stop_.finish();
+  co_return true;
+}
+
+}  // namespace tracker::app
