@@ -1,6 +1,6 @@
-// app: the Slack app people install and talk to. For now its own port serves the OAuth install
-// for any number of workspaces (install.hpp); the bot tokens are kept sealed in PostgreSQL. The
-// host (libs/service) reads the settings, migrates, serves the ops port, stops in order.
+// app: the Slack app people install and talk to: the OAuth install for any number of workspaces
+// (install.hpp), bot tokens sealed in PostgreSQL, uninstalls and revoked tokens (lifecycle.hpp).
+// The host (libs/service) reads the settings, migrates, serves the ops port, stops in order.
 #include <tracker/service/host.hpp>
 
 #include <tracker/app/service.hpp>
@@ -15,9 +15,15 @@ service::Component build(service::Host& host, const app::Settings& s) {
                                        .max_connections = 8,
                                        .request_timeout = s.request_timeout,
                                        .ca_file = s.slack_ca_file});
-  auto& app = host.make<app::Service>(host.executor(), host.pool(), slack_http, s, host.registry(),
-                                      host.logger());
-  return service::component(app, {{"public_url", s.public_url}, {"slack", s.slack_base_url}});
+  auto& events = host.consumer({.brokers = s.common.brokers,
+                                .group_id = s.group_id,
+                                .topics = {s.topic},
+                                .client_id = "app",
+                                .settings = {{"queued.max.messages.kbytes", "4096"}}});
+  auto& app = host.make<app::Service>(host.executor(), host.pool(), slack_http, events, s,
+                                      host.registry(), host.logger());
+  return service::component(
+      app, {{"public_url", s.public_url}, {"slack", s.slack_base_url}, {"topic", s.topic}});
 }
 
 int main() {

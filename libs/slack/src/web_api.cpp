@@ -104,11 +104,12 @@ std::string post_message_body(const PostMessage& message) {
   return body.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-boost::asio::awaitable<PostResult> WebApi::post_message(const PostMessage& message) {
+boost::asio::awaitable<PostResult> WebApi::post_message(const PostMessage& message,
+                                                        const config::Secret& bot_token) {
   // Named before the co_await: GCC 12 mishandles braced temporaries in a coroutine's call.
   http::Headers headers;
   headers.emplace_back("Content-Type", "application/json; charset=utf-8");
-  headers.emplace_back("Authorization", "Bearer " + bot_token_.reveal());
+  headers.emplace_back("Authorization", "Bearer " + bot_token.reveal());
   std::string body = post_message_body(message);
   auto reply = co_await client_.send(http::beast_http::verb::post, "/chat.postMessage",
                                      std::move(body), std::move(headers));

@@ -42,6 +42,31 @@ const pg::Statement kPruneStates{"workspaces_prune_states", R"sql(
   DELETE FROM slack_oauth_states
   WHERE expires_at < now() - make_interval(secs => $1::double precision))sql"};
 
+const pg::Statement kRevoke{"workspaces_revoke", R"sql(
+  UPDATE slack_workspaces
+  SET token_sealed = NULL, token_key_id = NULL, revoked_at = now(), revoke_reason = $2,
+      delete_after = now() + make_interval(secs => $4::double precision), updated_at = now()
+  WHERE team_id = $1 AND revoked_at IS NULL
+    AND installed_at <= to_timestamp($3::double precision))sql"};
+
+// One workspace at a time, each in its own transaction (see purge_expired).
+const pg::Statement kExpired{"workspaces_expired", R"sql(
+  SELECT team_id FROM slack_workspaces
+  WHERE delete_after IS NOT NULL AND delete_after < now() ORDER BY delete_after LIMIT 100)sql"};
+
+const pg::Statement kPurge{"workspaces_purge", R"sql(
+  WITH gone AS (
+    DELETE FROM slack_workspaces
+    WHERE team_id = $1 AND delete_after IS NOT NULL AND delete_after < now()
+    RETURNING team_id),
+  logs AS (DELETE FROM study_logs WHERE team_id IN (SELECT team_id FROM gone) RETURNING 1),
+  people AS (DELETE FROM users WHERE team_id IN (SELECT team_id FROM gone) RETURNING 1),
+  jobs AS (DELETE FROM summary_jobs WHERE team_id IN (SELECT team_id FROM gone) RETURNING 1),
+  deliveries AS (DELETE FROM slack_deliveries WHERE team_id IN (SELECT team_id FROM gone)
+                 RETURNING 1)
+  SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM logs), (SELECT count(*) FROM people),
+         (SELECT count(*) FROM jobs), (SELECT count(*) FROM deliveries))sql"};
+
 std::string sealed_base64(const slack::SealedToken& sealed) {
   return slack::base64_encode(sealed.bytes);
 }
@@ -151,6 +176,36 @@ asio::awaitable<pg::Result<WorkspaceStore::Resealed>> WorkspaceStore::reseal() {
     result.resealed += static_cast<int>(updated->affected());
   }
   co_return result;
+}
+
+asio::awaitable<pg::Result<bool>> WorkspaceStore::revoke(std::string team_id, std::string reason,
+                                                         std::chrono::system_clock::time_point at,
+                                                         std::chrono::seconds retention) {
+  auto connection = co_await pool_.acquire();
+  if (!connection) co_return connection.error();
+  const double at_s = std::chrono::duration<double>(at.time_since_epoch()).count();
+  auto rows = co_await (*connection)
+                  ->execute(kRevoke, pg::Params{team_id, reason, at_s,
+                                                static_cast<double>(retention.count())});
+  if (!rows) co_return rows.error();
+  co_return rows->affected() == 1;
+}
+
+asio::awaitable<pg::Result<std::vector<std::string>>> WorkspaceStore::purge_expired() {
+  auto connection = co_await pool_.acquire();
+  if (!connection) co_return connection.error();
+  auto expired = co_await (*connection)->execute(kExpired);
+  if (!expired) co_return expired.error();
+  std::vector<std::string> purged;
+  for (int row = 0; row < expired->size(); ++row) {
+    // One statement per workspace: its rows go together or not at all, and a reinstall that
+    // cleared delete_after meanwhile keeps everything.
+    const auto team_id = expired->get<std::string>(row, 0);
+    auto deleted = co_await (*connection)->execute(kPurge, pg::Params{team_id});
+    if (!deleted) co_return deleted.error();
+    if (deleted->get<std::int64_t>(0, 0) == 1) purged.push_back(team_id);
+  }
+  co_return purged;
 }
 
 asio::awaitable<pg::Result<std::int64_t>> WorkspaceStore::prune_states(std::chrono::seconds after) {

@@ -1,11 +1,14 @@
 #include <tracker/app/service.hpp>
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
 namespace tracker::app {
 
 namespace asio = boost::asio;
 
 Service::Service(asio::any_io_executor executor, pg::Pool& pool, http::Client& slack_http,
-                 const Settings& settings, prometheus::Registry& registry, log::Logger& logger)
+                 kafka::Consumer& events, const Settings& settings, prometheus::Registry& registry,
+                 log::Logger& logger)
     : logger_(logger),
       prune_interval_(settings.prune_interval),
       state_lifetime_(settings.state_lifetime),
@@ -26,7 +29,8 @@ Service::Service(asio::any_io_executor executor, pg::Pool& pool, http::Client& s
            .body_limit = 64 * 1024,
            .route_label = &InstallHandler::route_label},
           [this](http::Request& request) { return install_.handle(request); }, registry, logger),
-      stop_(executor) {}
+      stop_(executor),
+      lifecycle_(events, store_, stop_, settings.retention, registry, logger) {}
 
 asio::awaitable<bool> Service::run() {
   // A key rotation: move every token to the first key, so that the old ones can go.
@@ -38,18 +42,29 @@ asio::awaitable<bool> Service::run() {
                  {"unreadable", resealed->unreadable},
                  {"key_id", cipher_.current_key_id()}});
   }
+  using namespace asio::experimental::awaitable_operators;
+  const auto [pruned, consumed] = co_await (prune() && lifecycle_.run());
+  const auto grace =
+      stop_.abandoned() ? std::chrono::milliseconds{0} : std::chrono::milliseconds{2'000};
+  const std::size_t forced = co_await server_.shutdown(grace);
+  logger_.info("connections_closed", {{"closed_by_force", forced}});
+  stop_.finish();
+  co_return pruned&& consumed;
+}
+
+asio::awaitable<bool> Service::prune() {
   while (co_await stop_.sleep(prune_interval_)) {
+    if (auto purged = co_await store_.purge_expired(); !purged) {
+      logger_.warn("purge_failed", {{"error", purged.error().describe()}});
+    } else {
+      for (const auto& team_id : *purged) logger_.warn("workspace_deleted", {{"team_id", team_id}});
+    }
     if (auto pruned = co_await store_.prune_states(state_lifetime_); !pruned) {
       logger_.warn("prune_failed", {{"error", pruned.error().describe()}});
     } else if (*pruned > 0) {
       logger_.debug("oauth_states_pruned", {{"deleted", *pruned}});
     }
   }
-  const auto grace =
-      stop_.abandoned() ? std::chrono::milliseconds{0} : std::chrono::milliseconds{2'000};
-  const std::size_t forced = co_await server_.shutdown(grace);
-  logger_.info("connections_closed", {{"closed_by_force", forced}});
-  stop_.finish();
   co_return true;
 }
 

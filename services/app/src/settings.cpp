@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include <tracker/http/client.hpp>
+#include <tracker/messages/topics.hpp>
 #include <tracker/slack/token_cipher.hpp>
 
 namespace tracker::app {
@@ -43,6 +44,11 @@ Settings load_settings(config::Env& env) {
   s.request_timeout = env.duration("TRACKER_SLACK_REQUEST_TIMEOUT", 10s, 100ms, 5min);
   s.prune_interval =
       env.duration("TRACKER_PRUNE_INTERVAL", std::chrono::hours{1}, 1s, std::chrono::hours{24});
+  s.topic = env.optional("TRACKER_APP_TOPIC", std::string(messages::topics::kSlackEvents));
+  s.group_id = env.optional("TRACKER_APP_GROUP", "app");
+  s.retention = std::chrono::duration_cast<std::chrono::seconds>(
+      env.duration("TRACKER_WORKSPACE_RETENTION", std::chrono::hours{24 * 30}, 0s,
+                   std::chrono::hours{24 * 3650}));
   env.finish();
   return s;
 }

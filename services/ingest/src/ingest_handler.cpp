@@ -147,6 +147,9 @@ boost::asio::awaitable<http::Response> IngestHandler::publish(const slack::Event
                                  .key = messages::partition_key(event),
                                  .value = messages::make_envelope(event, request.body(), delivery)};
   message.headers.push_back({"schema", std::string(messages::kEnvelopeSchema)});
+  // Lets a reader that wants a few event types (the app's lifecycle events) skip the rest
+  // without parsing them.
+  message.headers.push_back({"event_type", event.event_type});
   if (const std::size_t size = kafka::record_size(message); size > max_record_bytes_) {
     // No retry can store it: say so before the producer is asked, and tell Slack not to retry.
     publish_results_.Add({{"outcome", std::string(to_string(PublishOutcome::too_large))}})

@@ -149,12 +149,13 @@ struct Notifier::Metrics {
 };
 
 Notifier::Notifier(asio::any_io_executor executor, kafka::Consumer& consumer,
-                   kafka::Producer& producer, slack::WebApi& slack, Ledger& ledger,
+                   kafka::Producer& producer, slack::WebApi& slack, Tokens& tokens, Ledger& ledger,
                    prometheus::Registry& registry, log::Logger& logger, NotifierOptions options)
     : executor_(executor),
       consumer_(consumer),
       producer_(producer),
       slack_(slack),
+      tokens_(tokens),
       ledger_(ledger),
       logger_(logger),
       options_(std::move(options)),
@@ -512,6 +513,21 @@ asio::awaitable<async::Outcome> Notifier::deliver(Item& item,
     if (!delivery.last_error.empty()) last_error = delivery.last_error;
   };
   catch_up(claim);
+
+  // The workspace's token, looked up for every delivery: an uninstall stops the next post.
+  auto token = co_await durably("token", item, [&] { return tokens_.token_for(message.team_id); });
+  if (!token) co_return token.error().outcome;
+  if (token->kind != WorkspaceToken::Kind::token) {
+    std::string reason(to_string(token->kind));
+    std::string detail = "workspace " + message.team_id +
+                         (token->kind == WorkspaceToken::Kind::uninstalled
+                              ? " uninstalled the app or revoked its token"
+                              : " never installed the app");
+    const async::Outcome given_up =
+        co_await give_up(item, message.delivery_id, std::move(reason), std::move(detail));
+    co_return given_up;
+  }
+  const config::Secret bot_token = std::move(token->token);
   int failures = 0;
   // From the first lease: time spent waiting for another notifier is not this one's delivery.
   std::optional<Clock::time_point> deadline;
@@ -601,7 +617,7 @@ asio::awaitable<async::Outcome> Notifier::deliver(Item& item,
     ++in_flight_;
     metrics_->in_flight.Set(static_cast<double>(in_flight_));
     const Clock::time_point sent_at = Clock::now();
-    slack::PostResult result = co_await slack_.post_message(post);
+    slack::PostResult result = co_await slack_.post_message(post, bot_token);
     const double latency = seconds(Clock::now() - sent_at);
     --in_flight_;
     metrics_->in_flight.Set(static_cast<double>(in_flight_));

@@ -1,6 +1,9 @@
 #include <tracker/notifier/settings.hpp>
 
+#include <stdexcept>
+
 #include <tracker/messages/topics.hpp>
+#include <tracker/slack/token_cipher.hpp>
 
 namespace tracker::notifier {
 
@@ -9,9 +12,20 @@ using namespace std::chrono_literals;
 Settings load_settings(config::Env& env) {
   Settings s;
   s.common = service::load_common(env, {.ops_port = 9468, .db_pool_size = 4});
-  s.bot_token = env.secret("SLACK_BOT_TOKEN");
+  // Installed workspaces' own tokens (TRACKER_TOKEN_ENCRYPTION_KEY), SLACK_BOT_TOKEN for one
+  // workspace, or both (the bot token for workspaces that never installed the app).
+  s.token_keys = env.optional_secret("TRACKER_TOKEN_ENCRYPTION_KEY");
+  s.bot_token =
+      s.token_keys.empty() ? env.secret("SLACK_BOT_TOKEN") : env.optional_secret("SLACK_BOT_TOKEN");
   if (!s.bot_token.empty() && !s.bot_token.reveal().starts_with("xoxb-")) {
     env.fail("SLACK_BOT_TOKEN", "is not a bot token (xoxb-...)");
+  }
+  if (!s.token_keys.empty()) {
+    try {
+      (void)slack::TokenCipher::parse(s.token_keys.reveal());
+    } catch (const std::invalid_argument& error) {
+      env.fail("TRACKER_TOKEN_ENCRYPTION_KEY", error.what());
+    }
   }
   s.slack_base_url = service::load_base_url(env, "SLACK_API_BASE_URL", "https://slack.com/api");
   s.slack_ca_file = env.optional("TRACKER_SLACK_CA_FILE", "");

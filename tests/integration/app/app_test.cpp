@@ -11,11 +11,16 @@
 #include <tracker/slack/token_cipher.hpp>
 #include <tracker/testkit/blocking_client.hpp>
 
+#include "../notifier/notifier_process.hpp"
 #include "environment.hpp"
+#include "kafka_topic.hpp"
 #include "pg_schema.hpp"
 #include "run.hpp"
 #include "service_process.hpp"
 #include "slack_simulator.hpp"
+#include "topic_checks.hpp"
+
+#include <tracker/messages/outbox.hpp>
 
 using namespace std::chrono_literals;
 using tracker::testing::ScratchSchema;
@@ -32,22 +37,31 @@ class AppProcess : public ServiceProcess {
  public:
   AppProcess(const std::string& schema, const std::string& slack_url, std::uint16_t slack_port,
              std::uint16_t port, std::uint16_t ops_port, const std::string& keys,
-             const std::string& output)
+             const std::string& output, std::vector<std::string> extra = {})
       : ServiceProcess(
             TRACKER_APP_BINARY,
-            {"DATABASE_URL=" + tracker::testing::test_database_url(), "TRACKER_DB_SCHEMA=" + schema,
-             "TRACKER_APP_ADDRESS=127.0.0.1", "TRACKER_APP_PORT=" + std::to_string(port),
-             "TRACKER_APP_PUBLIC_URL=http://127.0.0.1:" + std::to_string(port),
-             "TRACKER_OPS_ADDRESS=127.0.0.1", "TRACKER_OPS_PORT=" + std::to_string(ops_port),
-             "SLACK_CLIENT_ID=1111111111.2222222222",
-             std::string("SLACK_CLIENT_SECRET=") + kClientSecret,
-             "TRACKER_TOKEN_ENCRYPTION_KEY=" + keys, "SLACK_API_BASE_URL=" + slack_url,
-             "SLACK_AUTHORIZE_URL=http://127.0.0.1:" + std::to_string(slack_port) +
-                 "/oauth/v2/authorize",
-             "TRACKER_OAUTH_STATE_TTL=3s", "TRACKER_DB_RETRY_MAX_INTERVAL=1s",
-             "TRACKER_LOG_LEVEL=debug"}) {
+            with(std::move(extra),
+                 {"DATABASE_URL=" + tracker::testing::test_database_url(),
+                  "TRACKER_DB_SCHEMA=" + schema, "TRACKER_APP_ADDRESS=127.0.0.1",
+                  "TRACKER_APP_PORT=" + std::to_string(port),
+                  "TRACKER_APP_PUBLIC_URL=http://127.0.0.1:" + std::to_string(port),
+                  "TRACKER_OPS_ADDRESS=127.0.0.1", "TRACKER_OPS_PORT=" + std::to_string(ops_port),
+                  "SLACK_CLIENT_ID=1111111111.2222222222",
+                  std::string("SLACK_CLIENT_SECRET=") + kClientSecret,
+                  "TRACKER_TOKEN_ENCRYPTION_KEY=" + keys, "SLACK_API_BASE_URL=" + slack_url,
+                  "SLACK_AUTHORIZE_URL=http://127.0.0.1:" + std::to_string(slack_port) +
+                      "/oauth/v2/authorize",
+                  "TRACKER_OAUTH_STATE_TTL=3s", "TRACKER_DB_RETRY_MAX_INTERVAL=1s",
+                  "TRACKER_LOG_LEVEL=debug"})) {
     capture_output(output);
     start();
+  }
+
+ private:
+  static std::vector<std::string> with(std::vector<std::string> extra,
+                                       std::vector<std::string> env) {
+    for (auto& e : extra) env.push_back(std::move(e));
+    return env;
   }
 };
 
@@ -60,9 +74,10 @@ struct AppBinary : ::testing::Test {
 
   ~AppBinary() override { std::remove(output.c_str()); }
 
-  std::unique_ptr<AppProcess> start_app(const std::string& keys) {
+  std::unique_ptr<AppProcess> start_app(const std::string& keys,
+                                        std::vector<std::string> extra = {}) {
     auto app = std::make_unique<AppProcess>(schema.name(), slack.base_url(), slack.port(), port,
-                                            ops_port, keys, output);
+                                            ops_port, keys, output, std::move(extra));
     const auto [status, body] = tracker::testing::wait_ready(ops_port, 30s);
     EXPECT_EQ(status, 200U) << body << "\n" << app->output();
     return app;
@@ -227,4 +242,122 @@ TEST_F(AppBinary, ABadKeySettingIsRefusedByNameWithoutShowingTheKey) {
   EXPECT_NE(logged.find("TRACKER_TOKEN_ENCRYPTION_KEY"), std::string::npos) << logged;
   EXPECT_NE(logged.find("is 16 bytes; AES-256 needs 32"), std::string::npos) << logged;
   EXPECT_EQ(logged.find(short_key.substr(3)), std::string::npos) << logged;
+}
+
+namespace {
+
+tracker::testing::TopicRecord outbox_for(const std::string& team, const std::string& channel,
+                                         const std::string& id) {
+  tracker::messages::OutboxMessage message{.delivery_id = id,
+                                           .team_id = team,
+                                           .channel = channel,
+                                           .text = "feedback " + id,
+                                           .created_at = std::chrono::system_clock::now()};
+  return {tracker::messages::outbox_key(message), tracker::messages::encode_outbox(message)};
+}
+
+tracker::testing::TopicRecord uninstalled(const std::string& team) {
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  return tracker::testing::record_of(
+      R"({"token":"x","team_id":")" + team + R"(","api_app_id":"A0SIMAPP",)" +
+      R"("event":{"type":"app_uninstalled"},"type":"event_callback",)" + R"("event_id":"Ev)" +
+      team + R"(UNINSTALL","event_time":)" + std::to_string(now) + "}");
+}
+
+}  // namespace
+
+// Two workspaces, each posted to with its own token; one that never installed the app gets
+// SLACK_BOT_TOKEN's posts (the one-workspace token beside the installs); an uninstall with a
+// backlog queued for the workspace: nothing more is posted there, the backlog goes to the
+// dead-letter topic, and the workspace's data is deleted after the retention while the other
+// workspace's stays. No token reaches a metric.
+TEST_F(AppBinary, EachWorkspacePostsWithItsOwnTokenAndAnUninstallStopsItsPosts) {
+  tracker::testing::ScratchTopic events{1};
+  tracker::testing::ScratchTopic outbox{3};
+  tracker::testing::ScratchTopic dlq{1};
+  auto app = start_app(kKey1, {"TRACKER_APP_TOPIC=" + events.name(),
+                               "TRACKER_APP_GROUP=" + tracker::testing::unique_name("app"),
+                               "TRACKER_WORKSPACE_RETENTION=3s", "TRACKER_PRUNE_INTERVAL=1s"});
+  ASSERT_EQ(install("T1").status, 200U);
+  ASSERT_EQ(install("T2").status, 200U);
+  for (const char* team : {"T1", "T2"}) {
+    sql(std::string("INSERT INTO users (team_id, user_id) VALUES ('") + team + "', 'U1')");
+    sql(std::string("INSERT INTO study_logs (team_id, user_id, channel_id, ts, event_id, body, "
+                    "posted_at) VALUES ('") +
+        team + "', 'U1', 'C1', '1.0', 'Ev" + team + "', 'SQL 1h', now())");
+  }
+  const std::string group = tracker::testing::unique_name("notifier");
+  // SLACK_BOT_TOKEN (xoxb-simulated) stays set: the fallback for workspaces without an install.
+  const std::vector<std::string> multi = {"TRACKER_TOKEN_ENCRYPTION_KEY=" + kKey1};
+  auto notifier = std::make_unique<tracker::testing::NotifierProcess>(
+      schema.name(), outbox.name(), dlq.name(), group, slack.base_url(), multi);
+  ASSERT_EQ(tracker::testing::wait_ready(notifier->ops_port(), 30s).first, 200U);
+
+  tracker::testing::produce(
+      outbox.name(),
+      {outbox_for("T1", "C1", "d1"), outbox_for("T2", "C2", "d2"), outbox_for("T1", "C1", "d3"),
+       outbox_for("T2", "C2", "d4"), outbox_for("T3", "C3", "d5")});
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (slack.simulator().messages().size() < 5 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(100ms);
+  }
+  const auto posted = slack.simulator().messages();
+  ASSERT_EQ(posted.size(), 5U);
+  for (const auto& message : posted) {
+    if (message.channel == "C3") {
+      EXPECT_EQ(message.token, "xoxb-simulated");
+      continue;
+    }
+    EXPECT_EQ(message.token, token_of(message.channel == "C1" ? "T1" : "T2")) << message.channel;
+    EXPECT_EQ(message.workspace, message.channel == "C1" ? "T1" : "T2");
+  }
+
+  // A backlog for T2 waits in the topic while no notifier runs; then T2 uninstalls.
+  ASSERT_EQ(notifier->terminate(), 0);
+  tracker::testing::produce(
+      outbox.name(),
+      {outbox_for("T2", "C2", "d6"), outbox_for("T2", "C2", "d7"), outbox_for("T1", "C1", "d8")});
+  tracker::testing::produce(events.name(), {uninstalled("T2")});
+  const std::string revoked = tracker::testing::wait_for(
+      "SET search_path TO " + schema.name() +
+          "; SELECT revoke_reason || ' ' || (token_sealed IS NULL) || ' ' || "
+          "(delete_after IS NOT NULL) FROM slack_workspaces WHERE team_id = 'T2'",
+      "app_uninstalled true true", 30s);
+  ASSERT_EQ(revoked, "app_uninstalled true true");
+  notifier = std::make_unique<tracker::testing::NotifierProcess>(
+      schema.name(), outbox.name(), dlq.name(), group, slack.base_url(), multi);
+  const auto letters = tracker::testing::read_dead_letters(dlq.name(), 2);
+  ASSERT_EQ(letters.size(), 2U);
+  for (const auto& letter : letters) {
+    EXPECT_EQ(letter.headers.at("x-error-reason"), "workspace_uninstalled");
+  }
+  const auto after = std::chrono::steady_clock::now() + 30s;
+  while (slack.simulator().messages().size() < 6 && std::chrono::steady_clock::now() < after) {
+    std::this_thread::sleep_for(100ms);
+  }
+  std::this_thread::sleep_for(500ms);
+  const auto all = slack.simulator().messages();
+  ASSERT_EQ(all.size(), 6U);  // d8 for T1, nothing more for T2
+  EXPECT_EQ(all.back().channel, "C1");
+
+  // The retention passes: T2's data goes, T1's stays.
+  EXPECT_EQ(tracker::testing::wait_for(
+                "SET search_path TO " + schema.name() + "; SELECT count(*) FROM slack_workspaces",
+                "1", 30s),
+            "1");
+  EXPECT_EQ(sql("SELECT string_agg(DISTINCT team_id, ',') FROM study_logs"), "T1");
+  EXPECT_EQ(sql("SELECT string_agg(DISTINCT team_id, ',') FROM users"), "T1");
+  EXPECT_EQ(sql("SELECT count(*) FROM slack_deliveries WHERE team_id = 'T2'"), "0");
+
+  for (const std::uint16_t metrics_port : {ops_port, notifier->ops_port()}) {
+    const auto metrics = tracker::testkit::blocking_get("127.0.0.1", metrics_port, "/metrics");
+    for (const auto& issued : slack.simulator().issued_tokens()) {
+      EXPECT_EQ(metrics.body.find(issued.token.substr(5)), std::string::npos);
+    }
+  }
+  EXPECT_EQ(notifier->terminate(), 0);
+  EXPECT_EQ(app->terminate(), 0);
+  EXPECT_NE(app->output().find("\"workspace_deleted\""), std::string::npos);
 }

@@ -27,10 +27,12 @@ struct SlackSimulatorTest : ::testing::Test {
   std::vector<PostResult> post_all(SimulatorThread& sim, std::vector<PostMessage> messages,
                                    const std::string& token = "xoxb-simulated") {
     tracker::http::Client client(io.get_executor(), {.base_url = sim.base_url()});
-    tracker::slack::WebApi api(client, tracker::config::Secret(token));
+    tracker::slack::WebApi api(client);
+    const tracker::config::Secret bot_token(token);
     std::vector<PostResult> results;
     run(io, [&]() -> asio::awaitable<void> {
-      for (const auto& message : messages) results.push_back(co_await api.post_message(message));
+      for (const auto& message : messages)
+        results.push_back(co_await api.post_message(message, bot_token));
     }());
     return results;
   }

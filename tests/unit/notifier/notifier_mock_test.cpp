@@ -154,7 +154,8 @@ struct NotifierMock : ::testing::Test {
   asio::io_context io;
   tracker::loadtest::SimulatorThread slack_sim;
   tracker::http::Client http{io.get_executor(), {.base_url = slack_sim.base_url()}};
-  tracker::slack::WebApi slack{http, tracker::config::Secret("xoxb-simulated")};
+  tracker::slack::WebApi slack{http};
+  tracker::notifier::StaticTokens tokens{tracker::config::Secret("xoxb-simulated")};
   prometheus::Registry registry;
   MemoryLedger ledger;
 
@@ -201,7 +202,7 @@ TEST_F(NotifierMock, ADatabaseOutagePausesConsumptionUntilTheLedgerAnswersThenPo
   tracker::kafka::Consumer consumer(io.get_executor(), consumer_options("slack-outbox", "n"),
                                     tracker::log::null_logger());
   tracker::kafka::Producer producer({.brokers = cluster.bootstraps()}, tracker::log::null_logger());
-  tracker::notifier::Notifier notifier(io.get_executor(), consumer, producer, slack, ledger,
+  tracker::notifier::Notifier notifier(io.get_executor(), consumer, producer, slack, tokens, ledger,
                                        registry, tracker::log::null_logger(), options());
   ledger.down = true;
   bool paused_in_outage = false;
@@ -236,7 +237,7 @@ TEST_F(NotifierMock, ALedgerStepRefusedForItsDataIsDeadLetteredAndNeverPosted) {
   tracker::kafka::Consumer consumer(io.get_executor(), consumer_options("slack-outbox", "n"),
                                     tracker::log::null_logger());
   tracker::kafka::Producer producer({.brokers = cluster.bootstraps()}, tracker::log::null_logger());
-  tracker::notifier::Notifier notifier(io.get_executor(), consumer, producer, slack, ledger,
+  tracker::notifier::Notifier notifier(io.get_executor(), consumer, producer, slack, tokens, ledger,
                                        registry, tracker::log::null_logger(), options());
   // A data exception (class 22): the delivery can never be recorded as it is.
   ledger.refuse_claim = Error{.kind = Error::Kind::query,
@@ -278,4 +279,70 @@ TEST_F(NotifierMock, ALedgerStepRefusedForItsDataIsDeadLetteredAndNeverPosted) {
   const std::string_view error = letter->header("x-error").value_or("");
   EXPECT_NE(error.find("22021"), std::string_view::npos) << error;
   EXPECT_EQ(letter->header("x-failed-by"), "notifier");
+}
+
+namespace {
+
+// The first lookup finds a workspace that never installed the app; later ones find a token that
+// does not open while `unreadable`, then the token.
+class SwitchTokens final : public tracker::notifier::Tokens {
+ public:
+  asio::awaitable<tracker::pg::Result<tracker::notifier::WorkspaceToken>> token_for(
+      std::string) override {
+    if (++calls == 1) {
+      co_return tracker::notifier::WorkspaceToken{
+          tracker::notifier::WorkspaceToken::Kind::not_installed, {}};
+    }
+    if (unreadable) {
+      co_return Error{.kind = Error::Kind::usage,
+                      .message = "sealed token does not open (unknown_key, key \"k0\")"};
+    }
+    co_return answer;
+  }
+  tracker::notifier::WorkspaceToken answer{tracker::notifier::WorkspaceToken::Kind::token,
+                                           tracker::config::Secret("xoxb-simulated")};
+  bool unreadable = true;
+  int calls = 0;
+};
+
+}  // namespace
+
+TEST_F(NotifierMock, AWorkspaceWithoutTheAppIsDeadLetteredAndATokenThatDoesNotOpenIsWaitedOut) {
+  produce(summary_message("summary:j3"));
+  produce(summary_message("summary:j4"));
+  tracker::kafka::Consumer consumer(io.get_executor(), consumer_options("slack-outbox", "n"),
+                                    tracker::log::null_logger());
+  tracker::kafka::Producer producer({.brokers = cluster.bootstraps()}, tracker::log::null_logger());
+  SwitchTokens switched;
+  tracker::notifier::Notifier notifier(io.get_executor(), consumer, producer, slack, switched,
+                                       ledger, registry, tracker::log::null_logger(), options());
+  bool refused = false;
+  bool waited = false;
+  bool posted = false;
+  std::optional<bool> healthy;
+  run(io, [&]() -> asio::awaitable<void> {
+    asio::co_spawn(
+        co_await asio::this_coro::executor,
+        [&]() -> asio::awaitable<void> { healthy = co_await notifier.run(); }, asio::detached);
+    refused = co_await eventually([&] {
+      const auto row = ledger.rows.find("summary:j3");
+      return row != ledger.rows.end() && row->second.claim.state == DeliveryState::failed;
+    });
+    // The next delivery meets a token that does not open: the deployment's fault, waited out.
+    waited = co_await eventually([&] { return switched.calls >= 4 && !notifier.ready(); });
+    switched.unreadable = false;
+    posted = co_await eventually(
+        [&] { return ledger.rows["summary:j4"].claim.state == DeliveryState::posted; });
+    notifier.stop(1s);
+    static_cast<void>(co_await eventually([&] { return healthy.has_value(); }));
+  }());
+  ASSERT_TRUE(refused) << "a workspace that never installed the app fails the delivery";
+  EXPECT_NE(ledger.rows["summary:j3"].claim.last_error.find("workspace_not_installed"),
+            std::string::npos)
+      << ledger.rows["summary:j3"].claim.last_error;
+  EXPECT_TRUE(waited) << "not ready while the token does not open";
+  EXPECT_TRUE(posted) << "posted once the token opens";
+  const auto messages = slack_sim.simulator().messages("C1");
+  ASSERT_EQ(messages.size(), 1U);
+  EXPECT_EQ(messages.front().token, "xoxb-simulated");
 }

@@ -69,10 +69,11 @@ std::string post_message_body(const PostMessage& message);
 class WebApi {
  public:
   // `client`'s base URL is the API root, e.g. https://slack.com/api.
-  WebApi(http::Client& client, config::Secret bot_token)
-      : client_(client), bot_token_(std::move(bot_token)) {}
+  explicit WebApi(http::Client& client) : client_(client) {}
 
-  boost::asio::awaitable<PostResult> post_message(const PostMessage& message);
+  // Posts with `bot_token`, the token of the workspace the channel is in.
+  boost::asio::awaitable<PostResult> post_message(const PostMessage& message,
+                                                  const config::Secret& bot_token);
 
   // Ends the requests in flight now and refuses new ones: for a shutdown whose grace is over. A
   // post cut off after it was sent fails with `aborted` and is in doubt: it may have reached
@@ -81,7 +82,6 @@ class WebApi {
 
  private:
   http::Client& client_;
-  config::Secret bot_token_;
 };
 
 }  // namespace tracker::slack

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -67,6 +68,19 @@ class WorkspaceStore final : public Installations {
     int unreadable = 0;
   };
   asio::awaitable<pg::Result<Resealed>> reseal();
+
+  // An uninstall or a revoked bot token (`reason`: app_uninstalled, tokens_revoked) that
+  // happened at `at`: the token is removed now and the workspace's data is to be deleted
+  // `retention` later. An event older than the workspace's latest install changes nothing (a
+  // replay after a reinstall); returns whether the workspace was revoked by this call.
+  asio::awaitable<pg::Result<bool>> revoke(std::string team_id, std::string reason,
+                                           std::chrono::system_clock::time_point at,
+                                           std::chrono::seconds retention);
+
+  // Deletes everything kept about workspaces whose retention after a revocation has passed:
+  // study logs, people, summary jobs and summaries, delivery records, the workspace itself.
+  // Returns the team ids deleted.
+  asio::awaitable<pg::Result<std::vector<std::string>>> purge_expired();
 
   // Forgets used states that expired more than `after` ago; returns how many.
   asio::awaitable<pg::Result<std::int64_t>> prune_states(std::chrono::seconds after);

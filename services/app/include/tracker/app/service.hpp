@@ -1,10 +1,12 @@
 #pragma once
-// The Slack app's own port as the service host runs it: the OAuth install (install.hpp) served
-// on TRACKER_APP_ADDRESS:TRACKER_APP_PORT.
+// The Slack app as the service host runs it: the OAuth install (install.hpp) served on
+// TRACKER_APP_ADDRESS:TRACKER_APP_PORT, and the workspace lifecycle events (lifecycle.hpp).
 //   listen(): binds the port;
 //   run():    first seals again with the current key every token sealed under an older one
-//             (a key rotation), then serves, forgetting used OAuth states past their expiry
-//             every TRACKER_PRUNE_INTERVAL, until stop(grace); requests in progress get `grace`.
+//             (a key rotation); then, until stop(grace), serves, reads the lifecycle events,
+//             and every TRACKER_PRUNE_INTERVAL deletes the data of workspaces whose retention
+//             after an uninstall has passed and forgets used OAuth states past their expiry;
+//             requests in progress then get up to 2 s.
 #include <chrono>
 #include <cstdint>
 
@@ -22,6 +24,7 @@
 #include <tracker/workspaces/workspace_store.hpp>
 
 #include <tracker/app/install.hpp>
+#include <tracker/app/lifecycle.hpp>
 #include <tracker/app/settings.hpp>
 
 namespace tracker::app {
@@ -29,7 +32,8 @@ namespace tracker::app {
 class Service {
  public:
   Service(boost::asio::any_io_executor executor, pg::Pool& pool, http::Client& slack_http,
-          const Settings& settings, prometheus::Registry& registry, log::Logger& logger);
+          kafka::Consumer& events, const Settings& settings, prometheus::Registry& registry,
+          log::Logger& logger);
 
   void listen() { server_.start(); }
   boost::asio::awaitable<bool> run();
@@ -47,7 +51,9 @@ class Service {
   InstallHandler install_;
   http::Server server_;
   async::GracefulStop stop_;
-  std::chrono::milliseconds grace_{0};
+  Lifecycle lifecycle_;
+
+  boost::asio::awaitable<bool> prune();
 };
 
 }  // namespace tracker::app

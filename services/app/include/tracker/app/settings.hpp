@@ -28,6 +28,11 @@ struct Settings {
   std::chrono::seconds state_lifetime{600};             // TRACKER_OAUTH_STATE_TTL
   std::chrono::milliseconds request_timeout{10'000};    // TRACKER_SLACK_REQUEST_TIMEOUT
   std::chrono::milliseconds prune_interval{3'600'000};  // TRACKER_PRUNE_INTERVAL
+  std::string topic;     // TRACKER_APP_TOPIC (slack-events): the lifecycle events
+  std::string group_id;  // TRACKER_APP_GROUP (app)
+  // TRACKER_WORKSPACE_RETENTION: how long a workspace's data is kept after an uninstall or a
+  // revoked token (30 days), before the app deletes it.
+  std::chrono::seconds retention{30 * 24 * 3600};
 
   [[nodiscard]] std::string redirect_uri() const { return public_url + "/slack/oauth_redirect"; }
 };

@@ -78,6 +78,7 @@
 #include <tracker/notifier/lease.hpp>
 #include <tracker/notifier/ledger.hpp>
 #include <tracker/notifier/pacer.hpp>
+#include <tracker/notifier/tokens.hpp>
 
 namespace tracker::notifier {
 
@@ -113,7 +114,7 @@ struct NotifierOptions {
 class Notifier {
  public:
   Notifier(asio::any_io_executor executor, kafka::Consumer& consumer, kafka::Producer& producer,
-           slack::WebApi& slack, Ledger& ledger, prometheus::Registry& registry,
+           slack::WebApi& slack, Tokens& tokens, Ledger& ledger, prometheus::Registry& registry,
            log::Logger& logger, NotifierOptions options);
   ~Notifier();
   Notifier(const Notifier&) = delete;
@@ -180,6 +181,7 @@ class Notifier {
   kafka::Consumer& consumer_;
   kafka::Producer& producer_;
   slack::WebApi& slack_;
+  Tokens& tokens_;
   Ledger& ledger_;
   log::Logger& logger_;
   NotifierOptions options_;

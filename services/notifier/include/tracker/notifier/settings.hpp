@@ -16,7 +16,8 @@ struct Settings {
   // KAFKA_BROKERS, DATABASE_URL, TRACKER_DB_* (pool 4), TRACKER_MIGRATE_ON_START,
   // TRACKER_OPS_* (9468), TRACKER_SHUTDOWN_GRACE, TRACKER_LOG_LEVEL
   service::Settings common;
-  config::Secret bot_token;     // SLACK_BOT_TOKEN (xoxb-...)
+  config::Secret bot_token;     // SLACK_BOT_TOKEN (xoxb-...): required without token_keys
+  config::Secret token_keys;    // TRACKER_TOKEN_ENCRYPTION_KEY: each workspace's own token
   std::string slack_base_url;   // SLACK_API_BASE_URL (https://slack.com/api)
   std::string slack_ca_file;    // TRACKER_SLACK_CA_FILE: CAs to trust instead of the system's
   std::string topic;            // TRACKER_NOTIFIER_TOPIC (slack-outbox)
