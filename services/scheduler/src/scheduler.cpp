@@ -58,6 +58,9 @@ WITH due AS (
       (($1::timestamptz - make_interval(secs => $2::double precision)) AT TIME ZONE u.time_zone)::date,
       ($1::timestamptz AT TIME ZONE u.time_zone)::date, interval '1 day') AS g) AS d
   WHERE NOT u.opted_out
+    -- A workspace that uninstalled the app gets no summaries while its data awaits deletion.
+    AND NOT EXISTS (SELECT 1 FROM slack_workspaces w
+                    WHERE w.team_id = u.team_id AND w.revoked_at IS NOT NULL)
 ), open AS (
   SELECT due.*,
          (SELECT max(j.version) FROM summary_jobs j

@@ -315,3 +315,26 @@ TEST_F(SchedulerTest, TriggerEndpointNeedsTheAdminToken) {
             std::string::npos);
   EXPECT_EQ(scheduler.terminate(), 0);
 }
+
+// A workspace that uninstalled the app gets no scheduled summaries while its data awaits
+// deletion; a reinstall brings them back.
+TEST_F(SchedulerTest, NoSummariesForAWorkspaceThatUninstalledTheApp) {
+  const auto now = at("2026-12-01T12:00:30Z");
+  tracker::testing::seed_people(schema.name(), 2, "UTC", 12, 1,
+                                "'2026-12-01T06:00:00Z'::timestamptz");
+  ScratchSchema::exec(
+      q("UPDATE users SET team_id = 'T2' WHERE user_id = 'U00002'; "
+        "UPDATE study_logs SET team_id = 'T2' WHERE user_id = 'U00002'; "
+        "INSERT INTO slack_workspaces (team_id, revoked_at, revoke_reason, "
+        "delete_after) VALUES ('T2', now(), 'app_uninstalled', now() + "
+        "interval '30 days')"));
+  SchedulerOptions options;
+  options.job_timeout = 24h;
+  InProcess s(schema.name(), topic.name(), options);
+  EXPECT_EQ(s.tick(now).claimed, 1U);
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT string_agg(team_id || ':' || user_id, ',') FROM "
+                                  "summary_jobs")),
+            "T1:U00001");
+  ScratchSchema::exec(q("UPDATE slack_workspaces SET revoked_at = NULL, delete_after = NULL"));
+  EXPECT_EQ(s.tick(now + 1min).claimed, 1U);
+}
