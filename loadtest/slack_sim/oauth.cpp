@@ -132,6 +132,11 @@ std::optional<std::string> SlackSimulator::token_workspace(const std::string& to
   return std::nullopt;
 }
 
+std::vector<CommandResponse> SlackSimulator::responses() const {
+  std::lock_guard lock(mutex_);
+  return responses_;
+}
+
 std::vector<IssuedToken> SlackSimulator::issued_tokens() const {
   std::lock_guard lock(mutex_);
   return tokens_;

@@ -384,6 +384,17 @@ asio::awaitable<http::Response> SlackSimulator::handle(http::Request& request) {
       }
     } else if (path.ends_with("/oauth.v2.access") && request.method() == bh::verb::post) {
       response = oauth_access(request);
+    } else if (path.starts_with("/commands/") && request.method() == bh::verb::post) {
+      // https://api.slack.com/interactivity/handling#message_responses: JSON, up to 5 answers
+      // within 30 minutes; this records every answer.
+      json body = json::parse(request.body(), nullptr, false);
+      if (body.is_discarded() || !body.is_object()) {
+        response = http::error_response(bh::status::bad_request, "invalid_payload",
+                                        "not a JSON object", version);
+      } else {
+        responses_.push_back({std::string(path), std::move(body)});
+        response = http::json_response(bh::status::ok, R"({"ok":true})", version);
+      }
     } else if (path == "/oauth/v2/authorize" && request.method() == bh::verb::get) {
       response = authorize(query, version);
     } else if (path == "/_sim/messages" && request.method() == bh::verb::get) {

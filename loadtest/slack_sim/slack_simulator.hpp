@@ -17,6 +17,9 @@
 //                                        same redirect_uri) for a bot token of that workspace
 //                                        (https://api.slack.com/methods/oauth.v2.access)
 //
+//   POST /commands/...                   a slash command's response_url: the answer is recorded
+//                                        (responses()) and acknowledged as Slack does
+//
 // Tokens: `token` stands for the app in every workspace (the one-workspace mode); a token
 // issued by oauth.v2.access belongs to its workspace, and its posts count against that
 // workspace's limit. revoke(team) ends every token of a workspace: it then answers
@@ -82,6 +85,12 @@ struct SimulatorOptions {
   // The app's credentials that oauth.v2.access accepts.
   std::string client_id = "1111111111.2222222222";
   std::string client_secret = "sim-client-secret";
+};
+
+// An answer posted to a response_url.
+struct CommandResponse {
+  std::string path;  // /commands/...
+  nlohmann::json body;
 };
 
 // A token oauth.v2.access issued.
@@ -153,6 +162,9 @@ class SlackSimulator {
   [[nodiscard]] nlohmann::json config() const;
   void reset();
 
+  // Answers posted to response_urls, in order.
+  [[nodiscard]] std::vector<CommandResponse> responses() const;
+
   // Tokens issued by oauth.v2.access, in order.
   [[nodiscard]] std::vector<IssuedToken> issued_tokens() const;
   // Revokes every token issued to `team_id` (an uninstall); true if there was one.
@@ -199,6 +211,7 @@ class SlackSimulator {
   std::uint64_t fault_turn_ = 0;
   std::unordered_map<std::string, IssuedCode> codes_;
   std::vector<IssuedToken> tokens_;
+  std::vector<CommandResponse> responses_;
 };
 
 // A SlackSimulator on 127.0.0.1 (any free port) with its own io_context thread, for tests.

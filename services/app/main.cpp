@@ -1,5 +1,5 @@
 // app: the Slack app people install and talk to: the OAuth install for any number of workspaces
-// (install.hpp), bot tokens sealed in PostgreSQL, uninstalls and revoked tokens (lifecycle.hpp).
+// (install.hpp), /study (commands.hpp), uninstalls and revoked tokens (lifecycle.hpp).
 // The host (libs/service) reads the settings, migrates, serves the ops port, stops in order.
 #include <tracker/service/host.hpp>
 
@@ -15,12 +15,14 @@ service::Component build(service::Host& host, const app::Settings& s) {
                                        .max_connections = 8,
                                        .request_timeout = s.request_timeout,
                                        .ca_file = s.slack_ca_file});
-  auto& events = host.consumer({.brokers = s.common.brokers,
-                                .group_id = s.group_id,
-                                .topics = {s.topic},
-                                .client_id = "app",
-                                .settings = {{"queued.max.messages.kbytes", "4096"}}});
-  auto& app = host.make<app::Service>(host.executor(), host.pool(), slack_http, events, s,
+  auto& responses = host.http_client(
+      {.base_url = s.response_origin, .max_connections = 8, .request_timeout = s.request_timeout});
+  auto& inbox = host.consumer({.brokers = s.common.brokers,
+                               .group_id = s.group_id,
+                               .topics = {s.topic, s.command_topic},
+                               .client_id = "app",
+                               .settings = {{"queued.max.messages.kbytes", "4096"}}});
+  auto& app = host.make<app::Service>(host.executor(), host.pool(), slack_http, responses, inbox, s,
                                       host.registry(), host.logger());
   return service::component(
       app, {{"public_url", s.public_url}, {"slack", s.slack_base_url}, {"topic", s.topic}});

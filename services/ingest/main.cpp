@@ -14,7 +14,7 @@ service::Component build(service::Host& host, const ingest::Settings& s) {
   auto& producer = host.producer({.brokers = s.common.brokers,
                                   .client_id = "ingest",
                                   .queue_max_messages = s.producer_queue_messages,
-                                  .topics = {s.topic}});
+                                  .topics = {s.topic, s.command_topic}});
   auto& ingest =
       host.make<ingest::Service>(host.executor(), producer, s, host.registry(), host.logger());
   return service::component(ingest, {{"topic", s.topic},

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <tracker/http/form.hpp>
+
 namespace tracker::slack {
 
 namespace {
@@ -71,6 +73,26 @@ SlackRequest classify(std::string_view body, BodyFormat format) {
         minute != json.end() && minute->is_number_integer() ? minute->get<std::int64_t>() : 0};
   }
   return Malformed{"unknown envelope type \"" + *type + "\""};
+}
+
+std::variant<SlashCommand, Malformed> read_slash_command(std::string_view body) {
+  const auto fields = http::parse_form(body);
+  if (!fields) return Malformed{"body is not form-encoded (a broken %-escape)"};
+  SlashCommand command;
+  for (const auto& [name, out] : {std::pair<const char*, std::string*>{"team_id", &command.team_id},
+                                  {"user_id", &command.user_id},
+                                  {"command", &command.command},
+                                  {"response_url", &command.response_url}}) {
+    *out = http::form_value(*fields, name).value_or("");
+    if (out->empty()) return Malformed{std::string("slash command without ") + name};
+  }
+  command.channel_id = http::form_value(*fields, "channel_id").value_or("");
+  command.text = http::form_value(*fields, "text").value_or("");
+  if (!command.response_url.starts_with("https://") &&
+      !command.response_url.starts_with("http://")) {
+    return Malformed{"response_url is not an http(s) URL"};
+  }
+  return command;
 }
 
 }  // namespace tracker::slack

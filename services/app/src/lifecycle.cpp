@@ -88,27 +88,15 @@ asio::awaitable<bool> Lifecycle::apply(const LifecycleEvent& event) {
   co_return true;
 }
 
-asio::awaitable<bool> Lifecycle::run() {
-  while (!stop_.requested()) {
-    auto batch = co_await consumer_.poll_batch(500, 200ms);
-    if (!batch) {
-      logger_.error("consumer_failed", {{"error", batch.error().message()}});
-      co_return false;
-    }
-    for (const auto& record : *batch) {
-      const auto type = record.header("event_type");
-      if (!type || is_lifecycle_type(*type)) {
-        // A record without the header (written before ingest set it) is read to find out.
-        if (auto envelope = messages::decode_envelope(record.value())) {
-          if (auto event = read_lifecycle(*envelope)) {
-            if (!co_await apply(*event)) co_return true;  // abandoned: left unacknowledged
-          }
-        }
-      }
-      (void)consumer_.store_offset(record);
-    }
-  }
-  co_return true;
+asio::awaitable<bool> Lifecycle::handle(const kafka::Message& record) {
+  const auto type = record.header("event_type");
+  if (type && !is_lifecycle_type(*type)) co_return true;
+  // A record without the header (written before ingest set it) is read to find out.
+  auto envelope = messages::decode_envelope(record.value());
+  if (!envelope) co_return true;  // the worker dead-letters what does not decode
+  const auto event = read_lifecycle(*envelope);
+  if (!event) co_return true;
+  co_return co_await apply(*event);
 }
 
 }  // namespace tracker::app

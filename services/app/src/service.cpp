@@ -7,8 +7,8 @@ namespace tracker::app {
 namespace asio = boost::asio;
 
 Service::Service(asio::any_io_executor executor, pg::Pool& pool, http::Client& slack_http,
-                 kafka::Consumer& events, const Settings& settings, prometheus::Registry& registry,
-                 log::Logger& logger)
+                 http::Client& responses, kafka::Consumer& inbox, const Settings& settings,
+                 prometheus::Registry& registry, log::Logger& logger)
     : logger_(logger),
       prune_interval_(settings.prune_interval),
       state_lifetime_(settings.state_lifetime),
@@ -30,7 +30,11 @@ Service::Service(asio::any_io_executor executor, pg::Pool& pool, http::Client& s
            .route_label = &InstallHandler::route_label},
           [this](http::Request& request) { return install_.handle(request); }, registry, logger),
       stop_(executor),
-      lifecycle_(events, store_, stop_, settings.retention, registry, logger) {}
+      inbox_(inbox),
+      command_topic_(settings.command_topic),
+      lifecycle_(inbox, store_, stop_, settings.retention, registry, logger),
+      study_(pool, settings.person_defaults),
+      commands_(study_, responses, stop_, registry, logger) {}
 
 asio::awaitable<bool> Service::run() {
   // A key rotation: move every token to the first key, so that the old ones can go.
@@ -43,13 +47,30 @@ asio::awaitable<bool> Service::run() {
                  {"key_id", cipher_.current_key_id()}});
   }
   using namespace asio::experimental::awaitable_operators;
-  const auto [pruned, consumed] = co_await (prune() && lifecycle_.run());
+  const auto [pruned, consumed] = co_await (prune() && consume());
   const auto grace =
       stop_.abandoned() ? std::chrono::milliseconds{0} : std::chrono::milliseconds{2'000};
   const std::size_t forced = co_await server_.shutdown(grace);
   logger_.info("connections_closed", {{"closed_by_force", forced}});
   stop_.finish();
   co_return pruned&& consumed;
+}
+
+asio::awaitable<bool> Service::consume() {
+  while (!stop_.requested()) {
+    auto batch = co_await inbox_.poll_batch(500, std::chrono::milliseconds{200});
+    if (!batch) {
+      logger_.error("consumer_failed", {{"error", batch.error().message()}});
+      co_return false;
+    }
+    for (const auto& record : *batch) {
+      const bool done = record.topic() == command_topic_ ? co_await commands_.run(record)
+                                                         : co_await lifecycle_.handle(record);
+      if (!done) co_return true;  // abandoned at the end of the grace: left unacknowledged
+      (void)inbox_.store_offset(record);
+    }
+  }
+  co_return true;
 }
 
 asio::awaitable<bool> Service::prune() {

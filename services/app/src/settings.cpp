@@ -46,6 +46,13 @@ Settings load_settings(config::Env& env) {
       env.duration("TRACKER_PRUNE_INTERVAL", std::chrono::hours{1}, 1s, std::chrono::hours{24});
   s.topic = env.optional("TRACKER_APP_TOPIC", std::string(messages::topics::kSlackEvents));
   s.group_id = env.optional("TRACKER_APP_GROUP", "app");
+  s.command_topic =
+      env.optional("TRACKER_APP_COMMAND_TOPIC", std::string(messages::topics::kSlackCommands));
+  s.response_origin =
+      service::load_base_url(env, "SLACK_RESPONSE_URL_ORIGIN", "https://hooks.slack.com");
+  s.person_defaults.time_zone = env.optional("TRACKER_DEFAULT_TIME_ZONE", "Asia/Seoul");
+  s.person_defaults.summary_hour =
+      static_cast<int>(env.integer("TRACKER_DEFAULT_SUMMARY_HOUR", 21, 0, 23));
   s.retention = std::chrono::duration_cast<std::chrono::seconds>(
       env.duration("TRACKER_WORKSPACE_RETENTION", std::chrono::hours{24 * 30}, 0s,
                    std::chrono::hours{24 * 3650}));

@@ -5,9 +5,11 @@
 #include <boost/beast/http/field.hpp>
 #include <nlohmann/json.hpp>
 
+#include <tracker/messages/command.hpp>
 #include <tracker/messages/envelope.hpp>
 #include <tracker/metrics/declare.hpp>
 #include <tracker/slack/request.hpp>
+#include <tracker/slack/study_command.hpp>
 
 namespace tracker::ingest {
 
@@ -33,6 +35,13 @@ std::string media_type(std::string_view content_type) {
   return type;
 }
 
+http::Response ephemeral(std::string_view text, unsigned version) {
+  return http::json_response(bh::status::ok,
+                             nlohmann::json{{"response_type", "ephemeral"}, {"text", text}}.dump(
+                                 -1, ' ', false, nlohmann::json::error_handler_t::replace),
+                             version);
+}
+
 http::Response no_retry(http::Response response) {
   response.set("x-slack-no-retry", "1");
   return response;
@@ -42,11 +51,13 @@ http::Response no_retry(http::Response response) {
 
 IngestHandler::IngestHandler(slack::SignatureVerifier verifier, EventPublisher& publisher,
                              std::string topic, prometheus::Registry& registry, log::Logger& logger,
-                             slack::WallClock clock, std::size_t max_record_bytes)
+                             slack::WallClock clock, std::size_t max_record_bytes,
+                             std::string command_topic)
     : verifier_(std::move(verifier)),
       publisher_(publisher),
       topic_(std::move(topic)),
       max_record_bytes_(max_record_bytes),
+      command_topic_(std::move(command_topic)),
       logger_(logger),
       clock_(clock ? std::move(clock) : [] { return std::chrono::system_clock::now(); }),
       signature_failures_(metrics::counters(registry, "tracker_ingest_signature_failures_total",
@@ -65,17 +76,25 @@ IngestHandler::IngestHandler(slack::SignatureVerifier verifier, EventPublisher& 
       publish_seconds_(metrics::histogram(
           registry, "tracker_ingest_publish_duration_seconds",
           "Time from handing an event to Kafka to the broker's answer.",
-          {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0})) {}
+          {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0})),
+      commands_(metrics::counters(registry, "tracker_ingest_commands_total",
+                                  "Slash commands by outcome (help, refused: a mistake answered "
+                                  "at once, published, not_published).")) {}
 
 std::string IngestHandler::route_label(std::string_view target) {
-  return path_of(target) == kEventsPath ? std::string(kEventsPath) : "other";
+  const auto path = path_of(target);
+  if (path == kEventsPath || path == kCommandsPath) return std::string(path);
+  return "other";
 }
 
 boost::asio::awaitable<http::Response> IngestHandler::handle(http::Request& request) {
   const unsigned version = request.version();
+  if (path_of(request.target()) == kCommandsPath) co_return co_await command(request);
   if (path_of(request.target()) != kEventsPath) {
-    co_return http::error_response(bh::status::not_found, "not_found",
-                                   "no such path; Slack events go to /slack/events", version);
+    co_return http::error_response(
+        bh::status::not_found, "not_found",
+        "no such path; Slack events go to /slack/events, slash commands to /slack/commands",
+        version);
   }
   if (request.method() != bh::verb::post) {
     auto response = http::error_response(bh::status::method_not_allowed, "method_not_allowed",
@@ -192,6 +211,71 @@ boost::asio::awaitable<http::Response> IngestHandler::publish(const slack::Event
       "event not stored (" + std::string(to_string(outcome)) + "); retry later", version);
   response.set(bh::field::retry_after, "1");
   co_return response;
+}
+
+boost::asio::awaitable<http::Response> IngestHandler::command(const http::Request& request) {
+  const unsigned version = request.version();
+  if (request.method() != bh::verb::post) {
+    auto response = http::error_response(bh::status::method_not_allowed, "method_not_allowed",
+                                         "use POST", version);
+    response.set(bh::field::allow, "POST");
+    co_return response;
+  }
+  if (media_type(header(request, "content-type")) != "application/x-www-form-urlencoded") {
+    co_return http::error_response(bh::status::unsupported_media_type, "unsupported_media_type",
+                                   "expected application/x-www-form-urlencoded", version);
+  }
+  const auto check = verifier_.verify(header(request, "x-slack-request-timestamp"),
+                                      header(request, "x-slack-signature"), request.body());
+  if (check != slack::SignatureCheck::ok) {
+    signature_failures_.Add({{"reason", std::string(slack::to_string(check))}}).Increment();
+    logger_.warn("signature_rejected",
+                 {{"reason", slack::to_string(check)}, {"path", kCommandsPath}});
+    co_return http::error_response(bh::status::unauthorized, "invalid_signature",
+                                   std::string(slack::to_string(check)), version);
+  }
+  const auto read = slack::read_slash_command(request.body());
+  if (const auto* malformed = std::get_if<slack::Malformed>(&read)) {
+    logger_.warn("signed_request_malformed",
+                 {{"reason", malformed->reason}, {"path", kCommandsPath}});
+    co_return http::error_response(bh::status::bad_request, "bad_request", malformed->reason,
+                                   version);
+  }
+  const auto& slash = std::get<slack::SlashCommand>(read);
+  const auto parsed = slack::parse_study_command(slash.text);
+  if (!parsed) {
+    commands_.Add({{"outcome", "refused"}}).Increment();
+    co_return ephemeral(parsed.error().message, version);
+  }
+  if (parsed->kind == slack::StudyCommand::Kind::help) {
+    commands_.Add({{"outcome", "help"}}).Increment();
+    co_return ephemeral(slack::study_help(parsed->language), version);
+  }
+  const bool korean = parsed->language == slack::Language::ko;
+  const messages::CommandRecord record{.team_id = slash.team_id,
+                                       .user_id = slash.user_id,
+                                       .channel_id = slash.channel_id,
+                                       .command = slash.command,
+                                       .text = slash.text,
+                                       .response_url = slash.response_url,
+                                       .received_at = clock_()};
+  kafka::OutgoingMessage message{.topic = command_topic_,
+                                 .key = messages::command_key(record),
+                                 .value = messages::encode_command(record)};
+  message.headers.push_back({"schema", std::string(messages::kCommandSchema)});
+  const PublishOutcome outcome = co_await publisher_.publish(std::move(message));
+  if (outcome != PublishOutcome::published) {
+    commands_.Add({{"outcome", "not_published"}}).Increment();
+    logger_.warn("command_not_published", {{"outcome", to_string(outcome)},
+                                           {"team_id", slash.team_id},
+                                           {"subcommand", slack::to_string(parsed->kind)}});
+    co_return ephemeral(korean ? "지금은 명령을 받을 수 없습니다. 잠시 뒤에 다시 해 주세요."
+                               : "The tracker cannot take commands right now; try again in a "
+                                 "minute.",
+                        version);
+  }
+  commands_.Add({{"outcome", "published"}}).Increment();
+  co_return ephemeral(korean ? "확인하고 있습니다…" : "Working on it…", version);
 }
 
 }  // namespace tracker::ingest

@@ -13,6 +13,8 @@ Settings load_settings(config::Env& env) {
   s.previous_signing_secret = env.optional_secret("SLACK_SIGNING_SECRET_PREVIOUS");
   s.common = service::load_common(env, {.ops_port = 9464, .database = false});
   s.topic = env.optional("TRACKER_INGEST_TOPIC", std::string(messages::topics::kSlackEvents));
+  s.command_topic =
+      env.optional("TRACKER_INGEST_COMMAND_TOPIC", std::string(messages::topics::kSlackCommands));
   s.address = env.optional("TRACKER_INGEST_ADDRESS", "0.0.0.0");
   s.port = env.listen_port("TRACKER_INGEST_PORT", 3000);
   // Slack waits 3 s; the answer must leave well before that.

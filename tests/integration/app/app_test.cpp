@@ -8,6 +8,7 @@
 #include <thread>
 
 #include <tracker/http/form.hpp>
+#include <tracker/slack/signature.hpp>
 #include <tracker/slack/token_cipher.hpp>
 #include <tracker/testkit/blocking_client.hpp>
 
@@ -360,4 +361,139 @@ TEST_F(AppBinary, EachWorkspacePostsWithItsOwnTokenAndAnUninstallStopsItsPosts) 
   EXPECT_EQ(notifier->terminate(), 0);
   EXPECT_EQ(app->terminate(), 0);
   EXPECT_NE(app->output().find("\"workspace_deleted\""), std::string::npos);
+}
+
+// ---- /study, from ingest's endpoint to the answer at the response_url
+
+namespace {
+
+constexpr const char* kSigningSecret = "8f742231b10e8888abcd99yyyzzz85a5";
+
+}  // namespace
+
+struct StudyCommand : AppBinary {
+  tracker::testing::ScratchTopic events{1};
+  tracker::testing::ScratchTopic commands{1};
+  std::uint16_t ingest_port = tracker::testkit::free_loopback_port();
+  std::uint16_t ingest_ops_port = tracker::testkit::free_loopback_port();
+  std::unique_ptr<ServiceProcess> ingest;
+  std::unique_ptr<AppProcess> app;
+
+  void SetUp() override {
+    ingest = std::make_unique<ServiceProcess>(
+        TRACKER_INGEST_BINARY,
+        std::vector<std::string>{std::string("SLACK_SIGNING_SECRET=") + kSigningSecret,
+                                 "TRACKER_INGEST_ADDRESS=127.0.0.1",
+                                 "TRACKER_INGEST_PORT=" + std::to_string(ingest_port),
+                                 "TRACKER_OPS_PORT=" + std::to_string(ingest_ops_port),
+                                 "TRACKER_INGEST_TOPIC=" + events.name(),
+                                 "TRACKER_INGEST_COMMAND_TOPIC=" + commands.name(),
+                                 "TRACKER_LOG_LEVEL=error"});
+    ingest->start();
+    ASSERT_EQ(tracker::testing::wait_ready(ingest_ops_port, 30s).first, 200U);
+    app = start_app(
+        kKey1,
+        {"TRACKER_APP_TOPIC=" + events.name(), "TRACKER_APP_COMMAND_TOPIC=" + commands.name(),
+         "TRACKER_APP_GROUP=" + tracker::testing::unique_name("app"),
+         "SLACK_RESPONSE_URL_ORIGIN=http://127.0.0.1:" + std::to_string(slack.port())});
+  }
+
+  // Types `/study <text>` as U1 in T1; returns ingest's immediate answer.
+  nlohmann::json type(const std::string& text, const std::string& response_url = "") {
+    const std::string body = tracker::http::form_body(
+        {{"team_id", "T1"},
+         {"channel_id", "C1"},
+         {"user_id", "U1"},
+         {"command", "/study"},
+         {"text", text},
+         {"response_url", response_url.empty()
+                              ? "http://127.0.0.1:" + std::to_string(slack.port()) +
+                                    "/commands/T1/" + std::to_string(++typed)
+                              : response_url}});
+    const std::string ts = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                              std::chrono::system_clock::now().time_since_epoch())
+                                              .count());
+    const auto answer =
+        blocking_request("127.0.0.1", ingest_port, "POST", "/slack/commands",
+                         {{"Content-Type", "application/x-www-form-urlencoded"},
+                          {"X-Slack-Request-Timestamp", ts},
+                          {"X-Slack-Signature", tracker::slack::sign(kSigningSecret, ts, body)}},
+                         body);
+    EXPECT_EQ(answer.status, 200U) << answer.body;
+    return nlohmann::json::parse(answer.body, nullptr, false);
+  }
+  // The app's answer to the command typed last.
+  std::string answer() {
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < until) {
+      for (const auto& response : slack.simulator().responses()) {
+        if (response.path == "/commands/T1/" + std::to_string(typed)) {
+          EXPECT_EQ(response.body.value("response_type", ""), "ephemeral");
+          return response.body.value("text", "");
+        }
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    return "(no answer)";
+  }
+  int typed = 0;
+};
+
+TEST_F(StudyCommand, EverySubcommandIsAnsweredInTheLanguageItWasTypedIn) {
+  sql("INSERT INTO study_logs (team_id, user_id, channel_id, ts, event_id, body, posted_at, "
+      "duration_minutes, topics) VALUES ('T1', 'U1', 'C1', '1.1', 'Ev1', 'kafka 90m', "
+      "now() - interval '1 minute', 90, '{kafka}'), ('T1', 'U1', 'C1', '1.2', 'Ev2', 'sql 30m', "
+      "now() - interval '2 minutes', 30, '{sql}')");
+
+  EXPECT_EQ(type("week").value("text", ""), "Working on it…");
+  const std::string week = answer();
+  EXPECT_NE(week.find("*The last 7 days* (Asia/Seoul)"), std::string::npos) << week;
+  EXPECT_NE(week.find("████████████ 2h 00m · 2 logs · kafka, sql"), std::string::npos) << week;
+
+  EXPECT_EQ(type("오늘").value("text", ""), "확인하고 있습니다…");
+  const std::string today = answer();
+  EXPECT_NE(today.find("기록 2개, 2시간"), std::string::npos) << today;
+
+  type("settings tz America/New_York");
+  EXPECT_EQ(answer(),
+            "Time zone set to America/New_York: your next feedback comes at 21:00 there.");
+  EXPECT_EQ(sql("SELECT time_zone FROM users WHERE user_id = 'U1'"), "America/New_York");
+
+  type("settings tz Mars/Olympus_Mons");
+  EXPECT_NE(answer().find("is not a time zone the tracker knows"), std::string::npos);
+  EXPECT_EQ(sql("SELECT time_zone FROM users WHERE user_id = 'U1'"), "America/New_York");
+
+  type("설정 시각 7");
+  EXPECT_EQ(answer(), "이제 피드백은 매일 07:00 (America/New_York)에 옵니다.");
+  type("pause");
+  EXPECT_NE(answer().find("Feedback paused"), std::string::npos);
+  EXPECT_EQ(sql("SELECT opted_out || ' ' || summary_hour FROM users WHERE user_id = 'U1'"),
+            "true 7");
+  type("settings");
+  EXPECT_EQ(answer(),
+            "*Your settings*\n• Time zone: America/New_York\n• Feedback hour: 07:00 every day\n"
+            "• Feedback: paused (`/study resume`)");
+  type("resume");
+  EXPECT_EQ(answer(), "Feedback resumed: next at 07:00 (America/New_York).");
+
+  // Help and mistakes are ingest's own answers: nothing reaches the app.
+  const auto responses = slack.simulator().responses().size();
+  EXPECT_NE(type("help").value("text", "").find("/study week"), std::string::npos);
+  EXPECT_NE(type("settings hour 25").value("text", "").find("“25” is not"), std::string::npos);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(slack.simulator().responses().size(), responses);
+
+  // A response_url elsewhere than Slack's origin is never called.
+  type("week", "https://attacker.example.com/commands/T1/1");
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(slack.simulator().responses().size(), responses);
+  const auto metrics = tracker::testkit::blocking_get("127.0.0.1", ops_port, "/metrics").body;
+  EXPECT_NE(metrics.find(R"(tracker_app_command_responses_total{outcome="foreign_url"} 1)"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find(R"(tracker_app_commands_total{outcome="answered",subcommand="week"} 2)"),
+            std::string::npos)
+      << metrics;
+  EXPECT_EQ(app->terminate(), 0);
+  EXPECT_EQ(ingest->terminate(), 0);
 }

@@ -6,6 +6,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include <tracker/http/form.hpp>
+#include <tracker/messages/command.hpp>
 #include <tracker/slack/signature.hpp>
 
 #include <tracker/ingest/ingest_handler.hpp>
@@ -287,4 +289,89 @@ TEST(IngestSettings, BodyLimitMustLeaveRoomForTheEnvelopeInARecord) {
     EXPECT_NE(what.find(std::to_string(tracker::kafka::kMaxRecordBytes)), std::string::npos)
         << what;
   }
+}
+
+// ---- /slack/commands
+
+namespace {
+
+Request signed_command(const std::string& text, std::string path = "/slack/commands") {
+  const std::string body =
+      tracker::http::form_body({{"token", "x"},
+                                {"team_id", "T1"},
+                                {"team_domain", "study"},
+                                {"channel_id", "C1"},
+                                {"user_id", "U1"},
+                                {"user_name", "mina"},
+                                {"command", "/study"},
+                                {"text", text},
+                                {"response_url", "https://hooks.slack.com/commands/T1/1/abc"},
+                                {"trigger_id", "1.2.3"}});
+  Request request = Handler::signed_request(body, "application/x-www-form-urlencoded");
+  request.target(path);
+  return request;
+}
+
+nlohmann::json ephemeral_of(const Response& response) {
+  EXPECT_EQ(response.result(), bh::status::ok) << response.body();
+  const auto body = nlohmann::json::parse(response.body(), nullptr, false);
+  EXPECT_EQ(body.value("response_type", ""), "ephemeral") << response.body();
+  return body;
+}
+
+}  // namespace
+
+TEST_F(Handler, ACommandIsPublishedAndAcknowledgedAtOnce) {
+  const auto body = ephemeral_of(handle(signed_command("week")));
+  EXPECT_EQ(body.value("text", ""), "Working on it…");
+  ASSERT_EQ(publisher.published.size(), 1U);
+  const auto& message = publisher.published[0];
+  EXPECT_EQ(message.topic, "slack-commands");
+  EXPECT_EQ(message.key, "T1:U1");
+  const auto record = tracker::messages::decode_command(message.value);
+  ASSERT_TRUE(record) << message.value;
+  EXPECT_EQ(record->text, "week");
+  EXPECT_EQ(record->response_url, "https://hooks.slack.com/commands/T1/1/abc");
+  EXPECT_EQ(record->channel_id, "C1");
+  // In Korean, the acknowledgement is Korean.
+  EXPECT_EQ(ephemeral_of(handle(signed_command("주간"))).value("text", ""), "확인하고 있습니다…");
+}
+
+TEST_F(Handler, HelpAndMistakesAreAnsweredWithoutPublishing) {
+  EXPECT_NE(ephemeral_of(handle(signed_command(""))).value("text", "").find("/study week"),
+            std::string::npos);
+  EXPECT_NE(ephemeral_of(handle(signed_command("도움말"))).value("text", "").find("/study 주간"),
+            std::string::npos);
+  EXPECT_NE(ephemeral_of(handle(signed_command("settings hour 25"))).value("text", "").find("“25”"),
+            std::string::npos);
+  EXPECT_NE(
+      ephemeral_of(handle(signed_command("dance"))).value("text", "").find("Unknown subcommand"),
+      std::string::npos);
+  EXPECT_TRUE(publisher.published.empty());
+  EXPECT_NE(metrics().find(R"(tracker_ingest_commands_total{outcome="refused"} 2)"),
+            std::string::npos)
+      << metrics();
+}
+
+TEST_F(Handler, ACommandThatCannotBePublishedIsToldToTryAgain) {
+  publisher.outcome = PublishOutcome::broker_down;
+  EXPECT_NE(ephemeral_of(handle(signed_command("today"))).value("text", "").find("try again"),
+            std::string::npos);
+}
+
+TEST_F(Handler, CommandsAreSignedAndFormEncodedLikeEvents) {
+  auto unsigned_request = signed_command("week");
+  unsigned_request.set("X-Slack-Signature", "v0=" + std::string(64, '0'));
+  EXPECT_EQ(handle(std::move(unsigned_request)).result(), bh::status::unauthorized);
+  auto json_request = signed_request(R"({"command":"/study"})");
+  json_request.target("/slack/commands");
+  EXPECT_EQ(handle(std::move(json_request)).result(), bh::status::unsupported_media_type);
+  Request missing =
+      signed_request("team_id=T1&command=%2Fstudy&text=week", "application/x-www-form-urlencoded");
+  missing.target("/slack/commands");
+  const auto refused = handle(std::move(missing));
+  EXPECT_EQ(refused.result(), bh::status::bad_request);
+  EXPECT_NE(refused.body().find("slash command without user_id"), std::string::npos)
+      << refused.body();
+  EXPECT_TRUE(publisher.published.empty());
 }

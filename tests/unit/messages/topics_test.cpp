@@ -19,8 +19,9 @@ TEST(Topics, ConstantsNameEveryTopicOfTheTopicsFile) {
   }
   namespace t = tracker::messages::topics;
   for (auto name : {t::kSlackEvents, t::kSlackEventsDeadLetters, t::kSummaryRequests,
-                    t::kSummaryRequestsDeadLetters, t::kSlackOutbox, t::kSlackOutboxDeadLetters}) {
+                    t::kSummaryRequestsDeadLetters, t::kSlackOutbox, t::kSlackOutboxDeadLetters,
+                    t::kSlackCommands}) {
     EXPECT_TRUE(names.contains(std::string(name))) << name;
   }
-  EXPECT_EQ(names.size(), 6U);
+  EXPECT_EQ(names.size(), 7U);
 }

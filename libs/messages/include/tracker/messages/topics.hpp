@@ -10,5 +10,6 @@ inline constexpr std::string_view kSummaryRequests = "summary-requests";
 inline constexpr std::string_view kSummaryRequestsDeadLetters = "summary-requests.dlq";
 inline constexpr std::string_view kSlackOutbox = "slack-outbox";
 inline constexpr std::string_view kSlackOutboxDeadLetters = "slack-outbox.dlq";
+inline constexpr std::string_view kSlackCommands = "slack-commands";
 
 }  // namespace tracker::messages::topics

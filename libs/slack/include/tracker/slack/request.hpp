@@ -39,4 +39,17 @@ enum class BodyFormat { json, form };
 
 SlackRequest classify(std::string_view body, BodyFormat format);
 
+// A slash command (https://api.slack.com/interactivity/slash-commands), form-encoded.
+struct SlashCommand {
+  std::string team_id;
+  std::string user_id;
+  std::string channel_id;
+  std::string command;  // "/study"
+  std::string text;
+  std::string response_url;
+};
+
+// Reads a slash command's body; Malformed names what is missing or broken.
+std::variant<SlashCommand, Malformed> read_slash_command(std::string_view body);
+
 }  // namespace tracker::slack

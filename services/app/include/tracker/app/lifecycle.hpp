@@ -44,8 +44,9 @@ class Lifecycle {
   Lifecycle(kafka::Consumer& consumer, workspaces::WorkspaceStore& store, async::GracefulStop& stop,
             std::chrono::seconds retention, prometheus::Registry& registry, log::Logger& logger);
 
-  // Consumes until the stop is requested; false if the consumer failed beyond recovery.
-  boost::asio::awaitable<bool> run();
+  // One slack-events record: true once it is applied or skipped, false when the stop was
+  // abandoned first (left unacknowledged).
+  boost::asio::awaitable<bool> handle(const kafka::Message& record);
 
  private:
   boost::asio::awaitable<bool> apply(const LifecycleEvent& event);

@@ -1,6 +1,7 @@
 #pragma once
 // The Slack app as the service host runs it: the OAuth install (install.hpp) served on
-// TRACKER_APP_ADDRESS:TRACKER_APP_PORT, and the workspace lifecycle events (lifecycle.hpp).
+// TRACKER_APP_ADDRESS:TRACKER_APP_PORT; one consumer reading the workspace lifecycle events of
+// slack-events (lifecycle.hpp) and the /study commands of slack-commands (commands.hpp).
 //   listen(): binds the port;
 //   run():    first seals again with the current key every token sealed under an older one
 //             (a key rotation); then, until stop(grace), serves, reads the lifecycle events,
@@ -23,6 +24,7 @@
 #include <tracker/slack/token_cipher.hpp>
 #include <tracker/workspaces/workspace_store.hpp>
 
+#include <tracker/app/commands.hpp>
 #include <tracker/app/install.hpp>
 #include <tracker/app/lifecycle.hpp>
 #include <tracker/app/settings.hpp>
@@ -31,9 +33,11 @@ namespace tracker::app {
 
 class Service {
  public:
+  // `inbox` reads settings.topic and settings.command_topic; `responses`' origin is
+  // settings.response_origin.
   Service(boost::asio::any_io_executor executor, pg::Pool& pool, http::Client& slack_http,
-          kafka::Consumer& events, const Settings& settings, prometheus::Registry& registry,
-          log::Logger& logger);
+          http::Client& responses, kafka::Consumer& inbox, const Settings& settings,
+          prometheus::Registry& registry, log::Logger& logger);
 
   void listen() { server_.start(); }
   boost::asio::awaitable<bool> run();
@@ -51,9 +55,14 @@ class Service {
   InstallHandler install_;
   http::Server server_;
   async::GracefulStop stop_;
+  kafka::Consumer& inbox_;
+  std::string command_topic_;
   Lifecycle lifecycle_;
+  StudyStore study_;
+  Commands commands_;
 
   boost::asio::awaitable<bool> prune();
+  boost::asio::awaitable<bool> consume();
 };
 
 }  // namespace tracker::app

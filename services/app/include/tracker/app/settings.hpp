@@ -7,6 +7,8 @@
 #include <tracker/config/secret.hpp>
 #include <tracker/service/settings.hpp>
 
+#include <tracker/app/study_store.hpp>
+
 namespace tracker::app {
 
 struct Settings {
@@ -28,7 +30,13 @@ struct Settings {
   std::chrono::seconds state_lifetime{600};             // TRACKER_OAUTH_STATE_TTL
   std::chrono::milliseconds request_timeout{10'000};    // TRACKER_SLACK_REQUEST_TIMEOUT
   std::chrono::milliseconds prune_interval{3'600'000};  // TRACKER_PRUNE_INTERVAL
-  std::string topic;     // TRACKER_APP_TOPIC (slack-events): the lifecycle events
+  std::string topic;          // TRACKER_APP_TOPIC (slack-events): the lifecycle events
+  std::string command_topic;  // TRACKER_APP_COMMAND_TOPIC (slack-commands): /study
+  // SLACK_RESPONSE_URL_ORIGIN: the only origin a command's response_url may have.
+  std::string response_origin;
+  // TRACKER_DEFAULT_TIME_ZONE, TRACKER_DEFAULT_SUMMARY_HOUR: a person the worker has not seen
+  // yet, as the worker will see them (the same variables as the worker's).
+  PersonDefaults person_defaults;
   std::string group_id;  // TRACKER_APP_GROUP (app)
   // TRACKER_WORKSPACE_RETENTION: how long a workspace's data is kept after an uninstall or a
   // revoked token (30 days), before the app deletes it.

@@ -12,6 +12,13 @@
 //                       Never 200 for an event that is not durable.
 // Errors: 401 bad signature (nothing published), 415 content type, 400 + x-slack-no-retry for a
 // signed but unusable body, 404 path, 405 method. Error bodies are small JSON.
+//
+// POST /slack/commands: the /study slash command, form-encoded and signed like events (the same
+// 401, 415 and 400). Answered at once with an ephemeral message, from what needs no database:
+// help and every mistake in the command's text (slack/study_command.hpp) are answered here;
+// anything else is published to slack-commands (acks=all) and acknowledged ("working on it"),
+// and the app answers through the command's response_url. A command that cannot be published
+// now is answered with an ephemeral "try again" (Slack does not retry slash commands).
 #include <chrono>
 #include <string>
 
@@ -23,6 +30,7 @@
 #include <tracker/http/responses.hpp>
 #include <tracker/kafka/limits.hpp>
 #include <tracker/log/logger.hpp>
+#include <tracker/messages/topics.hpp>
 #include <tracker/slack/request.hpp>
 #include <tracker/slack/signature.hpp>
 
@@ -31,13 +39,15 @@
 namespace tracker::ingest {
 
 inline constexpr std::string_view kEventsPath = "/slack/events";
+inline constexpr std::string_view kCommandsPath = "/slack/commands";
 
 class IngestHandler {
  public:
   // `max_record_bytes`: the largest record the topic takes (kafka::kMaxRecordBytes).
   IngestHandler(slack::SignatureVerifier verifier, EventPublisher& publisher, std::string topic,
                 prometheus::Registry& registry, log::Logger& logger, slack::WallClock clock = {},
-                std::size_t max_record_bytes = kafka::kMaxRecordBytes);
+                std::size_t max_record_bytes = kafka::kMaxRecordBytes,
+                std::string command_topic = std::string(messages::topics::kSlackCommands));
 
   boost::asio::awaitable<http::Response> handle(http::Request& request);
 
@@ -47,11 +57,13 @@ class IngestHandler {
  private:
   boost::asio::awaitable<http::Response> publish(const slack::EventCallback& event,
                                                  const http::Request& request);
+  boost::asio::awaitable<http::Response> command(const http::Request& request);
 
   slack::SignatureVerifier verifier_;
   EventPublisher& publisher_;
   std::string topic_;
   std::size_t max_record_bytes_;
+  std::string command_topic_;
   log::Logger& logger_;
   slack::WallClock clock_;
 
@@ -60,6 +72,7 @@ class IngestHandler {
   prometheus::Family<prometheus::Counter>& retries_seen_;
   prometheus::Counter& app_rate_limited_;
   prometheus::Histogram& publish_seconds_;
+  prometheus::Family<prometheus::Counter>& commands_;
 };
 
 }  // namespace tracker::ingest

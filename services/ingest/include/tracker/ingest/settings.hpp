@@ -16,8 +16,9 @@ struct Settings {
   config::Secret signing_secret;           // SLACK_SIGNING_SECRET
   config::Secret previous_signing_secret;  // SLACK_SIGNING_SECRET_PREVIOUS (rotation), optional
   std::string topic;                       // TRACKER_INGEST_TOPIC (slack-events)
-  std::string address;                     // TRACKER_INGEST_ADDRESS (0.0.0.0)
-  std::uint16_t port = 3000;               // TRACKER_INGEST_PORT
+  std::string command_topic;  // TRACKER_INGEST_COMMAND_TOPIC (slack-commands): /study commands
+  std::string address;        // TRACKER_INGEST_ADDRESS (0.0.0.0)
+  std::uint16_t port = 3000;  // TRACKER_INGEST_PORT
   std::chrono::milliseconds publish_deadline{2'000};  // TRACKER_PUBLISH_DEADLINE
   std::uint64_t max_body_bytes = 1024 * 1024;      // TRACKER_MAX_BODY_BYTES (<= kMaxEventBodyBytes)
   std::size_t max_connections = 10'000;            // TRACKER_MAX_CONNECTIONS
