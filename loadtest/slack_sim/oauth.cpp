@@ -132,6 +132,46 @@ std::optional<std::string> SlackSimulator::token_workspace(const std::string& to
   return std::nullopt;
 }
 
+http::Response SlackSimulator::users_info(const http::Request& request) {
+  const unsigned version = request.version();
+  const std::string authorization(request[bh::field::authorization]);
+  const auto fields = http::parse_form(request.body());
+  std::string token = authorization.starts_with("Bearer ") ? authorization.substr(7) : "";
+  if (token.empty() && fields) token = field(*fields, "token");
+  if (token.empty()) return oauth_error("not_authed", version);
+  bool revoked = false;
+  if (!token_workspace(token, revoked)) return oauth_error("invalid_auth", version);
+  if (revoked) return oauth_error("token_revoked", version);
+  const std::string user = fields ? field(*fields, "user") : "";
+  if (user.empty() || (user.front() != 'U' && user.front() != 'W')) {
+    return oauth_error("user_not_found", version);
+  }
+  ++users_info_requests_[user];
+  const auto zone = options_.user_time_zones.find(user);
+  const std::string tz =
+      zone != options_.user_time_zones.end() ? zone->second : options_.default_user_time_zone;
+  return answer({{"ok", true},
+                 {"user",
+                  {{"id", user},
+                   {"name", "person-" + user},
+                   {"deleted", false},
+                   {"is_bot", false},
+                   {"tz", tz},
+                   {"tz_label", tz},
+                   {"tz_offset", 0}}}},
+                version);
+}
+
+void SlackSimulator::set_user_time_zone(const std::string& user_id, const std::string& time_zone) {
+  std::lock_guard lock(mutex_);
+  options_.user_time_zones[user_id] = time_zone;
+}
+
+std::map<std::string, int> SlackSimulator::users_info_requests() const {
+  std::lock_guard lock(mutex_);
+  return users_info_requests_;
+}
+
 std::vector<CommandResponse> SlackSimulator::responses() const {
   std::lock_guard lock(mutex_);
   return responses_;

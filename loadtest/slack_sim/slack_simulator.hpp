@@ -17,6 +17,9 @@
 //                                        same redirect_uri) for a bot token of that workspace
 //                                        (https://api.slack.com/methods/oauth.v2.access)
 //
+//   POST <any prefix>/users.info         a person (https://api.slack.com/methods/users.info):
+//                                        id, name, tz (user_time_zones, else
+//                                        default_user_time_zone), tz_offset 0
 //   POST /commands/...                   a slash command's response_url: the answer is recorded
 //                                        (responses()) and acknowledged as Slack does
 //
@@ -82,6 +85,9 @@ struct SimulatorOptions {
   double latency_p99_ms = 0;
   std::map<std::string, std::string> channel_errors;  // channel -> ok:false error code
   std::uint64_t seed = 1;
+  // users.info's tz per user id, and for everyone else.
+  std::map<std::string, std::string> user_time_zones;
+  std::string default_user_time_zone = "America/Los_Angeles";
   // The app's credentials that oauth.v2.access accepts.
   std::string client_id = "1111111111.2222222222";
   std::string client_secret = "sim-client-secret";
@@ -162,6 +168,11 @@ class SlackSimulator {
   [[nodiscard]] nlohmann::json config() const;
   void reset();
 
+  // Sets the tz users.info gives for `user_id` (a person moving, as user_change reports).
+  void set_user_time_zone(const std::string& user_id, const std::string& time_zone);
+  // users.info requests answered, by user id.
+  [[nodiscard]] std::map<std::string, int> users_info_requests() const;
+
   // Answers posted to response_urls, in order.
   [[nodiscard]] std::vector<CommandResponse> responses() const;
 
@@ -185,6 +196,7 @@ class SlackSimulator {
   http::Response post_message(const http::Request& request, Decision& decision);
   http::Response authorize(std::string_view query, unsigned version);
   http::Response oauth_access(const http::Request& request);
+  http::Response users_info(const http::Request& request);
   // The workspace a token belongs to: "" for the app-wide `token`; std::nullopt when unknown.
   // `revoked` is set for a revoked issued token.
   [[nodiscard]] std::optional<std::string> token_workspace(const std::string& token,
@@ -212,6 +224,7 @@ class SlackSimulator {
   std::unordered_map<std::string, IssuedCode> codes_;
   std::vector<IssuedToken> tokens_;
   std::vector<CommandResponse> responses_;
+  std::map<std::string, int> users_info_requests_;
 };
 
 // A SlackSimulator on 127.0.0.1 (any free port) with its own io_context thread, for tests.

@@ -9,8 +9,7 @@
 using namespace tracker;
 
 service::Component build(service::Host& host, const app::Settings& s) {
-  host.redact(s.client_secret);
-  host.redact(s.token_keys);
+  for (const auto* secret : {&s.client_secret, &s.token_keys, &s.bot_token}) host.redact(*secret);
   auto& slack_http = host.http_client({.base_url = s.slack_base_url,
                                        .max_connections = 8,
                                        .request_timeout = s.request_timeout,

@@ -6,6 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <tracker/http/backoff.hpp>
+#include <tracker/http/form.hpp>
 
 namespace tracker::slack {
 
@@ -120,6 +121,61 @@ boost::asio::awaitable<PostResult> WebApi::post_message(const PostMessage& messa
     retry_after = std::string_view(it->value().data(), it->value().size());
   }
   co_return interpret_post_response(response.result_int(), response.body(), retry_after);
+}
+
+void throw_exception_from_error(const ApiFailure& failure, const boost::source_location&) {
+  throw std::runtime_error("Slack Web API call failed: " + failure.error);
+}
+
+boost::system::result<UserInfo, ApiFailure> interpret_users_info(
+    unsigned http_status, std::string_view body, std::optional<std::string_view> retry_after) {
+  if (http_status == 429) {
+    ApiFailure limited{"ratelimited", true, std::nullopt};
+    if (retry_after) limited.retry_after = http::parse_retry_after(*retry_after);
+    return limited;
+  }
+  if (http_status >= 500 || http_status == 408) {
+    return ApiFailure{"http_" + std::to_string(http_status), true, std::nullopt};
+  }
+  if (http_status < 200 || http_status >= 300) {
+    return ApiFailure{"http_" + std::to_string(http_status), false, std::nullopt};
+  }
+  const json parsed = json::parse(body, nullptr, false);
+  if (!parsed.is_object() || !parsed.contains("ok") || !parsed["ok"].is_boolean()) {
+    return ApiFailure{"invalid_response", true, std::nullopt};
+  }
+  if (!parsed["ok"].get<bool>()) {
+    const std::string error = parsed.value("error", "unknown_error");
+    return ApiFailure{error, classify_error(error) != PostOutcome::permanent, std::nullopt};
+  }
+  const auto user = parsed.find("user");
+  if (user == parsed.end() || !user->is_object()) {
+    return ApiFailure{"invalid_response", false, std::nullopt};
+  }
+  UserInfo info;
+  info.id = user->value("id", "");
+  if (auto tz = user->find("tz"); tz != user->end() && tz->is_string()) info.tz = *tz;
+  info.is_bot = user->value("is_bot", false);
+  info.deleted = user->value("deleted", false);
+  return info;
+}
+
+boost::asio::awaitable<boost::system::result<UserInfo, ApiFailure>> WebApi::users_info(
+    const std::string& user_id, const config::Secret& bot_token) {
+  http::Headers headers;
+  headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+  headers.emplace_back("Authorization", "Bearer " + bot_token.reveal());
+  std::string body = http::form_body({{"user", user_id}});
+  auto reply = co_await client_.send(http::beast_http::verb::post, "/users.info", std::move(body),
+                                     std::move(headers));
+  if (!reply) {
+    co_return ApiFailure{std::string(http::to_string(reply.error().kind)), true, std::nullopt};
+  }
+  std::optional<std::string_view> retry_after;
+  if (auto it = reply->find(http::beast_http::field::retry_after); it != reply->end()) {
+    retry_after = std::string_view(it->value().data(), it->value().size());
+  }
+  co_return interpret_users_info(reply->result_int(), reply->body(), retry_after);
 }
 
 }  // namespace tracker::slack

@@ -34,7 +34,10 @@ Service::Service(asio::any_io_executor executor, pg::Pool& pool, http::Client& s
       command_topic_(settings.command_topic),
       lifecycle_(inbox, store_, stop_, settings.retention, registry, logger),
       study_(pool, settings.person_defaults),
-      commands_(study_, responses, stop_, registry, logger) {}
+      commands_(study_, responses, stop_, registry, logger),
+      web_api_(slack_http),
+      time_zones_(study_, store_, web_api_, settings.bot_token, stop_,
+                  {.lookups_per_minute = settings.users_info_per_minute}, registry, logger) {}
 
 asio::awaitable<bool> Service::run() {
   // A key rotation: move every token to the first key, so that the old ones can go.
@@ -64,8 +67,15 @@ asio::awaitable<bool> Service::consume() {
       co_return false;
     }
     for (const auto& record : *batch) {
-      const bool done = record.topic() == command_topic_ ? co_await commands_.run(record)
-                                                         : co_await lifecycle_.handle(record);
+      bool done = true;
+      if (record.topic() == command_topic_) {
+        done = co_await commands_.run(record);
+      } else if (const auto type = record.header("event_type");
+                 type && (*type == "message" || *type == "user_change")) {
+        done = co_await time_zones_.handle(record, *type);
+      } else {
+        done = co_await lifecycle_.handle(record);
+      }
       if (!done) co_return true;  // abandoned at the end of the grace: left unacknowledged
       (void)inbox_.store_offset(record);
     }

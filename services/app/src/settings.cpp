@@ -50,6 +50,12 @@ Settings load_settings(config::Env& env) {
       env.optional("TRACKER_APP_COMMAND_TOPIC", std::string(messages::topics::kSlackCommands));
   s.response_origin =
       service::load_base_url(env, "SLACK_RESPONSE_URL_ORIGIN", "https://hooks.slack.com");
+  s.bot_token = env.optional_secret("SLACK_BOT_TOKEN");
+  if (!s.bot_token.empty() && !s.bot_token.reveal().starts_with("xoxb-")) {
+    env.fail("SLACK_BOT_TOKEN", "is not a bot token (xoxb-...)");
+  }
+  s.users_info_per_minute =
+      static_cast<double>(env.integer("TRACKER_SLACK_USERS_INFO_PER_MINUTE", 90, 1, 6'000));
   s.person_defaults.time_zone = env.optional("TRACKER_DEFAULT_TIME_ZONE", "Asia/Seoul");
   s.person_defaults.summary_hour =
       static_cast<int>(env.integer("TRACKER_DEFAULT_SUMMARY_HOUR", 21, 0, 23));

@@ -34,8 +34,23 @@ const pg::Statement kZoneKnown{"app_zone_known", R"sql(
   SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1))sql"};
 
 const pg::Statement kSetZone{"app_set_zone", R"sql(
-  INSERT INTO users (team_id, user_id, time_zone, summary_hour) VALUES ($1, $2, $3, $4)
-  ON CONFLICT (team_id, user_id) DO UPDATE SET time_zone = EXCLUDED.time_zone, updated_at = now())sql"};
+  INSERT INTO users (team_id, user_id, time_zone, summary_hour, time_zone_source)
+  VALUES ($1, $2, $3, $4, 'user')
+  ON CONFLICT (team_id, user_id) DO UPDATE SET time_zone = EXCLUDED.time_zone,
+                                               time_zone_source = 'user', updated_at = now())sql"};
+
+// A time zone Slack gave ($3, from users.info or user_change): kept unless the person chose one.
+// $4 the default hour for a new row. Returns whether the row now has it.
+const pg::Statement kLearnZone{"app_learn_zone", R"sql(
+  INSERT INTO users (team_id, user_id, time_zone, summary_hour, time_zone_source)
+  SELECT $1, $2, $3, $4, 'slack' WHERE EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $3)
+  ON CONFLICT (team_id, user_id) DO UPDATE SET time_zone = EXCLUDED.time_zone,
+                                               time_zone_source = 'slack', updated_at = now()
+  WHERE users.time_zone_source <> 'user' AND users.time_zone <> EXCLUDED.time_zone
+     OR users.time_zone_source = 'default')sql"};
+
+const pg::Statement kZoneSource{"app_zone_source", R"sql(
+  SELECT time_zone_source FROM users WHERE team_id = $1 AND user_id = $2)sql"};
 
 const pg::Statement kSetHour{"app_set_hour", R"sql(
   INSERT INTO users (team_id, user_id, time_zone, summary_hour) VALUES ($1, $2, $4, $3)
@@ -98,6 +113,26 @@ asio::awaitable<pg::Result<bool>> StudyStore::set_time_zone(std::string team_id,
                   ->execute(kSetZone, pg::Params{team_id, user_id, zone, defaults_.summary_hour});
   if (!rows) co_return rows.error();
   co_return true;
+}
+
+asio::awaitable<pg::Result<bool>> StudyStore::learn_time_zone(std::string team_id,
+                                                              std::string user_id,
+                                                              std::string zone) {
+  auto connection = co_await pool_.acquire();
+  if (!connection) co_return connection.error();
+  auto rows = co_await (*connection)
+                  ->execute(kLearnZone, pg::Params{team_id, user_id, zone, defaults_.summary_hour});
+  if (!rows) co_return rows.error();
+  co_return rows->affected() == 1;
+}
+
+asio::awaitable<pg::Result<std::string>> StudyStore::time_zone_source(std::string team_id,
+                                                                      std::string user_id) {
+  auto connection = co_await pool_.acquire();
+  if (!connection) co_return connection.error();
+  auto rows = co_await (*connection)->execute(kZoneSource, pg::Params{team_id, user_id});
+  if (!rows) co_return rows.error();
+  co_return rows->empty() ? std::string{} : rows->get<std::string>(0, 0);
 }
 
 asio::awaitable<pg::Result<void>> StudyStore::set_summary_hour(std::string team_id,

@@ -395,7 +395,40 @@ struct StudyCommand : AppBinary {
         kKey1,
         {"TRACKER_APP_TOPIC=" + events.name(), "TRACKER_APP_COMMAND_TOPIC=" + commands.name(),
          "TRACKER_APP_GROUP=" + tracker::testing::unique_name("app"),
-         "SLACK_RESPONSE_URL_ORIGIN=http://127.0.0.1:" + std::to_string(slack.port())});
+         "SLACK_RESPONSE_URL_ORIGIN=http://127.0.0.1:" + std::to_string(slack.port()),
+         // The one-workspace token, for T1 (which never installed the app).
+         "SLACK_BOT_TOKEN=xoxb-simulated"});
+  }
+
+  // Sends a signed Events API body to ingest, as Slack does.
+  void deliver(const std::string& body) {
+    const std::string ts = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                              std::chrono::system_clock::now().time_since_epoch())
+                                              .count());
+    const auto answer =
+        blocking_request("127.0.0.1", ingest_port, "POST", "/slack/events",
+                         {{"Content-Type", "application/json"},
+                          {"X-Slack-Request-Timestamp", ts},
+                          {"X-Slack-Signature", tracker::slack::sign(kSigningSecret, ts, body)}},
+                         body);
+    ASSERT_EQ(answer.status, 200U) << answer.body;
+  }
+  static std::string message_event(const std::string& user, int n) {
+    return R"({"token":"x","team_id":"T1","api_app_id":"A1","type":"event_callback",)"
+           R"("event_id":"EvM)" +
+           user + std::to_string(n) +
+           R"(","event_time":1733400000,)"
+           R"("event":{"type":"message","channel":"C1","user":")" +
+           user + R"(","text":"SQL 1h","ts":"1733400000.00010)" + std::to_string(n) +
+           R"(","channel_type":"channel"}})";
+  }
+  static std::string user_change(const std::string& user, const std::string& tz, int n) {
+    return R"({"token":"x","team_id":"T1","api_app_id":"A1","type":"event_callback",)"
+           R"("event_id":"EvU)" +
+           user + std::to_string(n) +
+           R"(","event_time":1733400000,)"
+           R"("event":{"type":"user_change","user":{"id":")" +
+           user + R"(","tz":")" + tz + R"(","tz_offset":0,"deleted":false}}})";
   }
 
   // Types `/study <text>` as U1 in T1; returns ingest's immediate answer.
@@ -496,4 +529,52 @@ TEST_F(StudyCommand, EverySubcommandIsAnsweredInTheLanguageItWasTypedIn) {
       << metrics;
   EXPECT_EQ(app->terminate(), 0);
   EXPECT_EQ(ingest->terminate(), 0);
+}
+
+TEST_F(StudyCommand, ATimeZoneIsLearnedFromSlackChangedByUserChangeAndOverriddenBySettings) {
+  slack.simulator().set_user_time_zone("U7", "Europe/Berlin");
+  const std::string zone_of_u7 =
+      "SET search_path TO " + schema.name() +
+      "; SELECT time_zone || ' ' || time_zone_source FROM users WHERE user_id = 'U7'";
+  deliver(message_event("U7", 1));
+  EXPECT_EQ(tracker::testing::wait_for(zone_of_u7, "Europe/Berlin slack", 30s),
+            "Europe/Berlin slack");
+  deliver(message_event("U7", 2));
+  deliver(message_event("U7", 3));
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(slack.simulator().users_info_requests()["U7"], 1) << "asked once";
+
+  deliver(user_change("U7", "Asia/Tokyo", 1));
+  EXPECT_EQ(tracker::testing::wait_for(zone_of_u7, "Asia/Tokyo slack", 30s), "Asia/Tokyo slack");
+
+  // Chosen with /study: Slack's later changes no longer apply.
+  const std::string body = tracker::http::form_body(
+      {{"team_id", "T1"},
+       {"channel_id", "C1"},
+       {"user_id", "U7"},
+       {"command", "/study"},
+       {"text", "settings tz America/Chicago"},
+       {"response_url", "http://127.0.0.1:" + std::to_string(slack.port()) + "/commands/T1/u7"}});
+  const std::string ts = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                            .count());
+  ASSERT_EQ(
+      blocking_request("127.0.0.1", ingest_port, "POST", "/slack/commands",
+                       {{"Content-Type", "application/x-www-form-urlencoded"},
+                        {"X-Slack-Request-Timestamp", ts},
+                        {"X-Slack-Signature", tracker::slack::sign(kSigningSecret, ts, body)}},
+                       body)
+          .status,
+      200U);
+  EXPECT_EQ(tracker::testing::wait_for(zone_of_u7, "America/Chicago user", 30s),
+            "America/Chicago user");
+  deliver(user_change("U7", "Europe/Paris", 2));
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(sql("SELECT time_zone || ' ' || time_zone_source FROM users WHERE user_id = 'U7'"),
+            "America/Chicago user");
+  const auto metrics = tracker::testkit::blocking_get("127.0.0.1", ops_port, "/metrics").body;
+  EXPECT_NE(metrics.find(R"(tracker_app_time_zones_learned_total{source="user_change"} 1)"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find(R"(tracker_app_users_info_total{outcome="ok"} 1)"), std::string::npos);
 }

@@ -16,6 +16,8 @@
 #include <string_view>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/assert/source_location.hpp>
+#include <boost/system/result.hpp>
 #include <nlohmann/json.hpp>
 
 #include <tracker/config/secret.hpp>
@@ -66,6 +68,28 @@ PostResult interpret_post_failure(const http::Failure& failure);
 // The JSON body of a chat.postMessage request.
 std::string post_message_body(const PostMessage& message);
 
+// users.info (https://api.slack.com/methods/users.info): what the tracker reads of a person.
+struct UserInfo {
+  std::string id;
+  std::string tz;  // IANA name, e.g. "Asia/Seoul"; empty when Slack gives none
+  bool is_bot = false;
+  bool deleted = false;
+};
+
+// A Web API call that gave no answer to use: Slack's error code (user_not_found, invalid_auth,
+// token_revoked, ...), else "http_<status>" or the transport failure's kind.
+struct ApiFailure {
+  std::string error;
+  bool retryable = false;
+  std::optional<std::chrono::milliseconds> retry_after;  // a 429's Retry-After
+};
+
+[[noreturn]] void throw_exception_from_error(const ApiFailure& failure,
+                                             const boost::source_location& location);
+
+boost::system::result<UserInfo, ApiFailure> interpret_users_info(
+    unsigned http_status, std::string_view body, std::optional<std::string_view> retry_after);
+
 class WebApi {
  public:
   // `client`'s base URL is the API root, e.g. https://slack.com/api.
@@ -74,6 +98,9 @@ class WebApi {
   // Posts with `bot_token`, the token of the workspace the channel is in.
   boost::asio::awaitable<PostResult> post_message(const PostMessage& message,
                                                   const config::Secret& bot_token);
+
+  boost::asio::awaitable<boost::system::result<UserInfo, ApiFailure>> users_info(
+      const std::string& user_id, const config::Secret& bot_token);
 
   // Ends the requests in flight now and refuses new ones: for a shutdown whose grace is over. A
   // post cut off after it was sent fails with `aborted` and is in doubt: it may have reached

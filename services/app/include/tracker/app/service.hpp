@@ -28,6 +28,7 @@
 #include <tracker/app/install.hpp>
 #include <tracker/app/lifecycle.hpp>
 #include <tracker/app/settings.hpp>
+#include <tracker/app/time_zones.hpp>
 
 namespace tracker::app {
 
@@ -60,6 +61,8 @@ class Service {
   Lifecycle lifecycle_;
   StudyStore study_;
   Commands commands_;
+  slack::WebApi web_api_;
+  TimeZones time_zones_;
 
   boost::asio::awaitable<bool> prune();
   boost::asio::awaitable<bool> consume();

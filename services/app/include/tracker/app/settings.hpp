@@ -37,7 +37,10 @@ struct Settings {
   // TRACKER_DEFAULT_TIME_ZONE, TRACKER_DEFAULT_SUMMARY_HOUR: a person the worker has not seen
   // yet, as the worker will see them (the same variables as the worker's).
   PersonDefaults person_defaults;
-  std::string group_id;  // TRACKER_APP_GROUP (app)
+  // SLACK_BOT_TOKEN: for a workspace that never installed the app (the one-workspace mode).
+  config::Secret bot_token;
+  double users_info_per_minute = 90;  // TRACKER_SLACK_USERS_INFO_PER_MINUTE (Tier 4: 100+)
+  std::string group_id;               // TRACKER_APP_GROUP (app)
   // TRACKER_WORKSPACE_RETENTION: how long a workspace's data is kept after an uninstall or a
   // revoked token (30 days), before the app deletes it.
   std::chrono::seconds retention{30 * 24 * 3600};

@@ -49,6 +49,14 @@ class StudyStore {
   virtual boost::asio::awaitable<pg::Result<bool>> set_time_zone(std::string team_id,
                                                                  std::string user_id,
                                                                  std::string zone);
+  // A time zone Slack gave for the person (users.info, user_change): kept unless they set one
+  // with /study settings tz, or PostgreSQL knows no such zone. True when it changed the row.
+  virtual boost::asio::awaitable<pg::Result<bool>> learn_time_zone(std::string team_id,
+                                                                   std::string user_id,
+                                                                   std::string zone);
+  // 'default', 'slack' or 'user'; empty for a person without a row.
+  virtual boost::asio::awaitable<pg::Result<std::string>> time_zone_source(std::string team_id,
+                                                                           std::string user_id);
   virtual boost::asio::awaitable<pg::Result<void>> set_summary_hour(std::string team_id,
                                                                     std::string user_id, int hour);
   virtual boost::asio::awaitable<pg::Result<void>> set_paused(std::string team_id,
