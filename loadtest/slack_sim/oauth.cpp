@@ -162,6 +162,37 @@ http::Response SlackSimulator::users_info(const http::Request& request) {
                 version);
 }
 
+http::Response SlackSimulator::views_publish(const http::Request& request) {
+  const unsigned version = request.version();
+  const std::string authorization(request[bh::field::authorization]);
+  if (!authorization.starts_with("Bearer ")) return oauth_error("not_authed", version);
+  bool revoked = false;
+  const auto workspace = token_workspace(authorization.substr(7), revoked);
+  if (!workspace) return oauth_error("invalid_auth", version);
+  if (revoked) return oauth_error("token_revoked", version);
+  const json body = json::parse(request.body(), nullptr, false);
+  if (!body.is_object()) return oauth_error("invalid_json", version);
+  const std::string user = body.value("user_id", "");
+  if (user.empty()) return oauth_error("invalid_arguments", version);
+  const auto view = body.find("view");
+  if (view == body.end() || !view->is_object() || view->value("type", "") != "home") {
+    return oauth_error("invalid_arguments", version);
+  }
+  const auto blocks = view->find("blocks");
+  if (blocks == view->end() || !blocks->is_array() || blocks->size() > 100) {
+    return oauth_error("invalid_blocks", version);
+  }
+  home_views_.push_back({user, *workspace, *view});
+  return answer({{"ok", true},
+                 {"view", {{"id", "V" + std::to_string(home_views_.size())}, {"type", "home"}}}},
+                version);
+}
+
+std::vector<HomeView> SlackSimulator::home_views() const {
+  std::lock_guard lock(mutex_);
+  return home_views_;
+}
+
 void SlackSimulator::set_user_time_zone(const std::string& user_id, const std::string& time_zone) {
   std::lock_guard lock(mutex_);
   options_.user_time_zones[user_id] = time_zone;

@@ -384,6 +384,8 @@ asio::awaitable<http::Response> SlackSimulator::handle(http::Request& request) {
       }
     } else if (path.ends_with("/oauth.v2.access") && request.method() == bh::verb::post) {
       response = oauth_access(request);
+    } else if (path.ends_with("/views.publish") && request.method() == bh::verb::post) {
+      response = views_publish(request);
     } else if (path.ends_with("/users.info") && request.method() == bh::verb::post) {
       response = users_info(request);
     } else if (path.starts_with("/commands/") && request.method() == bh::verb::post) {

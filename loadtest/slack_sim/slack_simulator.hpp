@@ -20,6 +20,8 @@
 //   POST <any prefix>/users.info         a person (https://api.slack.com/methods/users.info):
 //                                        id, name, tz (user_time_zones, else
 //                                        default_user_time_zone), tz_offset 0
+//   POST <any prefix>/views.publish      a person's App Home (JSON: user_id, view of type
+//                                        home, at most 100 blocks): recorded (home_views())
 //   POST /commands/...                   a slash command's response_url: the answer is recorded
 //                                        (responses()) and acknowledged as Slack does
 //
@@ -99,6 +101,13 @@ struct CommandResponse {
   nlohmann::json body;
 };
 
+// A view published to a person's App Home.
+struct HomeView {
+  std::string user_id;
+  std::string workspace;  // of the token it was published with ("" for the app-wide token)
+  nlohmann::json view;
+};
+
 // A token oauth.v2.access issued.
 struct IssuedToken {
   std::string token;
@@ -173,6 +182,9 @@ class SlackSimulator {
   // users.info requests answered, by user id.
   [[nodiscard]] std::map<std::string, int> users_info_requests() const;
 
+  // App Home views published, in order.
+  [[nodiscard]] std::vector<HomeView> home_views() const;
+
   // Answers posted to response_urls, in order.
   [[nodiscard]] std::vector<CommandResponse> responses() const;
 
@@ -197,6 +209,7 @@ class SlackSimulator {
   http::Response authorize(std::string_view query, unsigned version);
   http::Response oauth_access(const http::Request& request);
   http::Response users_info(const http::Request& request);
+  http::Response views_publish(const http::Request& request);
   // The workspace a token belongs to: "" for the app-wide `token`; std::nullopt when unknown.
   // `revoked` is set for a revoked issued token.
   [[nodiscard]] std::optional<std::string> token_workspace(const std::string& token,
@@ -225,6 +238,7 @@ class SlackSimulator {
   std::vector<IssuedToken> tokens_;
   std::vector<CommandResponse> responses_;
   std::map<std::string, int> users_info_requests_;
+  std::vector<HomeView> home_views_;
 };
 
 // A SlackSimulator on 127.0.0.1 (any free port) with its own io_context thread, for tests.

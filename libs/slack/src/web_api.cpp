@@ -160,6 +160,49 @@ boost::system::result<UserInfo, ApiFailure> interpret_users_info(
   return info;
 }
 
+boost::system::result<void, ApiFailure> interpret_ok(unsigned http_status, std::string_view body,
+                                                     std::optional<std::string_view> retry_after) {
+  if (http_status == 429) {
+    ApiFailure limited{"ratelimited", true, std::nullopt};
+    if (retry_after) limited.retry_after = http::parse_retry_after(*retry_after);
+    return limited;
+  }
+  if (http_status >= 500 || http_status == 408) {
+    return ApiFailure{"http_" + std::to_string(http_status), true, std::nullopt};
+  }
+  if (http_status < 200 || http_status >= 300) {
+    return ApiFailure{"http_" + std::to_string(http_status), false, std::nullopt};
+  }
+  const json parsed = json::parse(body, nullptr, false);
+  if (!parsed.is_object() || !parsed.contains("ok") || !parsed["ok"].is_boolean()) {
+    return ApiFailure{"invalid_response", true, std::nullopt};
+  }
+  if (!parsed["ok"].get<bool>()) {
+    const std::string error = parsed.value("error", "unknown_error");
+    return ApiFailure{error, classify_error(error) != PostOutcome::permanent, std::nullopt};
+  }
+  return {};
+}
+
+boost::asio::awaitable<boost::system::result<void, ApiFailure>> WebApi::views_publish(
+    const std::string& user_id, const nlohmann::json& view, const config::Secret& bot_token) {
+  http::Headers headers;
+  headers.emplace_back("Content-Type", "application/json; charset=utf-8");
+  headers.emplace_back("Authorization", "Bearer " + bot_token.reveal());
+  std::string body = json{{"user_id", user_id}, {"view", view}}.dump(
+      -1, ' ', false, json::error_handler_t::replace);
+  auto reply = co_await client_.send(http::beast_http::verb::post, "/views.publish",
+                                     std::move(body), std::move(headers));
+  if (!reply) {
+    co_return ApiFailure{std::string(http::to_string(reply.error().kind)), true, std::nullopt};
+  }
+  std::optional<std::string_view> retry_after;
+  if (auto it = reply->find(http::beast_http::field::retry_after); it != reply->end()) {
+    retry_after = std::string_view(it->value().data(), it->value().size());
+  }
+  co_return interpret_ok(reply->result_int(), reply->body(), retry_after);
+}
+
 boost::asio::awaitable<boost::system::result<UserInfo, ApiFailure>> WebApi::users_info(
     const std::string& user_id, const config::Secret& bot_token) {
   http::Headers headers;

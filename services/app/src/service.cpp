@@ -37,7 +37,9 @@ Service::Service(asio::any_io_executor executor, pg::Pool& pool, http::Client& s
       commands_(study_, responses, stop_, registry, logger),
       web_api_(slack_http),
       time_zones_(study_, store_, web_api_, settings.bot_token, stop_,
-                  {.lookups_per_minute = settings.users_info_per_minute}, registry, logger) {}
+                  {.lookups_per_minute = settings.users_info_per_minute}, registry, logger),
+      home_(study_, store_, web_api_, settings.bot_token, settings.home_min_interval, registry,
+            logger) {}
 
 asio::awaitable<bool> Service::run() {
   // A key rotation: move every token to the first key, so that the old ones can go.
@@ -73,6 +75,8 @@ asio::awaitable<bool> Service::consume() {
       } else if (const auto type = record.header("event_type");
                  type && (*type == "message" || *type == "user_change")) {
         done = co_await time_zones_.handle(record, *type);
+      } else if (type && *type == "app_home_opened") {
+        co_await home_.handle(record);
       } else {
         done = co_await lifecycle_.handle(record);
       }

@@ -56,6 +56,7 @@ Settings load_settings(config::Env& env) {
   }
   s.users_info_per_minute =
       static_cast<double>(env.integer("TRACKER_SLACK_USERS_INFO_PER_MINUTE", 90, 1, 6'000));
+  s.home_min_interval = env.duration("TRACKER_APP_HOME_MIN_INTERVAL", 10s, 0ms, 1h);
   s.person_defaults.time_zone = env.optional("TRACKER_DEFAULT_TIME_ZONE", "Asia/Seoul");
   s.person_defaults.summary_hour =
       static_cast<int>(env.integer("TRACKER_DEFAULT_SUMMARY_HOUR", 21, 0, 23));

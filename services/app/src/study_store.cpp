@@ -30,6 +30,10 @@ const pg::Statement kDays{"app_days", R"sql(
    AND l.posted_at >= b.day_start AND l.posted_at < b.day_end
   GROUP BY b.day, b.day_start, b.day_end ORDER BY b.day)sql"};
 
+const pg::Statement kLatestFeedback{"app_latest_feedback", R"sql(
+  SELECT to_char(day, 'YYYY-MM-DD'), text FROM summaries
+  WHERE team_id = $1 AND user_id = $2 ORDER BY day DESC, created_at DESC LIMIT 1)sql"};
+
 const pg::Statement kZoneKnown{"app_zone_known", R"sql(
   SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1))sql"};
 
@@ -100,6 +104,17 @@ asio::awaitable<pg::Result<std::vector<StudyDay>>> StudyStore::days(std::string 
                    static_cast<int>(rows->get<std::int64_t>(row, 2)), split(rows->text(row, 3))});
   }
   co_return out;
+}
+
+asio::awaitable<pg::Result<std::pair<std::string, std::string>>> StudyStore::latest_feedback(
+    std::string team_id, std::string user_id) {
+  auto connection = co_await pool_.acquire();
+  if (!connection) co_return connection.error();
+  auto rows = co_await (*connection)->execute(kLatestFeedback, pg::Params{team_id, user_id});
+  if (!rows) co_return rows.error();
+  if (rows->empty()) co_return std::pair<std::string, std::string>{};
+  co_return std::pair<std::string, std::string>{rows->get<std::string>(0, 0),
+                                                rows->get<std::string>(0, 1)};
 }
 
 asio::awaitable<pg::Result<bool>> StudyStore::set_time_zone(std::string team_id,

@@ -578,3 +578,30 @@ TEST_F(StudyCommand, ATimeZoneIsLearnedFromSlackChangedByUserChangeAndOverridden
       << metrics;
   EXPECT_NE(metrics.find(R"(tracker_app_users_info_total{outcome="ok"} 1)"), std::string::npos);
 }
+
+TEST_F(StudyCommand, OpeningTheAppHomePublishesThePersonsWeek) {
+  sql("INSERT INTO study_logs (team_id, user_id, channel_id, ts, event_id, body, posted_at, "
+      "duration_minutes, topics) VALUES ('T1', 'U1', 'C1', '1.1', 'Ev1', 'kafka 90m', "
+      "now() - interval '1 minute', 90, '{kafka}')");
+  const std::string opened =
+      R"({"token":"x","team_id":"T1","api_app_id":"A1","type":"event_callback",)"
+      R"("event_id":"EvHOME1","event_time":1733400000,)"
+      R"("event":{"type":"app_home_opened","user":"U1","channel":"D1","tab":"home"}})";
+  deliver(opened);
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (slack.simulator().home_views().empty() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(50ms);
+  }
+  const auto views = slack.simulator().home_views();
+  ASSERT_EQ(views.size(), 1U);
+  EXPECT_EQ(views[0].user_id, "U1");
+  const std::string text = views[0].view.dump();
+  EXPECT_NE(text.find("1시간 30분"), std::string::npos) << text;  // Asia/Seoul, the default
+  EXPECT_NE(text.find("kafka"), std::string::npos) << text;
+  // Opened again at once: not published again within TRACKER_APP_HOME_MIN_INTERVAL.
+  deliver(R"({"token":"x","team_id":"T1","api_app_id":"A1","type":"event_callback",)"
+          R"("event_id":"EvHOME2","event_time":1733400001,)"
+          R"("event":{"type":"app_home_opened","user":"U1","channel":"D1","tab":"home"}})");
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(slack.simulator().home_views().size(), 1U);
+}

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <tracker/app/commands.hpp>
+#include <tracker/app/home.hpp>
 
 using tracker::app::Person;
 using tracker::app::StudyDay;
@@ -47,4 +48,41 @@ TEST(StudyAnswers, SettingsSayWhetherFeedbackIsPaused) {
   EXPECT_NE(
       tracker::app::render_settings(Language::ko, {"Asia/Seoul", 21, false, true}).find("받는 중"),
       std::string::npos);
+}
+
+TEST(AppHomeView, StreakCountsBackFromTodayOrYesterday) {
+  const auto days = [](std::vector<int> logs) {
+    std::vector<StudyDay> out;
+    for (int n : logs) out.push_back({"2026-12-01", n, n * 10, {}});
+    return out;
+  };
+  EXPECT_EQ(tracker::app::streak_of(days({1, 0, 1, 1, 1})), 3);
+  EXPECT_EQ(tracker::app::streak_of(days({1, 1, 1, 1, 0})), 4) << "today may still come";
+  EXPECT_EQ(tracker::app::streak_of(days({1, 1, 0, 0})), 0);
+  EXPECT_EQ(tracker::app::streak_of({}), 0);
+}
+
+TEST(AppHomeView, HoldsTheWeekTopicsStreakSettingsAndLatestFeedback) {
+  tracker::app::HomeContent content;
+  content.person = {"Europe/Berlin", 20, false, true};
+  for (int d = 1; d <= 7; ++d) {
+    content.week.push_back({"2026-12-0" + std::to_string(d), 1, 30, {d == 7 ? "kafka" : "sql"}});
+  }
+  content.streak = 7;
+  content.latest_feedback = "Good steady week <3";
+  content.latest_feedback_day = "2026-12-06";
+  const auto view = tracker::app::home_view(content);
+  EXPECT_EQ(view["type"], "home");
+  const std::string text = view.dump();
+  for (const char* part :
+       {"The last 7 days", "*Topics*: sql, kafka", "*Streak*: 7 days", "Time zone: Europe/Berlin",
+        "Feedback hour: 20:00", "*Latest feedback* (2026-12-06)", "Good steady week"}) {
+    EXPECT_NE(text.find(part), std::string::npos) << part << "\n" << text;
+  }
+  EXPECT_LE(view["blocks"].size(), 100U);
+  content.person.time_zone = "Asia/Seoul";
+  content.latest_feedback.clear();
+  const std::string korean = tracker::app::home_view(content).dump();
+  EXPECT_NE(korean.find("최근 7일"), std::string::npos) << korean;
+  EXPECT_NE(korean.find("아직 없습니다"), std::string::npos) << korean;
 }

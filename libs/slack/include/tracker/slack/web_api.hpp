@@ -87,6 +87,10 @@ struct ApiFailure {
 [[noreturn]] void throw_exception_from_error(const ApiFailure& failure,
                                              const boost::source_location& location);
 
+// Reads an answer of a Web API method whose success carries nothing the caller needs.
+boost::system::result<void, ApiFailure> interpret_ok(unsigned http_status, std::string_view body,
+                                                     std::optional<std::string_view> retry_after);
+
 boost::system::result<UserInfo, ApiFailure> interpret_users_info(
     unsigned http_status, std::string_view body, std::optional<std::string_view> retry_after);
 
@@ -101,6 +105,11 @@ class WebApi {
 
   boost::asio::awaitable<boost::system::result<UserInfo, ApiFailure>> users_info(
       const std::string& user_id, const config::Secret& bot_token);
+
+  // views.publish (https://api.slack.com/methods/views.publish): `view` becomes the person's
+  // App Home tab.
+  boost::asio::awaitable<boost::system::result<void, ApiFailure>> views_publish(
+      const std::string& user_id, const nlohmann::json& view, const config::Secret& bot_token);
 
   // Ends the requests in flight now and refuses new ones: for a shutdown whose grace is over. A
   // post cut off after it was sent fails with `aborted` and is in doubt: it may have reached

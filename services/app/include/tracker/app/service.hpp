@@ -25,6 +25,7 @@
 #include <tracker/workspaces/workspace_store.hpp>
 
 #include <tracker/app/commands.hpp>
+#include <tracker/app/home.hpp>
 #include <tracker/app/install.hpp>
 #include <tracker/app/lifecycle.hpp>
 #include <tracker/app/settings.hpp>
@@ -63,6 +64,7 @@ class Service {
   Commands commands_;
   slack::WebApi web_api_;
   TimeZones time_zones_;
+  AppHome home_;
 
   boost::asio::awaitable<bool> prune();
   boost::asio::awaitable<bool> consume();

@@ -39,6 +39,8 @@ struct Settings {
   PersonDefaults person_defaults;
   // SLACK_BOT_TOKEN: for a workspace that never installed the app (the one-workspace mode).
   config::Secret bot_token;
+  // TRACKER_APP_HOME_MIN_INTERVAL: a person's App Home is published at most this often.
+  std::chrono::milliseconds home_min_interval{10'000};
   double users_info_per_minute = 90;  // TRACKER_SLACK_USERS_INFO_PER_MINUTE (Tier 4: 100+)
   std::string group_id;               // TRACKER_APP_GROUP (app)
   // TRACKER_WORKSPACE_RETENTION: how long a workspace's data is kept after an uninstall or a

@@ -4,6 +4,7 @@
 // defaults the worker would give them (TRACKER_DEFAULT_TIME_ZONE, TRACKER_DEFAULT_SUMMARY_HOUR);
 // a setting changed with /study creates their row.
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
@@ -45,6 +46,9 @@ class StudyStore {
   virtual boost::asio::awaitable<pg::Result<std::vector<StudyDay>>> days(std::string team_id,
                                                                          std::string user_id,
                                                                          int count);
+  // The person's latest feedback: (day, text), both empty when there is none.
+  virtual boost::asio::awaitable<pg::Result<std::pair<std::string, std::string>>> latest_feedback(
+      std::string team_id, std::string user_id);
   // False when PostgreSQL knows no such time zone (nothing changed).
   virtual boost::asio::awaitable<pg::Result<bool>> set_time_zone(std::string team_id,
                                                                  std::string user_id,
