@@ -9,7 +9,9 @@
 using namespace tracker;
 
 service::Component build(service::Host& host, const app::Settings& s) {
-  for (const auto* secret : {&s.client_secret, &s.token_keys, &s.bot_token}) host.redact(*secret);
+  for (const auto* secret : {&s.client_secret, &s.token_keys, &s.bot_token, &s.admin_token}) {
+    host.redact(*secret);
+  }
   auto& slack_http = host.http_client({.base_url = s.slack_base_url,
                                        .max_connections = 8,
                                        .request_timeout = s.request_timeout,
@@ -21,8 +23,10 @@ service::Component build(service::Host& host, const app::Settings& s) {
                                .topics = {s.topic, s.command_topic},
                                .client_id = "app",
                                .settings = {{"queued.max.messages.kbytes", "4096"}}});
-  auto& app = host.make<app::Service>(host.executor(), host.pool(), slack_http, responses, inbox, s,
-                                      host.registry(), host.logger());
+  app::SchedulerTrigger scheduler{nullptr, s.admin_token};
+  if (!s.scheduler_url.empty()) scheduler.client = &host.http_client({.base_url = s.scheduler_url});
+  auto& app = host.make<app::Service>(host.executor(), host.pool(), slack_http, responses,
+                                      scheduler, inbox, s, host.registry(), host.logger());
   return service::component(
       app, {{"public_url", s.public_url}, {"slack", s.slack_base_url}, {"topic", s.topic}});
 }

@@ -84,6 +84,7 @@ std::string_view to_string(StudyCommand::Kind kind) {
   switch (kind) {
     case Kind::today: return "today";
     case Kind::week: return "week";
+    case Kind::summary: return "summary";
     case Kind::settings_show: return "settings";
     case Kind::settings_tz: return "settings_tz";
     case Kind::settings_hour: return "settings_hour";
@@ -122,6 +123,18 @@ boost::system::result<StudyCommand, StudyCommandError> parse_study_command(std::
       command.kind = kind;
       return command;
     }
+  }
+  if (is(verb, {"summary", "요약"}, language)) {
+    command.language = language;
+    command.kind = Kind::summary;
+    if (args.size() == 1) return command;
+    Language again_language = language;
+    if (args.size() == 2 && is(args[1], {"again", "다시"}, again_language)) {
+      command.again = true;
+      return command;
+    }
+    return error(language, "“summary” takes only “again”: /study summary again",
+                 "“요약” 뒤에는 “다시”만 쓸 수 있습니다: /study 요약 다시");
   }
   if (is(verb, {"settings", "설정"}, language)) {
     command.language = language;
@@ -179,6 +192,7 @@ std::string study_help(Language language) {
            "• 봇이 있는 채널에 공부한 내용을 올리면 기록됩니다 (예: `SQL 조인 2시간`).\n"
            "• `/study 오늘`: 오늘의 기록, 시간, 주제\n"
            "• `/study 주간`: 최근 7일, 날마다 시간, 기록 수, 주제\n"
+           "• `/study 요약`: 오늘의 피드백을 지금 받기 (하루 한 번, `/study 요약 다시`로 새로)\n"
            "• `/study 설정`: 내 시간대, 피드백 시각, 일시정지 여부\n"
            "• `/study 설정 시간대 Asia/Seoul`: 시간대 바꾸기\n"
            "• `/study 설정 시각 21`: 매일 피드백을 받을 시각 (0-23)\n"
@@ -189,6 +203,8 @@ std::string study_help(Language language) {
          "• Post what you studied in a channel the bot is in (e.g. `2h SQL joins`): it is logged.\n"
          "• `/study today`: today's logs, time and topics\n"
          "• `/study week`: the last 7 days, per day: time, logs, topics\n"
+         "• `/study summary`: today's feedback now (once a day; `/study summary again` for a "
+         "fresh one)\n"
          "• `/study settings`: your time zone, feedback hour, and whether feedback is paused\n"
          "• `/study settings tz Asia/Seoul`: change your time zone\n"
          "• `/study settings hour 21`: the hour your daily feedback comes (0-23)\n"

@@ -7,8 +7,8 @@ namespace tracker::app {
 namespace asio = boost::asio;
 
 Service::Service(asio::any_io_executor executor, pg::Pool& pool, http::Client& slack_http,
-                 http::Client& responses, kafka::Consumer& inbox, const Settings& settings,
-                 prometheus::Registry& registry, log::Logger& logger)
+                 http::Client& responses, SchedulerTrigger scheduler, kafka::Consumer& inbox,
+                 const Settings& settings, prometheus::Registry& registry, log::Logger& logger)
     : logger_(logger),
       prune_interval_(settings.prune_interval),
       state_lifetime_(settings.state_lifetime),
@@ -34,7 +34,7 @@ Service::Service(asio::any_io_executor executor, pg::Pool& pool, http::Client& s
       command_topic_(settings.command_topic),
       lifecycle_(inbox, store_, stop_, settings.retention, registry, logger),
       study_(pool, settings.person_defaults),
-      commands_(study_, responses, stop_, registry, logger),
+      commands_(study_, responses, std::move(scheduler), stop_, registry, logger),
       web_api_(slack_http),
       time_zones_(study_, store_, web_api_, settings.bot_token, stop_,
                   {.lookups_per_minute = settings.users_info_per_minute}, registry, logger),

@@ -376,6 +376,7 @@ struct StudyCommand : AppBinary {
   tracker::testing::ScratchTopic commands{1};
   std::uint16_t ingest_port = tracker::testkit::free_loopback_port();
   std::uint16_t ingest_ops_port = tracker::testkit::free_loopback_port();
+  std::uint16_t scheduler_port = tracker::testkit::free_loopback_port();
   std::unique_ptr<ServiceProcess> ingest;
   std::unique_ptr<AppProcess> app;
 
@@ -397,7 +398,9 @@ struct StudyCommand : AppBinary {
          "TRACKER_APP_GROUP=" + tracker::testing::unique_name("app"),
          "SLACK_RESPONSE_URL_ORIGIN=http://127.0.0.1:" + std::to_string(slack.port()),
          // The one-workspace token, for T1 (which never installed the app).
-         "SLACK_BOT_TOKEN=xoxb-simulated"});
+         "SLACK_BOT_TOKEN=xoxb-simulated",
+         "TRACKER_SCHEDULER_URL=http://127.0.0.1:" + std::to_string(scheduler_port),
+         "TRACKER_ADMIN_TOKEN=integration-admin-token"});
   }
 
   // Sends a signed Events API body to ingest, as Slack does.
@@ -604,4 +607,34 @@ TEST_F(StudyCommand, OpeningTheAppHomePublishesThePersonsWeek) {
           R"("event":{"type":"app_home_opened","user":"U1","channel":"D1","tab":"home"}})");
   std::this_thread::sleep_for(1s);
   EXPECT_EQ(slack.simulator().home_views().size(), 1U);
+}
+
+TEST_F(StudyCommand, SummaryClaimsTodaysFeedbackThroughTheSchedulerOnceUnlessAskedAgain) {
+  tracker::testing::ScratchTopic requests{1};
+  ServiceProcess scheduler(
+      TRACKER_SCHEDULER_BINARY,
+      {"DATABASE_URL=" + tracker::testing::test_database_url(),
+       "TRACKER_DB_SCHEMA=" + schema.name(), "TRACKER_SCHEDULER_TOPIC=" + requests.name(),
+       "TRACKER_OPS_ADDRESS=127.0.0.1", "TRACKER_OPS_PORT=" + std::to_string(scheduler_port),
+       "TRACKER_ADMIN_TOKEN=integration-admin-token", "TRACKER_SCHEDULER_INSTANCE=study-test",
+       // Ticks far apart: only the trigger claims here.
+       "TRACKER_SCHEDULER_TICK_INTERVAL=1h", "TRACKER_LOG_LEVEL=error"});
+  scheduler.start();
+  ASSERT_EQ(tracker::testing::wait_ready(scheduler_port, 30s).first, 200U);
+  sql("INSERT INTO users (team_id, user_id) VALUES ('T1', 'U1'); "
+      "INSERT INTO study_logs (team_id, user_id, channel_id, ts, event_id, body, posted_at) "
+      "VALUES ('T1', 'U1', 'C1', '1.1', 'Ev1', 'kafka 1h', now() - interval '1 minute')");
+
+  type("summary");
+  EXPECT_EQ(answer(), "Your feedback for today is being written; it will arrive shortly.");
+  EXPECT_EQ(sql("SELECT count(*) || ' ' || max(reason) FROM summary_jobs WHERE user_id = 'U1'"),
+            "1 trigger");
+  type("요약");
+  EXPECT_EQ(answer(), "오늘의 피드백은 이미 쓰였습니다. 새로 받으려면 `/study 요약 다시`.");
+  type("summary again");
+  EXPECT_EQ(answer(), "Your feedback for today is being written; it will arrive shortly.");
+  EXPECT_EQ(sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM summary_jobs "
+                "WHERE user_id = 'U1'"),
+            "1,2");
+  EXPECT_EQ(scheduler.terminate(), 0);
 }

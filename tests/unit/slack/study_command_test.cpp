@@ -24,6 +24,8 @@ TEST(StudyCommand, ReadsEverySubcommandInBothLanguages) {
       {"일시정지", Kind::pause, Language::ko},
       {"resume", Kind::resume, Language::en},
       {"재개", Kind::resume, Language::ko},
+      {"summary", Kind::summary, Language::en},
+      {"요약", Kind::summary, Language::ko},
   };
   for (const auto& [text, kind, language] : cases) {
     const auto command = parse_study_command(text);
@@ -48,6 +50,9 @@ TEST(StudyCommand, ReadsTheSettings) {
   EXPECT_EQ(hour->hour, 7);
   EXPECT_EQ(parse_study_command("설정 시각 0")->hour, 0);
   EXPECT_EQ(parse_study_command("settings hour 23")->hour, 23);
+  EXPECT_FALSE(parse_study_command("summary")->again);
+  EXPECT_TRUE(parse_study_command("summary again")->again);
+  EXPECT_TRUE(parse_study_command("요약 다시")->again);
 }
 
 TEST(StudyCommand, EveryMistakeGetsItsOwnAnswerInTheCommandsLanguage) {
@@ -64,6 +69,7 @@ TEST(StudyCommand, EveryMistakeGetsItsOwnAnswerInTheCommandsLanguage) {
       {"settings tz ../../etc/passwd", "is not a time zone name", Language::en},
       {"settings colour blue", "Unknown setting “colour”", Language::en},
       {"week please", "“week” takes nothing more", Language::en},
+      {"summary now", "“summary” takes only “again”", Language::en},
   };
   for (const auto& [text, expected, language] : cases) {
     const auto command = parse_study_command(text);
@@ -81,7 +87,8 @@ TEST(StudyCommand, HelpNamesEverySubcommand) {
               std::string::npos)
         << subcommand;
   }
-  for (const char* subcommand : {"오늘", "주간", "설정 시간대", "설정 시각", "일시정지", "재개"}) {
+  for (const char* subcommand :
+       {"오늘", "주간", "요약", "설정 시간대", "설정 시각", "일시정지", "재개"}) {
     EXPECT_NE(tracker::slack::study_help(Language::ko).find(std::string("/study ") + subcommand),
               std::string::npos)
         << subcommand;

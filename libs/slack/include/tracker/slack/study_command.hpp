@@ -19,11 +19,22 @@ enum class Language { en, ko };
 std::string_view to_string(Language language);
 
 struct StudyCommand {
-  enum class Kind { today, week, settings_show, settings_tz, settings_hour, pause, resume, help };
+  enum class Kind {
+    today,
+    week,
+    summary,
+    settings_show,
+    settings_tz,
+    settings_hour,
+    pause,
+    resume,
+    help
+  };
   Kind kind = Kind::help;
   Language language = Language::en;
-  std::string zone;  // settings_tz: an IANA name (whether it exists is the database's to say)
-  int hour = 0;      // settings_hour
+  std::string zone;    // settings_tz: an IANA name (whether it exists is the database's to say)
+  int hour = 0;        // settings_hour
+  bool again = false;  // summary again: a new version of a day already summarized
 };
 
 std::string_view to_string(StudyCommand::Kind kind);

@@ -6,7 +6,10 @@
 //   settings         time zone, feedback hour, paused or not;
 //   settings tz Z    a zone PostgreSQL knows (else a specific error), used from the next summary;
 //   settings hour H  the local hour of the daily feedback;
-//   pause, resume    no feedback while paused; the logs are still kept.
+//   pause, resume    no feedback while paused; the logs are still kept;
+//   summary [again]  today's feedback now, claimed through the scheduler's POST /trigger (the
+//                    claim every summary goes through): once a day, a new version when asked
+//                    again.
 // A database outage is waited out (consumption paused, the command not acknowledged), bounded by
 // the stop's grace. The answer is posted at most 3 times within 10 s; a response_url outside
 // SLACK_RESPONSE_URL_ORIGIN (https://hooks.slack.com) is never called.
@@ -19,6 +22,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <tracker/async/graceful_stop.hpp>
+#include <tracker/config/secret.hpp>
 #include <tracker/http/client.hpp>
 #include <tracker/kafka/message.hpp>
 #include <tracker/log/logger.hpp>
@@ -36,11 +40,18 @@ std::string render_settings(slack::Language language, const Person& person);
 // "2h 05m" / "2시간 5분".
 std::string render_minutes(slack::Language language, int minutes);
 
+// The scheduler's /trigger (TRACKER_SCHEDULER_URL, TRACKER_ADMIN_TOKEN); without it, summary
+// says that this deployment does not offer it.
+struct SchedulerTrigger {
+  http::Client* client = nullptr;
+  config::Secret admin_token;
+};
+
 class Commands {
  public:
   // `responses`: an HTTP client whose origin is SLACK_RESPONSE_URL_ORIGIN.
-  Commands(StudyStore& store, http::Client& responses, async::GracefulStop& stop,
-           prometheus::Registry& registry, log::Logger& logger);
+  Commands(StudyStore& store, http::Client& responses, SchedulerTrigger scheduler,
+           async::GracefulStop& stop, prometheus::Registry& registry, log::Logger& logger);
 
   // One slack-commands record: true once it is answered (or can never be), false when the stop
   // was abandoned first (left unacknowledged).
@@ -52,9 +63,13 @@ class Commands {
 
  private:
   boost::asio::awaitable<void> respond(const std::string& response_url, const std::string& text);
+  boost::asio::awaitable<std::string> summary(const slack::StudyCommand& command,
+                                              const std::string& team_id,
+                                              const std::string& user_id);
 
   StudyStore& store_;
   http::Client& responses_;
+  SchedulerTrigger scheduler_;
   async::GracefulStop& stop_;
   log::Logger& logger_;
   prometheus::Family<prometheus::Counter>& runs_;

@@ -38,8 +38,8 @@ class Service {
   // `inbox` reads settings.topic and settings.command_topic; `responses`' origin is
   // settings.response_origin.
   Service(boost::asio::any_io_executor executor, pg::Pool& pool, http::Client& slack_http,
-          http::Client& responses, kafka::Consumer& inbox, const Settings& settings,
-          prometheus::Registry& registry, log::Logger& logger);
+          http::Client& responses, SchedulerTrigger scheduler, kafka::Consumer& inbox,
+          const Settings& settings, prometheus::Registry& registry, log::Logger& logger);
 
   void listen() { server_.start(); }
   boost::asio::awaitable<bool> run();
