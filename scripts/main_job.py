@@ -5,7 +5,8 @@ Starts the Slack and OpenAI simulators (unless real ones are configured) and the
 against the running local stack, sends a day of signed study messages from five people (Korean
 and English, with a thread, an edit, a deletion and a bot's reminder) through ingest, triggers
 their daily summaries, and prints each summary as it was posted to Slack and what every stage
-did. Everything it started is stopped when it ends or is interrupted.
+did. With the Slack simulator, the app runs too, and one person asks `/study week` and moves
+with `/study settings tz`. Everything it started is stopped when it ends or is interrupted.
 
 Usage: scripts/main_job.py [--build DIR] [--check] [--compose [ENV_FILE]]
 Needs KAFKA_BROKERS and DATABASE_URL (eval "$(bash deploy/local/stack.sh env)").
@@ -16,6 +17,7 @@ up), via its reverse proxy, with the secrets and ports of its env file (deploy/c
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -400,7 +402,7 @@ BINARIES = {
     "ingest": "services/ingest/ingest", "worker": "services/worker/worker",
     "scheduler": "services/scheduler/scheduler", "summarizer": "services/summarizer/summarizer",
     "notifier": "services/notifier/notifier", "slack-sim": "loadtest/slack-sim",
-    "openai-sim": "loadtest/openai-sim"}
+    "openai-sim": "loadtest/openai-sim", "app": "services/app/app"}
 
 
 def built(build: Path, extra: dict[str, str] | None = None) -> dict[str, Path]:
@@ -437,7 +439,7 @@ def stage_rows(ports: dict) -> tuple[dict, list[tuple[str, str, object]]]:
     m = {name: replicas_metrics(ports, name) for name in SERVICES}
     rows = [
         ("ingest", "events acknowledged (200)",
-         total(m["ingest"], "tracker_http_requests_total", status="200")),
+         total(m["ingest"], "tracker_http_requests_total", route="/slack/events", status="200")),
         ("ingest", "refused (4xx/5xx)",
          sum(total(m["ingest"], "tracker_http_requests_total", status=s)
              for s in {l.get("status") for l, _ in m["ingest"].get("tracker_http_requests_total", [])}
@@ -493,6 +495,7 @@ class Target:
     signing_secret: str
     admin_token: str
     slack_sim_port: int | None
+    study: bool = False  # the app runs: /study through ingest, answered at slack-sim
 
 
 def run(args) -> int:
@@ -657,16 +660,38 @@ def start_local(args, processes: Processes, zone_name: str, team: str, run_id: s
     processes.start("scheduler", [str(binaries["scheduler"])],
                     {**common, "TRACKER_OPS_PORT": str(ports["scheduler"]),
                      "TRACKER_ADMIN_TOKEN": admin_token, "TRACKER_SCHEDULER_TICK_INTERVAL": "1h"})
+    study = slack_sim_port is not None
+    if study:
+        # The app: /study, and each person's time zone from users.info, which the simulator
+        # answers with the day's zone (the people live where the day is played).
+        ports["app"], ports["app-http"] = free_port(), free_port()
+        status, answer = http_request(slack_sim_port, "POST", "/_sim/config", body=json.dumps(
+            {"default_user_time_zone": zone_name}).encode())
+        if status != 200:
+            raise Failure(f"slack-sim refused its config: {answer[:200]!r}")
+        key = base64.b64encode(secrets.token_bytes(32)).decode()
+        processes.start("app", [str(binaries["app"])],
+                        {**common, **slack_env, "TRACKER_OPS_PORT": str(ports["app"]),
+                         "TRACKER_APP_ADDRESS": "127.0.0.1",
+                         "TRACKER_APP_PORT": str(ports["app-http"]),
+                         "TRACKER_APP_PUBLIC_URL": f"http://127.0.0.1:{ports['app-http']}",
+                         "SLACK_CLIENT_ID": "1111111111.2222222222",
+                         "SLACK_CLIENT_SECRET": "sim-client-secret",
+                         "TRACKER_TOKEN_ENCRYPTION_KEY": f"k1:{key}",
+                         "SLACK_RESPONSE_URL_ORIGIN": f"http://127.0.0.1:{slack_sim_port}",
+                         "TRACKER_DEFAULT_TIME_ZONE": zone_name,
+                         "TRACKER_SCHEDULER_URL": f"http://127.0.0.1:{ports['scheduler']}",
+                         "TRACKER_ADMIN_TOKEN": admin_token})
     processes.start("ingest", [str(binaries["ingest"])],
                     {**common, "SLACK_SIGNING_SECRET": secret,
                      "TRACKER_INGEST_ADDRESS": "127.0.0.1",
                      "TRACKER_INGEST_PORT": str(ports["ingest"]),
                      "TRACKER_OPS_PORT": str(ports["ingest-ops"])})
-    for name in ("notifier", "summarizer", "worker", "scheduler"):
+    for name in ("notifier", "summarizer", "worker", "scheduler") + (("app",) if study else ()):
         wait_ready(processes, name, ports[name])
     wait_ready(processes, "ingest", ports["ingest-ops"])
-    step("services", f"ingest :{ports['ingest']}, worker, scheduler, summarizer, notifier "
-                     f"ready in {time.monotonic() - started:.1f} s")
+    step("services", f"ingest :{ports['ingest']}, worker, scheduler, summarizer, notifier"
+                     f"{', app' if study else ''} ready in {time.monotonic() - started:.1f} s")
     if registered := processes.register_with_prometheus(run_id, ports):
         step("Prometheus", f"scraping them ({registered})")
 
@@ -674,7 +699,7 @@ def start_local(args, processes: Processes, zone_name: str, team: str, run_id: s
                   ops={name: [ports["ingest-ops" if name == "ingest" else name]]
                        for name in SERVICES},
                   trigger_port=ports["scheduler"], signing_secret=secret,
-                  admin_token=admin_token, slack_sim_port=slack_sim_port)
+                  admin_token=admin_token, slack_sim_port=slack_sim_port, study=study)
 
 
 def run_day(args, target: Target, processes: Processes, team: str, zone: dt.timezone,
@@ -789,6 +814,8 @@ def run_day(args, target: Target, processes: Processes, team: str, zone: dt.time
     if sim_posts and any(ts not in sim_posts for ts in rows_posted):
         raise Failure("a delivery marked posted is not among slack-sim's messages")
 
+    study_answers = ask_study(target, team) if target.study else []
+
     # What each stage did, from the services' own metrics.
     m, rows = stage_rows(target.ops)
     print_stage_rows(rows)
@@ -810,6 +837,8 @@ def run_day(args, target: Target, processes: Processes, team: str, zone: dt.time
             "one post per person": len(rows_posted) == people and
                                    (not sim_posts or all(ts in sim_posts for ts in rows_posted)),
         }
+        if target.study:
+            checks["/study answered"] = len(study_answers) == 2
         failed = [name for name, ok in checks.items() if not ok]
         if failed:
             raise Failure("checks failed: " + ", ".join(failed))
@@ -820,6 +849,52 @@ def run_day(args, target: Target, processes: Processes, team: str, zone: dt.time
         say("  promtool check metrics: the five services' /metrics are clean")
     say("OK: ingest -> Kafka -> PostgreSQL -> scheduler -> summarizer -> notifier -> Slack")
     return 0
+
+
+def ask_study(target: Target, team: str) -> list[str]:
+    """One person of the day asks /study week, then moves to New York with /study settings tz;
+    both typed in Slack as slash commands, through ingest, answered by the app at the
+    command's response_url (slack-sim records it)."""
+    person = PEOPLE[1]
+    answers = []
+    for n, text in enumerate(("week", "settings tz America/New_York"), start=1):
+        response_path = f"/commands/{team}/{person.user_id}/{n}"
+        body = urllib.parse.urlencode({
+            "team_id": team, "channel_id": CHANNEL, "user_id": person.user_id,
+            "command": "/study", "text": text,
+            "response_url": f"http://127.0.0.1:{target.slack_sim_port}{response_path}"}).encode()
+        timestamp = str(int(time.time()))
+        status, ack = http_request(target.events_port, "POST", "/slack/commands", body=body,
+                                   headers={"Content-Type": "application/x-www-form-urlencoded",
+                                            "X-Slack-Request-Timestamp": timestamp,
+                                            "X-Slack-Signature": sign(target.signing_secret,
+                                                                      timestamp, body)})
+        if status != 200:
+            raise Failure(f"/study {text}: ingest answered {status}: {ack[:200]!r}")
+        started = time.monotonic()
+        answer = None
+        while answer is None and time.monotonic() - started < 30:
+            _, listed = http_request(target.slack_sim_port, "GET", "/_sim/responses")
+            for response in json.loads(listed)["responses"]:
+                if response["path"] == response_path:
+                    answer = response["body"].get("text", "")
+            if answer is None:
+                time.sleep(0.1)
+        if answer is None:
+            raise Failure(f"/study {text}: no answer at its response_url within 30 s")
+        header = f"── {person.name} ({person.user_id}) types /study {text} "
+        say(header + "─" * max(3, 78 - len(header)))
+        say(f"   ingest answered at once: {json.loads(ack).get('text', '')}")
+        say(f"   the app answered in {(time.monotonic() - started) * 1000:.0f} ms:")
+        for line in answer.splitlines():
+            say("   " + line)
+        say()
+        answers.append(answer)
+    zone = psql(f"SELECT time_zone, time_zone_source FROM users WHERE team_id = '{team}' "
+                f"AND user_id = '{person.user_id}'")
+    if not zone or zone[0] != ["America/New_York", "user"]:
+        raise Failure(f"/study settings tz: the users row says {zone}")
+    return answers
 
 
 def main() -> int:

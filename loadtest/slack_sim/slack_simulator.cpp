@@ -444,6 +444,10 @@ asio::awaitable<http::Response> SlackSimulator::handle(http::Request& request) {
           bad_after ? http::error_response(bh::status::bad_request, "invalid_after",
                                            "after must be a post's sequence number", version)
                     : http::json_response(bh::status::ok, json{{"messages", list}}.dump(), version);
+    } else if (path == "/_sim/responses" && request.method() == bh::verb::get) {
+      json list = json::array();
+      for (const auto& r : responses_) list.push_back({{"path", r.path}, {"body", r.body}});
+      response = http::json_response(bh::status::ok, json{{"responses", list}}.dump(), version);
     } else if (path == "/_sim/stats" && request.method() == bh::verb::get) {
       response = http::json_response(bh::status::ok, stats_.to_json().dump(), version);
     } else if (path == "/_sim/reset" && request.method() == bh::verb::post) {
@@ -561,6 +565,10 @@ void SlackSimulator::configure(const json& changes) {
           throw std::invalid_argument("channel_workspaces." + channel + " must be a team id");
         next.channel_workspaces[channel] = team.get<std::string>();
       }
+    } else if (key == "default_user_time_zone") {
+      if (!value.is_string() || value.get<std::string>().empty())
+        throw std::invalid_argument("default_user_time_zone must be a time zone name");
+      next.default_user_time_zone = value.get<std::string>();
     } else if (key == "default_workspace") {
       if (!value.is_string() || value.get<std::string>().empty())
         throw std::invalid_argument("default_workspace must be a team id");
@@ -599,6 +607,7 @@ json SlackSimulator::config() const {
           {"workspace_burst", options_.workspace_burst},
           {"channel_workspaces", options_.channel_workspaces},
           {"default_workspace", options_.default_workspace},
+          {"default_user_time_zone", options_.default_user_time_zone},
           {"inject_429_rate", options_.inject_429_rate},
           {"inject_retry_after_s", options_.inject_retry_after_s},
           {"inject_5xx_rate", options_.inject_5xx_rate},

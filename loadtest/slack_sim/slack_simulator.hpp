@@ -7,6 +7,7 @@
 //                                        Authorization: Bearer <token> or a `token` field
 //   GET  /_sim/messages[?channel=C1]     what was posted, in order
 //   GET  /_sim/stats                     counters of everything received
+//   GET  /_sim/responses                 the answers posted to response_urls, in order
 //   GET  /_sim/config, POST /_sim/config change limits and faults at run time
 //   POST /_sim/reset                     forget messages and counters (not the config)
 //   GET  /oauth/v2/authorize?...         the install page, as if its visitor chose Allow at

@@ -18,15 +18,19 @@ service::Component build(service::Host& host, const app::Settings& s) {
                                        .ca_file = s.slack_ca_file});
   auto& responses = host.http_client(
       {.base_url = s.response_origin, .max_connections = 8, .request_timeout = s.request_timeout});
-  auto& inbox = host.consumer({.brokers = s.common.brokers,
-                               .group_id = s.group_id,
-                               .topics = {s.topic, s.command_topic},
-                               .client_id = "app",
-                               .settings = {{"queued.max.messages.kbytes", "4096"}}});
-  app::SchedulerTrigger scheduler{nullptr, s.admin_token};
-  if (!s.scheduler_url.empty()) scheduler.client = &host.http_client({.base_url = s.scheduler_url});
-  auto& app = host.make<app::Service>(host.executor(), host.pool(), slack_http, responses,
-                                      scheduler, inbox, s, host.registry(), host.logger());
+  auto& events = host.consumer({.brokers = s.common.brokers,
+                                .group_id = s.group_id,
+                                .topics = {s.topic},
+                                .client_id = "app",
+                                .settings = {{"queued.max.messages.kbytes", "4096"}}});
+  auto& commands = host.consumer({.brokers = s.common.brokers,
+                                  .group_id = s.group_id + "-commands",
+                                  .topics = {s.command_topic},
+                                  .client_id = "app-commands"});
+  const auto scheduler = app::scheduler_trigger(host, s);
+  auto& app =
+      host.make<app::Service>(host.executor(), host.pool(), slack_http, responses, scheduler,
+                              events, commands, s, host.registry(), host.logger());
   return service::component(
       app, {{"public_url", s.public_url}, {"slack", s.slack_base_url}, {"topic", s.topic}});
 }

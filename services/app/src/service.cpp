@@ -7,8 +7,9 @@ namespace tracker::app {
 namespace asio = boost::asio;
 
 Service::Service(asio::any_io_executor executor, pg::Pool& pool, http::Client& slack_http,
-                 http::Client& responses, SchedulerTrigger scheduler, kafka::Consumer& inbox,
-                 const Settings& settings, prometheus::Registry& registry, log::Logger& logger)
+                 http::Client& responses, SchedulerTrigger scheduler, kafka::Consumer& events,
+                 kafka::Consumer& commands, const Settings& settings,
+                 prometheus::Registry& registry, log::Logger& logger)
     : logger_(logger),
       prune_interval_(settings.prune_interval),
       state_lifetime_(settings.state_lifetime),
@@ -30,9 +31,9 @@ Service::Service(asio::any_io_executor executor, pg::Pool& pool, http::Client& s
            .route_label = &InstallHandler::route_label},
           [this](http::Request& request) { return install_.handle(request); }, registry, logger),
       stop_(executor),
-      inbox_(inbox),
-      command_topic_(settings.command_topic),
-      lifecycle_(inbox, store_, stop_, settings.retention, registry, logger),
+      events_(events),
+      commands_in_(commands),
+      lifecycle_(events, store_, stop_, settings.retention, registry, logger),
       study_(pool, settings.person_defaults),
       commands_(study_, responses, std::move(scheduler), stop_, registry, logger),
       web_api_(slack_http),
@@ -40,6 +41,14 @@ Service::Service(asio::any_io_executor executor, pg::Pool& pool, http::Client& s
                   {.lookups_per_minute = settings.users_info_per_minute}, registry, logger),
       home_(study_, store_, web_api_, settings.bot_token, settings.home_min_interval, registry,
             logger) {}
+
+SchedulerTrigger scheduler_trigger(service::Host& host, const Settings& settings) {
+  SchedulerTrigger trigger{nullptr, settings.admin_token};
+  if (!settings.scheduler_url.empty()) {
+    trigger.client = &host.http_client({.base_url = settings.scheduler_url});
+  }
+  return trigger;
+}
 
 asio::awaitable<bool> Service::run() {
   // A key rotation: move every token to the first key, so that the old ones can go.
@@ -52,39 +61,50 @@ asio::awaitable<bool> Service::run() {
                  {"key_id", cipher_.current_key_id()}});
   }
   using namespace asio::experimental::awaitable_operators;
-  const auto [pruned, consumed] = co_await (prune() && consume());
+  const auto [pruned, consumed, commanded] =
+      co_await (prune() && consume_events() && consume_commands());
   const auto grace =
       stop_.abandoned() ? std::chrono::milliseconds{0} : std::chrono::milliseconds{2'000};
   const std::size_t forced = co_await server_.shutdown(grace);
   logger_.info("connections_closed", {{"closed_by_force", forced}});
   stop_.finish();
-  co_return pruned&& consumed;
+  co_return pruned&& consumed&& commanded;
 }
 
-asio::awaitable<bool> Service::consume() {
+asio::awaitable<bool> Service::consume(
+    kafka::Consumer& consumer, std::function<asio::awaitable<bool>(const kafka::Message&)> handle) {
   while (!stop_.requested()) {
-    auto batch = co_await inbox_.poll_batch(500, std::chrono::milliseconds{200});
+    auto batch = co_await consumer.poll_batch(500, std::chrono::milliseconds{200});
     if (!batch) {
       logger_.error("consumer_failed", {{"error", batch.error().message()}});
       co_return false;
     }
     for (const auto& record : *batch) {
-      bool done = true;
-      if (record.topic() == command_topic_) {
-        done = co_await commands_.run(record);
-      } else if (const auto type = record.header("event_type");
-                 type && (*type == "message" || *type == "user_change")) {
-        done = co_await time_zones_.handle(record, *type);
-      } else if (type && *type == "app_home_opened") {
-        co_await home_.handle(record);
-      } else {
-        done = co_await lifecycle_.handle(record);
-      }
-      if (!done) co_return true;  // abandoned at the end of the grace: left unacknowledged
-      (void)inbox_.store_offset(record);
+      if (!co_await handle(record)) co_return true;  // abandoned: left unacknowledged
+      (void)consumer.store_offset(record);
     }
   }
   co_return true;
+}
+
+asio::awaitable<bool> Service::consume_events() {
+  co_return co_await consume(events_,
+                             [this](const kafka::Message& record) -> asio::awaitable<bool> {
+                               const auto type = record.header("event_type");
+                               if (type && (*type == "message" || *type == "user_change")) {
+                                 co_return co_await time_zones_.handle(record, *type);
+                               }
+                               if (type && *type == "app_home_opened") {
+                                 co_await home_.handle(record);
+                                 co_return true;
+                               }
+                               co_return co_await lifecycle_.handle(record);
+                             });
+}
+
+asio::awaitable<bool> Service::consume_commands() {
+  co_return co_await consume(
+      commands_in_, [this](const kafka::Message& record) { return commands_.run(record); });
 }
 
 asio::awaitable<bool> Service::prune() {

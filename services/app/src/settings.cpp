@@ -15,10 +15,11 @@ Settings load_settings(config::Env& env) {
   s.common = service::load_common(env, {.ops_port = 9469, .db_pool_size = 4});
   s.address = env.optional("TRACKER_APP_ADDRESS", "0.0.0.0");
   s.port = env.listen_port("TRACKER_APP_PORT", 3001);
-  s.public_url = service::load_base_url(env, "TRACKER_APP_PUBLIC_URL", "");
-  if (s.public_url.empty()) {
+  if (env.optional("TRACKER_APP_PUBLIC_URL", "").empty()) {
     env.fail("TRACKER_APP_PUBLIC_URL",
              "is required: the https:// address where Slack and browsers reach this service");
+  } else {
+    s.public_url = service::load_base_url(env, "TRACKER_APP_PUBLIC_URL", "");
   }
   while (!s.public_url.empty() && s.public_url.back() == '/') s.public_url.pop_back();
   s.client_id = env.optional("SLACK_CLIENT_ID", "");
@@ -50,7 +51,9 @@ Settings load_settings(config::Env& env) {
       env.optional("TRACKER_APP_COMMAND_TOPIC", std::string(messages::topics::kSlackCommands));
   s.response_origin =
       service::load_base_url(env, "SLACK_RESPONSE_URL_ORIGIN", "https://hooks.slack.com");
-  s.scheduler_url = service::load_base_url(env, "TRACKER_SCHEDULER_URL", "");
+  if (!env.optional("TRACKER_SCHEDULER_URL", "").empty()) {
+    s.scheduler_url = service::load_base_url(env, "TRACKER_SCHEDULER_URL", "");
+  }
   s.admin_token = env.optional_secret("TRACKER_ADMIN_TOKEN");
   if (!s.scheduler_url.empty() && s.admin_token.empty()) {
     env.fail("TRACKER_ADMIN_TOKEN", "is required with TRACKER_SCHEDULER_URL (/study summary)");

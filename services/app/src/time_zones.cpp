@@ -20,7 +20,7 @@ TimeZones::TimeZones(StudyStore& study, workspaces::WorkspaceStore& workspaces,
       logger_(logger),
       lookups_(metrics::counters(registry, "tracker_app_users_info_total",
                                  "users.info lookups by outcome (ok, no_tz, rate_limited, "
-                                 "failed, no_token).")),
+                                 "failed, no_token, deferred: the workspace's pace spent).")),
       learned_(metrics::counters(registry, "tracker_app_time_zones_learned_total",
                                  "Time zones taken from Slack, by source (users_info, "
                                  "user_change).")) {}
@@ -90,8 +90,11 @@ asio::awaitable<bool> TimeZones::first_appearance(const std::string& team_id,
                                                  Clock::now()))
             .first;
   }
-  if (const auto wait = bucket->second.wait(Clock::now()); wait > Clock::duration::zero()) {
-    if (!co_await stop_.sleep(wait)) co_return !stop_.abandoned();
+  // Never waited for: a backlog of first messages must not hold the consumer (an uninstall
+  // behind it); a person met while the workspace's lookups are spent is asked at a later one.
+  if (bucket->second.wait(Clock::now()) > Clock::duration::zero()) {
+    lookups_.Add({{"outcome", "deferred"}}).Increment();
+    co_return true;
   }
   bucket->second.take(Clock::now());
   auto info = co_await slack_.users_info(user_id, token);

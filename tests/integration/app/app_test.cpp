@@ -72,11 +72,19 @@ struct AppBinary : ::testing::Test {
   std::uint16_t port = tracker::testkit::free_loopback_port();
   std::uint16_t ops_port = tracker::testkit::free_loopback_port();
   std::string output = "/tmp/" + tracker::testing::unique_name("app-log") + ".log";
+  // The app's own topics and groups unless a test gives others: nothing another test (or the
+  // main job) left on the shared topics reaches this test's schema.
+  tracker::testing::ScratchTopic app_events{1};
+  tracker::testing::ScratchTopic app_commands{1};
+  std::string app_group = tracker::testing::unique_name("app");
 
   ~AppBinary() override { std::remove(output.c_str()); }
 
   std::unique_ptr<AppProcess> start_app(const std::string& keys,
                                         std::vector<std::string> extra = {}) {
+    extra.insert(extra.begin(), {"TRACKER_APP_TOPIC=" + app_events.name(),
+                                 "TRACKER_APP_COMMAND_TOPIC=" + app_commands.name(),
+                                 "TRACKER_APP_GROUP=" + app_group});
     auto app = std::make_unique<AppProcess>(schema.name(), slack.base_url(), slack.port(), port,
                                             ops_port, keys, output, std::move(extra));
     const auto [status, body] = tracker::testing::wait_ready(ops_port, 30s);

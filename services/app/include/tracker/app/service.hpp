@@ -10,6 +10,7 @@
 //             requests in progress then get up to 2 s.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 
 #include <prometheus/registry.h>
 #include <boost/asio/any_io_executor.hpp>
@@ -20,6 +21,7 @@
 #include <tracker/http/server.hpp>
 #include <tracker/log/logger.hpp>
 #include <tracker/pg/pool.hpp>
+#include <tracker/service/host.hpp>
 #include <tracker/slack/oauth.hpp>
 #include <tracker/slack/token_cipher.hpp>
 #include <tracker/workspaces/workspace_store.hpp>
@@ -33,13 +35,19 @@
 
 namespace tracker::app {
 
+// The scheduler's /trigger for /study summary: a client on the host when TRACKER_SCHEDULER_URL
+// is set.
+SchedulerTrigger scheduler_trigger(service::Host& host, const Settings& settings);
+
 class Service {
  public:
-  // `inbox` reads settings.topic and settings.command_topic; `responses`' origin is
+  // `events` reads settings.topic, `commands` settings.command_topic (each in a group of its
+  // own, so that a backlog of events never holds a command back); `responses`' origin is
   // settings.response_origin.
   Service(boost::asio::any_io_executor executor, pg::Pool& pool, http::Client& slack_http,
-          http::Client& responses, SchedulerTrigger scheduler, kafka::Consumer& inbox,
-          const Settings& settings, prometheus::Registry& registry, log::Logger& logger);
+          http::Client& responses, SchedulerTrigger scheduler, kafka::Consumer& events,
+          kafka::Consumer& commands, const Settings& settings, prometheus::Registry& registry,
+          log::Logger& logger);
 
   void listen() { server_.start(); }
   boost::asio::awaitable<bool> run();
@@ -57,8 +65,8 @@ class Service {
   InstallHandler install_;
   http::Server server_;
   async::GracefulStop stop_;
-  kafka::Consumer& inbox_;
-  std::string command_topic_;
+  kafka::Consumer& events_;
+  kafka::Consumer& commands_in_;
   Lifecycle lifecycle_;
   StudyStore study_;
   Commands commands_;
@@ -67,7 +75,11 @@ class Service {
   AppHome home_;
 
   boost::asio::awaitable<bool> prune();
-  boost::asio::awaitable<bool> consume();
+  boost::asio::awaitable<bool> consume(
+      kafka::Consumer& consumer,
+      std::function<boost::asio::awaitable<bool>(const kafka::Message&)> handle);
+  boost::asio::awaitable<bool> consume_events();
+  boost::asio::awaitable<bool> consume_commands();
 };
 
 }  // namespace tracker::app

@@ -5,8 +5,9 @@
 //   - a user_change event carries the person's profile: a changed `tz` is kept at once.
 // Lookups are remembered for the process's life (a person is asked about once) and paced per
 // workspace below Slack's Tier 4 limit for users.info (TRACKER_SLACK_USERS_INFO_PER_MINUTE,
-// 90); a 429 closes the workspace's lookups for its Retry-After. A person whose lookup fails is
-// asked again at their next message, at most TRACKER_SLACK_USERS_INFO_ATTEMPTS times.
+// 90), never by waiting: a person met while the pace is spent, or while a 429's Retry-After
+// closes the workspace's lookups, is asked at a later message. A person whose lookup fails is
+// asked again at their next message, at most 3 times.
 #include <chrono>
 #include <string>
 #include <unordered_map>
