@@ -25,4 +25,11 @@ Response empty_response(beast_http::status status, unsigned version) {
   return response;
 }
 
+Response method_not_allowed(std::string_view allow, unsigned version) {
+  auto response = error_response(beast_http::status::method_not_allowed, "method_not_allowed",
+                                 "use " + std::string(allow), version);
+  response.set(beast_http::field::allow, allow);
+  return response;
+}
+
 }  // namespace tracker::http

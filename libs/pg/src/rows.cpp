@@ -25,4 +25,15 @@ std::vector<const char*> Params::pointers() const {
   return out;
 }
 
+std::vector<std::string> split_joined(std::string_view joined, char separator) {
+  std::vector<std::string> out;
+  while (!joined.empty()) {
+    const auto at = joined.find(separator);
+    out.emplace_back(joined.substr(0, at));
+    if (at == std::string_view::npos) break;
+    joined.remove_prefix(at + 1);
+  }
+  return out;
+}
+
 }  // namespace tracker::pg

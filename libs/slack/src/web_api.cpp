@@ -127,8 +127,8 @@ void throw_exception_from_error(const ApiFailure& failure, const boost::source_l
   throw std::runtime_error("Slack Web API call failed: " + failure.error);
 }
 
-boost::system::result<UserInfo, ApiFailure> interpret_users_info(
-    unsigned http_status, std::string_view body, std::optional<std::string_view> retry_after) {
+boost::system::result<json, ApiFailure> interpret_api(unsigned http_status, std::string_view body,
+                                                      std::optional<std::string_view> retry_after) {
   if (http_status == 429) {
     ApiFailure limited{"ratelimited", true, std::nullopt};
     if (retry_after) limited.retry_after = http::parse_retry_after(*retry_after);
@@ -140,7 +140,7 @@ boost::system::result<UserInfo, ApiFailure> interpret_users_info(
   if (http_status < 200 || http_status >= 300) {
     return ApiFailure{"http_" + std::to_string(http_status), false, std::nullopt};
   }
-  const json parsed = json::parse(body, nullptr, false);
+  json parsed = json::parse(body, nullptr, false);
   if (!parsed.is_object() || !parsed.contains("ok") || !parsed["ok"].is_boolean()) {
     return ApiFailure{"invalid_response", true, std::nullopt};
   }
@@ -148,8 +148,15 @@ boost::system::result<UserInfo, ApiFailure> interpret_users_info(
     const std::string error = parsed.value("error", "unknown_error");
     return ApiFailure{error, classify_error(error) != PostOutcome::permanent, std::nullopt};
   }
-  const auto user = parsed.find("user");
-  if (user == parsed.end() || !user->is_object()) {
+  return boost::system::result<json, ApiFailure>(boost::system::in_place_value, std::move(parsed));
+}
+
+boost::system::result<UserInfo, ApiFailure> interpret_users_info(
+    unsigned http_status, std::string_view body, std::optional<std::string_view> retry_after) {
+  auto parsed = interpret_api(http_status, body, retry_after);
+  if (!parsed) return parsed.error();
+  const auto user = parsed->find("user");
+  if (user == parsed->end() || !user->is_object()) {
     return ApiFailure{"invalid_response", false, std::nullopt};
   }
   UserInfo info;
@@ -160,39 +167,17 @@ boost::system::result<UserInfo, ApiFailure> interpret_users_info(
   return info;
 }
 
-boost::system::result<void, ApiFailure> interpret_ok(unsigned http_status, std::string_view body,
-                                                     std::optional<std::string_view> retry_after) {
-  if (http_status == 429) {
-    ApiFailure limited{"ratelimited", true, std::nullopt};
-    if (retry_after) limited.retry_after = http::parse_retry_after(*retry_after);
-    return limited;
-  }
-  if (http_status >= 500 || http_status == 408) {
-    return ApiFailure{"http_" + std::to_string(http_status), true, std::nullopt};
-  }
-  if (http_status < 200 || http_status >= 300) {
-    return ApiFailure{"http_" + std::to_string(http_status), false, std::nullopt};
-  }
-  const json parsed = json::parse(body, nullptr, false);
-  if (!parsed.is_object() || !parsed.contains("ok") || !parsed["ok"].is_boolean()) {
-    return ApiFailure{"invalid_response", true, std::nullopt};
-  }
-  if (!parsed["ok"].get<bool>()) {
-    const std::string error = parsed.value("error", "unknown_error");
-    return ApiFailure{error, classify_error(error) != PostOutcome::permanent, std::nullopt};
-  }
-  return {};
-}
+namespace {
 
-boost::asio::awaitable<boost::system::result<void, ApiFailure>> WebApi::views_publish(
-    const std::string& user_id, const nlohmann::json& view, const config::Secret& bot_token) {
+// A Web API method called with a bot token: the answer as interpret_api reads it.
+boost::asio::awaitable<boost::system::result<json, ApiFailure>> call(
+    http::Client& client, std::string method, std::string content_type, std::string body,
+    const config::Secret& bot_token) {
   http::Headers headers;
-  headers.emplace_back("Content-Type", "application/json; charset=utf-8");
+  headers.emplace_back("Content-Type", std::move(content_type));
   headers.emplace_back("Authorization", "Bearer " + bot_token.reveal());
-  std::string body = json{{"user_id", user_id}, {"view", view}}.dump(
-      -1, ' ', false, json::error_handler_t::replace);
-  auto reply = co_await client_.send(http::beast_http::verb::post, "/views.publish",
-                                     std::move(body), std::move(headers));
+  auto reply = co_await client.send(http::beast_http::verb::post, "/" + method, std::move(body),
+                                    std::move(headers));
   if (!reply) {
     co_return ApiFailure{std::string(http::to_string(reply.error().kind)), true, std::nullopt};
   }
@@ -200,25 +185,29 @@ boost::asio::awaitable<boost::system::result<void, ApiFailure>> WebApi::views_pu
   if (auto it = reply->find(http::beast_http::field::retry_after); it != reply->end()) {
     retry_after = std::string_view(it->value().data(), it->value().size());
   }
-  co_return interpret_ok(reply->result_int(), reply->body(), retry_after);
+  co_return interpret_api(reply->result_int(), reply->body(), retry_after);
+}
+
+}  // namespace
+
+boost::asio::awaitable<boost::system::result<void, ApiFailure>> WebApi::views_publish(
+    const std::string& user_id, const nlohmann::json& view, const config::Secret& bot_token) {
+  // Named before the co_await: GCC 12 mishandles braced temporaries in a coroutine's call.
+  std::string body = json{{"user_id", user_id}, {"view", view}}.dump(
+      -1, ' ', false, json::error_handler_t::replace);
+  auto answer = co_await call(client_, "views.publish", "application/json; charset=utf-8",
+                              std::move(body), bot_token);
+  if (!answer) co_return answer.error();
+  co_return boost::system::result<void, ApiFailure>{};
 }
 
 boost::asio::awaitable<boost::system::result<UserInfo, ApiFailure>> WebApi::users_info(
     const std::string& user_id, const config::Secret& bot_token) {
-  http::Headers headers;
-  headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
-  headers.emplace_back("Authorization", "Bearer " + bot_token.reveal());
   std::string body = http::form_body({{"user", user_id}});
-  auto reply = co_await client_.send(http::beast_http::verb::post, "/users.info", std::move(body),
-                                     std::move(headers));
-  if (!reply) {
-    co_return ApiFailure{std::string(http::to_string(reply.error().kind)), true, std::nullopt};
-  }
-  std::optional<std::string_view> retry_after;
-  if (auto it = reply->find(http::beast_http::field::retry_after); it != reply->end()) {
-    retry_after = std::string_view(it->value().data(), it->value().size());
-  }
-  co_return interpret_users_info(reply->result_int(), reply->body(), retry_after);
+  auto answer = co_await call(client_, "users.info", "application/x-www-form-urlencoded",
+                              std::move(body), bot_token);
+  if (!answer) co_return answer.error();
+  co_return interpret_users_info(200, answer->dump(), std::nullopt);
 }
 
 }  // namespace tracker::slack

@@ -137,6 +137,15 @@ asio::awaitable<pg::Result<TokenLookup>> WorkspaceStore::token_for(std::string t
   co_return lookup;
 }
 
+asio::awaitable<config::Secret> WorkspaceStore::token_or(std::string team_id,
+                                                         const config::Secret& fallback) {
+  auto found = co_await token_for(std::move(team_id));
+  if (!found) co_return config::Secret{};
+  if (found->state == TokenLookup::State::installed) co_return std::move(found->token);
+  if (found->state == TokenLookup::State::unknown) co_return fallback;
+  co_return config::Secret{};
+}
+
 asio::awaitable<pg::Result<std::optional<Workspace>>> WorkspaceStore::find(std::string team_id) {
   auto connection = co_await pool_.acquire();
   if (!connection) co_return connection.error();

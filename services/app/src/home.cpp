@@ -112,13 +112,7 @@ asio::awaitable<void> AppHome::handle(const kafka::Message& record) {
       std::chrono::system_clock::now() - *record.timestamp() > std::chrono::minutes{10}) {
     co_return;
   }
-  config::Secret token;
-  if (auto found = co_await workspaces_.token_for(team_id);
-      found && found->state == workspaces::TokenLookup::State::installed) {
-    token = std::move(found->token);
-  } else if (found && found->state == workspaces::TokenLookup::State::unknown) {
-    token = fallback_token_;
-  }
+  config::Secret token = co_await workspaces_.token_or(team_id, fallback_token_);
   if (token.empty()) {
     published_.Add({{"outcome", "no_token"}}).Increment();
     co_return;

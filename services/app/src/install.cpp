@@ -1,5 +1,8 @@
 #include <tracker/app/install.hpp>
 
+#include <algorithm>
+#include <iterator>
+
 #include <boost/beast/http/field.hpp>
 
 #include <tracker/http/form.hpp>
@@ -50,16 +53,17 @@ std::string_view cookie_value(std::string_view header, std::string_view name) {
 }
 
 std::string html_escape(std::string_view text) {
+  static constexpr std::pair<char, std::string_view> kEntities[] = {
+      {'&', "&amp;"}, {'<', "&lt;"}, {'>', "&gt;"}, {'"', "&quot;"}, {'\'', "&#39;"}};
   std::string out;
   out.reserve(text.size());
   for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+    const auto* entity = std::find_if(std::begin(kEntities), std::end(kEntities),
+                                      [c](const auto& e) { return e.first == c; });
+    if (entity == std::end(kEntities)) {
+      out += c;
+    } else {
+      out += entity->second;
     }
   }
   return out;
@@ -93,10 +97,7 @@ boost::asio::awaitable<http::Response> InstallHandler::handle(http::Request& req
                                    request.version());
   }
   if (request.method() != bh::verb::get && request.method() != bh::verb::head) {
-    auto response = http::error_response(bh::status::method_not_allowed, "method_not_allowed",
-                                         "use GET", request.version());
-    response.set(bh::field::allow, "GET, HEAD");
-    co_return response;
+    co_return http::method_not_allowed("GET, HEAD", request.version());
   }
   if (path == kInstallPath) co_return install(request);
   co_return co_await redirect(request);
@@ -172,15 +173,18 @@ boost::asio::awaitable<http::Response> InstallHandler::redirect(const http::Requ
                               "). Start again from the install link; nothing was installed.");
     }
   }
+  const auto database_away = [&](const pg::Error& error, std::string_view detail) {
+    logger_.warn("install_database_error", {{"error", error.describe()}});
+    return refused(request, bh::status::service_unavailable, "database_unavailable",
+                   "Not installed yet", detail);
+  };
   // Once only, before the code is spent: a replay is refused without asking Slack.
   const auto expires = clock_() + signer_.lifetime();
   const auto fresh = co_await installations_.use_state(*checked, expires);
   if (!fresh) {
-    logger_.warn("install_database_error", {{"error", fresh.error().describe()}});
-    co_return refused(request, bh::status::service_unavailable, "database_unavailable",
-                      "Not installed yet",
-                      "The tracker cannot reach its database right now. Start again from the "
-                      "install link in a minute.");
+    co_return database_away(fresh.error(),
+                            "The tracker cannot reach its database right now. Start again from "
+                            "the install link in a minute.");
   }
   if (!*fresh) {
     co_return refused(request, bh::status::bad_request, "replayed_state", "Not installed",
@@ -203,11 +207,9 @@ boost::asio::awaitable<http::Response> InstallHandler::redirect(const http::Requ
   const slack::Installation& installation = *exchanged;
   const auto saved = co_await installations_.save(installation);
   if (!saved) {
-    logger_.warn("install_database_error", {{"error", saved.error().describe()}});
-    co_return refused(request, bh::status::service_unavailable, "database_unavailable",
-                      "Not installed yet",
-                      "Slack allowed the install, but the tracker could not keep it. Start "
-                      "again from the install link in a minute.");
+    co_return database_away(saved.error(),
+                            "Slack allowed the install, but the tracker could not keep it. Start "
+                            "again from the install link in a minute.");
   }
   outcomes_.Add({{"outcome", "installed"}}).Increment();
   logger_.info("installed", {{"team_id", installation.team_id},

@@ -65,17 +65,6 @@ const pg::Statement kSetPaused{"app_set_paused", R"sql(
   INSERT INTO users (team_id, user_id, time_zone, summary_hour, opted_out) VALUES ($1, $2, $4, $5, $3)
   ON CONFLICT (team_id, user_id) DO UPDATE SET opted_out = EXCLUDED.opted_out, updated_at = now())sql"};
 
-std::vector<std::string> split(std::string_view joined) {
-  std::vector<std::string> out;
-  while (!joined.empty()) {
-    const auto comma = joined.find(',');
-    out.emplace_back(joined.substr(0, comma));
-    if (comma == std::string_view::npos) break;
-    joined.remove_prefix(comma + 1);
-  }
-  return out;
-}
-
 }  // namespace
 
 asio::awaitable<pg::Result<Person>> StudyStore::person(std::string team_id, std::string user_id) {
@@ -99,9 +88,9 @@ asio::awaitable<pg::Result<std::vector<StudyDay>>> StudyStore::days(std::string 
   if (!rows) co_return rows.error();
   std::vector<StudyDay> out;
   for (int row = 0; row < rows->size(); ++row) {
-    out.push_back({rows->get<std::string>(row, 0),
-                   static_cast<int>(rows->get<std::int64_t>(row, 1)),
-                   static_cast<int>(rows->get<std::int64_t>(row, 2)), split(rows->text(row, 3))});
+    out.push_back(
+        {rows->get<std::string>(row, 0), static_cast<int>(rows->get<std::int64_t>(row, 1)),
+         static_cast<int>(rows->get<std::int64_t>(row, 2)), pg::split_joined(rows->text(row, 3))});
   }
   co_return out;
 }

@@ -63,13 +63,7 @@ asio::awaitable<bool> TimeZones::first_appearance(const std::string& team_id,
     co_return true;
   }
   // The workspace's token (or the one-workspace token).
-  config::Secret token;
-  if (auto found = co_await workspaces_.token_for(team_id);
-      found && found->state == workspaces::TokenLookup::State::installed) {
-    token = std::move(found->token);
-  } else if (found && found->state == workspaces::TokenLookup::State::unknown) {
-    token = fallback_token_;
-  }
+  config::Secret token = co_await workspaces_.token_or(team_id, fallback_token_);
   if (token.empty()) {
     lookups_.Add({{"outcome", "no_token"}}).Increment();
     settle();

@@ -81,6 +81,17 @@ IngestHandler::IngestHandler(slack::SignatureVerifier verifier, EventPublisher& 
                                   "Slash commands by outcome (help, refused: a mistake answered "
                                   "at once, published, not_published).")) {}
 
+std::optional<http::Response> IngestHandler::refuse_unsigned(const http::Request& request) {
+  const auto check = verifier_.verify(header(request, "x-slack-request-timestamp"),
+                                      header(request, "x-slack-signature"), request.body());
+  if (check == slack::SignatureCheck::ok) return std::nullopt;
+  signature_failures_.Add({{"reason", std::string(slack::to_string(check))}}).Increment();
+  logger_.warn("signature_rejected",
+               {{"reason", slack::to_string(check)}, {"path", path_of(request.target())}});
+  return http::error_response(bh::status::unauthorized, "invalid_signature",
+                              std::string(slack::to_string(check)), request.version());
+}
+
 std::string IngestHandler::route_label(std::string_view target) {
   const auto path = path_of(target);
   if (path == kEventsPath || path == kCommandsPath) return std::string(path);
@@ -97,10 +108,7 @@ boost::asio::awaitable<http::Response> IngestHandler::handle(http::Request& requ
         version);
   }
   if (request.method() != bh::verb::post) {
-    auto response = http::error_response(bh::status::method_not_allowed, "method_not_allowed",
-                                         "use POST", version);
-    response.set(bh::field::allow, "POST");
-    co_return response;
+    co_return http::method_not_allowed("POST", version);
   }
   const std::string type = media_type(header(request, "content-type"));
   slack::BodyFormat format = slack::BodyFormat::json;
@@ -112,14 +120,7 @@ boost::asio::awaitable<http::Response> IngestHandler::handle(http::Request& requ
   }
 
   // The signature covers the raw body: check it before parsing anything.
-  const auto check = verifier_.verify(header(request, "x-slack-request-timestamp"),
-                                      header(request, "x-slack-signature"), request.body());
-  if (check != slack::SignatureCheck::ok) {
-    signature_failures_.Add({{"reason", std::string(slack::to_string(check))}}).Increment();
-    logger_.warn("signature_rejected", {{"reason", slack::to_string(check)}});
-    co_return http::error_response(bh::status::unauthorized, "invalid_signature",
-                                   std::string(slack::to_string(check)), version);
-  }
+  if (auto refused = refuse_unsigned(request)) co_return std::move(*refused);
 
   const auto classified = slack::classify(request.body(), format);
   if (const auto* event = std::get_if<slack::EventCallback>(&classified)) {
@@ -216,24 +217,13 @@ boost::asio::awaitable<http::Response> IngestHandler::publish(const slack::Event
 boost::asio::awaitable<http::Response> IngestHandler::command(const http::Request& request) {
   const unsigned version = request.version();
   if (request.method() != bh::verb::post) {
-    auto response = http::error_response(bh::status::method_not_allowed, "method_not_allowed",
-                                         "use POST", version);
-    response.set(bh::field::allow, "POST");
-    co_return response;
+    co_return http::method_not_allowed("POST", version);
   }
   if (media_type(header(request, "content-type")) != "application/x-www-form-urlencoded") {
     co_return http::error_response(bh::status::unsupported_media_type, "unsupported_media_type",
                                    "expected application/x-www-form-urlencoded", version);
   }
-  const auto check = verifier_.verify(header(request, "x-slack-request-timestamp"),
-                                      header(request, "x-slack-signature"), request.body());
-  if (check != slack::SignatureCheck::ok) {
-    signature_failures_.Add({{"reason", std::string(slack::to_string(check))}}).Increment();
-    logger_.warn("signature_rejected",
-                 {{"reason", slack::to_string(check)}, {"path", kCommandsPath}});
-    co_return http::error_response(bh::status::unauthorized, "invalid_signature",
-                                   std::string(slack::to_string(check)), version);
-  }
+  if (auto refused = refuse_unsigned(request)) co_return std::move(*refused);
   const auto read = slack::read_slash_command(request.body());
   if (const auto* malformed = std::get_if<slack::Malformed>(&read)) {
     logger_.warn("signed_request_malformed",

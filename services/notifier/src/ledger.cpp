@@ -107,23 +107,12 @@ double seconds_of(std::chrono::milliseconds duration) {
   return static_cast<double>(duration.count()) / 1000.0;
 }
 
-std::vector<std::string> split_ts(std::string_view joined) {
-  std::vector<std::string> out;
-  while (!joined.empty()) {
-    const auto comma = joined.find(',');
-    out.emplace_back(joined.substr(0, comma));
-    if (comma == std::string_view::npos) break;
-    joined.remove_prefix(comma + 1);
-  }
-  return out;
-}
-
 // The delivery columns of a claim or lease row, starting at column `first`: state, part_ts,
 // posted_channel, attempts, last_error.
 Claim claim_of(const pg::Rows& rows, int first) {
   Claim claim;
   claim.state = state_of(rows.text(0, first));
-  claim.part_ts = split_ts(rows.text(0, first + 1));
+  claim.part_ts = pg::split_joined(rows.text(0, first + 1));
   claim.posted_channel = rows.get<std::optional<std::string>>(0, first + 2).value_or("");
   claim.attempts = rows.get<int>(0, first + 3);
   claim.last_error = rows.get<std::optional<std::string>>(0, first + 4).value_or("");

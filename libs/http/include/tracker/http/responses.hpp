@@ -16,5 +16,7 @@ Response error_response(beast_http::status status, std::string_view code, std::s
                         unsigned version = 11);
 Response json_response(beast_http::status status, std::string body, unsigned version = 11);
 Response empty_response(beast_http::status status, unsigned version = 11);
+// 405 with Allow: `allow` (e.g. "POST"), saying which method to use.
+Response method_not_allowed(std::string_view allow, unsigned version = 11);
 
 }  // namespace tracker::http

@@ -85,6 +85,10 @@ T Rows::get(int row, int col) const {
   }
 }
 
+// The items of a list a query joined with `separator` (array_to_string, string_agg); an empty
+// text is an empty list.
+std::vector<std::string> split_joined(std::string_view joined, char separator = ',');
+
 // Query parameters in text format; NULL is std::nullopt.
 class Params {
  public:

@@ -87,9 +87,10 @@ struct ApiFailure {
 [[noreturn]] void throw_exception_from_error(const ApiFailure& failure,
                                              const boost::source_location& location);
 
-// Reads an answer of a Web API method whose success carries nothing the caller needs.
-boost::system::result<void, ApiFailure> interpret_ok(unsigned http_status, std::string_view body,
-                                                     std::optional<std::string_view> retry_after);
+// Reads an answer of a Web API method: Slack's JSON when ok is true; else why not (429 with its
+// Retry-After, 5xx and Slack's transient errors retryable, the rest not).
+boost::system::result<nlohmann::json, ApiFailure> interpret_api(
+    unsigned http_status, std::string_view body, std::optional<std::string_view> retry_after);
 
 boost::system::result<UserInfo, ApiFailure> interpret_users_info(
     unsigned http_status, std::string_view body, std::optional<std::string_view> retry_after);

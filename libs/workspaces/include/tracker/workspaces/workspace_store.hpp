@@ -60,6 +60,10 @@ class WorkspaceStore final : public Installations {
 
   asio::awaitable<pg::Result<TokenLookup>> token_for(std::string team_id);
   asio::awaitable<pg::Result<std::optional<Workspace>>> find(std::string team_id);
+  // The token to call Slack with for `team_id`: its own when installed, `fallback` (the
+  // one-workspace SLACK_BOT_TOKEN, maybe empty) when it never installed the app; empty when it
+  // uninstalled the app, its token does not open, or the database did not answer.
+  asio::awaitable<config::Secret> token_or(std::string team_id, const config::Secret& fallback);
 
   // Seals again, with the current key, every token sealed under another: returns how many. A
   // token that does not open is left as it is (and counted in `unreadable`).

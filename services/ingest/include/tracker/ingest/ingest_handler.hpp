@@ -20,6 +20,7 @@
 // and the app answers through the command's response_url. A command that cannot be published
 // now is answered with an ephemeral "try again" (Slack does not retry slash commands).
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include <prometheus/counter.h>
@@ -58,6 +59,8 @@ class IngestHandler {
   boost::asio::awaitable<http::Response> publish(const slack::EventCallback& event,
                                                  const http::Request& request);
   boost::asio::awaitable<http::Response> command(const http::Request& request);
+  // 401 for a request whose v0 signature does not verify (counted and logged), else nothing.
+  std::optional<http::Response> refuse_unsigned(const http::Request& request);
 
   slack::SignatureVerifier verifier_;
   EventPublisher& publisher_;
