@@ -9,6 +9,8 @@
 #include "openai_wire.hpp"
 #include "simulator_records.hpp"
 
+#include "../common/config_values.hpp"
+
 namespace tracker::loadtest {
 
 namespace bh = boost::beast::http;
@@ -16,20 +18,6 @@ using nlohmann::json;
 using openai::dump;
 
 namespace {
-
-double get_rate(const json& value, const std::string& key) {
-  if (!value.is_number()) throw std::invalid_argument(key + " must be a number");
-  const double rate = value.get<double>();
-  if (rate < 0 || rate > 1) throw std::invalid_argument(key + " must be between 0 and 1");
-  return rate;
-}
-
-double get_non_negative(const json& value, const std::string& key) {
-  if (!value.is_number() || value.get<double>() < 0) {
-    throw std::invalid_argument(key + " must be a number >= 0");
-  }
-  return value.get<double>();
-}
 
 std::chrono::milliseconds get_milliseconds(const json& value, const std::string& key) {
   return std::chrono::milliseconds{std::llround(get_non_negative(value, key))};

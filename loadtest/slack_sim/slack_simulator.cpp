@@ -1,5 +1,7 @@
 #include "slack_simulator.hpp"
 
+#include "../common/config_values.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -11,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <tracker/http/form.hpp>
 #include <tracker/log/timestamp.hpp>
 #include <tracker/slack/text_split.hpp>
 
@@ -26,49 +29,18 @@ namespace {
 constexpr std::size_t kMaxTextCharacters = 40'000;
 constexpr std::size_t kMaxBlocks = 50;
 
-std::string percent_decode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '+') {
-      out += ' ';
-    } else if (c == '%') {
-      const auto hex = [](char h) -> int {
-        if (h >= '0' && h <= '9') return h - '0';
-        if (h >= 'a' && h <= 'f') return h - 'a' + 10;
-        if (h >= 'A' && h <= 'F') return h - 'A' + 10;
-        return -1;
-      };
-      const int high = i + 1 < text.size() ? hex(text[i + 1]) : -1;
-      const int low = i + 2 < text.size() ? hex(text[i + 2]) : -1;
-      if (high < 0 || low < 0) throw std::invalid_argument("bad percent escape");
-      out += static_cast<char>(high * 16 + low);
-      i += 2;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 // application/x-www-form-urlencoded -> fields; JSON-valued fields (blocks, metadata) parsed.
+// Throws on a bad %-escape or bad JSON: invalid_form_data.
 json parse_form(std::string_view body) {
+  const auto fields = http::parse_form(body);
+  if (!fields) throw std::invalid_argument("bad percent escape");
   json out = json::object();
-  while (!body.empty()) {
-    const auto amp = body.find('&');
-    const std::string_view pair = body.substr(0, amp);
-    const auto eq = pair.find('=');
-    const std::string name = percent_decode(pair.substr(0, eq));
-    const std::string value =
-        eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1));
+  for (const auto& [name, value] : *fields) {
     if (name == "blocks" || name == "metadata") {
-      out[name] = json::parse(value);  // throws on bad JSON: invalid_form_data
+      out[name] = json::parse(value);
     } else if (!name.empty()) {
       out[name] = value;
     }
-    if (amp == std::string_view::npos) break;
-    body.remove_prefix(amp + 1);
   }
   return out;
 }
@@ -92,20 +64,6 @@ http::Response rate_limited(int retry_after_s, unsigned version) {
                                                 R"({"ok":false,"error":"ratelimited"})", version);
   response.set(bh::field::retry_after, std::to_string(retry_after_s));
   return response;
-}
-
-double get_rate(const json& value, const std::string& key) {
-  if (!value.is_number()) throw std::invalid_argument(key + " must be a number");
-  const double rate = value.get<double>();
-  if (rate < 0 || rate > 1) throw std::invalid_argument(key + " must be between 0 and 1");
-  return rate;
-}
-
-double get_non_negative(const json& value, const std::string& key) {
-  if (!value.is_number() || value.get<double>() < 0) {
-    throw std::invalid_argument(key + " must be a number >= 0");
-  }
-  return value.get<double>();
 }
 
 }  // namespace
@@ -411,11 +369,7 @@ asio::awaitable<http::Response> SlackSimulator::handle(http::Request& request) {
         const auto amp = rest.find('&');
         const std::string_view pair = rest.substr(0, amp);
         if (pair.starts_with("channel=")) {
-          try {
-            wanted = percent_decode(pair.substr(8));
-          } catch (const std::invalid_argument&) {
-            wanted = std::string(pair.substr(8));
-          }
+          wanted = http::form_decode(pair.substr(8)).value_or(std::string(pair.substr(8)));
         } else if (pair.starts_with("after=")) {
           const std::string_view digits = pair.substr(6);
           const auto [end, ec] =

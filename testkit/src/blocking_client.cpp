@@ -12,24 +12,8 @@ namespace beast = boost::beast;
 
 GetResult blocking_get(const std::string& address, std::uint16_t port, std::string_view target,
                        std::chrono::milliseconds timeout) {
-  boost::system::error_code ec;
-  const auto ip = asio::ip::make_address(address, ec);
-  if (ec) return {};
-  asio::io_context io;
-  beast::tcp_stream stream(io);
-  // One deadline for the whole exchange: tcp_stream's expiry covers every operation after it.
-  stream.expires_after(timeout);
-  stream.connect({ip, port}, ec);
-  if (ec) return {};
-  beast::http::request<beast::http::empty_body> request(beast::http::verb::get, target, 11);
-  request.set(beast::http::field::host, address);
-  beast::http::write(stream, request, ec);
-  if (ec) return {};
-  beast::flat_buffer buffer;
-  beast::http::response<beast::http::string_body> response;
-  beast::http::read(stream, buffer, response, ec);
-  if (ec) return {};
-  return {response.result_int(), std::move(response.body())};
+  auto result = blocking_request(address, port, "GET", target, {}, {}, timeout);
+  return {result.status, std::move(result.body)};
 }
 
 std::string HttpResult::header(std::string_view name) const {

@@ -23,24 +23,25 @@ std::string form_body(const FormFields& fields) {
   return body;
 }
 
-std::optional<FormFields> parse_form(std::string_view body) {
-  // Each name and value is decoded from a view of its own bytes: Boost.URL 1.81's parse_query
-  // can size the last value's decoding from memory past the end of the view it was given.
-  FormFields fields;
+std::optional<std::string> form_decode(std::string_view encoded) {
+  // From a view of its own bytes: Boost.URL 1.81's parse_query can size the last value's
+  // decoding from memory past the end of the view it was given.
+  auto view = urls::make_pct_string_view(encoded);
+  if (!view) return std::nullopt;
   urls::encoding_opts options;
   options.space_as_plus = true;
-  const auto decode = [&](std::string_view encoded) -> std::optional<std::string> {
-    auto view = urls::make_pct_string_view(encoded);
-    if (!view) return std::nullopt;
-    return view->decode(options);
-  };
+  return view->decode(options);
+}
+
+std::optional<FormFields> parse_form(std::string_view body) {
+  FormFields fields;
   while (!body.empty()) {
     const auto amp = body.find('&');
     const std::string_view pair = body.substr(0, amp);
     const auto equals = pair.find('=');
-    auto name = decode(pair.substr(0, equals));
-    auto value =
-        decode(equals == std::string_view::npos ? std::string_view{} : pair.substr(equals + 1));
+    auto name = form_decode(pair.substr(0, equals));
+    auto value = form_decode(equals == std::string_view::npos ? std::string_view{}
+                                                              : pair.substr(equals + 1));
     if (!name || !value) return std::nullopt;
     if (!pair.empty()) fields.emplace_back(std::move(*name), std::move(*value));
     if (amp == std::string_view::npos) break;

@@ -16,6 +16,10 @@ std::string form_encode(std::string_view text);
 // name=value&... with both sides encoded by form_encode.
 std::string form_body(const FormFields& fields);
 
+// Decodes one form-encoded name or value: '+' is a space, %XX a byte. std::nullopt when a
+// %-escape is malformed.
+std::optional<std::string> form_decode(std::string_view encoded);
+
 // Decodes "a=1&b=x+y%21": '+' is a space, %XX a byte. std::nullopt when a %-escape is malformed.
 // A field without '=' has an empty value.
 std::optional<FormFields> parse_form(std::string_view body);
