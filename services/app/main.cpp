@@ -9,7 +9,7 @@
 using namespace tracker;
 
 service::Component build(service::Host& host, const app::Settings& s) {
-  for (const auto* secret : {&s.client_secret, &s.token_keys, &s.bot_token, &s.admin_token}) {
+  for (const auto* secret : {&s.client_secret, &s.token_keys, &s.bot_token}) {
     host.redact(*secret);
   }
   auto& slack_http = host.http_client({.base_url = s.slack_base_url,
@@ -27,9 +27,9 @@ service::Component build(service::Host& host, const app::Settings& s) {
                                   .group_id = s.group_id + "-commands",
                                   .topics = {s.command_topic},
                                   .client_id = "app-commands"});
-  const auto scheduler = app::scheduler_trigger(host, s);
+  auto claim = app::summary_claim(host, s);
   auto& app =
-      host.make<app::Service>(host.executor(), host.pool(), slack_http, responses, scheduler,
+      host.make<app::Service>(host.executor(), host.pool(), slack_http, responses, std::move(claim),
                               events, commands, s, host.registry(), host.logger());
   return service::component(
       app, {{"public_url", s.public_url}, {"slack", s.slack_base_url}, {"topic", s.topic}});

@@ -115,11 +115,11 @@ std::string render_settings(Language language, const Person& person) {
          " every day\n• Feedback: " + (person.paused ? "paused (`/study resume`)" : "on");
 }
 
-Commands::Commands(StudyStore& store, http::Client& responses, SchedulerTrigger scheduler,
+Commands::Commands(StudyStore& store, http::Client& responses, SummaryClaim claim,
                    async::GracefulStop& stop, prometheus::Registry& registry, log::Logger& logger)
     : store_(store),
       responses_(responses),
-      scheduler_(std::move(scheduler)),
+      claim_(std::move(claim)),
       stop_(stop),
       logger_(logger),
       runs_(metrics::counters(registry, "tracker_app_commands_total",
@@ -203,37 +203,31 @@ asio::awaitable<pg::Result<std::string>> Commands::answer(const slack::StudyComm
   co_return std::string{};
 }
 
-asio::awaitable<std::string> Commands::summary(const slack::StudyCommand& command,
-                                               const std::string& team_id,
-                                               const std::string& user_id) {
+asio::awaitable<pg::Result<std::string>> Commands::summary(const slack::StudyCommand& command,
+                                                           const std::string& team_id,
+                                                           const std::string& user_id) {
   const bool ko = command.language == Language::ko;
-  if (scheduler_.client == nullptr) {
-    co_return ko ? "이 설치에서는 `/study 요약`을 쓸 수 없습니다. 피드백은 매일 정한 시각에 옵니다."
-                 : "This deployment does not offer `/study summary`; your feedback comes at your "
-                   "daily hour.";
+  auto who = co_await store_.person(team_id, user_id);
+  if (!who) co_return who.error();
+  if (who->paused) {
+    co_return ko ? "피드백이 일시정지 중입니다. 받으려면 먼저 `/study 재개`."
+                 : "Your feedback is paused; `/study resume` first.";
   }
-  http::Headers headers;
-  headers.emplace_back("Content-Type", "application/json");
-  headers.emplace_back("Authorization", "Bearer " + scheduler_.admin_token.reveal());
-  std::string body =
-      nlohmann::json{{"team_id", team_id}, {"user_id", user_id}, {"force", command.again}}.dump();
-  auto reply = co_await scheduler_.client->send(http::beast_http::verb::post, "/trigger",
-                                                std::move(body), std::move(headers));
-  const nlohmann::json answer = reply && reply->result_int() == 200
-                                    ? nlohmann::json::parse(reply->body(), nullptr, false)
-                                    : nlohmann::json();
-  if (!answer.is_object()) {
-    logger_.warn("summary_trigger_failed",
-                 {{"status", reply ? static_cast<int>(reply->result_int()) : 0},
-                  {"error", reply ? std::string{} : reply.error().describe()}});
-    co_return ko ? "지금은 피드백을 요청할 수 없습니다. 잠시 뒤에 다시 해 주세요."
-                 : "The tracker cannot ask for your feedback right now; try again in a minute.";
-  }
-  if (answer.value("claimed", 0) > 0) {
+  scheduler::TriggerRequest request;
+  request.team_id = team_id;
+  request.user_id = user_id;
+  request.force = command.again;
+  auto claimed = co_await claim_(std::move(request));
+  if (!claimed) co_return claimed.error();
+  if (claimed->claimed > 0) {
+    logger_.info("summary_claimed", {{"team_id", team_id},
+                                     {"user_id", user_id},
+                                     {"jobs", claimed->jobs},
+                                     {"published", claimed->published}});
     co_return ko ? "오늘의 피드백을 쓰고 있습니다. 곧 도착합니다."
                  : "Your feedback for today is being written; it will arrive shortly.";
   }
-  if (answer.value("already_claimed", 0) > 0) {
+  if (claimed->already_claimed > 0) {
     co_return ko ? "오늘의 피드백은 이미 쓰였습니다. 새로 받으려면 `/study 요약 다시`."
                  : "Today's feedback was already written; `/study summary again` for a fresh one.";
   }

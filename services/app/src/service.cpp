@@ -7,7 +7,7 @@ namespace tracker::app {
 namespace asio = boost::asio;
 
 Service::Service(asio::any_io_executor executor, pg::Pool& pool, http::Client& slack_http,
-                 http::Client& responses, SchedulerTrigger scheduler, kafka::Consumer& events,
+                 http::Client& responses, SummaryClaim claim, kafka::Consumer& events,
                  kafka::Consumer& commands, const Settings& settings,
                  prometheus::Registry& registry, log::Logger& logger)
     : logger_(logger),
@@ -35,19 +35,31 @@ Service::Service(asio::any_io_executor executor, pg::Pool& pool, http::Client& s
       commands_in_(commands),
       lifecycle_(events, store_, stop_, settings.retention, registry, logger),
       study_(pool, settings.person_defaults),
-      commands_(study_, responses, std::move(scheduler), stop_, registry, logger),
+      commands_(study_, responses, std::move(claim), stop_, registry, logger),
       web_api_(slack_http),
       time_zones_(study_, store_, web_api_, settings.bot_token, stop_,
                   {.lookups_per_minute = settings.users_info_per_minute}, registry, logger),
       home_(study_, store_, web_api_, settings.bot_token, settings.home_min_interval, registry,
             logger) {}
 
-SchedulerTrigger scheduler_trigger(service::Host& host, const Settings& settings) {
-  SchedulerTrigger trigger{nullptr, settings.admin_token};
-  if (!settings.scheduler_url.empty()) {
-    trigger.client = &host.http_client({.base_url = settings.scheduler_url});
-  }
-  return trigger;
+SummaryClaim summary_claim(service::Host& host, const Settings& settings) {
+  using namespace std::chrono_literals;
+  auto& requests = host.producer({.brokers = settings.common.brokers,
+                                  .client_id = "app-summaries",
+                                  .message_timeout = 30s,
+                                  .linger = 5ms,
+                                  .settings = {{"enable.sparse.connections", "false"}},
+                                  .topics = {settings.summary_topic}},
+                                 10s);
+  auto& registry = host.make<prometheus::Registry>();
+  scheduler::SchedulerOptions options;
+  options.topic = settings.summary_topic;
+  options.instance = settings.instance;
+  auto& claimer = host.make<scheduler::Scheduler>(host.executor(), host.pool(), requests, registry,
+                                                  host.logger(), options);
+  return [&claimer](scheduler::TriggerRequest request) {
+    return claimer.trigger(std::move(request), std::chrono::system_clock::now());
+  };
 }
 
 asio::awaitable<bool> Service::run() {

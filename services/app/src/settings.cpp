@@ -51,13 +51,9 @@ Settings load_settings(config::Env& env) {
       env.optional("TRACKER_APP_COMMAND_TOPIC", std::string(messages::topics::kSlackCommands));
   s.response_origin =
       service::load_base_url(env, "SLACK_RESPONSE_URL_ORIGIN", "https://hooks.slack.com");
-  if (!env.optional("TRACKER_SCHEDULER_URL", "").empty()) {
-    s.scheduler_url = service::load_base_url(env, "TRACKER_SCHEDULER_URL", "");
-  }
-  s.admin_token = env.optional_secret("TRACKER_ADMIN_TOKEN");
-  if (!s.scheduler_url.empty() && s.admin_token.empty()) {
-    env.fail("TRACKER_ADMIN_TOKEN", "is required with TRACKER_SCHEDULER_URL (/study summary)");
-  }
+  s.summary_topic =
+      env.optional("TRACKER_SCHEDULER_TOPIC", std::string(messages::topics::kSummaryRequests));
+  s.instance = env.optional("TRACKER_APP_INSTANCE", service::default_instance("app"));
   s.bot_token = env.optional_secret("SLACK_BOT_TOKEN");
   if (!s.bot_token.empty() && !s.bot_token.reveal().starts_with("xoxb-")) {
     env.fail("SLACK_BOT_TOKEN", "is not a bot token (xoxb-...)");

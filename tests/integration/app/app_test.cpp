@@ -8,11 +8,13 @@
 #include <thread>
 
 #include <tracker/http/form.hpp>
+#include <tracker/log/timestamp.hpp>
 #include <tracker/slack/signature.hpp>
 #include <tracker/slack/token_cipher.hpp>
 #include <tracker/testkit/blocking_client.hpp>
 
 #include "../notifier/notifier_process.hpp"
+#include "../summaries/in_process_scheduler.hpp"
 #include "environment.hpp"
 #include "kafka_topic.hpp"
 #include "pg_schema.hpp"
@@ -76,15 +78,18 @@ struct AppBinary : ::testing::Test {
   // main job) left on the shared topics reaches this test's schema.
   tracker::testing::ScratchTopic app_events{1};
   tracker::testing::ScratchTopic app_commands{1};
+  tracker::testing::ScratchTopic app_summaries{1};  // /study summary's claimed jobs
   std::string app_group = tracker::testing::unique_name("app");
 
   ~AppBinary() override { std::remove(output.c_str()); }
 
   std::unique_ptr<AppProcess> start_app(const std::string& keys,
                                         std::vector<std::string> extra = {}) {
-    extra.insert(extra.begin(), {"TRACKER_APP_TOPIC=" + app_events.name(),
-                                 "TRACKER_APP_COMMAND_TOPIC=" + app_commands.name(),
-                                 "TRACKER_APP_GROUP=" + app_group});
+    extra.insert(
+        extra.begin(),
+        {"TRACKER_APP_TOPIC=" + app_events.name(),
+         "TRACKER_APP_COMMAND_TOPIC=" + app_commands.name(), "TRACKER_APP_GROUP=" + app_group,
+         "TRACKER_SCHEDULER_TOPIC=" + app_summaries.name(), "TRACKER_APP_INSTANCE=study-test"});
     auto app = std::make_unique<AppProcess>(schema.name(), slack.base_url(), slack.port(), port,
                                             ops_port, keys, output, std::move(extra));
     const auto [status, body] = tracker::testing::wait_ready(ops_port, 30s);
@@ -299,9 +304,13 @@ TEST_F(AppBinary, EachWorkspacePostsWithItsOwnTokenAndAnUninstallStopsItsPosts) 
   }
   const std::string group = tracker::testing::unique_name("notifier");
   // SLACK_BOT_TOKEN (xoxb-simulated) stays set: the fallback for workspaces without an install.
-  const std::vector<std::string> multi = {"TRACKER_TOKEN_ENCRYPTION_KEY=" + kKey1};
+  // At debug, every line the notifier can write about a post; all of them are searched for
+  // tokens below.
+  const std::vector<std::string> multi = {"TRACKER_TOKEN_ENCRYPTION_KEY=" + kKey1,
+                                          "TRACKER_LOG_LEVEL=debug"};
+  const std::string notifier_log = output + ".notifier";
   auto notifier = std::make_unique<tracker::testing::NotifierProcess>(
-      schema.name(), outbox.name(), dlq.name(), group, slack.base_url(), multi);
+      schema.name(), outbox.name(), dlq.name(), group, slack.base_url(), multi, notifier_log);
   ASSERT_EQ(tracker::testing::wait_ready(notifier->ops_port(), 30s).first, 200U);
 
   tracker::testing::produce(
@@ -335,8 +344,9 @@ TEST_F(AppBinary, EachWorkspacePostsWithItsOwnTokenAndAnUninstallStopsItsPosts) 
           "(delete_after IS NOT NULL) FROM slack_workspaces WHERE team_id = 'T2'",
       "app_uninstalled true true", 30s);
   ASSERT_EQ(revoked, "app_uninstalled true true");
+  std::string logged = notifier->output();
   notifier = std::make_unique<tracker::testing::NotifierProcess>(
-      schema.name(), outbox.name(), dlq.name(), group, slack.base_url(), multi);
+      schema.name(), outbox.name(), dlq.name(), group, slack.base_url(), multi, notifier_log + "2");
   const auto letters = tracker::testing::read_dead_letters(dlq.name(), 2);
   ASSERT_EQ(letters.size(), 2U);
   for (const auto& letter : letters) {
@@ -369,6 +379,14 @@ TEST_F(AppBinary, EachWorkspacePostsWithItsOwnTokenAndAnUninstallStopsItsPosts) 
   EXPECT_EQ(notifier->terminate(), 0);
   EXPECT_EQ(app->terminate(), 0);
   EXPECT_NE(app->output().find("\"workspace_deleted\""), std::string::npos);
+  // Tokens never reach a log line: the app's, and both notifiers' (which posted with them).
+  EXPECT_FALSE(logged.empty());  // the first notifier's lines, at debug
+  logged += notifier->output() + app->output();
+  for (const auto& issued : slack.simulator().issued_tokens()) {
+    EXPECT_EQ(logged.find(issued.token.substr(5)), std::string::npos) << "a token reached a log";
+  }
+  EXPECT_EQ(logged.find("xoxb-simulated"), std::string::npos);
+  for (const auto& path : {notifier_log, notifier_log + "2"}) std::remove(path.c_str());
 }
 
 // ---- /study, from ingest's endpoint to the answer at the response_url
@@ -384,7 +402,6 @@ struct StudyCommand : AppBinary {
   tracker::testing::ScratchTopic commands{1};
   std::uint16_t ingest_port = tracker::testkit::free_loopback_port();
   std::uint16_t ingest_ops_port = tracker::testkit::free_loopback_port();
-  std::uint16_t scheduler_port = tracker::testkit::free_loopback_port();
   std::unique_ptr<ServiceProcess> ingest;
   std::unique_ptr<AppProcess> app;
 
@@ -406,9 +423,7 @@ struct StudyCommand : AppBinary {
          "TRACKER_APP_GROUP=" + tracker::testing::unique_name("app"),
          "SLACK_RESPONSE_URL_ORIGIN=http://127.0.0.1:" + std::to_string(slack.port()),
          // The one-workspace token, for T1 (which never installed the app).
-         "SLACK_BOT_TOKEN=xoxb-simulated",
-         "TRACKER_SCHEDULER_URL=http://127.0.0.1:" + std::to_string(scheduler_port),
-         "TRACKER_ADMIN_TOKEN=integration-admin-token"});
+         "SLACK_BOT_TOKEN=xoxb-simulated"});
   }
 
   // Sends a signed Events API body to ingest, as Slack does.
@@ -588,6 +603,24 @@ TEST_F(StudyCommand, ATimeZoneIsLearnedFromSlackChangedByUserChangeAndOverridden
             std::string::npos)
       << metrics;
   EXPECT_NE(metrics.find(R"(tracker_app_users_info_total{outcome="ok"} 1)"), std::string::npos);
+
+  // The next summary comes at 21:00 in the zone chosen last (America/Chicago, UTC-6 in
+  // December), not at 21:00 in Tokyo, where Slack last placed U7. A log early on 10 December
+  // lies in both zones' periods for that day; a short catch-up window makes each tick claim
+  // only what just fell due.
+  sql("INSERT INTO study_logs (team_id, user_id, channel_id, ts, event_id, body, posted_at) "
+      "VALUES ('T1', 'U7', 'C1', '9.1', 'EvTz', 'kafka 1h', '2026-12-10T06:00:00Z')");
+  tracker::testing::ScratchTopic requests{1};
+  tracker::scheduler::SchedulerOptions options;
+  options.catch_up_window = 5min;
+  tracker::testing::InProcessScheduler scheduler(schema.name(), requests.name(), options);
+  const auto at = [](const char* iso) { return *tracker::log::parse_iso8601_utc(iso); };
+  EXPECT_EQ(scheduler.tick(at("2026-12-10T12:00:30Z")).claimed, 0U);  // 21:00:30 in Tokyo
+  EXPECT_EQ(scheduler.tick(at("2026-12-11T02:59:30Z")).claimed, 0U);  // 20:59:30 in Chicago
+  EXPECT_EQ(scheduler.tick(at("2026-12-11T03:00:30Z")).claimed, 1U);  // 21:00:30 in Chicago
+  EXPECT_EQ(sql("SELECT day || ' ' || time_zone || ' ' || reason FROM summary_jobs "
+                "WHERE user_id = 'U7'"),
+            "2026-12-10 America/Chicago scheduled");
 }
 
 TEST_F(StudyCommand, OpeningTheAppHomePublishesThePersonsWeek) {
@@ -617,26 +650,16 @@ TEST_F(StudyCommand, OpeningTheAppHomePublishesThePersonsWeek) {
   EXPECT_EQ(slack.simulator().home_views().size(), 1U);
 }
 
-TEST_F(StudyCommand, SummaryClaimsTodaysFeedbackThroughTheSchedulerOnceUnlessAskedAgain) {
-  tracker::testing::ScratchTopic requests{1};
-  ServiceProcess scheduler(
-      TRACKER_SCHEDULER_BINARY,
-      {"DATABASE_URL=" + tracker::testing::test_database_url(),
-       "TRACKER_DB_SCHEMA=" + schema.name(), "TRACKER_SCHEDULER_TOPIC=" + requests.name(),
-       "TRACKER_OPS_ADDRESS=127.0.0.1", "TRACKER_OPS_PORT=" + std::to_string(scheduler_port),
-       "TRACKER_ADMIN_TOKEN=integration-admin-token", "TRACKER_SCHEDULER_INSTANCE=study-test",
-       // Ticks far apart: only the trigger claims here.
-       "TRACKER_SCHEDULER_TICK_INTERVAL=1h", "TRACKER_LOG_LEVEL=error"});
-  scheduler.start();
-  ASSERT_EQ(tracker::testing::wait_ready(scheduler_port, 30s).first, 200U);
+TEST_F(StudyCommand, SummaryClaimsTodaysFeedbackWithTheSchedulersClaimOnceUnlessAskedAgain) {
   sql("INSERT INTO users (team_id, user_id) VALUES ('T1', 'U1'); "
       "INSERT INTO study_logs (team_id, user_id, channel_id, ts, event_id, body, posted_at) "
       "VALUES ('T1', 'U1', 'C1', '1.1', 'Ev1', 'kafka 1h', now() - interval '1 minute')");
 
   type("summary");
   EXPECT_EQ(answer(), "Your feedback for today is being written; it will arrive shortly.");
-  EXPECT_EQ(sql("SELECT count(*) || ' ' || max(reason) FROM summary_jobs WHERE user_id = 'U1'"),
-            "1 trigger");
+  EXPECT_EQ(sql("SELECT count(*) || ' ' || max(reason) || ' ' || max(claimed_by) || ' ' || "
+                "bool_and(published_at IS NOT NULL) FROM summary_jobs WHERE user_id = 'U1'"),
+            "1 trigger study-test true");
   type("요약");
   EXPECT_EQ(answer(), "오늘의 피드백은 이미 쓰였습니다. 새로 받으려면 `/study 요약 다시`.");
   type("summary again");
@@ -644,5 +667,19 @@ TEST_F(StudyCommand, SummaryClaimsTodaysFeedbackThroughTheSchedulerOnceUnlessAsk
   EXPECT_EQ(sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM summary_jobs "
                 "WHERE user_id = 'U1'"),
             "1,2");
-  EXPECT_EQ(scheduler.terminate(), 0);
+  // Each claim is a summary request on the topic the summarizer reads, once.
+  const auto requests = tracker::testing::read_records(app_summaries.name(), 2);
+  ASSERT_EQ(requests.size(), 2U);
+  const auto first = nlohmann::json::parse(requests[0].value);
+  const auto second = nlohmann::json::parse(requests[1].value);
+  EXPECT_EQ(first.value("user_id", ""), "U1");
+  EXPECT_EQ(first.value("reason", ""), "trigger");
+  EXPECT_EQ(first.value("version", 0), 1);
+  EXPECT_EQ(second.value("version", 0), 2);
+  // Paused: no claim, and the person is told why.
+  type("pause");
+  (void)answer();
+  type("summary again");
+  EXPECT_EQ(answer(), "Your feedback is paused; `/study resume` first.");
+  EXPECT_EQ(sql("SELECT count(*) FROM summary_jobs WHERE user_id = 'U1'"), "2");
 }

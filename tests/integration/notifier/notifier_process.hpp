@@ -20,18 +20,20 @@ class NotifierProcess : public ServiceProcess {
  public:
   NotifierProcess(const std::string& schema, const std::string& topic, const std::string& dlq,
                   const std::string& group, const std::string& slack_url,
-                  std::vector<std::string> extra = {})
+                  std::vector<std::string> extra = {}, std::string output = {})
       : NotifierProcess(testkit::free_loopback_port(), schema, topic, dlq, group, slack_url,
-                        std::move(extra)) {}
+                        std::move(extra), std::move(output)) {}
   [[nodiscard]] std::uint16_t ops_port() const { return ops_port_; }
 
  private:
   NotifierProcess(std::uint16_t ops_port, const std::string& schema, const std::string& topic,
                   const std::string& dlq, const std::string& group, const std::string& slack_url,
-                  std::vector<std::string> extra)
+                  std::vector<std::string> extra, std::string output)
       : ServiceProcess(TRACKER_NOTIFIER_BINARY, environment(ops_port, schema, topic, dlq, group,
                                                             slack_url, std::move(extra))),
         ops_port_(ops_port) {
+    // `output`: a file that keeps what the process writes (ServiceProcess::output()).
+    if (!output.empty()) capture_output(std::move(output));
     start();
   }
   static std::vector<std::string> environment(std::uint16_t ops_port, const std::string& schema,

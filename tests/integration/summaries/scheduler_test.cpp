@@ -14,10 +14,13 @@
 #include <tracker/pg/pool.hpp>
 
 #include <tracker/scheduler/scheduler.hpp>
+#include "in_process_scheduler.hpp"
 #include "summaries_support.hpp"
 #include "topic_checks.hpp"
 
 namespace {
+
+using InProcess = tracker::testing::InProcessScheduler;
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
@@ -44,42 +47,6 @@ std::vector<tracker::messages::SummaryRequest> requests_in(const std::string& to
   }
   return out;
 }
-
-// A Scheduler in this process, driven tick by tick with explicit times.
-struct InProcess {
-  InProcess(const std::string& schema, const std::string& topic, SchedulerOptions options)
-      : pool(io.get_executor(),
-             {.connect = {.conninfo = tracker::testing::test_database_url(), .search_path = schema},
-              .max_connections = 2},
-             logger),
-        producer({.brokers = tracker::testing::kafka_brokers(), .topics = {topic}}, logger),
-        scheduler(io.get_executor(), pool, producer, registry, logger, with_topic(options, topic)) {
-  }
-
-  static SchedulerOptions with_topic(SchedulerOptions options, const std::string& topic) {
-    options.topic = topic;
-    options.instance = "in-process";
-    return options;
-  }
-  tracker::scheduler::TickReport tick(std::chrono::system_clock::time_point now) {
-    auto report = tracker::testing::run(io, scheduler.tick(now), 60s);
-    EXPECT_TRUE(report.has_value()) << (report ? "" : report.error().describe());
-    return report ? *report : tracker::scheduler::TickReport{};
-  }
-  tracker::scheduler::TriggerReport trigger(tracker::scheduler::TriggerRequest request,
-                                            std::chrono::system_clock::time_point now) {
-    auto report = tracker::testing::run(io, scheduler.trigger(std::move(request), now), 60s);
-    EXPECT_TRUE(report.has_value()) << (report ? "" : report.error().describe());
-    return report ? *report : tracker::scheduler::TriggerReport{};
-  }
-
-  asio::io_context io;
-  tracker::log::Logger logger{{.service = "test", .min_level = tracker::log::Level::error}};
-  prometheus::Registry registry;
-  tracker::pg::Pool pool;
-  tracker::kafka::Producer producer;
-  Scheduler scheduler;
-};
 
 struct SchedulerTest : ::testing::Test {
   SchedulerTest() { tracker::testing::migrate(schema.name()); }

@@ -7,13 +7,14 @@
 //   settings tz Z    a zone PostgreSQL knows (else a specific error), used from the next summary;
 //   settings hour H  the local hour of the daily feedback;
 //   pause, resume    no feedback while paused; the logs are still kept;
-//   summary [again]  today's feedback now, claimed through the scheduler's POST /trigger (the
-//                    claim every summary goes through): once a day, a new version when asked
-//                    again.
+//   summary [again]  today's feedback now, claimed with the scheduler's own claim (the one
+//                    every summary goes through, run in this process against summary_jobs and
+//                    the summary-requests topic): once a day, a new version when asked again.
 // A database outage is waited out (consumption paused, the command not acknowledged), bounded by
 // the stop's grace. The answer is posted at most 3 times within 10 s; a response_url outside
 // SLACK_RESPONSE_URL_ORIGIN (https://hooks.slack.com) is never called.
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,10 +23,10 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <tracker/async/graceful_stop.hpp>
-#include <tracker/config/secret.hpp>
 #include <tracker/http/client.hpp>
 #include <tracker/kafka/message.hpp>
 #include <tracker/log/logger.hpp>
+#include <tracker/scheduler/scheduler.hpp>
 #include <tracker/slack/study_command.hpp>
 
 #include <tracker/app/study_store.hpp>
@@ -40,17 +41,16 @@ std::string render_settings(slack::Language language, const Person& person);
 // "2h 05m" / "2시간 5분".
 std::string render_minutes(slack::Language language, int minutes);
 
-// The scheduler's /trigger (TRACKER_SCHEDULER_URL, TRACKER_ADMIN_TOKEN); without it, summary
-// says that this deployment does not offer it.
-struct SchedulerTrigger {
-  http::Client* client = nullptr;
-  config::Secret admin_token;
-};
+// Claims summaries now and publishes them: scheduler::Scheduler::trigger, the claim POST /trigger
+// and every tick go through. The app runs it in its own process (services talk through Kafka
+// and PostgreSQL only, never to each other).
+using SummaryClaim = std::function<boost::asio::awaitable<pg::Result<scheduler::TriggerReport>>(
+    scheduler::TriggerRequest)>;
 
 class Commands {
  public:
   // `responses`: an HTTP client whose origin is SLACK_RESPONSE_URL_ORIGIN.
-  Commands(StudyStore& store, http::Client& responses, SchedulerTrigger scheduler,
+  Commands(StudyStore& store, http::Client& responses, SummaryClaim claim,
            async::GracefulStop& stop, prometheus::Registry& registry, log::Logger& logger);
 
   // One slack-commands record: true once it is answered (or can never be), false when the stop
@@ -63,13 +63,13 @@ class Commands {
 
  private:
   boost::asio::awaitable<void> respond(const std::string& response_url, const std::string& text);
-  boost::asio::awaitable<std::string> summary(const slack::StudyCommand& command,
-                                              const std::string& team_id,
-                                              const std::string& user_id);
+  boost::asio::awaitable<pg::Result<std::string>> summary(const slack::StudyCommand& command,
+                                                          const std::string& team_id,
+                                                          const std::string& user_id);
 
   StudyStore& store_;
   http::Client& responses_;
-  SchedulerTrigger scheduler_;
+  SummaryClaim claim_;
   async::GracefulStop& stop_;
   log::Logger& logger_;
   prometheus::Family<prometheus::Counter>& runs_;

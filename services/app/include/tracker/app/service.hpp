@@ -35,9 +35,11 @@
 
 namespace tracker::app {
 
-// The scheduler's /trigger for /study summary: a client on the host when TRACKER_SCHEDULER_URL
-// is set.
-SchedulerTrigger scheduler_trigger(service::Host& host, const Settings& settings);
+// /study summary's claim: a scheduler::Scheduler on the host (its producer writes to
+// settings.summary_topic) whose trigger() is the claim. It never ticks; its metrics go to a
+// registry of their own, so that the app never exposes the scheduler's tick gauges (which the
+// alerts read); the app counts summaries in tracker_app_commands_total.
+SummaryClaim summary_claim(service::Host& host, const Settings& settings);
 
 class Service {
  public:
@@ -45,7 +47,7 @@ class Service {
   // own, so that a backlog of events never holds a command back); `responses`' origin is
   // settings.response_origin.
   Service(boost::asio::any_io_executor executor, pg::Pool& pool, http::Client& slack_http,
-          http::Client& responses, SchedulerTrigger scheduler, kafka::Consumer& events,
+          http::Client& responses, SummaryClaim claim, kafka::Consumer& events,
           kafka::Consumer& commands, const Settings& settings, prometheus::Registry& registry,
           log::Logger& logger);
 

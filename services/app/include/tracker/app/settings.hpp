@@ -37,10 +37,11 @@ struct Settings {
   // TRACKER_DEFAULT_TIME_ZONE, TRACKER_DEFAULT_SUMMARY_HOUR: a person the worker has not seen
   // yet, as the worker will see them (the same variables as the worker's).
   PersonDefaults person_defaults;
-  // TRACKER_SCHEDULER_URL (e.g. http://scheduler:9466) and TRACKER_ADMIN_TOKEN: /study summary
-  // claims through the scheduler's /trigger; unset: summary is not offered.
-  std::string scheduler_url;
-  config::Secret admin_token;
+  // /study summary claims with the scheduler's claim, in this process: TRACKER_SCHEDULER_TOPIC
+  // (summary-requests) is where the claimed jobs go, TRACKER_APP_INSTANCE (app-<host name>) is
+  // recorded as their claimed_by.
+  std::string summary_topic;
+  std::string instance;
   // SLACK_BOT_TOKEN: for a workspace that never installed the app (the one-workspace mode).
   config::Secret bot_token;
   // TRACKER_APP_HOME_MIN_INTERVAL: a person's App Home is published at most this often.
