@@ -38,6 +38,7 @@ if [[ ! -f $env_file ]]; then
       secret=$(openssl rand -hex 24)
       [[ ${BASH_REMATCH[1]} == SLACK_BOT_TOKEN ]] && secret=xoxb-$secret
       [[ ${BASH_REMATCH[1]} == OPENAI_API_KEY ]] && secret=sk-$secret
+      [[ ${BASH_REMATCH[1]} == TRACKER_TOKEN_ENCRYPTION_KEY ]] && secret=k1:$(openssl rand -base64 32)
       printf '%s=%s\n' "${BASH_REMATCH[1]}" "$secret"
     else
       printf '%s\n' "$line"

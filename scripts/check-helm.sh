@@ -10,8 +10,12 @@
 #     fails) against JSON schemas generated here, offline, from the OpenAPI spec of a pinned
 #     Kubernetes release and from the pinned KEDA and prometheus-operator CRDs;
 #   - the validator rejects a manifest with a misspelt field of each of those kinds, the
-#     PrometheusRules carry the project's rules unchanged, and values that break the chart's
-#     limits (KEDA above the partitions, one scheduler, a setting the chart owns) fail to render.
+#     PrometheusRules carry the project's rules unchanged, the Slack app service is wired whole
+#     where it is enabled (production and alternatives values: Deployment, Services, PDB, Ingress
+#     paths, the notifier's TRACKER_TOKEN_ENCRYPTION_KEY) and absent where it is not (defaults),
+#     no container sets a variable twice, and values that break the chart's limits (KEDA above
+#     the partitions, one scheduler, a setting the chart owns, the app without its public URL)
+#     fail to render.
 # First run: installs helm and kubeconform with `go install` into .local/tools/bin, and generates
 # the schemas into .local/helm-check/ from module zips of the Go module proxy (go env GOPROXY) and
 # openapi2jsonschema from PyPI (a venv there); a few minutes. Later runs take seconds. Idempotent.
@@ -170,6 +174,12 @@ for service, topic in consumers.items():
     if replicas != topics.get(topic):
         problems.append(f"values.schema.json caps {service}.replicas at {replicas}, "
                         f"but {topic} has {topics.get(topic)} partitions")
+# The app consumes two topics; its replicas are capped at the fewer partitions.
+app_cap = schema["properties"]["app"]["properties"]["replicas"]["maximum"]
+app_partitions = min(topics.get("slack-events", 0), topics.get("slack-commands", 0))
+if app_cap != app_partitions:
+    problems.append(f"values.schema.json caps app.replicas at {app_cap}, but slack-events and "
+                    f"slack-commands have {app_partitions} partitions (the fewer)")
 for p in problems:
     print("check-helm:", p, file=sys.stderr)
 sys.exit(1 if problems else 0)
@@ -309,6 +319,119 @@ if problems or len(docs) != len(files):
 print(f"check-helm: {len(docs)} PrometheusRules carry the {rules} rules of deploy/prometheus/rules")
 PY
 
+# The Slack app service: whole where its values enable it, absent where they do not; and no
+# container anywhere names a variable twice (the later would silently win).
+pairs=()
+for variant in "${variants[@]}"; do pairs+=("$variant=${variant_values[$variant]}"); done
+"$python" - "$chart" "$rendered" "${pairs[@]}" <<'PY'
+import os, sys, yaml
+chart, rendered = sys.argv[1], sys.argv[2]
+overrides = dict(arg.split("=", 1) for arg in sys.argv[3:])  # variant -> its values file, or ""
+variants = list(overrides)
+base = yaml.safe_load(open(os.path.join(chart, "values.yaml")))
+problems, enabled_in = [], []
+
+def env_of(deployment):
+    return {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+for variant in variants:
+    app = dict(base["app"])
+    if overrides[variant]:
+        app.update((yaml.safe_load(open(overrides[variant])) or {}).get("app", {}))
+    enabled = app["enabled"]
+    docs = [d for d in yaml.safe_load_all(open(os.path.join(rendered, f"{variant}.yaml"))) if d]
+    def component(d):
+        return d["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+    def one(kind, name_suffix, comp):
+        found = [d for d in docs if d["kind"] == kind and component(d) == comp
+                 and d["metadata"]["name"].endswith(name_suffix)]
+        return found[0] if len(found) == 1 else None
+    for d in docs:
+        if d["kind"] in ("Deployment", "Job"):
+            for c in d["spec"]["template"]["spec"]["containers"]:
+                names = [e["name"] for e in c.get("env", [])]
+                for n in sorted({n for n in names if names.count(n) > 1}):
+                    name = d["metadata"]["name"]
+                    problems.append(f"{variant}: {d['kind']} {name} sets {n} twice")
+    notifier = env_of(one("Deployment", "-notifier", "notifier"))
+    app_objects = [f"{d['kind']} {d['metadata']['name']}" for d in docs if component(d) == "app"]
+    if not enabled:
+        if app_objects:
+            problems.append(f"{variant}: app.enabled is false, but {', '.join(app_objects)} "
+                            "rendered")
+        if "TRACKER_TOKEN_ENCRYPTION_KEY" in notifier:
+            problems.append(f"{variant}: the notifier gets TRACKER_TOKEN_ENCRYPTION_KEY without "
+                            "the app")
+        if notifier["SLACK_BOT_TOKEN"]["valueFrom"]["secretKeyRef"].get("optional"):
+            problems.append(f"{variant}: SLACK_BOT_TOKEN is optional for the notifier without "
+                            "the app")
+        continue
+    enabled_in.append(variant)
+    deployment = one("Deployment", "-app", "app")
+    if deployment is None:
+        problems.append(f"{variant}: app.enabled, but no app Deployment")
+        continue
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    if container["args"] != ["app"]:
+        problems.append(f"{variant}: the app container's args are {container['args']}")
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    if ports != {"http": app["port"], "ops": app["opsPort"]}:
+        problems.append(f"{variant}: the app container's ports are {ports}")
+    env = env_of(deployment)
+    values = {"TRACKER_APP_PUBLIC_URL": app["publicUrl"], "SLACK_CLIENT_ID": app["clientId"],
+              "TRACKER_APP_PORT": str(app["port"]), "TRACKER_OPS_PORT": str(app["opsPort"]),
+              "TRACKER_APP_GROUP": app["consumerGroup"], "TRACKER_OPS_ADDRESS": "0.0.0.0",
+              "TRACKER_APP_ADDRESS": "0.0.0.0"}
+    for name, value in values.items():
+        if env.get(name, {}).get("value") != value:
+            problems.append(f"{variant}: the app's {name} is {env.get(name)}, not {value!r}")
+    secret = app["existingSecret"] or base["slack"]["existingSecret"]
+    for name, key in (("SLACK_CLIENT_SECRET", app["clientSecretKey"]),
+                      ("TRACKER_TOKEN_ENCRYPTION_KEY", app["tokenEncryptionKeyKey"])):
+        ref = env.get(name, {}).get("valueFrom", {}).get("secretKeyRef")
+        if ref != {"name": secret, "key": key}:
+            problems.append(f"{variant}: the app's {name} comes from {ref}, not {secret}/{key}")
+    pod_name = {"fieldRef": {"fieldPath": "metadata.name"}}
+    if env.get("TRACKER_APP_INSTANCE", {}).get("valueFrom") != pod_name:
+        problems.append(f"{variant}: the app's TRACKER_APP_INSTANCE is not the pod's name")
+    for name in ("KAFKA_BROKERS", "TRACKER_LOG_LEVEL", "TRACKER_MIGRATE_ON_START",
+                 "TRACKER_SHUTDOWN_GRACE", "SLACK_BOT_TOKEN"):
+        if name not in env:
+            problems.append(f"{variant}: the app gets no {name}")
+    if "DATABASE_URL" not in env:
+        problems.append(f"{variant}: the app gets no DATABASE_URL")
+    if notifier.get("TRACKER_TOKEN_ENCRYPTION_KEY") != env.get("TRACKER_TOKEN_ENCRYPTION_KEY"):
+        problems.append(f"{variant}: the notifier's TRACKER_TOKEN_ENCRYPTION_KEY is not the app's")
+    if not notifier["SLACK_BOT_TOKEN"]["valueFrom"]["secretKeyRef"].get("optional"):
+        problems.append(f"{variant}: SLACK_BOT_TOKEN is required of the notifier with the app on")
+    service = one("Service", "-app", "app")
+    ops = one("Service", "-app-ops", "app")
+    if service is None or [p["targetPort"] for p in service["spec"]["ports"]] != ["http"]:
+        problems.append(f"{variant}: no app Service to port http")
+    if ops is None or ops["metadata"]["labels"].get("study-tracker/ops") != "true":
+        problems.append(f"{variant}: no app ops Service the ServiceMonitor selects")
+    if one("PodDisruptionBudget", "-app", "app") is None:
+        problems.append(f"{variant}: no app PodDisruptionBudget")
+    for ingress in (d for d in docs if d["kind"] == "Ingress"):
+        for rule in ingress["spec"]["rules"]:
+            routes = {p["path"]: p["backend"]["service"]["name"] for p in rule["http"]["paths"]}
+            want = {"/slack/events": "ingest", "/slack/commands": "ingest",
+                    "/slack/install": "app", "/slack/oauth_redirect": "app"}
+            for path, target in want.items():
+                if not routes.get(path, "").endswith(f"-{target}"):
+                    problems.append(f"{variant}: Ingress host {rule['host']} routes {path} to "
+                                    f"{routes.get(path)}, not the {target} Service")
+for p in problems:
+    print("check-helm:", p, file=sys.stderr)
+if problems:
+    sys.exit(1)
+if not enabled_in or len(enabled_in) == len(variants):
+    print("check-helm: the app must be on in some values files and off in another", file=sys.stderr)
+    sys.exit(1)
+print(f"check-helm: the app is wired whole ({', '.join(enabled_in)} values) and absent "
+      f"({', '.join(v for v in variants if v not in enabled_in)}); no variable is set twice")
+PY
+
 # --- values the chart must refuse ---------------------------------------------------------------
 # must_fail <what> <expected message> <helm template arguments...>
 must_fail() {
@@ -336,7 +459,16 @@ must_fail "worker.env names a variable the chart sets" "TRACKER_WORKER_GROUP" \
 must_fail "a duration has no unit" "TRACKER_BATCH_LINGER" --set-string worker.env.TRACKER_BATCH_LINGER=20
 must_fail "the root filesystem is writable" "readOnlyRootFilesystem" \
   --set securityContext.readOnlyRootFilesystem=false
+must_fail "the app is enabled without its public URL" "app.publicUrl is empty" \
+  --set app.enabled=true --set app.clientId=1.2
+must_fail "the app is enabled without its client id" "app.clientId is empty" \
+  --set app.enabled=true --set app.publicUrl=https://tracker.example.com
+must_fail "app.replicas (7) exceeds the partitions, schema skipped" \
+  "slack-events has 6 partitions" "${production[@]}" --set app.replicas=7 --skip-schema-validation
+must_fail "app.env names a variable the chart sets" "TRACKER_TOKEN_ENCRYPTION_KEY" \
+  "${production[@]}" --set app.env.TRACKER_TOKEN_ENCRYPTION_KEY=k1:x
 say "refused: KEDA or replicas above the partitions (schema and template), one scheduler, a" \
-  "setting the chart owns, a duration without unit, a writable root filesystem"
+  "setting the chart owns, a duration without unit, a writable root filesystem, the app" \
+  "without its public URL or client id"
 
 say "OK in $((SECONDS - started)) s"

@@ -496,6 +496,9 @@ class Target:
     admin_token: str
     slack_sim_port: int | None
     study: bool = False  # the app runs: /study through ingest, answered at slack-sim
+    # The origin of the response URLs /study is given: slack-sim as the app reaches it.
+    response_origin: str = ""
+    install_port: int | None = None  # the app's /slack/install (the proxy's port in compose)
 
 
 def run(args) -> int:
@@ -534,6 +537,15 @@ def run(args) -> int:
             # The stack's workers give new people the stack's default zone; these five set their
             # own, as a person does in Slack, before their first message arrives.
             register_people(team, zone_name)
+            if target.slack_sim_port is not None:
+                # users.info answers with the day's zone: the people live where it is played.
+                status, answer = http_request(target.slack_sim_port, "POST", "/_sim/config",
+                                              body=json.dumps({"default_user_time_zone":
+                                                               zone_name}).encode())
+                if status != 200:
+                    raise Failure(f"slack-sim refused its config: {answer[:200]!r}")
+            if target.install_port is not None:
+                install_app(target, team)
         else:
             target = start_local(args, processes, zone_name, team, run_id)
         return run_day(args, target, processes, team, zone, day)
@@ -586,19 +598,27 @@ def compose_target(env: dict[str, str], processes: Processes) -> Target:
     for name, ports in ops.items():
         for port in ports:
             wait_ready(processes, name, port, timeout_s=180)
+    # The app, behind the same proxy (its ops port is BASE + 69).
+    wait_ready(processes, "app", int(base + "69"), timeout_s=180)
     simulated = "slack-sim" in env.get("SLACK_API_BASE_URL", "")
-    target = Target(where=f"reverse proxy 127.0.0.1:{events_port} -> ingest-1, ingest-2",
+    response_origin = env.get("SLACK_RESPONSE_URL_ORIGIN", "")
+    target = Target(where=f"reverse proxy 127.0.0.1:{events_port} -> ingest-1, ingest-2, app",
                     events_port=events_port, ops=ops, trigger_port=ops["scheduler"][0],
                     signing_secret=compose_setting(env, "SLACK_SIGNING_SECRET"),
                     admin_token=compose_setting(env, "TRACKER_ADMIN_TOKEN"),
                     slack_sim_port=int(env.get("TRACKER_COMPOSE_SLACK_SIM_PORT", "29100"))
-                    if simulated else None)
+                    if simulated else None,
+                    # /study and the install need the simulator: its response URLs and its
+                    # authorize page.
+                    study=simulated and "slack-sim" in response_origin,
+                    response_origin=response_origin, install_port=events_port
+                    if simulated and "127.0.0.1" in env.get("SLACK_AUTHORIZE_URL", "") else None)
     step("Slack", f"slack-sim in the stack (127.0.0.1:{target.slack_sim_port})" if simulated
          else env.get("SLACK_API_BASE_URL", "https://slack.com/api"))
     step("OpenAI", env.get("OPENAI_BASE_URL", "https://api.openai.com/v1"))
     waited = time.monotonic() - started
-    step("services", f"{sum(len(p) for p in ops.values())} replicas ready "
-                     f"(ingest x2, worker x2, scheduler x2, summarizer, notifier)"
+    step("services", f"{sum(len(p) for p in ops.values())} replicas and the app ready "
+                     f"(ingest x2, worker x2, scheduler x2, summarizer, notifier, app)"
                      f"{f' after {waited:.1f} s' if waited >= 0.1 else ''}; "
                      f"events via the {target.where}")
     return target
@@ -679,9 +699,7 @@ def start_local(args, processes: Processes, zone_name: str, team: str, run_id: s
                          "SLACK_CLIENT_SECRET": "sim-client-secret",
                          "TRACKER_TOKEN_ENCRYPTION_KEY": f"k1:{key}",
                          "SLACK_RESPONSE_URL_ORIGIN": f"http://127.0.0.1:{slack_sim_port}",
-                         "TRACKER_DEFAULT_TIME_ZONE": zone_name,
-                         "TRACKER_SCHEDULER_URL": f"http://127.0.0.1:{ports['scheduler']}",
-                         "TRACKER_ADMIN_TOKEN": admin_token})
+                         "TRACKER_DEFAULT_TIME_ZONE": zone_name})
     processes.start("ingest", [str(binaries["ingest"])],
                     {**common, "SLACK_SIGNING_SECRET": secret,
                      "TRACKER_INGEST_ADDRESS": "127.0.0.1",
@@ -699,7 +717,8 @@ def start_local(args, processes: Processes, zone_name: str, team: str, run_id: s
                   ops={name: [ports["ingest-ops" if name == "ingest" else name]]
                        for name in SERVICES},
                   trigger_port=ports["scheduler"], signing_secret=secret,
-                  admin_token=admin_token, slack_sim_port=slack_sim_port, study=study)
+                  admin_token=admin_token, slack_sim_port=slack_sim_port, study=study,
+                  response_origin=f"http://127.0.0.1:{slack_sim_port}")
 
 
 def run_day(args, target: Target, processes: Processes, team: str, zone: dt.timezone,
@@ -796,12 +815,14 @@ def run_day(args, target: Target, processes: Processes, team: str, zone: dt.time
         f"WHERE s.team_id = '{team}' ORDER BY s.user_id")
     names = {p.user_id: p.name for p in PEOPLE}
     sim_posts = {}
+    sim_workspaces = {}  # ts -> the workspace of the token that posted it
     if target.slack_sim_port:
         status, answer = http_request(target.slack_sim_port, "GET",
                                       f"/_sim/messages?channel={CHANNEL}")
         if status == 200:
             for m in json.loads(answer)["messages"]:
                 sim_posts[m["ts"]] = m["text"]
+                sim_workspaces[m["ts"]] = m.get("workspace", "")
     for user, channel, posted_channel, ts, text, logs, minutes in rows:
         shown = sim_posts.get(ts, text)
         header = f"── {names.get(user, user)} ({user}) · {logs} logs · {minutes_text(int(minutes))} "
@@ -839,6 +860,9 @@ def run_day(args, target: Target, processes: Processes, team: str, zone: dt.time
         }
         if target.study:
             checks["/study answered"] = len(study_answers) == 2
+        if target.install_port is not None:
+            checks["posted with the team's own token"] = all(
+                sim_workspaces.get(ts) == team for ts in rows_posted)
         failed = [name for name, ok in checks.items() if not ok]
         if failed:
             raise Failure("checks failed: " + ", ".join(failed))
@@ -849,6 +873,44 @@ def run_day(args, target: Target, processes: Processes, team: str, zone: dt.time
         say("  promtool check metrics: the five services' /metrics are clean")
     say("OK: ingest -> Kafka -> PostgreSQL -> scheduler -> summarizer -> notifier -> Slack")
     return 0
+
+
+def install_app(target: Target, team: str) -> None:
+    """The team installs the app as a browser does: /slack/install through the proxy, Allow on
+    (the simulator's) Slack authorize page, back to /slack/oauth_redirect. From then on the
+    notifier posts to the team with the team's own token."""
+    status, _, headers = http_exchange(target.install_port, "GET", "/slack/install")
+    if status != 302:
+        raise Failure(f"/slack/install answered {status}")
+    authorize = urllib.parse.urlsplit(headers.get("location", ""))
+    cookie = headers.get("set-cookie", "").split(";")[0]
+    status, _, headers = http_exchange(authorize.port or 80, "GET",
+                                       f"{authorize.path}?{authorize.query}&team={team}"
+                                       f"&team_name=Study%20{team[-4:]}")
+    if status != 302:
+        raise Failure(f"Slack's authorize page answered {status}")
+    back = urllib.parse.urlsplit(headers.get("location", ""))
+    status, page, _ = http_exchange(target.install_port, "GET", f"{back.path}?{back.query}",
+                                    headers={"Cookie": cookie})
+    if status != 200:
+        raise Failure(f"/slack/oauth_redirect answered {status}: {page[:300]!r}")
+    rows = psql(f"SELECT token_key_id FROM slack_workspaces WHERE team_id = '{team}'")
+    if not rows:
+        raise Failure("the install stored no workspace")
+    step("install", f"{team} installed the app (/slack/install -> authorize -> "
+                    f"/slack/oauth_redirect); its bot token is sealed with key {rows[0][0]}")
+
+
+def http_exchange(port: int, method: str, path: str, headers: dict[str, str] | None = None):
+    """Like http_request, with the answer's headers (lower-case names)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    try:
+        conn.request(method, path, headers=headers or {})
+        response = conn.getresponse()
+        return (response.status, response.read(),
+                {name.lower(): value for name, value in response.getheaders()})
+    finally:
+        conn.close()
 
 
 def ask_study(target: Target, team: str) -> list[str]:
@@ -862,7 +924,7 @@ def ask_study(target: Target, team: str) -> list[str]:
         body = urllib.parse.urlencode({
             "team_id": team, "channel_id": CHANNEL, "user_id": person.user_id,
             "command": "/study", "text": text,
-            "response_url": f"http://127.0.0.1:{target.slack_sim_port}{response_path}"}).encode()
+            "response_url": f"{target.response_origin}{response_path}"}).encode()
         timestamp = str(int(time.time()))
         status, ack = http_request(target.events_port, "POST", "/slack/commands", body=body,
                                    headers={"Content-Type": "application/x-www-form-urlencoded",

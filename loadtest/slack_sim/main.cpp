@@ -25,6 +25,9 @@ constexpr std::string_view kUsage = R"(usage: slack-sim [options]
   --address A                listen on A (default 127.0.0.1)
   --port N                   listen on port N (default 0: any free port, printed)
   --token T                  the bot token to accept (default xoxb-simulated)
+  --client-id ID             the app's client id that OAuth accepts (default 1111111111.2222222222)
+  --client-secret S          its client secret (default sim-client-secret)
+  --user-time-zone Z         users.info's tz for every user (default America/Los_Angeles)
   --channel-per-second R     per-channel limit (default 1; 0: none)
   --channel-burst N          per-channel burst (default 3)
   --workspace-per-minute R   workspace limit for chat.postMessage (default 600; 0: none)
@@ -88,6 +91,12 @@ int main(int argc, char** argv) {
       options.port = static_cast<std::uint16_t>(port);
     } else if (flag == "--token") {
       options.token = value;
+    } else if (flag == "--client-id") {
+      options.client_id = value;
+    } else if (flag == "--client-secret") {
+      options.client_secret = value;
+    } else if (flag == "--user-time-zone") {
+      options.default_user_time_zone = value;
     } else if (flag == "--channel-per-second") {
       options.channel_per_second = number(flag, value);
     } else if (flag == "--channel-burst") {

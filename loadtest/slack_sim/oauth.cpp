@@ -150,16 +150,22 @@ http::Response SlackSimulator::users_info(const http::Request& request) {
   const auto zone = options_.user_time_zones.find(user);
   const std::string tz =
       zone != options_.user_time_zones.end() ? zone->second : options_.default_user_time_zone;
-  return answer({{"ok", true},
-                 {"user",
-                  {{"id", user},
-                   {"name", "person-" + user},
-                   {"deleted", false},
-                   {"is_bot", false},
-                   {"tz", tz},
-                   {"tz_label", tz},
-                   {"tz_offset", 0}}}},
-                version);
+  json answered = {{"ok", true},
+                   {"user",
+                    {{"id", user},
+                     {"name", "person-" + user},
+                     {"deleted", false},
+                     {"is_bot", false},
+                     {"tz", tz},
+                     {"tz_label", tz},
+                     {"tz_offset", 0}}}};
+  // https://api.slack.com/methods/users.info: the locale only when asked for.
+  if (fields && field(*fields, "include_locale") == "true") {
+    const auto locale = options_.user_locales.find(user);
+    answered["user"]["locale"] =
+        locale != options_.user_locales.end() ? locale->second : options_.default_user_locale;
+  }
+  return answer(std::move(answered), version);
 }
 
 http::Response SlackSimulator::views_publish(const http::Request& request) {
@@ -196,6 +202,11 @@ std::vector<HomeView> SlackSimulator::home_views() const {
 void SlackSimulator::set_user_time_zone(const std::string& user_id, const std::string& time_zone) {
   std::lock_guard lock(mutex_);
   options_.user_time_zones[user_id] = time_zone;
+}
+
+void SlackSimulator::set_user_locale(const std::string& user_id, const std::string& locale) {
+  std::lock_guard lock(mutex_);
+  options_.user_locales[user_id] = locale;
 }
 
 std::map<std::string, int> SlackSimulator::users_info_requests() const {

@@ -523,6 +523,10 @@ void SlackSimulator::configure(const json& changes) {
       if (!value.is_string() || value.get<std::string>().empty())
         throw std::invalid_argument("default_user_time_zone must be a time zone name");
       next.default_user_time_zone = value.get<std::string>();
+    } else if (key == "default_user_locale") {
+      if (!value.is_string() || value.get<std::string>().empty())
+        throw std::invalid_argument("default_user_locale must be a locale such as ko-KR");
+      next.default_user_locale = value.get<std::string>();
     } else if (key == "default_workspace") {
       if (!value.is_string() || value.get<std::string>().empty())
         throw std::invalid_argument("default_workspace must be a team id");
@@ -562,6 +566,7 @@ json SlackSimulator::config() const {
           {"channel_workspaces", options_.channel_workspaces},
           {"default_workspace", options_.default_workspace},
           {"default_user_time_zone", options_.default_user_time_zone},
+          {"default_user_locale", options_.default_user_locale},
           {"inject_429_rate", options_.inject_429_rate},
           {"inject_retry_after_s", options_.inject_retry_after_s},
           {"inject_5xx_rate", options_.inject_5xx_rate},

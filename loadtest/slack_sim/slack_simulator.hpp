@@ -91,6 +91,9 @@ struct SimulatorOptions {
   // users.info's tz per user id, and for everyone else.
   std::map<std::string, std::string> user_time_zones;
   std::string default_user_time_zone = "America/Los_Angeles";
+  // users.info's locale (with include_locale=true) per user id, and for everyone else.
+  std::map<std::string, std::string> user_locales;
+  std::string default_user_locale = "en-US";
   // The app's credentials that oauth.v2.access accepts.
   std::string client_id = "1111111111.2222222222";
   std::string client_secret = "sim-client-secret";
@@ -180,6 +183,7 @@ class SlackSimulator {
 
   // Sets the tz users.info gives for `user_id` (a person moving, as user_change reports).
   void set_user_time_zone(const std::string& user_id, const std::string& time_zone);
+  void set_user_locale(const std::string& user_id, const std::string& locale);
   // users.info requests answered, by user id.
   [[nodiscard]] std::map<std::string, int> users_info_requests() const;
 

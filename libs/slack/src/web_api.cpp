@@ -162,6 +162,9 @@ boost::system::result<UserInfo, ApiFailure> interpret_users_info(
   UserInfo info;
   info.id = user->value("id", "");
   if (auto tz = user->find("tz"); tz != user->end() && tz->is_string()) info.tz = *tz;
+  if (auto locale = user->find("locale"); locale != user->end() && locale->is_string()) {
+    info.locale = *locale;
+  }
   info.is_bot = user->value("is_bot", false);
   info.deleted = user->value("deleted", false);
   return info;
@@ -203,7 +206,7 @@ boost::asio::awaitable<boost::system::result<void, ApiFailure>> WebApi::views_pu
 
 boost::asio::awaitable<boost::system::result<UserInfo, ApiFailure>> WebApi::users_info(
     const std::string& user_id, const config::Secret& bot_token) {
-  std::string body = http::form_body({{"user", user_id}});
+  std::string body = http::form_body({{"user", user_id}, {"include_locale", "true"}});
   auto answer = co_await call(client_, "users.info", "application/x-www-form-urlencoded",
                               std::move(body), bot_token);
   if (!answer) co_return answer.error();

@@ -139,7 +139,8 @@ asio::awaitable<pg::Result<std::string>> Commands::answer(const slack::StudyComm
     case Kind::week: {
       auto who = co_await store_.person(team_id, user_id);
       if (!who) co_return who.error();
-      auto days = co_await store_.days(team_id, user_id, command.kind == Kind::today ? 1 : 7);
+      auto days = co_await store_.days(team_id, user_id, who->time_zone,
+                                       command.kind == Kind::today ? 1 : 7);
       if (!days) co_return days.error();
       if (days->empty()) co_return std::string{};
       if (command.kind == Kind::today) co_return render_today(language, *who, days->back());

@@ -40,8 +40,10 @@ int streak_of(const std::vector<StudyDay>& days) {
 }
 
 json home_view(const HomeContent& content) {
-  // The language of the App Home follows the person's time zone: Korean for Asia/Seoul.
-  const bool ko = content.person.time_zone == "Asia/Seoul";
+  // The language of the App Home is the person's Slack locale (ko-KR: Korean); until Slack has
+  // said, their time zone stands in for it (Asia/Seoul: Korean).
+  const bool ko = content.person.locale.empty() ? content.person.time_zone == "Asia/Seoul"
+                                                : content.person.locale.starts_with("ko");
   const auto language = ko ? slack::Language::ko : slack::Language::en;
   json blocks = json::array();
   blocks.push_back(header(ko ? "공부 기록" : "Your study"));
@@ -119,9 +121,14 @@ asio::awaitable<void> AppHome::handle(const kafka::Message& record) {
   }
   HomeContent content;
   auto who = co_await study_.person(team_id, user_id);
-  auto days = co_await study_.days(team_id, user_id, 30);
+  if (!who) {
+    published_.Add({{"outcome", "failed"}}).Increment();
+    logger_.warn("app_home_failed", {{"team_id", team_id}, {"error", who.error().describe()}});
+    co_return;
+  }
+  auto days = co_await study_.days(team_id, user_id, who->time_zone, 30);
   auto feedback = co_await study_.latest_feedback(team_id, user_id);
-  if (!who || !days || !feedback) {
+  if (!days || !feedback) {
     published_.Add({{"outcome", "failed"}}).Increment();
     logger_.warn("app_home_failed", {{"team_id", team_id}, {"error", "database unavailable"}});
     co_return;

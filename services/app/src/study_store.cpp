@@ -7,7 +7,8 @@ namespace asio = boost::asio;
 namespace {
 
 const pg::Statement kPerson{"app_person", R"sql(
-  SELECT time_zone, summary_hour, opted_out FROM users WHERE team_id = $1 AND user_id = $2)sql"};
+  SELECT time_zone, summary_hour, opted_out, coalesce(locale, '') FROM users
+  WHERE team_id = $1 AND user_id = $2)sql"};
 
 // $3 the person's time zone, $4 days. Each local day from today - ($4 - 1) to today, with the
 // live (not deleted) logs posted in it.
@@ -53,6 +54,12 @@ const pg::Statement kLearnZone{"app_learn_zone", R"sql(
   WHERE users.time_zone_source <> 'user' AND users.time_zone <> EXCLUDED.time_zone
      OR users.time_zone_source = 'default')sql"};
 
+// $3 the locale, $4 the default zone and $5 the default hour for a new row.
+const pg::Statement kLearnLocale{"app_learn_locale", R"sql(
+  INSERT INTO users (team_id, user_id, time_zone, summary_hour, locale) VALUES ($1, $2, $4, $5, $3)
+  ON CONFLICT (team_id, user_id) DO UPDATE SET locale = EXCLUDED.locale, updated_at = now()
+  WHERE users.locale IS DISTINCT FROM EXCLUDED.locale)sql"};
+
 const pg::Statement kZoneSource{"app_zone_source", R"sql(
   SELECT time_zone_source FROM users WHERE team_id = $1 AND user_id = $2)sql"};
 
@@ -73,18 +80,18 @@ asio::awaitable<pg::Result<Person>> StudyStore::person(std::string team_id, std:
   auto rows = co_await (*connection)->execute(kPerson, pg::Params{team_id, user_id});
   if (!rows) co_return rows.error();
   if (rows->empty()) co_return Person{defaults_.time_zone, defaults_.summary_hour, false, false};
-  co_return Person{rows->get<std::string>(0, 0), rows->get<int>(0, 1), rows->get<bool>(0, 2), true};
+  co_return Person{rows->get<std::string>(0, 0), rows->get<int>(0, 1), rows->get<bool>(0, 2), true,
+                   rows->get<std::string>(0, 3)};
 }
 
 asio::awaitable<pg::Result<std::vector<StudyDay>>> StudyStore::days(std::string team_id,
                                                                     std::string user_id,
+                                                                    std::string time_zone,
                                                                     int count) {
-  auto who = co_await person(team_id, user_id);
-  if (!who) co_return who.error();
   auto connection = co_await pool_.acquire();
   if (!connection) co_return connection.error();
   auto rows =
-      co_await (*connection)->execute(kDays, pg::Params{team_id, user_id, who->time_zone, count});
+      co_await (*connection)->execute(kDays, pg::Params{team_id, user_id, time_zone, count});
   if (!rows) co_return rows.error();
   std::vector<StudyDay> out;
   for (int row = 0; row < rows->size(); ++row) {
@@ -128,6 +135,17 @@ asio::awaitable<pg::Result<bool>> StudyStore::learn_time_zone(std::string team_i
                   ->execute(kLearnZone, pg::Params{team_id, user_id, zone, defaults_.summary_hour});
   if (!rows) co_return rows.error();
   co_return rows->affected() == 1;
+}
+
+asio::awaitable<pg::Result<void>> StudyStore::learn_locale(std::string team_id, std::string user_id,
+                                                           std::string locale) {
+  auto connection = co_await pool_.acquire();
+  if (!connection) co_return connection.error();
+  auto rows = co_await (*connection)
+                  ->execute(kLearnLocale, pg::Params{team_id, user_id, locale, defaults_.time_zone,
+                                                     defaults_.summary_hour});
+  if (!rows) co_return rows.error();
+  co_return pg::Result<void>{};
 }
 
 asio::awaitable<pg::Result<std::string>> StudyStore::time_zone_source(std::string team_id,

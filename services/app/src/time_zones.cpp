@@ -34,6 +34,10 @@ asio::awaitable<bool> TimeZones::handle(const kafka::Message& record, std::strin
     const auto user = event->find("user");
     if (user == event->end() || !user->is_object()) co_return true;
     const std::string id = user->value("id", "");
+    if (const auto locale = user->find("locale");
+        !id.empty() && locale != user->end() && locale->is_string() && !locale->empty()) {
+      co_await remember_locale(envelope->team_id, id, locale->get<std::string>());
+    }
     const auto tz = user->find("tz");
     if (id.empty() || tz == user->end() || !tz->is_string() || tz->get<std::string>().empty()) {
       co_return true;
@@ -106,6 +110,7 @@ asio::awaitable<bool> TimeZones::first_appearance(const std::string& team_id,
     if (!failure.retryable || ++attempts_[key] >= options_.max_attempts) settle();
     co_return true;
   }
+  if (!info->locale.empty()) co_await remember_locale(team_id, user_id, info->locale);
   if (info->tz.empty()) {
     lookups_.Add({{"outcome", "no_tz"}}).Increment();
     settle();
@@ -115,6 +120,15 @@ asio::awaitable<bool> TimeZones::first_appearance(const std::string& team_id,
   const bool learned = co_await learn(team_id, user_id, info->tz, "users_info");
   if (learned) settle();
   co_return true;
+}
+
+asio::awaitable<void> TimeZones::remember_locale(const std::string& team_id,
+                                                 const std::string& user_id,
+                                                 const std::string& locale) {
+  if (auto saved = co_await study_.learn_locale(team_id, user_id, locale.substr(0, 35)); !saved) {
+    logger_.warn("database_unavailable",
+                 {{"step", "learn_locale"}, {"error", saved.error().describe()}});
+  }
 }
 
 asio::awaitable<bool> TimeZones::learn(const std::string& team_id, const std::string& user_id,

@@ -559,6 +559,7 @@ TEST_F(StudyCommand, EverySubcommandIsAnsweredInTheLanguageItWasTypedIn) {
 
 TEST_F(StudyCommand, ATimeZoneIsLearnedFromSlackChangedByUserChangeAndOverriddenBySettings) {
   slack.simulator().set_user_time_zone("U7", "Europe/Berlin");
+  slack.simulator().set_user_locale("U7", "ko-KR");
   const std::string zone_of_u7 =
       "SET search_path TO " + schema.name() +
       "; SELECT time_zone || ' ' || time_zone_source FROM users WHERE user_id = 'U7'";
@@ -569,6 +570,8 @@ TEST_F(StudyCommand, ATimeZoneIsLearnedFromSlackChangedByUserChangeAndOverridden
   deliver(message_event("U7", 3));
   std::this_thread::sleep_for(500ms);
   EXPECT_EQ(slack.simulator().users_info_requests()["U7"], 1) << "asked once";
+  // The locale came with it (include_locale): U7's App Home is in Korean, wherever U7 lives.
+  EXPECT_EQ(sql("SELECT locale FROM users WHERE user_id = 'U7'"), "ko-KR");
 
   deliver(user_change("U7", "Asia/Tokyo", 1));
   EXPECT_EQ(tracker::testing::wait_for(zone_of_u7, "Asia/Tokyo slack", 30s), "Asia/Tokyo slack");

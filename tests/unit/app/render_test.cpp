@@ -85,4 +85,10 @@ TEST(AppHomeView, HoldsTheWeekTopicsStreakSettingsAndLatestFeedback) {
   const std::string korean = tracker::app::home_view(content).dump();
   EXPECT_NE(korean.find("최근 7일"), std::string::npos) << korean;
   EXPECT_NE(korean.find("아직 없습니다"), std::string::npos) << korean;
+  // Slack's locale, once known, decides: English in Seoul, Korean in Berlin.
+  content.person.locale = "en-US";
+  EXPECT_NE(tracker::app::home_view(content).dump().find("The last 7 days"), std::string::npos);
+  content.person.time_zone = "Europe/Berlin";
+  content.person.locale = "ko-KR";
+  EXPECT_NE(tracker::app::home_view(content).dump().find("최근 7일"), std::string::npos);
 }

@@ -98,3 +98,42 @@ TEST(PostMessageBody, CarriesTextThreadAndMetadata) {
   EXPECT_EQ(body["metadata"]["event_payload"]["part"], 1);
   EXPECT_FALSE(body.contains("blocks"));
 }
+
+TEST(InterpretUsersInfo, ReadsTheZoneAndTheLocale) {
+  const auto info = tracker::slack::interpret_users_info(
+      200,
+      R"({"ok":true,"user":{"id":"U1","tz":"Asia/Seoul","tz_offset":32400,"locale":"ko-KR",)"
+      R"("is_bot":false,"deleted":false}})",
+      std::nullopt);
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->id, "U1");
+  EXPECT_EQ(info->tz, "Asia/Seoul");
+  EXPECT_EQ(info->locale, "ko-KR");
+  EXPECT_FALSE(info->is_bot);
+
+  // Without include_locale Slack gives no locale; a bot has no zone.
+  const auto bot = tracker::slack::interpret_users_info(
+      200, R"({"ok":true,"user":{"id":"B1","is_bot":true,"tz":null}})", std::nullopt);
+  ASSERT_TRUE(bot.has_value());
+  EXPECT_TRUE(bot->is_bot);
+  EXPECT_TRUE(bot->tz.empty());
+  EXPECT_TRUE(bot->locale.empty());
+}
+
+TEST(InterpretUsersInfo, FailuresSaySlacksReasonAndWhetherToAskAgain) {
+  const auto missing = tracker::slack::interpret_users_info(
+      200, R"({"ok":false,"error":"user_not_found"})", std::nullopt);
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().error, "user_not_found");
+
+  const auto limited = tracker::slack::interpret_users_info(429, "", std::string_view("7"));
+  ASSERT_FALSE(limited.has_value());
+  EXPECT_EQ(limited.error().error, "ratelimited");
+  EXPECT_TRUE(limited.error().retryable);
+  EXPECT_EQ(limited.error().retry_after, std::chrono::milliseconds{7'000});
+
+  const auto no_user = tracker::slack::interpret_users_info(200, R"({"ok":true})", std::nullopt);
+  ASSERT_FALSE(no_user.has_value());
+  EXPECT_EQ(no_user.error().error, "invalid_response");
+  EXPECT_FALSE(no_user.error().retryable);
+}

@@ -56,9 +56,17 @@ app.kubernetes.io/component: {{ .name }}
 {{- end }}
 {{- end }}
 
-{{/* The services, and the topic each consumer group reads (schemas/topics.json names). */}}
+{{/*
+The services, and the topic each consumer group reads (schemas/topics.json names). The app
+(`app.enabled`) reads slack-events and slack-commands at a fixed replica count: no KEDA.
+*/}}
 {{- define "study-tracker.services" -}}
-ingest scheduler worker summarizer notifier
+ingest scheduler worker summarizer notifier{{ if .Values.app.enabled }} app{{ end }}
+{{- end }}
+
+{{/* The services with an HTTP port of their own, behind a Service and ingest's Ingress. */}}
+{{- define "study-tracker.httpServices" -}}
+ingest{{ if .Values.app.enabled }} app{{ end }}
 {{- end }}
 
 {{- define "study-tracker.consumerTopics" -}}
@@ -102,6 +110,14 @@ nor KEDA's maxReplicaCount of a consumer may exceed them. values.schema.json hol
 {{- fail (printf "%s.replicas is %d, but %s has %d partitions: set it to %d or less." $name (int $c.replicas) $topic $partitions $partitions) }}
 {{- end }}
 {{- end }}
+{{- if .Values.app.enabled }}
+{{- range $topic := list "slack-events" "slack-commands" }}
+{{- $partitions := include "study-tracker.partitions" (dict "root" $ "topic" $topic) | int }}
+{{- if gt (int $.Values.app.replicas) $partitions }}
+{{- fail (printf "app.replicas is %d, but %s has %d partitions: an app beyond %d would get no partition of it and serve only installs. Set it to %d or less." (int $.Values.app.replicas) $topic $partitions $partitions $partitions) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- if lt (int .Values.scheduler.replicas) 2 }}
 {{- fail (printf "scheduler.replicas is %d: run two or more (claims are exactly-once in PostgreSQL, so a second replica costs nothing and keeps the schedule going through a node's loss)" (int .Values.scheduler.replicas)) }}
 {{- end }}
@@ -124,6 +140,28 @@ nor KEDA's maxReplicaCount of a consumer may exceed them. values.schema.json hol
 {{- if not .Values.kafka.brokers }}
 {{- fail "kafka.brokers is empty: KAFKA_BROKERS is required (host:port[,host:port])" }}
 {{- end }}
+{{- if .Values.app.enabled }}
+{{- if not .Values.app.publicUrl }}
+{{- fail "app.enabled is true but app.publicUrl is empty: set it to the https:// address where Slack and browsers reach the app (TRACKER_APP_PUBLIC_URL, e.g. https://<ingest.ingress host>); the OAuth redirect URL is <publicUrl>/slack/oauth_redirect" }}
+{{- end }}
+{{- if not .Values.app.clientId }}
+{{- fail "app.enabled is true but app.clientId is empty: set SLACK_CLIENT_ID (the Slack app's Basic Information; a string, quoted in a values file)" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret of the app's client secret and token encryption keys. Args: root. */}}
+{{- define "study-tracker.appSecret" -}}
+{{- .root.Values.app.existingSecret | default .root.Values.slack.existingSecret }}
+{{- end }}
+
+{{/* TRACKER_TOKEN_ENCRYPTION_KEY (app and notifier, with the app on). Args: root. */}}
+{{- define "study-tracker.tokenEncryptionKeyEnv" -}}
+- name: TRACKER_TOKEN_ENCRYPTION_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "study-tracker.appSecret" . }}
+      key: {{ .root.Values.app.tokenEncryptionKeyKey }}
 {{- end }}
 
 {{/* An env entry's value as the services parse it: integers without exponent, booleans as words. */}}
@@ -141,7 +179,7 @@ Names the chart sets itself are refused: they come from their own values.
 Args: root, name.
 */}}
 {{- define "study-tracker.extraEnv" -}}
-{{- $managed := list "KAFKA_BROKERS" "DATABASE_URL" "PGPASSWORD" "TRACKER_DB_SCHEMA" "TRACKER_OPS_ADDRESS" "TRACKER_OPS_PORT" "TRACKER_LOG_LEVEL" "TRACKER_SHUTDOWN_GRACE" "TRACKER_MIGRATE_ON_START" "SLACK_SIGNING_SECRET" "SLACK_SIGNING_SECRET_PREVIOUS" "SLACK_BOT_TOKEN" "OPENAI_API_KEY" "TRACKER_ADMIN_TOKEN" "TRACKER_INGEST_ADDRESS" "TRACKER_INGEST_PORT" "TRACKER_SCHEDULER_INSTANCE" "TRACKER_NOTIFIER_INSTANCE" "TRACKER_WORKER_GROUP" "TRACKER_SUMMARIZER_GROUP" "TRACKER_NOTIFIER_GROUP" }}
+{{- $managed := list "KAFKA_BROKERS" "DATABASE_URL" "PGPASSWORD" "TRACKER_DB_SCHEMA" "TRACKER_OPS_ADDRESS" "TRACKER_OPS_PORT" "TRACKER_LOG_LEVEL" "TRACKER_SHUTDOWN_GRACE" "TRACKER_MIGRATE_ON_START" "SLACK_SIGNING_SECRET" "SLACK_SIGNING_SECRET_PREVIOUS" "SLACK_BOT_TOKEN" "OPENAI_API_KEY" "TRACKER_ADMIN_TOKEN" "TRACKER_INGEST_ADDRESS" "TRACKER_INGEST_PORT" "TRACKER_SCHEDULER_INSTANCE" "TRACKER_NOTIFIER_INSTANCE" "TRACKER_WORKER_GROUP" "TRACKER_SUMMARIZER_GROUP" "TRACKER_NOTIFIER_GROUP" "TRACKER_APP_ADDRESS" "TRACKER_APP_PORT" "TRACKER_APP_PUBLIC_URL" "TRACKER_APP_INSTANCE" "TRACKER_APP_GROUP" "SLACK_CLIENT_ID" "SLACK_CLIENT_SECRET" "TRACKER_TOKEN_ENCRYPTION_KEY" }}
 {{- $c := index .root.Values .name }}
 {{- range $key := keys $c.env | sortAlpha }}
 {{- if has $key $managed }}

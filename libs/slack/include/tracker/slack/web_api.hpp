@@ -71,7 +71,8 @@ std::string post_message_body(const PostMessage& message);
 // users.info (https://api.slack.com/methods/users.info): what the tracker reads of a person.
 struct UserInfo {
   std::string id;
-  std::string tz;  // IANA name, e.g. "Asia/Seoul"; empty when Slack gives none
+  std::string tz;      // IANA name, e.g. "Asia/Seoul"; empty when Slack gives none
+  std::string locale;  // e.g. "ko-KR" (asked for with include_locale); empty when not given
   bool is_bot = false;
   bool deleted = false;
 };

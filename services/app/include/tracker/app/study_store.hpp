@@ -24,6 +24,7 @@ struct Person {
   int summary_hour = 21;
   bool paused = false;
   bool known = false;  // has a users row
+  std::string locale;  // Slack's, e.g. "ko-KR"; empty until Slack said
 };
 
 // One local day of a person's study logs.
@@ -42,9 +43,11 @@ class StudyStore {
 
   virtual boost::asio::awaitable<pg::Result<Person>> person(std::string team_id,
                                                             std::string user_id);
-  // The last `count` local days, today last, each present (zero when nothing was logged).
+  // The last `count` local days in `time_zone` (the person's), today last, each present (zero
+  // when nothing was logged).
   virtual boost::asio::awaitable<pg::Result<std::vector<StudyDay>>> days(std::string team_id,
                                                                          std::string user_id,
+                                                                         std::string time_zone,
                                                                          int count);
   // The person's latest feedback: (day, text), both empty when there is none.
   virtual boost::asio::awaitable<pg::Result<std::pair<std::string, std::string>>> latest_feedback(
@@ -58,6 +61,10 @@ class StudyStore {
   virtual boost::asio::awaitable<pg::Result<bool>> learn_time_zone(std::string team_id,
                                                                    std::string user_id,
                                                                    std::string zone);
+  // The locale Slack gave for the person (users.info with include_locale, user_change).
+  virtual boost::asio::awaitable<pg::Result<void>> learn_locale(std::string team_id,
+                                                                std::string user_id,
+                                                                std::string locale);
   // 'default', 'slack' or 'user'; empty for a person without a row.
   virtual boost::asio::awaitable<pg::Result<std::string>> time_zone_source(std::string team_id,
                                                                            std::string user_id);

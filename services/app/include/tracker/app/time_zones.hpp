@@ -3,6 +3,8 @@
 //   - the first time a person appears (a message event from someone whose zone is still the
 //     default), users.info is asked with the workspace's token; its `tz` is kept;
 //   - a user_change event carries the person's profile: a changed `tz` is kept at once.
+// Their Slack locale (users.info with include_locale, or a user_change that has one) is kept as
+// well: the App Home's language.
 // Lookups are remembered for the process's life (a person is asked about once) and paced per
 // workspace below Slack's Tier 4 limit for users.info (TRACKER_SLACK_USERS_INFO_PER_MINUTE,
 // 90), never by waiting: a person met while the pace is spent, or while a 429's Retry-After
@@ -48,6 +50,9 @@ class TimeZones {
  private:
   boost::asio::awaitable<bool> first_appearance(const std::string& team_id,
                                                 const std::string& user_id);
+  boost::asio::awaitable<void> remember_locale(const std::string& team_id,
+                                               const std::string& user_id,
+                                               const std::string& locale);
   boost::asio::awaitable<bool> learn(const std::string& team_id, const std::string& user_id,
                                      const std::string& zone, const char* from);
 
