@@ -416,6 +416,7 @@ for variant in variants:
         for rule in ingress["spec"]["rules"]:
             routes = {p["path"]: p["backend"]["service"]["name"] for p in rule["http"]["paths"]}
             want = {"/slack/events": "ingest", "/slack/commands": "ingest",
+                    "/slack/interactivity": "ingest",
                     "/slack/install": "app", "/slack/oauth_redirect": "app"}
             for path, target in want.items():
                 if not routes.get(path, "").endswith(f"-{target}"):

@@ -9,15 +9,16 @@ namespace tracker::messages {
 using nlohmann::json;
 
 std::string encode_command(const CommandRecord& record) {
-  return json{{"schema", kCommandSchema},
-              {"team_id", record.team_id},
-              {"user_id", record.user_id},
-              {"channel_id", record.channel_id},
-              {"command", record.command},
-              {"text", record.text},
-              {"response_url", record.response_url},
-              {"received_at", log::iso8601_utc(record.received_at)}}
-      .dump(-1, ' ', false, json::error_handler_t::replace);
+  json out{{"schema", kCommandSchema},
+           {"team_id", record.team_id},
+           {"user_id", record.user_id},
+           {"channel_id", record.channel_id},
+           {"command", record.command},
+           {"text", record.text},
+           {"received_at", log::iso8601_utc(record.received_at)},
+           {"origin", record.origin}};
+  if (!record.response_url.empty()) out["response_url"] = record.response_url;
+  return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::string command_key(const CommandRecord& record) {
@@ -42,13 +43,18 @@ DecodeResult<CommandRecord> decode_command(std::string_view value) {
     return DecodeError{"unknown_schema", "command.schema is \"" + schema + "\""};
   }
   CommandRecord record;
+  if (!text("origin", record.origin, false) ||
+      (record.origin != kOriginSlashCommand && record.origin != kOriginAppHome)) {
+    return DecodeError{"invalid_field", "command.origin"};
+  }
+  const bool typed = record.origin == kOriginSlashCommand;
   for (const auto& [name, out, required] :
        {std::tuple<const char*, std::string*, bool>{"team_id", &record.team_id, true},
         {"user_id", &record.user_id, true},
         {"channel_id", &record.channel_id, false},
         {"command", &record.command, true},
         {"text", &record.text, false},
-        {"response_url", &record.response_url, true}}) {
+        {"response_url", &record.response_url, typed}}) {
     if (!text(name, *out, required)) {
       return DecodeError{parsed.contains(name) ? "invalid_field" : "missing_field",
                          std::string("command.") + name};

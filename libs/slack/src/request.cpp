@@ -95,4 +95,45 @@ std::variant<SlashCommand, Malformed> read_slash_command(std::string_view body) 
   return command;
 }
 
+std::variant<BlockAction, Malformed> read_block_action(std::string_view body) {
+  const auto fields = http::parse_form(body);
+  if (!fields) return Malformed{"body is not form-encoded (a broken %-escape)"};
+  const auto payload_text = http::form_value(*fields, "payload");
+  if (!payload_text || payload_text->empty()) return Malformed{"interaction without payload"};
+  const auto payload = nlohmann::json::parse(*payload_text, nullptr, false);
+  if (payload.is_discarded() || !payload.is_object()) {
+    return Malformed{"payload is not a JSON object"};
+  }
+  const auto* type = string_at(payload, "type");
+  if (type == nullptr) return Malformed{"payload without type"};
+  if (*type != "block_actions") {
+    return Malformed{"payload type \"" + type->substr(0, 40) +
+                     "\" is not handled (the app's only interactions are its App Home buttons)"};
+  }
+  BlockAction action;
+  for (const auto& [object, out] :
+       {std::pair<const char*, std::string*>{"team", &action.team_id}, {"user", &action.user_id}}) {
+    const auto it = payload.find(object);
+    const auto* id = it != payload.end() && it->is_object() ? string_at(*it, "id") : nullptr;
+    if (id == nullptr || id->empty()) return Malformed{std::string("payload without ") + object};
+    *out = *id;
+  }
+  const auto actions = payload.find("actions");
+  if (actions == payload.end() || !actions->is_array() || actions->empty() ||
+      !actions->front().is_object()) {
+    return Malformed{"payload without actions"};
+  }
+  const auto* action_id = string_at(actions->front(), "action_id");
+  if (action_id == nullptr) return Malformed{"action without action_id"};
+  if (*action_id == kPauseAction) {
+    action.text = "pause";
+  } else if (*action_id == kResumeAction) {
+    action.text = "resume";
+  } else {
+    return Malformed{"unknown action_id \"" + action_id->substr(0, 40) + "\""};
+  }
+  action.action_id = *action_id;
+  return action;
+}
+
 }  // namespace tracker::slack

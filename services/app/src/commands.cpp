@@ -116,10 +116,12 @@ std::string render_settings(Language language, const Person& person) {
 }
 
 Commands::Commands(StudyStore& store, http::Client& responses, SummaryClaim claim,
-                   async::GracefulStop& stop, prometheus::Registry& registry, log::Logger& logger)
+                   HomeRefresh refresh_home, async::GracefulStop& stop,
+                   prometheus::Registry& registry, log::Logger& logger)
     : store_(store),
       responses_(responses),
       claim_(std::move(claim)),
+      refresh_home_(std::move(refresh_home)),
       stop_(stop),
       logger_(logger),
       runs_(metrics::counters(registry, "tracker_app_commands_total",
@@ -288,10 +290,15 @@ asio::awaitable<bool> Commands::run(const kafka::Message& record) {
       runs_.Add({{"subcommand", subcommand}, {"outcome", "answered"}}).Increment();
     }
   }
-  co_await respond(command_record.response_url, text);
+  if (command_record.origin == messages::kOriginAppHome) {
+    co_await refresh_home_(command_record.team_id, command_record.user_id);
+  } else {
+    co_await respond(command_record.response_url, text);
+  }
   logger_.info("command_answered", {{"team_id", command_record.team_id},
                                     {"user_id", command_record.user_id},
-                                    {"subcommand", subcommand}});
+                                    {"subcommand", subcommand},
+                                    {"origin", command_record.origin}});
   co_return true;
 }
 

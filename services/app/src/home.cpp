@@ -3,6 +3,7 @@
 #include <tracker/app/commands.hpp>
 #include <tracker/messages/envelope.hpp>
 #include <tracker/metrics/declare.hpp>
+#include <tracker/slack/request.hpp>
 
 namespace tracker::app {
 
@@ -64,6 +65,17 @@ json home_view(const HomeContent& content) {
                        (content.streak == 1 ? " day" : " days")));
   blocks.push_back({{"type", "divider"}});
   blocks.push_back(section(render_settings(language, content.person)));
+  // The one setting a button changes (the others take a value: /study settings ...).
+  const bool paused = content.person.paused;
+  blocks.push_back(
+      {{"type", "actions"},
+       {"elements",
+        json::array({{{"type", "button"},
+                      {"action_id", paused ? slack::kResumeAction : slack::kPauseAction},
+                      {"text",
+                       {{"type", "plain_text"},
+                        {"text", paused ? (ko ? "피드백 다시 받기" : "Resume feedback")
+                                        : (ko ? "피드백 멈추기" : "Pause feedback")}}}}})}});
   blocks.push_back({{"type", "divider"}});
   if (content.latest_feedback.empty()) {
     blocks.push_back(section(ko ? "*최근 피드백*: 아직 없습니다. 공부한 내용을 채널에 올려 보세요."
@@ -114,6 +126,11 @@ asio::awaitable<void> AppHome::handle(const kafka::Message& record) {
       std::chrono::system_clock::now() - *record.timestamp() > std::chrono::minutes{10}) {
     co_return;
   }
+  co_await publish(team_id, user_id);
+}
+
+asio::awaitable<void> AppHome::publish(const std::string& team_id, const std::string& user_id) {
+  const std::string key = team_id + ":" + user_id;
   config::Secret token = co_await workspaces_.token_or(team_id, fallback_token_);
   if (token.empty()) {
     published_.Add({{"outcome", "no_token"}}).Increment();
@@ -145,8 +162,8 @@ asio::awaitable<void> AppHome::handle(const kafka::Message& record) {
     logger_.warn("app_home_failed", {{"team_id", team_id}, {"error", published.error().error}});
     co_return;
   }
-  last_[key] = now;
-  if (last_.size() > 100'000) last_.clear();
+  if (last_.size() >= 100'000) last_.clear();
+  last_[key] = Clock::now();
   published_.Add({{"outcome", "published"}}).Increment();
 }
 

@@ -35,7 +35,12 @@ Service::Service(asio::any_io_executor executor, pg::Pool& pool, http::Client& s
       commands_in_(commands),
       lifecycle_(events, store_, stop_, settings.retention, registry, logger),
       study_(pool, settings.person_defaults),
-      commands_(study_, responses, std::move(claim), stop_, registry, logger),
+      commands_(
+          study_, responses, std::move(claim),
+          [this](const std::string& team_id, const std::string& user_id) {
+            return home_.publish(team_id, user_id);
+          },
+          stop_, registry, logger),
       web_api_(slack_http),
       time_zones_(study_, store_, web_api_, settings.bot_token, stop_,
                   {.lookups_per_minute = settings.users_info_per_minute}, registry, logger),

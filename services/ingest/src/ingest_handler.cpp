@@ -79,7 +79,10 @@ IngestHandler::IngestHandler(slack::SignatureVerifier verifier, EventPublisher& 
           {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0})),
       commands_(metrics::counters(registry, "tracker_ingest_commands_total",
                                   "Slash commands by outcome (help, refused: a mistake answered "
-                                  "at once, published, not_published).")) {}
+                                  "at once, published, not_published).")),
+      interactions_(metrics::counters(registry, "tracker_ingest_interactions_total",
+                                      "App Home button presses by outcome (published, refused, "
+                                      "not_published).")) {}
 
 std::optional<http::Response> IngestHandler::refuse_unsigned(const http::Request& request) {
   const auto check = verifier_.verify(header(request, "x-slack-request-timestamp"),
@@ -94,18 +97,22 @@ std::optional<http::Response> IngestHandler::refuse_unsigned(const http::Request
 
 std::string IngestHandler::route_label(std::string_view target) {
   const auto path = path_of(target);
-  if (path == kEventsPath || path == kCommandsPath) return std::string(path);
+  if (path == kEventsPath || path == kCommandsPath || path == kInteractivityPath) {
+    return std::string(path);
+  }
   return "other";
 }
 
 boost::asio::awaitable<http::Response> IngestHandler::handle(http::Request& request) {
   const unsigned version = request.version();
   if (path_of(request.target()) == kCommandsPath) co_return co_await command(request);
+  if (path_of(request.target()) == kInteractivityPath) co_return co_await interaction(request);
   if (path_of(request.target()) != kEventsPath) {
-    co_return http::error_response(
-        bh::status::not_found, "not_found",
-        "no such path; Slack events go to /slack/events, slash commands to /slack/commands",
-        version);
+    co_return http::error_response(bh::status::not_found, "not_found",
+                                   "no such path; Slack events go to /slack/events, slash "
+                                   "commands to /slack/commands, interactions to "
+                                   "/slack/interactivity",
+                                   version);
   }
   if (request.method() != bh::verb::post) {
     co_return http::method_not_allowed("POST", version);
@@ -214,16 +221,63 @@ boost::asio::awaitable<http::Response> IngestHandler::publish(const slack::Event
   co_return response;
 }
 
+std::optional<http::Response> IngestHandler::refuse_form(const http::Request& request) {
+  const unsigned version = request.version();
+  if (request.method() != bh::verb::post) return http::method_not_allowed("POST", version);
+  if (media_type(header(request, "content-type")) != "application/x-www-form-urlencoded") {
+    return http::error_response(bh::status::unsupported_media_type, "unsupported_media_type",
+                                "expected application/x-www-form-urlencoded", version);
+  }
+  return refuse_unsigned(request);
+}
+
+boost::asio::awaitable<PublishOutcome> IngestHandler::publish_command(
+    const messages::CommandRecord& record) {
+  kafka::OutgoingMessage message{.topic = command_topic_,
+                                 .key = messages::command_key(record),
+                                 .value = messages::encode_command(record)};
+  message.headers.push_back({"schema", std::string(messages::kCommandSchema)});
+  co_return co_await publisher_.publish(std::move(message));
+}
+
+boost::asio::awaitable<http::Response> IngestHandler::interaction(const http::Request& request) {
+  const unsigned version = request.version();
+  if (auto refused = refuse_form(request)) co_return std::move(*refused);
+  const auto read = slack::read_block_action(request.body());
+  if (const auto* malformed = std::get_if<slack::Malformed>(&read)) {
+    interactions_.Add({{"outcome", "refused"}}).Increment();
+    logger_.warn("signed_request_malformed",
+                 {{"reason", malformed->reason}, {"path", kInteractivityPath}});
+    co_return http::error_response(bh::status::bad_request, "bad_request", malformed->reason,
+                                   version);
+  }
+  const auto& action = std::get<slack::BlockAction>(read);
+  const messages::CommandRecord record{.team_id = action.team_id,
+                                       .user_id = action.user_id,
+                                       .command = "/study",
+                                       .text = action.text,
+                                       .received_at = clock_(),
+                                       .origin = std::string(messages::kOriginAppHome)};
+  const PublishOutcome outcome = co_await publish_command(record);
+  if (outcome != PublishOutcome::published) {
+    interactions_.Add({{"outcome", "not_published"}}).Increment();
+    logger_.warn("interaction_not_published", {{"outcome", to_string(outcome)},
+                                               {"team_id", action.team_id},
+                                               {"action_id", action.action_id}});
+    // Slack does not send an interaction again; the person sees the button fail and may press
+    // it again.
+    co_return http::error_response(bh::status::service_unavailable, "not_durable",
+                                   "the press was not stored; press again", version);
+  }
+  interactions_.Add({{"outcome", "published"}}).Increment();
+  http::Response accepted{bh::status::ok, version};
+  accepted.prepare_payload();
+  co_return accepted;
+}
+
 boost::asio::awaitable<http::Response> IngestHandler::command(const http::Request& request) {
   const unsigned version = request.version();
-  if (request.method() != bh::verb::post) {
-    co_return http::method_not_allowed("POST", version);
-  }
-  if (media_type(header(request, "content-type")) != "application/x-www-form-urlencoded") {
-    co_return http::error_response(bh::status::unsupported_media_type, "unsupported_media_type",
-                                   "expected application/x-www-form-urlencoded", version);
-  }
-  if (auto refused = refuse_unsigned(request)) co_return std::move(*refused);
+  if (auto refused = refuse_form(request)) co_return std::move(*refused);
   const auto read = slack::read_slash_command(request.body());
   if (const auto* malformed = std::get_if<slack::Malformed>(&read)) {
     logger_.warn("signed_request_malformed",
@@ -249,11 +303,7 @@ boost::asio::awaitable<http::Response> IngestHandler::command(const http::Reques
                                        .text = slash.text,
                                        .response_url = slash.response_url,
                                        .received_at = clock_()};
-  kafka::OutgoingMessage message{.topic = command_topic_,
-                                 .key = messages::command_key(record),
-                                 .value = messages::encode_command(record)};
-  message.headers.push_back({"schema", std::string(messages::kCommandSchema)});
-  const PublishOutcome outcome = co_await publisher_.publish(std::move(message));
+  const PublishOutcome outcome = co_await publish_command(record);
   if (outcome != PublishOutcome::published) {
     commands_.Add({{"outcome", "not_published"}}).Increment();
     logger_.warn("command_not_published", {{"outcome", to_string(outcome)},

@@ -626,7 +626,7 @@ TEST_F(StudyCommand, ATimeZoneIsLearnedFromSlackChangedByUserChangeAndOverridden
             "2026-12-10 America/Chicago scheduled");
 }
 
-TEST_F(StudyCommand, OpeningTheAppHomePublishesThePersonsWeek) {
+TEST_F(StudyCommand, OpeningTheAppHomePublishesThePersonsWeekAndItsButtonPausesTheFeedback) {
   sql("INSERT INTO study_logs (team_id, user_id, channel_id, ts, event_id, body, posted_at, "
       "duration_minutes, topics) VALUES ('T1', 'U1', 'C1', '1.1', 'Ev1', 'kafka 90m', "
       "now() - interval '1 minute', 90, '{kafka}')");
@@ -651,6 +651,38 @@ TEST_F(StudyCommand, OpeningTheAppHomePublishesThePersonsWeek) {
           R"("event":{"type":"app_home_opened","user":"U1","channel":"D1","tab":"home"}})");
   std::this_thread::sleep_for(1s);
   EXPECT_EQ(slack.simulator().home_views().size(), 1U);
+
+  // Its button: Pause. Ingest takes the press, the app pauses U1 and publishes the home again
+  // at once (a button's answer), now with Resume.
+  ASSERT_NE(text.find("study_pause"), std::string::npos) << text;
+  const nlohmann::json press = {{"type", "block_actions"},
+                                {"team", {{"id", "T1"}}},
+                                {"user", {{"id", "U1"}, {"team_id", "T1"}}},
+                                {"container", {{"type", "view"}, {"view_id", "V1"}}},
+                                {"actions", {{{"action_id", "study_pause"}, {"type", "button"}}}}};
+  const std::string body = tracker::http::form_body({{"payload", press.dump()}});
+  const std::string ts = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                            .count());
+  const auto pressed =
+      blocking_request("127.0.0.1", ingest_port, "POST", "/slack/interactivity",
+                       {{"Content-Type", "application/x-www-form-urlencoded"},
+                        {"X-Slack-Request-Timestamp", ts},
+                        {"X-Slack-Signature", tracker::slack::sign(kSigningSecret, ts, body)}},
+                       body);
+  ASSERT_EQ(pressed.status, 200U) << pressed.body;
+  const auto republished = std::chrono::steady_clock::now() + 30s;
+  while (slack.simulator().home_views().size() < 2 &&
+         std::chrono::steady_clock::now() < republished) {
+    std::this_thread::sleep_for(50ms);
+  }
+  const auto after = slack.simulator().home_views();
+  ASSERT_EQ(after.size(), 2U);
+  EXPECT_EQ(sql("SELECT opted_out FROM users WHERE user_id = 'U1'"), "t");
+  const std::string paused = after[1].view.dump();
+  EXPECT_NE(paused.find("study_resume"), std::string::npos) << paused;
+  EXPECT_NE(paused.find("일시정지"), std::string::npos) << paused;  // the settings say paused
+  EXPECT_TRUE(slack.simulator().responses().empty()) << "a button has no response_url";
 }
 
 TEST_F(StudyCommand, SummaryClaimsTodaysFeedbackWithTheSchedulersClaimOnceUnlessAskedAgain) {

@@ -80,6 +80,14 @@ TEST(AppHomeView, HoldsTheWeekTopicsStreakSettingsAndLatestFeedback) {
     EXPECT_NE(text.find(part), std::string::npos) << part << "\n" << text;
   }
   EXPECT_LE(view["blocks"].size(), 100U);
+  // One button: pause while the feedback is on, resume while it is paused.
+  EXPECT_NE(text.find(R"("action_id":"study_pause")"), std::string::npos) << text;
+  EXPECT_NE(text.find("Pause feedback"), std::string::npos) << text;
+  content.person.paused = true;
+  const std::string paused = tracker::app::home_view(content).dump();
+  EXPECT_NE(paused.find(R"("action_id":"study_resume")"), std::string::npos) << paused;
+  EXPECT_EQ(paused.find("study_pause"), std::string::npos) << paused;
+  content.person.paused = false;
   content.person.time_zone = "Asia/Seoul";
   content.latest_feedback.clear();
   const std::string korean = tracker::app::home_view(content).dump();

@@ -375,3 +375,72 @@ TEST_F(Handler, CommandsAreSignedAndFormEncodedLikeEvents) {
       << refused.body();
   EXPECT_TRUE(publisher.published.empty());
 }
+
+// ---- /slack/interactivity: the App Home's buttons
+
+namespace {
+
+// A block_actions payload as Slack sends it for a button of a home view.
+Request signed_press(const std::string& action_id, const std::string& type = "block_actions") {
+  const nlohmann::json payload = {
+      {"type", type},
+      {"team", {{"id", "T1"}, {"domain", "study"}}},
+      {"user", {{"id", "U1"}, {"username", "mina"}, {"team_id", "T1"}}},
+      {"api_app_id", "A1"},
+      {"container", {{"type", "view"}, {"view_id", "V1"}}},
+      {"trigger_id", "1.2.3"},
+      {"view", {{"id", "V1"}, {"type", "home"}}},
+      {"actions",
+       {{{"action_id", action_id}, {"block_id", "b1"}, {"type", "button"}, {"action_ts", "1.2"}}}}};
+  Request request = Handler::signed_request(tracker::http::form_body({{"payload", payload.dump()}}),
+                                            "application/x-www-form-urlencoded");
+  request.target("/slack/interactivity");
+  return request;
+}
+
+}  // namespace
+
+TEST_F(Handler, AnAppHomeButtonIsPublishedAsTheCommandItStandsFor) {
+  const auto answer = handle(signed_press("study_pause"));
+  EXPECT_EQ(answer.result(), bh::status::ok) << answer.body();
+  EXPECT_TRUE(answer.body().empty());
+  ASSERT_EQ(publisher.published.size(), 1U);
+  EXPECT_EQ(publisher.published[0].topic, "slack-commands");
+  EXPECT_EQ(publisher.published[0].key, "T1:U1");
+  const auto record = tracker::messages::decode_command(publisher.published[0].value);
+  ASSERT_TRUE(record) << publisher.published[0].value;
+  EXPECT_EQ(record->text, "pause");
+  EXPECT_EQ(record->origin, "app_home");
+  EXPECT_TRUE(record->response_url.empty());
+  ASSERT_EQ(handle(signed_press("study_resume")).result(), bh::status::ok);
+  EXPECT_EQ(tracker::messages::decode_command(publisher.published[1].value)->text, "resume");
+}
+
+TEST_F(Handler, AnInteractionTheAppNeverOffersIsRefusedByName) {
+  const auto unknown = handle(signed_press("study_dance"));
+  EXPECT_EQ(unknown.result(), bh::status::bad_request);
+  EXPECT_NE(unknown.body().find("unknown action_id \\\"study_dance\\\""), std::string::npos)
+      << unknown.body();
+  const auto submission = handle(signed_press("study_pause", "view_submission"));
+  EXPECT_EQ(submission.result(), bh::status::bad_request);
+  EXPECT_NE(submission.body().find("view_submission"), std::string::npos) << submission.body();
+  auto forged = signed_press("study_pause");
+  forged.set("X-Slack-Signature", "v0=" + std::string(64, '0'));
+  EXPECT_EQ(handle(std::move(forged)).result(), bh::status::unauthorized);
+  Request no_payload = signed_request("team_id=T1", "application/x-www-form-urlencoded");
+  no_payload.target("/slack/interactivity");
+  const auto empty = handle(std::move(no_payload));
+  EXPECT_EQ(empty.result(), bh::status::bad_request);
+  EXPECT_NE(empty.body().find("interaction without payload"), std::string::npos) << empty.body();
+  EXPECT_TRUE(publisher.published.empty());
+  EXPECT_NE(metrics().find(R"(tracker_ingest_interactions_total{outcome="refused"} 3)"),
+            std::string::npos)
+      << metrics();
+}
+
+TEST_F(Handler, AButtonPressTheBrokerDidNotTakeIsNotAcknowledged) {
+  publisher.outcome = PublishOutcome::broker_down;
+  const auto answer = handle(signed_press("study_resume"));
+  EXPECT_EQ(answer.result(), bh::status::service_unavailable);
+  EXPECT_NE(answer.body().find("press again"), std::string::npos) << answer.body();
+}

@@ -11,15 +11,20 @@
 namespace tracker::messages {
 
 inline constexpr std::string_view kCommandSchema = "slack-command/v1";
+// Where a command came from: typed (/study, answered at its response_url), or a button of the
+// App Home (no response_url: the app publishes the home again).
+inline constexpr std::string_view kOriginSlashCommand = "slash_command";
+inline constexpr std::string_view kOriginAppHome = "app_home";
 
 struct CommandRecord {
   std::string team_id;
   std::string user_id;
-  std::string channel_id;  // may be empty
-  std::string command;     // "/study"
-  std::string text;        // what followed the command
-  std::string response_url;
+  std::string channel_id;    // may be empty
+  std::string command;       // "/study"
+  std::string text;          // what followed the command
+  std::string response_url;  // empty for origin app_home
   std::chrono::system_clock::time_point received_at;
+  std::string origin = std::string(kOriginSlashCommand);
 };
 
 std::string encode_command(const CommandRecord& record);

@@ -52,4 +52,22 @@ struct SlashCommand {
 // Reads a slash command's body; Malformed names what is missing or broken.
 std::variant<SlashCommand, Malformed> read_slash_command(std::string_view body);
 
+// The App Home's buttons: their action_id, and the /study text each one stands for.
+inline constexpr std::string_view kPauseAction = "study_pause";
+inline constexpr std::string_view kResumeAction = "study_resume";
+
+// A button pressed in a view the app published
+// (https://api.slack.com/reference/interaction-payloads/block-actions): form-encoded, its JSON in
+// the `payload` field.
+struct BlockAction {
+  std::string team_id;
+  std::string user_id;
+  std::string action_id;  // kPauseAction or kResumeAction
+  std::string text;       // the /study text it stands for: "pause", "resume"
+};
+
+// Reads an interaction's body; Malformed names what is broken, or why the tracker has nothing to
+// do with it (another payload type, a button it never published).
+std::variant<BlockAction, Malformed> read_block_action(std::string_view body);
+
 }  // namespace tracker::slack

@@ -1,6 +1,7 @@
 #pragma once
 // Runs the /study commands ingest published to slack-commands and answers each through its
-// response_url (an ephemeral message, in the language the command was given in):
+// response_url (an ephemeral message, in the language the command was given in); a command from
+// an App Home button (pause, resume) is answered by publishing that home again:
 //   today, week      the person's logs per local day: time (from the duration hints), logs,
 //                    topics; the week as a text bar chart;
 //   settings         time zone, feedback hour, paused or not;
@@ -47,10 +48,15 @@ std::string render_minutes(slack::Language language, int minutes);
 using SummaryClaim = std::function<boost::asio::awaitable<pg::Result<scheduler::TriggerReport>>(
     scheduler::TriggerRequest)>;
 
+// Publishes a person's App Home again (team_id, user_id): how a command from one of its
+// buttons is answered.
+using HomeRefresh =
+    std::function<boost::asio::awaitable<void>(const std::string&, const std::string&)>;
+
 class Commands {
  public:
   // `responses`: an HTTP client whose origin is SLACK_RESPONSE_URL_ORIGIN.
-  Commands(StudyStore& store, http::Client& responses, SummaryClaim claim,
+  Commands(StudyStore& store, http::Client& responses, SummaryClaim claim, HomeRefresh refresh_home,
            async::GracefulStop& stop, prometheus::Registry& registry, log::Logger& logger);
 
   // One slack-commands record: true once it is answered (or can never be), false when the stop
@@ -70,6 +76,7 @@ class Commands {
   StudyStore& store_;
   http::Client& responses_;
   SummaryClaim claim_;
+  HomeRefresh refresh_home_;
   async::GracefulStop& stop_;
   log::Logger& logger_;
   prometheus::Family<prometheus::Counter>& runs_;

@@ -3,7 +3,8 @@
 // /study week chart), their topics, their streak (consecutive days with a log, up to today or
 // yesterday), their settings, and their latest feedback. Published with the workspace's token,
 // at most once per person per TRACKER_APP_HOME_MIN_INTERVAL (Slack sends app_home_opened each
-// time the tab is opened).
+// time the tab is opened). Its button pauses or resumes the daily feedback (ingest's
+// /slack/interactivity turns the press into a /study pause or resume on slack-commands).
 #include <chrono>
 #include <string>
 #include <unordered_map>
@@ -46,6 +47,9 @@ class AppHome {
 
   // An app_home_opened record: publishes the person's home (never throws; failures are logged).
   boost::asio::awaitable<void> handle(const kafka::Message& record);
+  // Publishes the person's home now, whenever it was last published (after a button of it
+  // changed a setting).
+  boost::asio::awaitable<void> publish(const std::string& team_id, const std::string& user_id);
 
  private:
   StudyStore& study_;

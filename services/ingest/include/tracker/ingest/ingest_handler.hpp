@@ -31,6 +31,7 @@
 #include <tracker/http/responses.hpp>
 #include <tracker/kafka/limits.hpp>
 #include <tracker/log/logger.hpp>
+#include <tracker/messages/command.hpp>
 #include <tracker/messages/topics.hpp>
 #include <tracker/slack/request.hpp>
 #include <tracker/slack/signature.hpp>
@@ -41,6 +42,9 @@ namespace tracker::ingest {
 
 inline constexpr std::string_view kEventsPath = "/slack/events";
 inline constexpr std::string_view kCommandsPath = "/slack/commands";
+// The App Home's buttons (block_actions), published to slack-commands as the /study command each
+// stands for; answered 200 with no body once the broker has it.
+inline constexpr std::string_view kInteractivityPath = "/slack/interactivity";
 
 class IngestHandler {
  public:
@@ -59,6 +63,11 @@ class IngestHandler {
   boost::asio::awaitable<http::Response> publish(const slack::EventCallback& event,
                                                  const http::Request& request);
   boost::asio::awaitable<http::Response> command(const http::Request& request);
+  boost::asio::awaitable<http::Response> interaction(const http::Request& request);
+  // The rules /slack/commands and /slack/interactivity share: POST (405), form-encoded (415),
+  // signed (401).
+  std::optional<http::Response> refuse_form(const http::Request& request);
+  boost::asio::awaitable<PublishOutcome> publish_command(const messages::CommandRecord& record);
   // 401 for a request whose v0 signature does not verify (counted and logged), else nothing.
   std::optional<http::Response> refuse_unsigned(const http::Request& request);
 
@@ -76,6 +85,7 @@ class IngestHandler {
   prometheus::Counter& app_rate_limited_;
   prometheus::Histogram& publish_seconds_;
   prometheus::Family<prometheus::Counter>& commands_;
+  prometheus::Family<prometheus::Counter>& interactions_;
 };
 
 }  // namespace tracker::ingest
