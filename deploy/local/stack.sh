@@ -19,6 +19,8 @@
 #                   deploy/prometheus/, scraping the targets that runs register as
 #                   files in .local/prometheus/targets/ (see `env`); waits until ready
 #   prometheus-stop stop it (down stops it too)
+#   topic-create NAME PARTITIONS   a topic of one's own (benchmarks), like the project's
+#   topic-delete NAME              and gone again
 #
 # Environment: TRACKER_KAFKA_PORT (19092), TRACKER_KAFKA_CONTROLLER_PORT
 # (19093), TRACKER_PG_PORT (15432), TRACKER_PROMETHEUS_PORT (19090),
@@ -901,6 +903,18 @@ main() {
     pg-stop) pg_stop ;;
     prometheus-start) prometheus_start ;;
     prometheus-stop) prometheus_stop ;;
+    topic-create)
+      [[ $# -eq 2 && $1 =~ ^[A-Za-z0-9._-]+$ && $2 =~ ^[1-9][0-9]*$ ]] ||
+        die "usage: stack.sh topic-create NAME PARTITIONS"
+      port_open "$KAFKA_PORT" || die "kafka: not running (stack.sh up)"
+      topic_command --create --if-not-exists --topic "$1" --partitions "$2" --replication-factor 1 \
+        --config max.message.bytes=1114112 >/dev/null
+      log "kafka: topic $1 ($2 partitions)" ;;
+    topic-delete)
+      [[ $# -eq 1 && $1 =~ ^[A-Za-z0-9._-]+$ ]] || die "usage: stack.sh topic-delete NAME"
+      port_open "$KAFKA_PORT" || die "kafka: not running (stack.sh up)"
+      topic_command --delete --if-exists --topic "$1" >/dev/null
+      log "kafka: topic $1 deleted" ;;
     -h | --help | help) usage ;;
     *) usage >&2; exit 2 ;;
   esac
