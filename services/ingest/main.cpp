@@ -13,7 +13,9 @@ service::Component build(service::Host& host, const ingest::Settings& s) {
   host.redact(s.previous_signing_secret);
   auto& producer = host.producer({.brokers = s.common.brokers,
                                   .client_id = "ingest",
+                                  .linger = s.producer_linger,
                                   .queue_max_messages = s.producer_queue_messages,
+                                  .settings = {{"socket.nagle.disable", "true"}},
                                   .topics = {s.topic, s.command_topic}});
   auto& ingest =
       host.make<ingest::Service>(host.executor(), producer, s, host.registry(), host.logger());

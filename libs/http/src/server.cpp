@@ -281,6 +281,12 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
   auto& stream = connection->stream;
   const auto& options = state->options;
   beast::flat_buffer buffer;
+  // The metrics of the connection's last route and status: looking a labelled metric up in its
+  // family (a hash of the labels under the family's lock) is skipped while they stay the same.
+  std::string metric_route;
+  unsigned metric_status = 0;
+  prometheus::Counter* requests = nullptr;
+  prometheus::Histogram* durations = nullptr;
   for (;;) {
     // Idle: wait for the first byte of the next request.
     if (buffer.size() == 0) {
@@ -367,11 +373,19 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
     }
     --state->in_flight;
     state->in_flight_gauge.Decrement();
-    const std::string route = options.route_label(request.target());
-    state->requests.Add({{"route", route}, {"status", std::to_string(response.result_int())}})
-        .Increment();
-    state->durations.Add({{"route", route}}, latency_buckets())
-        .Observe(std::chrono::duration<double>(Clock::now() - started).count());
+    std::string route = options.route_label(request.target());
+    if (durations == nullptr || route != metric_route) {
+      durations = &state->durations.Add({{"route", route}}, latency_buckets());
+      metric_route = std::move(route);
+      requests = nullptr;
+    }
+    if (requests == nullptr || response.result_int() != metric_status) {
+      metric_status = response.result_int();
+      requests = &state->requests.Add(
+          {{"route", metric_route}, {"status", std::to_string(metric_status)}});
+    }
+    requests->Increment();
+    durations->Observe(std::chrono::duration<double>(Clock::now() - started).count());
 
     const bool keep_alive = request.keep_alive() && !state->stopping;
     fit_to_method(response, request.method());

@@ -1,6 +1,9 @@
 #include <tracker/kafka/producer.hpp>
 
 #include <array>
+#include <deque>
+#include <map>
+#include <mutex>
 
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
@@ -51,6 +54,50 @@ void finish(std::shared_ptr<PendingDelivery> op, boost::system::error_code ec,
 }
 
 }  // namespace
+
+// The sends awaiting their deadline, one queue per deadline length (so each is in deadline
+// order). Filled by the threads that send, drained by the poller.
+struct Producer::Deadlines {
+  using Clock = std::chrono::steady_clock;
+  struct Entry {
+    Clock::time_point due;
+    std::weak_ptr<PendingDelivery> op;
+  };
+  std::mutex mutex;
+  std::map<std::chrono::milliseconds, std::deque<Entry>> queues;
+
+  void add(std::chrono::milliseconds length, const std::shared_ptr<PendingDelivery>& op) {
+    const auto due = Clock::now() + length;
+    std::lock_guard lock(mutex);
+    queues[length].push_back({due, op});
+  }
+
+  // Completes every expired send with timed_out, forgets the finished ones at the fronts, and
+  // returns how long the poller may wait for librdkafka before the next deadline (at most
+  // `longest`).
+  std::chrono::milliseconds expire(std::chrono::milliseconds longest) {
+    std::vector<std::shared_ptr<PendingDelivery>> expired;
+    auto wait = longest;
+    {
+      std::lock_guard lock(mutex);
+      const auto now = Clock::now();
+      for (auto& [length, queue] : queues) {
+        while (!queue.empty()) {
+          Entry& front = queue.front();
+          if (front.due <= now) {
+            if (auto op = front.op.lock()) expired.push_back(std::move(op));
+          } else if (!front.op.expired()) {
+            wait = std::min(wait, std::chrono::ceil<std::chrono::milliseconds>(front.due - now));
+            break;
+          }
+          queue.pop_front();
+        }
+      }
+    }
+    for (auto& op : expired) finish(std::move(op), asio::error::timed_out, {});
+    return std::max(wait, std::chrono::milliseconds{1});
+  }
+};
 
 // librdkafka's C callbacks. They run on the poller thread (delivery, statistics, errors) or on
 // librdkafka's internal threads (logs) and touch only atomics, the thread-safe logger, and the
@@ -129,8 +176,13 @@ Producer::Producer(ProducerOptions options, log::Logger& logger)
   rd_kafka_conf_set_error_cb(conf.get(), &Callbacks::error);
   rd_kafka_conf_set_log_cb(conf.get(), &Callbacks::log);
   client_ = make_client(RD_KAFKA_PRODUCER, std::move(conf));
-  poller_ = std::jthread([rk = client_.get()](const std::stop_token& stop) {
-    while (!stop.stop_requested()) rd_kafka_poll(rk, 100);
+  deadlines_ = std::make_unique<Deadlines>();
+  poller_ = std::jthread([this, rk = client_.get()](const std::stop_token& stop) {
+    auto wait = std::chrono::milliseconds{100};
+    while (!stop.stop_requested()) {
+      rd_kafka_poll(rk, static_cast<int>(wait.count()));
+      wait = deadlines_->expire(std::chrono::milliseconds{100});
+    }
   });
   for (const std::string& topic : options_.topics) {
     topic_handles_.push_back(rd_kafka_topic_new(client_.get(), topic.c_str(), nullptr));
@@ -206,7 +258,8 @@ int Producer::queue_depth() const noexcept {
 
 void Producer::start_send(OutgoingMessage message, asio::any_io_executor executor,
                           asio::cancellation_slot slot,
-                          std::unique_ptr<DeliveryCompletion> completion) {
+                          std::unique_ptr<DeliveryCompletion> completion,
+                          std::chrono::milliseconds deadline) {
   auto op = std::make_shared<PendingDelivery>(
       std::move(completion),
       asio::prefer(std::move(executor), asio::execution::outstanding_work.tracked), slot);
@@ -226,6 +279,7 @@ void Producer::start_send(OutgoingMessage message, asio::any_io_executor executo
                           header.value.data(), static_cast<ssize_t>(header.value.size()));
     }
   }
+  if (deadline > std::chrono::milliseconds{0}) deadlines_->add(deadline, op);
   auto* opaque = new std::shared_ptr<PendingDelivery>(op);
 
   std::array<rd_kafka_vu_t, 7> values{};

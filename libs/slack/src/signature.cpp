@@ -1,12 +1,15 @@
 #include <tracker/slack/signature.hpp>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #include <array>
 #include <charconv>
 #include <cstdint>
+#include <new>
+#include <stdexcept>
 
 namespace tracker::slack {
 
@@ -14,18 +17,6 @@ namespace {
 
 constexpr std::string_view kVersion = "v0=";
 constexpr std::size_t kHexLength = 64;
-
-std::array<unsigned char, 32> hmac(std::string_view secret, std::string_view timestamp,
-                                   std::string_view body) {
-  std::string base;
-  base.reserve(3 + timestamp.size() + 1 + body.size());
-  base.append("v0:").append(timestamp).append(":").append(body);
-  std::array<unsigned char, 32> digest{};
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(base.data()), base.size(), digest.data(), &length);
-  return digest;
-}
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -49,13 +40,53 @@ std::optional<std::array<unsigned char, 32>> decode(std::string_view signature) 
   return out;
 }
 
-bool matches(const std::array<unsigned char, 32>& expected, std::string_view secret,
+bool matches(const std::array<unsigned char, 32>& expected, const HmacKey& key,
              std::string_view timestamp, std::string_view body) {
-  const auto actual = hmac(secret, timestamp, body);
+  const auto actual = key.slack_v0(timestamp, body);
   return CRYPTO_memcmp(expected.data(), actual.data(), actual.size()) == 0;
 }
 
 }  // namespace
+
+HmacKey::HmacKey(std::string_view key) {
+  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  if (mac == nullptr) throw std::runtime_error("OpenSSL has no HMAC");
+  EVP_MAC_CTX* context = EVP_MAC_CTX_new(mac);
+  EVP_MAC_free(mac);  // the context holds its own reference
+  char digest[] = "SHA256";
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                               OSSL_PARAM_END};
+  if (context == nullptr ||
+      // Never a null key (which would mean "keep the key set before"): an empty key is "".
+      EVP_MAC_init(context, reinterpret_cast<const unsigned char*>(key.empty() ? "" : key.data()),
+                   key.size(), params) != 1) {
+    EVP_MAC_CTX_free(context);
+    throw std::runtime_error("cannot key HMAC-SHA256");
+  }
+  context_ = context;
+}
+
+HmacKey::~HmacKey() {
+  EVP_MAC_CTX_free(static_cast<EVP_MAC_CTX*>(context_));
+}
+
+std::array<unsigned char, 32> HmacKey::slack_v0(std::string_view timestamp,
+                                                std::string_view body) const {
+  std::array<unsigned char, 32> digest{};
+  EVP_MAC_CTX* context = EVP_MAC_CTX_dup(static_cast<const EVP_MAC_CTX*>(context_));
+  if (context == nullptr) throw std::bad_alloc();
+  std::size_t length = 0;
+  const auto feed = [context](std::string_view piece) {
+    return EVP_MAC_update(context, reinterpret_cast<const unsigned char*>(piece.data()),
+                          piece.size()) == 1;
+  };
+  const bool ok = feed("v0:") && feed(timestamp) && feed(":") && feed(body) &&
+                  EVP_MAC_final(context, digest.data(), &length, digest.size()) == 1 &&
+                  length == digest.size();
+  EVP_MAC_CTX_free(context);
+  if (!ok) throw std::runtime_error("HMAC-SHA256 failed");
+  return digest;
+}
 
 std::string_view to_string(SignatureCheck check) {
   switch (check) {
@@ -73,7 +104,7 @@ std::string_view to_string(SignatureCheck check) {
 
 std::string sign(std::string_view secret, std::string_view timestamp, std::string_view body) {
   static constexpr char kHex[] = "0123456789abcdef";
-  const auto digest = hmac(secret, timestamp, body);
+  const auto digest = HmacKey(secret).slack_v0(timestamp, body);
   std::string out(kVersion);
   for (unsigned char byte : digest) {
     out.push_back(kHex[byte >> 4U]);
@@ -84,8 +115,10 @@ std::string sign(std::string_view secret, std::string_view timestamp, std::strin
 
 SignatureVerifier::SignatureVerifier(config::Secret secret, config::Secret previous_secret,
                                      WallClock clock, std::chrono::seconds tolerance)
-    : secret_(std::move(secret)),
-      previous_(std::move(previous_secret)),
+    : key_(std::make_shared<const HmacKey>(secret.reveal())),
+      previous_key_(previous_secret.empty()
+                        ? nullptr
+                        : std::make_shared<const HmacKey>(previous_secret.reveal())),
       clock_(clock ? std::move(clock) : [] { return std::chrono::system_clock::now(); }),
       tolerance_(tolerance) {}
 
@@ -107,8 +140,8 @@ SignatureCheck SignatureVerifier::verify(std::string_view timestamp, std::string
   if (signature.empty()) return SignatureCheck::missing_signature;
   const auto expected = decode(signature);
   if (!expected) return SignatureCheck::malformed_signature;
-  if (matches(*expected, secret_.reveal(), timestamp, body)) return SignatureCheck::ok;
-  if (!previous_.empty() && matches(*expected, previous_.reveal(), timestamp, body)) {
+  if (matches(*expected, *key_, timestamp, body)) return SignatureCheck::ok;
+  if (previous_key_ && matches(*expected, *previous_key_, timestamp, body)) {
     return SignatureCheck::ok;
   }
   return SignatureCheck::mismatch;

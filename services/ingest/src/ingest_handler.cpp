@@ -67,6 +67,7 @@ IngestHandler::IngestHandler(slack::SignatureVerifier verifier, EventPublisher& 
                             "Events offered to Kafka, by outcome (published, queue_full, "
                             "broker_down, timed_out, broker_unreachable, rejected, "
                             "too_large, invalid).")),
+      published_(publish_results_.Add({{"outcome", "published"}})),
       retries_seen_(
           metrics::counters(registry, "tracker_ingest_slack_retries_total",
                             "Event deliveries Slack marked as retries, by x-slack-retry-reason.")),
@@ -193,10 +194,11 @@ boost::asio::awaitable<http::Response> IngestHandler::publish(const slack::Event
   const auto started = Clock::now();
   const PublishOutcome outcome = co_await publisher_.publish(std::move(message));
   publish_seconds_.Observe(std::chrono::duration<double>(Clock::now() - started).count());
-  publish_results_.Add({{"outcome", std::string(to_string(outcome))}}).Increment();
   if (outcome == PublishOutcome::published) {
+    published_.Increment();
     co_return http::empty_response(bh::status::ok, version);
   }
+  publish_results_.Add({{"outcome", std::string(to_string(outcome))}}).Increment();
   const bool permanent = outcome == PublishOutcome::too_large ||
                          outcome == PublishOutcome::invalid || outcome == PublishOutcome::rejected;
   logger_.log(permanent ? log::Level::error : log::Level::warn, "event_not_published",

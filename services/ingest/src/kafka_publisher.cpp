@@ -3,7 +3,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include <tracker/async/deadline.hpp>
+#include <boost/asio/error.hpp>
 #include <tracker/kafka/error.hpp>
 
 namespace tracker::ingest {
@@ -25,8 +25,8 @@ std::string_view to_string(PublishOutcome outcome) {
 namespace {
 
 boost::asio::awaitable<std::tuple<boost::system::error_code, kafka::DeliveryReport>> send(
-    kafka::Producer& producer, kafka::OutgoingMessage message) {
-  co_return co_await producer.async_send(std::move(message),
+    kafka::Producer& producer, kafka::OutgoingMessage message, std::chrono::milliseconds deadline) {
+  co_return co_await producer.async_send(std::move(message), deadline,
                                          boost::asio::as_tuple(boost::asio::use_awaitable));
 }
 
@@ -44,10 +44,10 @@ bool KafkaPublisher::refuse_at_once() const {
 
 boost::asio::awaitable<PublishOutcome> KafkaPublisher::publish(kafka::OutgoingMessage message) {
   if (refuse_at_once()) co_return PublishOutcome::broker_down;
-  auto outcome = co_await async::with_timeout(send(producer_, std::move(message)), deadline_);
-  if (!outcome) co_return PublishOutcome::timed_out;
-  const auto& ec = std::get<0>(*outcome);
+  // The producer keeps the deadline (no timer per request).
+  const auto [ec, report] = co_await send(producer_, std::move(message), deadline_);
   if (!ec) co_return PublishOutcome::published;
+  if (ec == boost::asio::error::timed_out) co_return PublishOutcome::timed_out;
   if (ec == kafka::Failure::queue_full) co_return PublishOutcome::queue_full;
   // What Kafka refuses about the record itself, which no retry of the same event can change.
   if (ec == kafka::Failure::record_too_large) co_return PublishOutcome::too_large;

@@ -38,6 +38,7 @@ Settings load_settings(config::Env& env) {
   s.common.io_threads = static_cast<int>(env.integer("TRACKER_IO_THREADS", 1, 1, 64));
   s.producer_queue_messages =
       static_cast<int>(env.integer("TRACKER_PRODUCER_QUEUE_MESSAGES", 100'000, 1, 10'000'000));
+  s.producer_linger = env.duration("TRACKER_PRODUCER_LINGER", 0ms, 0ms, 1s);
   env.finish();
   return s;
 }

@@ -7,6 +7,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -112,6 +113,49 @@ TEST(ProducerMock, DeadlineCancelsTheWaitLongBeforeTheMessageTimeout) {
   // run() gives up after 10 s: only a cancelled send can finish inside it.
   auto outcome = run(io, tracker::async::with_timeout(send(producer, "events", "k"), 200ms), 10s);
   EXPECT_FALSE(outcome.has_value());
+}
+
+TEST(ProducerMock, ASendsOwnDeadlineEndsItsWaitWithTimedOutAndNothingElse) {
+  MockCluster cluster;
+  cluster.create_topic("events", 1);
+  cluster.broker_down();
+  Producer producer(
+      {.brokers = cluster.bootstraps(), .message_timeout = 120s, .close_timeout = 100ms},
+      tracker::log::null_logger());
+  asio::io_context io;
+  const auto send_within = [&](std::chrono::milliseconds deadline) -> asio::awaitable<SendResult> {
+    tracker::kafka::OutgoingMessage message{.topic = "events", .key = "k", .value = "{}"};
+    co_return co_await producer.async_send(std::move(message), deadline,
+                                           asio::as_tuple(asio::use_awaitable));
+  };
+  // Two deadlines at once, the longer sent first: each ends at its own time.
+  const auto started = std::chrono::steady_clock::now();
+  auto [longer, shorter] = run(
+      io,
+      [&]() -> asio::awaitable<std::pair<std::chrono::milliseconds, std::chrono::milliseconds>> {
+        using namespace asio::experimental::awaitable_operators;
+        const auto timed =
+            [&](std::chrono::milliseconds deadline) -> asio::awaitable<std::chrono::milliseconds> {
+          auto [ec, report] = co_await send_within(deadline);
+          EXPECT_EQ(ec, asio::error::timed_out) << ec.message();
+          co_return std::chrono::duration_cast<std::chrono::milliseconds>(
+              std::chrono::steady_clock::now() - started);
+        };
+        auto [a, b] = co_await (timed(600ms) && timed(150ms));
+        co_return std::pair{a, b};
+      }(),
+      10s);
+  EXPECT_GE(shorter, 150ms);
+  EXPECT_LT(shorter, 600ms);
+  EXPECT_GE(longer, 600ms);
+  EXPECT_LT(longer, 5s);
+  EXPECT_EQ(producer.queue_depth(), 2) << "the messages stay queued";
+
+  // Acknowledged within the deadline: completes as a send without one.
+  cluster.broker_up();
+  auto [ec, report] = run(io, send_within(5s), 20s);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(report.topic, "events");
 }
 
 TEST(ProducerMock, BrokerUpFollowsTheClusterConnection) {

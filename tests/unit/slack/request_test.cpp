@@ -86,3 +86,59 @@ TEST(Classify, FormBodyIsAnSslCheckOnlyWithSslCheckOne) {
   EXPECT_TRUE(std::holds_alternative<Malformed>(classify("ssl_check=0", BodyFormat::form)));
   EXPECT_TRUE(std::holds_alternative<Malformed>(classify("command=%2Fstudy", BodyFormat::form)));
 }
+
+TEST(Classify, ReadsWhatALookupOfTheLastDuplicateWouldFind) {
+  // The last of duplicate keys wins; a value of the wrong kind counts as absent.
+  auto verification = classify(
+      R"({"type":"event_callback","type":"url_verification","challenge":"c1"})", BodyFormat::json);
+  ASSERT_TRUE(std::holds_alternative<UrlVerification>(verification));
+  EXPECT_EQ(std::get<UrlVerification>(verification).challenge, "c1");
+  auto gone = classify(
+      R"({"type":"event_callback","event_id":"E","team_id":"T","event":{"type":"message"},"event":5})",
+      BodyFormat::json);
+  ASSERT_TRUE(std::holds_alternative<Malformed>(gone));
+  EXPECT_EQ(std::get<Malformed>(gone).reason, "event_callback without event");
+  auto no_id = classify(R"({"type":"event_callback","event_id":"E","event_id":7,"team_id":"T",)"
+                        R"("event":{"type":"message"}})",
+                        BodyFormat::json);
+  ASSERT_TRUE(std::holds_alternative<Malformed>(no_id));
+  EXPECT_EQ(std::get<Malformed>(no_id).reason, "event_callback without event_id");
+}
+
+TEST(Classify, TheActingUserIsTheEventsOwnNotOneNestedDeeper) {
+  const auto user_of = [](const std::string& event) {
+    auto r =
+        classify(R"({"type":"event_callback","event_id":"E","team_id":"T","event":)" + event + "}",
+                 BodyFormat::json);
+    EXPECT_TRUE(std::holds_alternative<EventCallback>(r)) << event;
+    return std::holds_alternative<EventCallback>(r) ? std::get<EventCallback>(r).user_id
+                                                    : std::string("?");
+  };
+  EXPECT_EQ(user_of(R"({"type":"message","blocks":[{"user":"UX","elements":[{"user":"UY"}]}],)"
+                    R"("user":"U1"})"),
+            "U1");
+  EXPECT_EQ(user_of(R"({"type":"message","blocks":[{"user":"UX"}]})"), "");
+  // user_change: "user" is an object, so no acting user (the id is inside it).
+  EXPECT_EQ(user_of(R"({"type":"user_change","user":{"id":"U5","tz":"Asia/Seoul"}})"), "");
+  // An edit: the edited message's author; a deletion: the deleted one's.
+  EXPECT_EQ(user_of(R"({"type":"message","subtype":"message_changed","message":{"user":"U2",)"
+                    R"("text":"x"},"previous_message":{"user":"U3"}})"),
+            "U2");
+  EXPECT_EQ(user_of(R"({"type":"message","subtype":"message_deleted","previous_message":)"
+                    R"({"user":"U3"}})"),
+            "U3");
+  EXPECT_EQ(user_of(R"({"type":"message","message":"not an object","previous_message":)"
+                    R"({"user":"U3"}})"),
+            "U3");
+}
+
+TEST(Classify, AppRateLimitedMinuteMayBeAnyInteger) {
+  auto r = classify(R"({"type":"app_rate_limited","team_id":"T1","minute_rate_limited":1518467820,)"
+                    R"("api_app_id":"A1","token":"x"})",
+                    BodyFormat::json);
+  ASSERT_TRUE(std::holds_alternative<AppRateLimited>(r));
+  EXPECT_EQ(std::get<AppRateLimited>(r).minute_rate_limited, 1518467820);
+  auto text = classify(R"({"type":"app_rate_limited","team_id":"T1","minute_rate_limited":"soon"})",
+                       BodyFormat::json);
+  EXPECT_EQ(std::get<AppRateLimited>(text).minute_rate_limited, 0);
+}

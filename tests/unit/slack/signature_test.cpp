@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include <nlohmann/json.hpp>
 
 #include <tracker/slack/signature.hpp>
@@ -123,4 +127,33 @@ TEST(Signature, AcceptsThePreviousSecretDuringRotation) {
   EXPECT_EQ(rotated.verify(v.timestamp, v.signature, v.body), SignatureCheck::ok);
   SignatureVerifier without(Secret("a-brand-new-secret-0000000000000"), Secret{}, at(1531420618));
   EXPECT_EQ(without.verify(v.timestamp, v.signature, v.body), SignatureCheck::mismatch);
+}
+
+TEST(Signature, OneVerifierServesManyThreadsAtOnce) {
+  // The keyed HMAC context is shared and only read: every thread verifies every request right.
+  const auto v = published_vector();
+  const auto verifier = verifier_at(v, 1531420618, Secret("an-older-secret"));
+  const std::string other_body = v.body + "&x=1";
+  const std::string other = tracker::slack::sign("an-older-secret", v.timestamp, other_body);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 2'000; ++i) {
+        if (verifier.verify(v.timestamp, v.signature, v.body) != SignatureCheck::ok) ++wrong;
+        if (verifier.verify(v.timestamp, other, other_body) != SignatureCheck::ok) ++wrong;
+        if (verifier.verify(v.timestamp, v.signature, other_body) != SignatureCheck::mismatch) {
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+TEST(Signature, AnEmptySecretStillSigns) {
+  // HMAC with an empty key is defined (RFC 2104): a key of zero bytes, not "no key".
+  EXPECT_EQ(tracker::slack::sign("", "1", "x"),
+            "v0=a543c419d61402082e0a576bc6c0738b90e6f115e79ba89294769ec44a970629");
 }

@@ -112,7 +112,28 @@ class Producer {
           asio::cancellation_slot slot = asio::get_associated_cancellation_slot(handler);
           using Handler = std::decay_t<decltype(handler)>;
           start_send(std::move(m), std::move(executor), slot,
-                     std::make_unique<DeliveryCompletionFor<Handler>>(std::move(handler)));
+                     std::make_unique<DeliveryCompletionFor<Handler>>(std::move(handler)),
+                     std::chrono::milliseconds{0});
+        },
+        token, std::move(message));
+  }
+
+  // As above, and completes with asio::error::timed_out when the broker has not acknowledged
+  // within `deadline` (the message stays queued and may still be delivered). The poller thread
+  // keeps the deadlines, so a send costs no timer of its own: sends with the same deadline form
+  // one queue in the order they were made, which the poller drains as they expire, waking for
+  // the earliest.
+  template <typename CompletionToken>
+  auto async_send(OutgoingMessage message, std::chrono::milliseconds deadline,
+                  CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, DeliverySignature>(
+        [this, deadline](auto handler, OutgoingMessage m) {
+          asio::any_io_executor executor = asio::get_associated_executor(handler);
+          asio::cancellation_slot slot = asio::get_associated_cancellation_slot(handler);
+          using Handler = std::decay_t<decltype(handler)>;
+          start_send(std::move(m), std::move(executor), slot,
+                     std::make_unique<DeliveryCompletionFor<Handler>>(std::move(handler)),
+                     deadline);
         },
         token, std::move(message));
   }
@@ -137,10 +158,12 @@ class Producer {
 
  private:
   struct Callbacks;
+  struct Deadlines;
 
   void look_up_topics(const std::stop_token& stop);
   void start_send(OutgoingMessage message, asio::any_io_executor executor,
-                  asio::cancellation_slot slot, std::unique_ptr<DeliveryCompletion> completion);
+                  asio::cancellation_slot slot, std::unique_ptr<DeliveryCompletion> completion,
+                  std::chrono::milliseconds deadline);
 
   ProducerOptions options_;
   log::Logger& logger_;
@@ -153,6 +176,7 @@ class Producer {
   std::shared_ptr<rd_kafka_t> client_;
   // Handles of ProducerOptions::topics, held so that librdkafka keeps what it learned of them.
   std::vector<rd_kafka_topic_t*> topic_handles_;
+  std::unique_ptr<Deadlines> deadlines_;
   std::jthread poller_;
   std::jthread topic_lookup_;
 };

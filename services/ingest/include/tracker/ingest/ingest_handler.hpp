@@ -81,6 +81,7 @@ class IngestHandler {
 
   prometheus::Family<prometheus::Counter>& signature_failures_;
   prometheus::Family<prometheus::Counter>& publish_results_;
+  prometheus::Counter& published_;  // publish_results_{outcome="published"}, the usual one
   prometheus::Family<prometheus::Counter>& retries_seen_;
   prometheus::Counter& app_rate_limited_;
   prometheus::Histogram& publish_seconds_;

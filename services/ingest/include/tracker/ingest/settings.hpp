@@ -26,6 +26,10 @@ struct Settings {
   std::chrono::milliseconds header_timeout{10'000};  // TRACKER_HEADER_TIMEOUT
   std::chrono::milliseconds body_timeout{10'000};    // TRACKER_BODY_TIMEOUT
   int producer_queue_messages = 100'000;             // TRACKER_PRODUCER_QUEUE_MESSAGES
+  // TRACKER_PRODUCER_LINGER: how long the producer holds a record to batch it with others (0:
+  // it goes out at once; records still batch while earlier requests to the broker are in
+  // flight, so batches grow with the load and a lone event waits for nothing).
+  std::chrono::milliseconds producer_linger{0};
 };
 
 // Reads every setting; throws config::ConfigError naming each bad variable.
