@@ -51,18 +51,44 @@ std::string metadata_string(const json& envelope, const char* name) {
   return value != nullptr && value->is_string() ? value->get<std::string>() : std::string();
 }
 
+// `text` as a JSON string, appended in place. For text read out of a parsed JSON document (so
+// valid UTF-8): only the quote, the backslash and control characters need escaping.
+void append_parsed_string(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (byte < 0x20) {
+      out.append("\\u00");
+      out.push_back(kHex[byte >> 4U]);
+      out.push_back(kHex[byte & 0x0FU]);
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+}
+
 }  // namespace
 
 std::string make_envelope(const slack::EventCallback& event, std::string_view raw_body,
                           const Delivery& delivery) {
   std::string out;
   out.reserve(raw_body.size() + 256);
-  out.append(R"({"schema":)").append(json_string(kEnvelopeSchema));
-  out.append(R"(,"event_id":)").append(json_string(event.event_id));
-  out.append(R"(,"team_id":)").append(json_string(event.team_id));
-  out.append(R"(,"user_id":)").append(json_string(event.user_id));
-  out.append(R"(,"event_type":)").append(json_string(event.event_type));
-  out.append(R"(,"received_at":)").append(json_string(log::iso8601_utc(delivery.received_at)));
+  out.append(R"({"schema":")").append(kEnvelopeSchema).append("\"");
+  // The event's fields come from the parsed body; received_at is ASCII.
+  out.append(R"(,"event_id":)");
+  append_parsed_string(out, event.event_id);
+  out.append(R"(,"team_id":)");
+  append_parsed_string(out, event.team_id);
+  out.append(R"(,"user_id":)");
+  append_parsed_string(out, event.user_id);
+  out.append(R"(,"event_type":)");
+  append_parsed_string(out, event.event_type);
+  out.append(R"(,"received_at":")").append(log::iso8601_utc(delivery.received_at)).append("\"");
   out.append(R"(,"retry_num":)").append(std::to_string(delivery.retry_num));
   out.append(R"(,"retry_reason":)")
       .append(delivery.retry_reason ? json_string(*delivery.retry_reason) : "null");

@@ -177,3 +177,16 @@ TEST(Envelope, RawPayloadIsTheSlackBodyByteForByte) {
   EXPECT_FALSE(raw_payload(R"({"schema":"x","value":1})").has_value());
   EXPECT_FALSE(raw_payload(R"({"payload":"text"})").has_value());
 }
+
+TEST(Envelope, FieldsWithQuotesBackslashesAndControlsStayValidJson) {
+  const tracker::slack::EventCallback event{
+      .event_id = "Ev\"1\\", .team_id = "T\n1", .user_id = "U\x01한", .event_type = "message"};
+  const std::string envelope =
+      tracker::messages::make_envelope(event, R"({"a":1})", {.received_at = {}});
+  const auto parsed = nlohmann::json::parse(envelope, nullptr, false);
+  ASSERT_FALSE(parsed.is_discarded()) << envelope;
+  EXPECT_EQ(parsed["event_id"], "Ev\"1\\");
+  EXPECT_EQ(parsed["team_id"], "T\n1");
+  EXPECT_EQ(parsed["user_id"], "U\x01한");
+  EXPECT_EQ(parsed["schema"], "slack-event-envelope/v1");
+}
