@@ -70,11 +70,13 @@ class Server:
     process: subprocess.Popen
     log: Path
     runs: dict[str, list[dict]] = field(default_factory=dict)
-    rss_after: dict[str, float] = field(default_factory=dict)
+    rss_after: dict[str, float] = field(default_factory=dict)  # at the end of the run
+    rss_settled: dict[str, float] = field(default_factory=dict)  # 3 s later
+    rss_peak: float = 0.0  # VmHWM over the whole benchmark
 
-    def rss_mib(self) -> float:
+    def rss_mib(self, field_name: str = "VmRSS") -> float:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field_name + ":"):
                 return int(line.split()[1]) / 1024
         return float("nan")
 
@@ -114,6 +116,14 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="a tenth of the requests (a smoke run)")
     parser.add_argument("--out", default=str(ROOT / "loadtest/results/ingest-vs-go.md"))
+    parser.add_argument("--shapes", default="",
+                        help="only these load shapes, by number (1-5, comma-separated; the "
+                             "targets table needs all five)")
+    parser.add_argument("--no-hello", action="store_true", help="leave hello-server out")
+    parser.add_argument("--also", action="append", default=[],
+                        metavar="NAME=BINARY[:THREADS[:VAR=VALUE,...]]",
+                        help="another ingest as a contender (say, the build before a change, or "
+                             "other settings), named ingest-NAME (repeatable)")
     parser.add_argument("--go-linger", default="0s")
     parser.add_argument("--go-compression", default="snappy")
     parser.add_argument("--ingest-env", action="append", default=[],
@@ -161,8 +171,9 @@ def main() -> int:
             wait_listening(server)
             return server
 
-        port = free_port()
-        start("hello", [str(hello), "--port", str(port), "--threads", "1"], {}, port)
+        if not args.no_hello:
+            port = free_port()
+            start("hello", [str(hello), "--port", str(port), "--threads", "1"], {}, port)
         ingest_env = dict(item.split("=", 1) for item in args.ingest_env)
         for threads in args.io_threads.split(","):
             port = free_port()
@@ -171,6 +182,17 @@ def main() -> int:
                    "TRACKER_OPS_PORT": str(free_port()), "TRACKER_IO_THREADS": threads,
                    "TRACKER_INGEST_TOPIC": topics["ingest"], "TRACKER_LOG_LEVEL": "warn",
                    **ingest_env}, port)
+        for also in args.also:
+            name, _, rest = also.partition("=")
+            binary, _, rest = rest.partition(":")
+            threads, _, variables = rest.partition(":")
+            extra = dict(v.split("=", 1) for v in variables.split(",") if v)
+            port = free_port()
+            start(f"ingest-{name}", [binary],
+                  {"TRACKER_INGEST_ADDRESS": "127.0.0.1", "TRACKER_INGEST_PORT": str(port),
+                   "TRACKER_OPS_PORT": str(free_port()), "TRACKER_IO_THREADS": threads or "1",
+                   "TRACKER_INGEST_TOPIC": topics["ingest"], "TRACKER_LOG_LEVEL": "warn",
+                   **ingest_env, **extra}, port)
         port = free_port()
         start("go-peer", [str(peer), "--address", f"127.0.0.1:{port}", "--brokers", brokers,
                           "--topic", topics["go"], "--linger", args.go_linger,
@@ -183,6 +205,8 @@ def main() -> int:
                            capture_output=True, timeout=60)
 
         shapes = QUICK if args.quick else SHAPES
+        if args.shapes:
+            shapes = [shapes[int(n) - 1] for n in args.shapes.split(",")]
         for shape in shapes:
             for round_number in range(1, args.rounds + 1):
                 for server in servers:
@@ -193,7 +217,9 @@ def main() -> int:
                                    env=env, check=True, capture_output=True, timeout=240)
                     server.runs.setdefault(shape.name, []).append(json.loads(out.read_text()))
                     server.rss_after[shape.name] = server.rss_mib()
-                    time.sleep(1)  # the broker's and the kernel's queues settle
+                    time.sleep(3)  # the broker's and the kernel's queues settle
+                    server.rss_settled[shape.name] = server.rss_mib()
+                    server.rss_peak = server.rss_mib("VmHWM")
         report(args, shapes, servers, go_version, " ".join(shlex.quote(a) for a in sys.argv))
     finally:
         for server in servers:
@@ -234,7 +260,7 @@ def span(values: list[float], digits: int = 0) -> str:
 
 def report(args, shapes: list[Shape], servers: list[Server], go_version: str, command: str) -> None:
     by_name = {s.name: s for s in servers}
-    go, hello = by_name["go-peer"], by_name["hello"]
+    go, hello = by_name["go-peer"], by_name.get("hello")
     ingests = [s for s in servers if s.name.startswith("ingest")]
     lines = ["# ingest against a plain Go service and the machine's ceiling", "",
              f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} "
@@ -250,14 +276,16 @@ def report(args, shapes: list[Shape], servers: list[Server], go_version: str, co
              f"of their own (6 partitions), deleted after the run.", ""]
     lines += ["## Ratios", "",
               "req/s is the mean over the rounds; p99 the mean of the rounds' p99.", "",
+              "RSS: at the end of the shape's last run, and 3 s later.", "",
               "| load | contender | req/s | ÷ go-peer | ÷ hello | p50 ms | p99 ms | p99 ÷ go-peer | "
-              "max ms | errors | RSS after MiB |",
+              "max ms | errors | RSS end / 3 s later MiB |",
               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for shape in shapes:
         go_rps = mean([r["throughput_rps"] for r in go.runs.get(shape.name, [])])
         go_p99 = mean([lat(r, "p99") for r in go.runs.get(shape.name, [])])
-        hello_rps = mean([r["throughput_rps"] for r in hello.runs.get(shape.name, [])])
-        for server in [*ingests, go, hello]:
+        hello_rps = mean([r["throughput_rps"] for r in hello.runs.get(shape.name, [])]) \
+            if hello else float("nan")
+        for server in [*ingests, go, *([hello] if hello else [])]:
             runs = server.runs.get(shape.name, [])
             rps = mean([r["throughput_rps"] for r in runs])
             p99 = mean([lat(r, "p99") for r in runs])
@@ -267,9 +295,20 @@ def report(args, shapes: list[Shape], servers: list[Server], go_version: str, co
                 f"{rps / go_rps:.2f} | {rps / hello_rps:.2f} | "
                 f"{span([lat(r, 'median') for r in runs], 2)} | {span([lat(r, 'p99') for r in runs], 2)} | "
                 f"{p99 / go_p99:.2f} | {span([lat(r, 'max') for r in runs], 1)} | {errors} | "
-                f"{server.rss_after.get(shape.name, float('nan')):.0f} |")
-    lines += ["", "## Targets", "",
-              "| target | value | met |", "|---|---|---|"]
+                f"{server.rss_after.get(shape.name, float('nan')):.0f} / "
+                f"{server.rss_settled.get(shape.name, float('nan')):.0f} |")
+    lines += ["", "Peak RSS over the whole benchmark (VmHWM): " +
+              ", ".join(f"{s.name} {s.rss_peak:.0f} MiB" for s in servers) + "."]
+    if len(shapes) == len(SHAPES) and hello:
+        lines += targets(shapes, ingests, go, hello)
+    lines += every_run(shapes, servers)
+    text = "\n".join(lines) + "\n"
+    Path(args.out).write_text(text)
+    print(text)
+
+
+def targets(shapes: list[Shape], ingests: list[Server], go: Server, hello: Server) -> list[str]:
+    lines = ["", "## Targets", "", "| target | value | met |", "|---|---|---|"]
 
     def best(name: str) -> Server:
         # The ingest contender with the most req/s at 1,000 connections: the default to ship.
@@ -304,9 +343,15 @@ def report(args, shapes: list[Shape], servers: list[Server], go_version: str, co
     lines.append(f"| ingest ÷ hello ≥ 0.5 at 1,000 connections | {target.name}: {ratio:.2f} | "
                  f"{'yes' if ratio >= 0.5 else 'no'} |")
     rss = max(s.rss_after.get(shapes[2].name, 0) for s in ingests)
-    lines.append(f"| RSS ≤ 64 MiB after the 5,000-connection run | {rss:.0f} MiB (the largest "
-                 f"ingest) | {'yes' if rss <= 64 else 'no'} |")
-    lines += ["", "## Every run", "",
+    settled = max(s.rss_settled.get(shapes[2].name, 0) for s in ingests)
+    lines.append(f"| RSS ≤ 64 MiB after the 5,000-connection run | the largest ingest: {rss:.0f} "
+                 f"MiB at its end, {settled:.0f} MiB 3 s later | "
+                 f"{'yes' if rss <= 64 else ('3 s later' if settled <= 64 else 'no')} |")
+    return lines
+
+
+def every_run(shapes: list[Shape], servers: list[Server]) -> list[str]:
+    lines = ["", "## Every run", "",
               "| load | contender | round | req/s | p50 | p90 | p99 | max | errors | client "
               "start lag max ms |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for shape in shapes:
@@ -318,9 +363,7 @@ def report(args, shapes: list[Shape], servers: list[Server], go_version: str, co
                              f"{lat(run, 'median'):.2f} | {lat(run, 'p90'):.2f} | "
                              f"{lat(run, 'p99'):.2f} | {lat(run, 'max'):.1f} | "
                              f"{run.get('failures', 0)} | {lag_max:.1f} |")
-    text = "\n".join(lines) + "\n"
-    Path(args.out).write_text(text)
-    print(text)
+    return lines
 
 
 if __name__ == "__main__":

@@ -15,7 +15,10 @@ service::Component build(service::Host& host, const ingest::Settings& s) {
                                   .client_id = "ingest",
                                   .linger = s.producer_linger,
                                   .queue_max_messages = s.producer_queue_messages,
-                                  .settings = {{"socket.nagle.disable", "true"}},
+                                  .settings = {{"socket.nagle.disable", "true"},
+                                               {"max.in.flight.requests.per.connection",
+                                                std::to_string(s.producer_max_in_flight)},
+                                               {"compression.type", s.producer_compression}},
                                   .topics = {s.topic, s.command_topic}});
   auto& ingest =
       host.make<ingest::Service>(host.executor(), producer, s, host.registry(), host.logger());

@@ -292,7 +292,7 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
     if (buffer.size() == 0) {
       if (!connection->enter(Phase::idle)) break;
       stream.expires_after(options.idle_timeout);
-      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096),
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(2048),
                                                      asio::as_tuple(asio::use_awaitable));
       if (ec) break;  // closed by the client, idle too long, evicted, or shutting down
       buffer.commit(n);
@@ -424,10 +424,9 @@ bool refuse_without_descriptors(State& state) {
   ::close(state.reserve_fd);
   state.reserve_fd = -1;
   beast::error_code ec;
-  state.acceptor.non_blocking(true, ec);
+  // The acceptor is non-blocking (accept_loop): no waiting here either.
   tcp::socket socket = state.acceptor.accept(ec);
   beast::error_code ignored;
-  state.acceptor.non_blocking(false, ignored);
   if (!ec) {
     state.refused.Increment();
     socket.non_blocking(true, ignored);
@@ -444,8 +443,48 @@ bool refuse_without_descriptors(State& state) {
   return !ec;
 }
 
+// Takes one accepted connection: refused when the server is full, else served. False once the
+// server is stopping.
+bool take(const std::shared_ptr<State>& state, tcp::socket socket) {
+  const std::size_t max = state->options.max_connections;
+  if (state->open.load() >= max) {
+    // Eviction makes room, but the closing connections take a moment to go: a few more than
+    // max may be open meanwhile, never many.
+    const bool made_room = state->options.evict_idle_when_full &&
+                           state->open.load() < max + max / 4 + 1 && state->evict_one();
+    if (!made_room) {
+      state->refused.Increment();
+      auto executor = socket.get_executor();
+      asio::co_spawn(executor, refuse(state, std::move(socket)), asio::detached);
+      return true;
+    }
+  }
+  beast::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  auto connection = std::make_shared<Connection>(std::move(socket));
+  {
+    // Under the mutex that shutdown's sweep takes: either the sweep sees this connection or
+    // this sees that the server is stopping.
+    std::lock_guard lock(state->mutex);
+    if (state->stopping) return false;
+    state->connections.insert(connection);
+  }
+  ++state->open;
+  state->open_gauge.Increment();
+  asio::co_spawn(connection->stream.get_executor(), serve(state, connection), asio::detached);
+  return true;
+}
+
+// Connections taken per wakeup of the accept loop beyond the one it waited for.
+constexpr int kAcceptBurst = 256;
+
 asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
   asio::steady_timer backoff(co_await asio::this_coro::executor);
+  // Non-blocking: after each wakeup the loop takes whatever else is waiting in the listen queue
+  // at once. One accept per wakeup would let every other ready handler run between two accepts,
+  // and the last of a burst of thousands of connections would wait seconds for its first read.
+  beast::error_code ignored;
+  state->acceptor.non_blocking(true, ignored);
   for (;;) {
     auto [ec, socket] = co_await state->acceptor.async_accept(asio::make_strand(state->executor),
                                                               asio::as_tuple(asio::use_awaitable));
@@ -469,32 +508,17 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
       co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }
-    const std::size_t max = state->options.max_connections;
-    if (state->open.load() >= max) {
-      // Eviction makes room, but the closing connections take a moment to go: a few more than
-      // max may be open meanwhile, never many.
-      const bool made_room = state->options.evict_idle_when_full &&
-                             state->open.load() < max + max / 4 + 1 && state->evict_one();
-      if (!made_room) {
-        state->refused.Increment();
-        auto executor = socket.get_executor();
-        asio::co_spawn(executor, refuse(state, std::move(socket)), asio::detached);
-        continue;
-      }
+    if (!take(state, std::move(socket))) break;
+    bool stopped = false;
+    for (int i = 0; i < kAcceptBurst && !stopped; ++i) {
+      tcp::socket next(asio::make_strand(state->executor));
+      beast::error_code accept_ec;
+      state->acceptor.accept(next, accept_ec);
+      // would_block: the queue is empty; any other failure is met by the next async_accept.
+      if (accept_ec) break;
+      stopped = !take(state, std::move(next));
     }
-    beast::error_code ignored;
-    socket.set_option(tcp::no_delay(true), ignored);
-    auto connection = std::make_shared<Connection>(std::move(socket));
-    {
-      // Under the mutex that shutdown's sweep takes: either the sweep sees this connection or
-      // this sees that the server is stopping.
-      std::lock_guard lock(state->mutex);
-      if (state->stopping) break;
-      state->connections.insert(connection);
-    }
-    ++state->open;
-    state->open_gauge.Increment();
-    asio::co_spawn(connection->stream.get_executor(), serve(state, connection), asio::detached);
+    if (stopped) break;
   }
 }
 

@@ -35,6 +35,9 @@ struct PendingDelivery {
   asio::any_io_executor executor;  // tracks outstanding work until completion
   asio::cancellation_slot slot;
   std::atomic<bool> claimed{false};
+  // The message's value, which librdkafka reads in place (no copy) until its delivery report:
+  // this object lives until then, whenever the handler completed.
+  std::string value;
 };
 
 void finish(std::shared_ptr<PendingDelivery> op, boost::system::error_code ec,
@@ -280,6 +283,7 @@ void Producer::start_send(OutgoingMessage message, asio::any_io_executor executo
     }
   }
   if (deadline > std::chrono::milliseconds{0}) deadlines_->add(deadline, op);
+  op->value = std::move(message.value);
   auto* opaque = new std::shared_ptr<PendingDelivery>(op);
 
   std::array<rd_kafka_vu_t, 7> values{};
@@ -288,9 +292,10 @@ void Producer::start_send(OutgoingMessage message, asio::any_io_executor executo
   values[1].vtype = RD_KAFKA_VTYPE_KEY;
   values[1].u.mem = {message.key.data(), message.key.size()};
   values[2].vtype = RD_KAFKA_VTYPE_VALUE;
-  values[2].u.mem = {message.value.data(), message.value.size()};
+  values[2].u.mem = {op->value.data(), op->value.size()};
+  // No RD_KAFKA_MSG_F_COPY: op->value outlives librdkafka's use of it (see PendingDelivery).
   values[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
-  values[3].u.i = RD_KAFKA_MSG_F_COPY;
+  values[3].u.i = 0;
   values[4].vtype = RD_KAFKA_VTYPE_OPAQUE;
   values[4].u.ptr = opaque;
   values[5].vtype = RD_KAFKA_VTYPE_PARTITION;

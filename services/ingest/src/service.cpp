@@ -3,12 +3,18 @@
 #include <stdexcept>
 #include <string>
 
+#include <malloc.h>
+
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <tracker/config/env.hpp>
 #include <tracker/http/descriptors.hpp>
+#include <tracker/metrics/declare.hpp>
 #include <tracker/metrics/ops_endpoint.hpp>
 
 namespace tracker::ingest {
@@ -50,7 +56,11 @@ Service::Service(asio::any_io_executor executor, kafka::Producer& producer,
            .body_timeout = settings.body_timeout,
            .route_label = &IngestHandler::route_label,
            .refusal_headers = {{"x-slack-no-retry", "1"}}},
-          [this](http::Request& request) { return handler_.handle(request); }, registry, logger) {
+          [this](http::Request& request) { return handler_.handle(request); }, registry, logger),
+      trim_timer_(strand_),
+      memory_trims_(metrics::counter(registry, "tracker_ingest_memory_trims_total",
+                                     "Times freed heap memory was given back to the system after "
+                                     "a burst (malloc_trim).")) {
   reserve_descriptors(settings, logger);
 }
 
@@ -64,10 +74,26 @@ asio::awaitable<bool> Service::run() {
 }
 
 asio::awaitable<bool> Service::serve() {
+  asio::co_spawn(strand_, return_memory(), asio::detached);
   co_await stop_requested_.wait();
+  trim_timer_.cancel();
   const std::size_t forced = co_await server_.shutdown(grace_);
   logger_.info("connections_closed", {{"closed_by_force", forced}});
   co_return true;
+}
+
+asio::awaitable<void> Service::return_memory() {
+  constexpr std::size_t kWorthReturning = 8 * 1024 * 1024;
+  while (!stop_requested_.is_set()) {
+    trim_timer_.expires_after(std::chrono::seconds{2});
+    auto [ec] = co_await trim_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec || stop_requested_.is_set()) break;
+    const struct mallinfo2 held = mallinfo2();
+    if (held.fordblks < kWorthReturning) continue;
+    ::malloc_trim(0);
+    memory_trims_.Increment();
+    logger_.debug("memory_returned", {{"free_bytes", held.fordblks}});
+  }
 }
 
 void Service::stop(std::chrono::milliseconds grace) {

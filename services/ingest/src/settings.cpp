@@ -39,6 +39,16 @@ Settings load_settings(config::Env& env) {
   s.producer_queue_messages =
       static_cast<int>(env.integer("TRACKER_PRODUCER_QUEUE_MESSAGES", 100'000, 1, 10'000'000));
   s.producer_linger = env.duration("TRACKER_PRODUCER_LINGER", 0ms, 0ms, 1s);
+  // At most 5 with the idempotent producer (librdkafka keeps the order up to that).
+  s.producer_max_in_flight =
+      static_cast<int>(env.integer("TRACKER_PRODUCER_MAX_IN_FLIGHT", 1, 1, 5));
+  s.producer_compression = env.optional("TRACKER_PRODUCER_COMPRESSION", "none");
+  if (s.producer_compression != "none" && s.producer_compression != "lz4" &&
+      s.producer_compression != "snappy" && s.producer_compression != "zstd" &&
+      s.producer_compression != "gzip") {
+    env.fail("TRACKER_PRODUCER_COMPRESSION",
+             "is \"" + s.producer_compression + "\"; one of none, lz4, snappy, zstd, gzip");
+  }
   env.finish();
   return s;
 }

@@ -11,9 +11,11 @@
 #include <chrono>
 #include <cstdint>
 
+#include <prometheus/counter.h>
 #include <prometheus/registry.h>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
 #include <tracker/async/event.hpp>
@@ -41,13 +43,19 @@ class Service {
 
  private:
   boost::asio::awaitable<bool> serve();
+  // Every 2 s: when the allocator holds more than 8 MiB freed (a burst of connections has
+  // closed), gives it back to the system (malloc_trim), so that a burst's peak does not stay
+  // resident.
+  boost::asio::awaitable<void> return_memory();
 
   boost::asio::strand<boost::asio::any_io_executor> strand_;
   log::Logger& logger_;
   KafkaPublisher publisher_;
   IngestHandler handler_;
   http::Server server_;
-  async::Event stop_requested_;  // on strand_: set by stop()
+  async::Event stop_requested_;           // on strand_: set by stop()
+  boost::asio::steady_timer trim_timer_;  // on strand_
+  prometheus::Counter& memory_trims_;
   std::chrono::milliseconds grace_{0};
 };
 

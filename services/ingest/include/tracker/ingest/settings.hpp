@@ -30,6 +30,11 @@ struct Settings {
   // it goes out at once; records still batch while earlier requests to the broker are in
   // flight, so batches grow with the load and a lone event waits for nothing).
   std::chrono::milliseconds producer_linger{0};
+  // TRACKER_PRODUCER_MAX_IN_FLIGHT: produce requests to the broker awaiting its answer at once;
+  // records that arrive meanwhile form the next batch (1: the batch grows with the load).
+  int producer_max_in_flight = 1;
+  // TRACKER_PRODUCER_COMPRESSION: none, lz4, snappy, zstd or gzip.
+  std::string producer_compression = "none";
 };
 
 // Reads every setting; throws config::ConfigError naming each bad variable.
