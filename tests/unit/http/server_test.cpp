@@ -7,11 +7,13 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <thread>
 
 #include <prometheus/text_serializer.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
@@ -473,4 +475,38 @@ TEST_F(HttpServer, ClientStillSendingATooLargeBodyReadsIts413) {
   }());
   EXPECT_EQ(statuses, (std::vector<unsigned>{413, 413, 413, 413, 413}));
   EXPECT_EQ(handled, 0);
+}
+
+TEST_F(HttpServer, ABurstOfConnectionsIsTakenWholeAndTheCapStillHolds) {
+  // 300 connections, each with its request sent, wait in the listen queue before the server's
+  // loop runs at all: the accept loop takes them in bursts. Every one gets an answer, and the
+  // cap (100) holds across a burst: 100 served, the rest refused with 503.
+  start({.max_connections = 100});
+  constexpr int kConnections = 300;
+  asio::io_context client_io;
+  std::vector<tcp::socket> sockets;
+  for (int i = 0; i < kConnections; ++i) {
+    sockets.emplace_back(client_io);
+    sockets.back().connect({asio::ip::make_address("127.0.0.1"), server->port()});
+    asio::write(sockets.back(), asio::buffer(kGet));
+  }
+  auto guard = asio::make_work_guard(io);
+  std::thread serving([&] { io.run(); });
+  std::vector<unsigned> statuses;
+  for (auto& socket : sockets) {
+    boost::beast::flat_buffer buffer;
+    bh::response<bh::string_body> response;
+    boost::system::error_code ec;
+    bh::read(socket, buffer, response, ec);
+    statuses.push_back(ec ? 0U : response.result_int());
+  }
+  sockets.clear();
+  guard.reset();
+  io.stop();
+  serving.join();
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 200U), 100);
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 503U), kConnections - 100);
+  EXPECT_EQ(handled, 100);
+  EXPECT_NE(metrics().find("tracker_http_connections_refused_total 200"), std::string::npos)
+      << metrics();
 }
