@@ -485,11 +485,15 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
   // and the last of a burst of thousands of connections would wait seconds for its first read.
   beast::error_code ignored;
   state->acceptor.non_blocking(true, ignored);
+  // An aborted connection is reported rather than waited past: Asio's synchronous accept would
+  // otherwise poll, ignoring non_blocking, until the next connection came.
+  state->acceptor.set_option(asio::socket_base::enable_connection_aborted(true), ignored);
   for (;;) {
     auto [ec, socket] = co_await state->acceptor.async_accept(asio::make_strand(state->executor),
                                                               asio::as_tuple(asio::use_awaitable));
     if (state->stopping || ec == asio::error::operation_aborted) break;
     if (state->reserve_fd < 0) state->reserve_fd = open_reserve_descriptor();
+    if (ec == asio::error::connection_aborted) continue;  // the client gave up first
     if (ec) {
       const bool no_descriptors = out_of_descriptors(ec);
       const auto now = Clock::now();

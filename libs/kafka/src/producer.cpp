@@ -1,7 +1,10 @@
 #include <tracker/kafka/producer.hpp>
 
 #include <array>
+#include <atomic>
+#include <cstdint>
 #include <deque>
+#include <limits>
 #include <map>
 #include <mutex>
 
@@ -68,11 +71,18 @@ struct Producer::Deadlines {
   };
   std::mutex mutex;
   std::map<std::chrono::milliseconds, std::deque<Entry>> queues;
+  // The shortest deadline ever asked for: the poller never waits longer than it, so a send made
+  // while it waits is not found late.
+  std::atomic<std::int64_t> shortest_ms{std::numeric_limits<std::int64_t>::max()};
 
   void add(std::chrono::milliseconds length, const std::shared_ptr<PendingDelivery>& op) {
-    const auto due = Clock::now() + length;
+    std::int64_t shortest = shortest_ms.load(std::memory_order_relaxed);
+    while (length.count() < shortest &&
+           !shortest_ms.compare_exchange_weak(shortest, length.count())) {
+    }
     std::lock_guard lock(mutex);
-    queues[length].push_back({due, op});
+    // Read under the lock: each queue stays in deadline order whichever thread sends.
+    queues[length].push_back({Clock::now() + length, op});
   }
 
   // Completes every expired send with timed_out, forgets the finished ones at the fronts, and
@@ -80,7 +90,8 @@ struct Producer::Deadlines {
   // `longest`).
   std::chrono::milliseconds expire(std::chrono::milliseconds longest) {
     std::vector<std::shared_ptr<PendingDelivery>> expired;
-    auto wait = longest;
+    auto wait = std::min(longest, std::chrono::milliseconds{
+                                      std::min<std::int64_t>(longest.count(), shortest_ms.load())});
     {
       std::lock_guard lock(mutex);
       const auto now = Clock::now();
