@@ -153,15 +153,23 @@ class Processes:
 # HTTP and PostgreSQL
 
 
-def http_request(port: int, method: str, path: str, body: bytes | None = None,
-                 headers: dict[str, str] | None = None, timeout: float = 10):
+def http_exchange(port: int, method: str, path: str, body: bytes | None = None,
+                  headers: dict[str, str] | None = None, timeout: float = 10):
+    """One request on 127.0.0.1: (status, body, headers with lower-case names)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
-        return response.status, response.read()
+        return (response.status, response.read(),
+                {name.lower(): value for name, value in response.getheaders()})
     finally:
         conn.close()
+
+
+def http_request(port: int, method: str, path: str, body: bytes | None = None,
+                 headers: dict[str, str] | None = None, timeout: float = 10):
+    status, answer, _ = http_exchange(port, method, path, body, headers, timeout)
+    return status, answer
 
 
 def wait_ready(processes: Processes, name: str, port: int, timeout_s: float = 60) -> float:
@@ -890,8 +898,9 @@ def install_app(target: Target, team: str) -> None:
     if status != 302:
         raise Failure(f"Slack's authorize page answered {status}")
     back = urllib.parse.urlsplit(headers.get("location", ""))
+    # The callback waits for Slack's oauth.v2.access.
     status, page, _ = http_exchange(target.install_port, "GET", f"{back.path}?{back.query}",
-                                    headers={"Cookie": cookie})
+                                    headers={"Cookie": cookie}, timeout=20)
     if status != 200:
         raise Failure(f"/slack/oauth_redirect answered {status}: {page[:300]!r}")
     rows = psql(f"SELECT token_key_id FROM slack_workspaces WHERE team_id = '{team}'")
@@ -899,18 +908,6 @@ def install_app(target: Target, team: str) -> None:
         raise Failure("the install stored no workspace")
     step("install", f"{team} installed the app (/slack/install -> authorize -> "
                     f"/slack/oauth_redirect); its bot token is sealed with key {rows[0][0]}")
-
-
-def http_exchange(port: int, method: str, path: str, headers: dict[str, str] | None = None):
-    """Like http_request, with the answer's headers (lower-case names)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-    try:
-        conn.request(method, path, headers=headers or {})
-        response = conn.getresponse()
-        return (response.status, response.read(),
-                {name.lower(): value for name, value in response.getheaders()})
-    finally:
-        conn.close()
 
 
 def ask_study(target: Target, team: str) -> list[str]:

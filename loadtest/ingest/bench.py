@@ -175,24 +175,23 @@ def main() -> int:
             port = free_port()
             start("hello", [str(hello), "--port", str(port), "--threads", "1"], {}, port)
         ingest_env = dict(item.split("=", 1) for item in args.ingest_env)
-        for threads in args.io_threads.split(","):
+
+        def start_ingest(name: str, binary: str, threads: str, extra: dict[str, str]) -> None:
             port = free_port()
-            start(f"ingest-io{threads}", [str(ingest)],
+            start(name, [binary],
                   {"TRACKER_INGEST_ADDRESS": "127.0.0.1", "TRACKER_INGEST_PORT": str(port),
                    "TRACKER_OPS_PORT": str(free_port()), "TRACKER_IO_THREADS": threads,
                    "TRACKER_INGEST_TOPIC": topics["ingest"], "TRACKER_LOG_LEVEL": "warn",
-                   **ingest_env}, port)
+                   **ingest_env, **extra}, port)
+
+        for threads in args.io_threads.split(","):
+            start_ingest(f"ingest-io{threads}", str(ingest), threads, {})
         for also in args.also:
             name, _, rest = also.partition("=")
             binary, _, rest = rest.partition(":")
             threads, _, variables = rest.partition(":")
-            extra = dict(v.split("=", 1) for v in variables.split(",") if v)
-            port = free_port()
-            start(f"ingest-{name}", [binary],
-                  {"TRACKER_INGEST_ADDRESS": "127.0.0.1", "TRACKER_INGEST_PORT": str(port),
-                   "TRACKER_OPS_PORT": str(free_port()), "TRACKER_IO_THREADS": threads or "1",
-                   "TRACKER_INGEST_TOPIC": topics["ingest"], "TRACKER_LOG_LEVEL": "warn",
-                   **ingest_env, **extra}, port)
+            start_ingest(f"ingest-{name}", binary, threads or "1",
+                         dict(v.split("=", 1) for v in variables.split(",") if v))
         port = free_port()
         start("go-peer", [str(peer), "--address", f"127.0.0.1:{port}", "--brokers", brokers,
                           "--topic", topics["go"], "--linger", args.go_linger,

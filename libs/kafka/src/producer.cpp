@@ -90,8 +90,7 @@ struct Producer::Deadlines {
   // `longest`).
   std::chrono::milliseconds expire(std::chrono::milliseconds longest) {
     std::vector<std::shared_ptr<PendingDelivery>> expired;
-    auto wait = std::min(longest, std::chrono::milliseconds{
-                                      std::min<std::int64_t>(longest.count(), shortest_ms.load())});
+    auto wait = std::min(longest, std::chrono::milliseconds{shortest_ms.load()});
     {
       std::lock_guard lock(mutex);
       const auto now = Clock::now();

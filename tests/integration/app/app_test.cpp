@@ -426,17 +426,21 @@ struct StudyCommand : AppBinary {
          "SLACK_BOT_TOKEN=xoxb-simulated"});
   }
 
-  // Sends a signed Events API body to ingest, as Slack does.
-  void deliver(const std::string& body) {
+  // POSTs `body` to ingest's `path`, signed now as Slack signs it.
+  tracker::testkit::HttpResult signed_post(const std::string& path, const std::string& content_type,
+                                           const std::string& body) {
     const std::string ts = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
                                               std::chrono::system_clock::now().time_since_epoch())
                                               .count());
-    const auto answer =
-        blocking_request("127.0.0.1", ingest_port, "POST", "/slack/events",
-                         {{"Content-Type", "application/json"},
-                          {"X-Slack-Request-Timestamp", ts},
-                          {"X-Slack-Signature", tracker::slack::sign(kSigningSecret, ts, body)}},
-                         body);
+    return blocking_request("127.0.0.1", ingest_port, "POST", path,
+                            {{"Content-Type", content_type},
+                             {"X-Slack-Request-Timestamp", ts},
+                             {"X-Slack-Signature", tracker::slack::sign(kSigningSecret, ts, body)}},
+                            body);
+  }
+  // Sends a signed Events API body to ingest, as Slack does.
+  void deliver(const std::string& body) {
+    const auto answer = signed_post("/slack/events", "application/json", body);
     ASSERT_EQ(answer.status, 200U) << answer.body;
   }
   static std::string message_event(const std::string& user, int n) {
@@ -469,15 +473,7 @@ struct StudyCommand : AppBinary {
                               ? "http://127.0.0.1:" + std::to_string(slack.port()) +
                                     "/commands/T1/" + std::to_string(++typed)
                               : response_url}});
-    const std::string ts = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                              std::chrono::system_clock::now().time_since_epoch())
-                                              .count());
-    const auto answer =
-        blocking_request("127.0.0.1", ingest_port, "POST", "/slack/commands",
-                         {{"Content-Type", "application/x-www-form-urlencoded"},
-                          {"X-Slack-Request-Timestamp", ts},
-                          {"X-Slack-Signature", tracker::slack::sign(kSigningSecret, ts, body)}},
-                         body);
+    const auto answer = signed_post("/slack/commands", "application/x-www-form-urlencoded", body);
     EXPECT_EQ(answer.status, 200U) << answer.body;
     return nlohmann::json::parse(answer.body, nullptr, false);
   }
@@ -584,17 +580,7 @@ TEST_F(StudyCommand, ATimeZoneIsLearnedFromSlackChangedByUserChangeAndOverridden
        {"command", "/study"},
        {"text", "settings tz America/Chicago"},
        {"response_url", "http://127.0.0.1:" + std::to_string(slack.port()) + "/commands/T1/u7"}});
-  const std::string ts = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                            std::chrono::system_clock::now().time_since_epoch())
-                                            .count());
-  ASSERT_EQ(
-      blocking_request("127.0.0.1", ingest_port, "POST", "/slack/commands",
-                       {{"Content-Type", "application/x-www-form-urlencoded"},
-                        {"X-Slack-Request-Timestamp", ts},
-                        {"X-Slack-Signature", tracker::slack::sign(kSigningSecret, ts, body)}},
-                       body)
-          .status,
-      200U);
+  ASSERT_EQ(signed_post("/slack/commands", "application/x-www-form-urlencoded", body).status, 200U);
   EXPECT_EQ(tracker::testing::wait_for(zone_of_u7, "America/Chicago user", 30s),
             "America/Chicago user");
   deliver(user_change("U7", "Europe/Paris", 2));
@@ -661,15 +647,8 @@ TEST_F(StudyCommand, OpeningTheAppHomePublishesThePersonsWeekAndItsButtonPausesT
                                 {"container", {{"type", "view"}, {"view_id", "V1"}}},
                                 {"actions", {{{"action_id", "study_pause"}, {"type", "button"}}}}};
   const std::string body = tracker::http::form_body({{"payload", press.dump()}});
-  const std::string ts = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                            std::chrono::system_clock::now().time_since_epoch())
-                                            .count());
   const auto pressed =
-      blocking_request("127.0.0.1", ingest_port, "POST", "/slack/interactivity",
-                       {{"Content-Type", "application/x-www-form-urlencoded"},
-                        {"X-Slack-Request-Timestamp", ts},
-                        {"X-Slack-Signature", tracker::slack::sign(kSigningSecret, ts, body)}},
-                       body);
+      signed_post("/slack/interactivity", "application/x-www-form-urlencoded", body);
   ASSERT_EQ(pressed.status, 200U) << pressed.body;
   const auto republished = std::chrono::steady_clock::now() + 30s;
   while (slack.simulator().home_views().size() < 2 &&
