@@ -1,6 +1,6 @@
 // ingest: the Slack Events API endpoint (service.hpp, ingest_handler.hpp): 200 only for what
 // Kafka acknowledged. The host (libs/service) reads the settings, serves the ops port, runs the
-// event loop on TRACKER_IO_THREADS threads and the shutdown order.
+// connections on TRACKER_IO_THREADS event loops (a thread each) and the shutdown order.
 #include <tracker/service/host.hpp>
 
 #include <tracker/ingest/service.hpp>
@@ -20,8 +20,8 @@ service::Component build(service::Host& host, const ingest::Settings& s) {
                                                 std::to_string(s.producer_max_in_flight)},
                                                {"compression.type", s.producer_compression}},
                                   .topics = {s.topic, s.command_topic}});
-  auto& ingest =
-      host.make<ingest::Service>(host.executor(), producer, s, host.registry(), host.logger());
+  auto& ingest = host.make<ingest::Service>(host.executor(), host.event_loops(), producer, s,
+                                            host.registry(), host.logger());
   return service::component(ingest, {{"topic", s.topic},
                                      {"io_threads", s.common.io_threads},
                                      {"publish_deadline_ms", s.publish_deadline.count()}});

@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -26,10 +27,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 
 #include <tracker/metrics/declare.hpp>
@@ -132,9 +135,10 @@ const prometheus::Histogram::BucketBoundaries& latency_buckets() {
 // Shared by the accept loop, every connection coroutine and the Server object. The acceptor
 // lives on its own strand; `connections` is guarded by `mutex`; counters are atomics.
 struct Server::State {
-  State(asio::any_io_executor ex, ServerOptions opts, Handler h, prometheus::Registry& registry,
-        log::Logger& log)
+  State(asio::any_io_executor ex, std::vector<asio::any_io_executor> event_loops,
+        ServerOptions opts, Handler h, prometheus::Registry& registry, log::Logger& log)
       : executor(ex),
+        loops(std::move(event_loops)),
         acceptor(asio::make_strand(ex)),
         options(std::move(opts)),
         handler(std::move(h)),
@@ -160,6 +164,10 @@ struct Server::State {
   }
 
   asio::any_io_executor executor;
+  // Single-threaded event loops that serve the connections in turn; empty: each connection has
+  // a strand of `executor`.
+  std::vector<asio::any_io_executor> loops;
+  std::size_t next_loop = 0;  // on the acceptor's strand
   tcp::acceptor acceptor;
   ServerOptions options;
   Handler handler;
@@ -182,13 +190,42 @@ struct Server::State {
   std::atomic<std::size_t> in_flight{0};
   std::atomic<bool> stopping{false};
   std::mutex mutex;
-  std::set<std::shared_ptr<Connection>> connections;
+  // Weak: a connection lives as long as its coroutine, so that it goes with its event loop if the
+  // loop's io_context is destroyed first (its socket must not outlive the loop's services).
+  std::set<std::weak_ptr<Connection>, std::owner_less<>> connections;
 
   ~State() {
     if (reserve_fd >= 0) ::close(reserve_fd);
   }
 
   void reject(const char* reason) { rejected.Add({{"reason", reason}}).Increment(); }
+
+  // Where the next connection runs (called on the acceptor's strand).
+  asio::any_io_executor connection_executor() {
+    if (loops.empty()) return asio::make_strand(executor);
+    next_loop = (next_loop + 1) % loops.size();
+    return loops[next_loop];
+  }
+
+  // Where the socket of a pending asynchronous accept is made: with event loops, on the
+  // acceptor's executor, moved to its loop once accepted (move_to_loop). A pending accept holding
+  // a socket of a loop would outlive that loop if the loop's io_context went first.
+  asio::any_io_executor accept_executor() {
+    return loops.empty() ? connection_executor() : acceptor.get_executor();
+  }
+
+  // The accepted connection, now on the next event loop (closed on failure).
+  tcp::socket move_to_loop(tcp::socket socket) {
+    beast::error_code ec;
+    const auto protocol = socket.local_endpoint(ec).protocol();
+    tcp::socket moved(connection_executor());
+    if (ec) return moved;
+    const int fd = socket.release(ec);
+    if (ec) return moved;
+    moved.assign(protocol, fd, ec);
+    if (ec) ::close(fd);
+    return moved;
+  }
 
   // Closes the connection that has waited longest without a request (else the one that has
   // been reading its request longest) to make room for a new one. False when every connection
@@ -199,7 +236,9 @@ struct Server::State {
     Clock::rep chosen_since = 0;
     {
       std::lock_guard lock(mutex);
-      for (const auto& connection : connections) {
+      for (const auto& weak : connections) {
+        auto connection = weak.lock();
+        if (!connection) continue;
         const Phase phase = connection->phase.load(std::memory_order_relaxed);
         if (phase != Phase::idle && phase != Phase::reading) continue;
         const Clock::rep since = connection->since.load(std::memory_order_relaxed);
@@ -225,10 +264,15 @@ struct Server::State {
   template <typename Action>
   std::size_t for_each_connection(Action action) {
     std::lock_guard lock(mutex);
-    for (const auto& connection : connections) {
-      asio::post(connection->stream.get_executor(), [connection, action] { action(*connection); });
+    std::size_t count = 0;
+    for (const auto& weak : connections) {
+      if (auto connection = weak.lock()) {
+        asio::post(connection->stream.get_executor(),
+                   [connection, action] { action(*connection); });
+        ++count;
+      }
     }
-    return connections.size();
+    return count;
   }
 };
 
@@ -277,8 +321,66 @@ Response payload_too_large(std::uint64_t limit) {
                         "request body exceeds " + std::to_string(limit) + " bytes");
 }
 
+using RequestParser = beast_http::request_parser<beast_http::string_body>;
+
+enum class Part { header, message };
+
+// Reads a request up to the end of `part` into `parser`, the way Beast's async_read_header and
+// async_read do (the same errors, the same limits), except that what `buffer` already holds is
+// parsed at once: a request that arrived whole, as nearly all do, is taken without a further
+// pass through the event loop, where Beast's read would post its completion once per call.
+asio::awaitable<beast::error_code> read_until(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                              RequestParser& parser, Part part) {
+  const auto done = [&] {
+    return part == Part::header ? parser.is_header_done() : parser.is_done();
+  };
+  while (!done()) {
+    if (buffer.size() > 0) {
+      beast::error_code ec;
+      const std::size_t used = parser.put(buffer.data(), ec);
+      buffer.consume(used);
+      if (ec && ec != beast_http::error::need_more) co_return ec;
+      if (!ec && used > 0) continue;
+    }
+    const std::size_t size = beast::read_size(buffer, 65536);
+    if (size == 0) co_return beast_http::error::buffer_overflow;
+    auto [ec, n] =
+        co_await stream.async_read_some(buffer.prepare(size), asio::as_tuple(asio::use_awaitable));
+    buffer.commit(n);
+    if (ec == asio::error::eof) {
+      if (!parser.got_some()) co_return beast_http::error::end_of_stream;
+      beast::error_code eof_ec;
+      parser.put_eof(eof_ec);  // a message whose end is the end of the stream
+      co_return eof_ec;
+    }
+    if (ec) co_return ec;
+  }
+  co_return beast::error_code{};
+}
+
+// Writes the response: at once while the socket takes it (a small answer always fits its send
+// buffer), and the rest, if any, asynchronously. False on failure.
+asio::awaitable<bool> write_response(beast::tcp_stream& stream, Response& response,
+                                     const ServerOptions& options) {
+  beast_http::response_serializer<beast_http::string_body> serializer(response);
+  beast::error_code ec;
+  beast_http::write(stream.socket(), serializer, ec);  // the socket is non-blocking (serve)
+  if (!ec) co_return true;
+  if (ec != asio::error::would_block && ec != asio::error::try_again) co_return false;
+  stream.expires_after(options.body_timeout);
+  auto [write_ec, written] =
+      co_await beast_http::async_write(stream, serializer, asio::as_tuple(asio::use_awaitable));
+  co_return !write_ec;
+}
+
 asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connection> connection) {
   auto& stream = connection->stream;
+  {
+    // Synchronous writes (write_response) then return would_block instead of waiting; the
+    // asynchronous operations are not affected.
+    beast::error_code ignored;
+    stream.socket().non_blocking(true, ignored);
+  }
   const auto& options = state->options;
   beast::flat_buffer buffer;
   // The metrics of the connection's last route and status: looking a labelled metric up in its
@@ -300,12 +402,11 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
     if (state->stopping) break;
     if (!connection->enter(Phase::reading)) break;  // chosen for eviction as its request came
 
-    beast_http::request_parser<beast_http::string_body> parser;
+    RequestParser parser;
     parser.header_limit(options.header_limit);
     parser.body_limit(options.body_limit);
     stream.expires_after(options.header_timeout);
-    auto [header_ec, header_n] = co_await beast_http::async_read_header(
-        stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    const beast::error_code header_ec = co_await read_until(stream, buffer, parser, Part::header);
     if (connection->phase.load() == Phase::evicted) break;
     if (header_ec == beast_http::error::body_limit) {
       // Beast checks Content-Length against the body limit as soon as the headers are in.
@@ -344,8 +445,7 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
       break;
     }
     stream.expires_after(options.body_timeout);
-    auto [body_ec, body_n] = co_await beast_http::async_read(stream, buffer, parser,
-                                                             asio::as_tuple(asio::use_awaitable));
+    const beast::error_code body_ec = co_await read_until(stream, buffer, parser, Part::message);
     if (body_ec) {
       if (body_ec == beast_http::error::body_limit) {  // chunked bodies have no length up front
         state->reject("body_too_large");
@@ -390,17 +490,14 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
     const bool keep_alive = request.keep_alive() && !state->stopping;
     fit_to_method(response, request.method());
     response.keep_alive(keep_alive);
-    stream.expires_after(options.body_timeout);
-    auto [write_ec, write_n] =
-        co_await beast_http::async_write(stream, response, asio::as_tuple(asio::use_awaitable));
-    if (write_ec || !keep_alive) break;
+    if (!co_await write_response(stream, response, options) || !keep_alive) break;
   }
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   stream.close();
   {
     std::lock_guard lock(state->mutex);
-    state->connections.erase(connection);
+    state->connections.erase(std::weak_ptr<Connection>(connection));
   }
   --state->open;
   state->open_gauge.Decrement();
@@ -489,7 +586,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
   // otherwise poll, ignoring non_blocking, until the next connection came.
   state->acceptor.set_option(asio::socket_base::enable_connection_aborted(true), ignored);
   for (;;) {
-    auto [ec, socket] = co_await state->acceptor.async_accept(asio::make_strand(state->executor),
+    auto [ec, socket] = co_await state->acceptor.async_accept(state->accept_executor(),
                                                               asio::as_tuple(asio::use_awaitable));
     if (state->stopping || ec == asio::error::operation_aborted) break;
     if (state->reserve_fd < 0) state->reserve_fd = open_reserve_descriptor();
@@ -512,10 +609,14 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
       co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }
+    if (!state->loops.empty()) {
+      socket = state->move_to_loop(std::move(socket));
+      if (!socket.is_open()) continue;  // the client is gone already
+    }
     if (!take(state, std::move(socket))) break;
     bool stopped = false;
     for (int i = 0; i < kAcceptBurst && !stopped; ++i) {
-      tcp::socket next(asio::make_strand(state->executor));
+      tcp::socket next(state->connection_executor());
       beast::error_code accept_ec;
       state->acceptor.accept(next, accept_ec);
       // would_block: the queue is empty; any other failure is met by the next async_accept.
@@ -530,8 +631,16 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
 
 Server::Server(asio::any_io_executor executor, ServerOptions options, Handler handler,
                prometheus::Registry& registry, log::Logger& logger)
-    : state_(std::make_shared<State>(std::move(executor), std::move(options), std::move(handler),
-                                     registry, logger)) {}
+    : state_(std::make_shared<State>(std::move(executor), std::vector<asio::any_io_executor>{},
+                                     std::move(options), std::move(handler), registry, logger)) {}
+
+Server::Server(asio::any_io_executor acceptor_executor, std::vector<asio::any_io_executor> loops,
+               ServerOptions options, Handler handler, prometheus::Registry& registry,
+               log::Logger& logger)
+    : state_(std::make_shared<State>(std::move(acceptor_executor), std::move(loops),
+                                     std::move(options), std::move(handler), registry, logger)) {
+  if (state_->loops.empty()) throw std::invalid_argument("http::Server: no event loops given");
+}
 
 Server::~Server() {
   state_->stopping = true;

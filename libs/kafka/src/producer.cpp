@@ -43,20 +43,82 @@ struct PendingDelivery {
   std::string value;
 };
 
+struct Finished {
+  std::shared_ptr<PendingDelivery> op;
+  boost::system::error_code ec;
+  DeliveryReport report;
+};
+
+// Runs one completion on its executor's thread.
+void complete(Finished& finished) {
+  auto& op = *finished.op;
+  if (op.slot.is_connected()) op.slot.clear();
+  auto completion = std::move(op.completion);
+  auto work = std::move(op.executor);
+  completion->complete(finished.ec, std::move(finished.report));
+}
+
+// Posts `batch` (completions sharing one executor) in one handler. Through an untracked copy of
+// the executor: this runs on the poller thread, and the completions may run (and the io_context
+// be destroyed) before post() returns here, so nothing this thread still holds afterwards may
+// refer to the io_context's work count. The queued operation keeps run() going until the
+// completions, which release the tracked executors held by each op.
+void post_completions(std::vector<Finished> batch) {
+  auto executor =
+      asio::prefer(batch.front().op->executor, asio::execution::outstanding_work.untracked);
+  asio::post(executor, [batch = std::move(batch)]() mutable {
+    for (auto& finished : batch) complete(finished);
+  });
+}
+
+// The delivery reports of one rd_kafka_poll() on the poller thread, grouped by the executor to
+// complete on, so that a loop serving many connections is handed its completions in one post (and
+// woken once) rather than once per message.
+class DeliveryBatch {
+ public:
+  // Executors beyond this many (a strand per connection) are posted to one by one.
+  static constexpr std::size_t kMaxGroups = 16;
+
+  void add(Finished finished) {
+    for (auto& group : groups_) {
+      if (group.front().op->executor == finished.op->executor) {
+        group.push_back(std::move(finished));
+        return;
+      }
+    }
+    if (groups_.size() < kMaxGroups) {
+      groups_.emplace_back().push_back(std::move(finished));
+      return;
+    }
+    std::vector<Finished> alone;
+    alone.push_back(std::move(finished));
+    post_completions(std::move(alone));
+  }
+
+  void post_all() {
+    for (auto& group : groups_) post_completions(std::move(group));
+    groups_.clear();
+  }
+
+ private:
+  std::vector<std::vector<Finished>> groups_;
+};
+
+// Set on the poller thread while it polls: deliveries reported then join its batch. Reports
+// served on any other thread (a flush) are posted at once.
+thread_local DeliveryBatch* current_batch = nullptr;
+
 void finish(std::shared_ptr<PendingDelivery> op, boost::system::error_code ec,
             DeliveryReport report) {
   if (op->claimed.exchange(true)) return;
-  // Post through an untracked copy: this runs on the poller thread, and the completion may run
-  // (and the io_context be destroyed) before post() returns here, so nothing this thread still
-  // holds afterwards may refer to the io_context's work count. The queued operation keeps
-  // run() going until the completion, which releases the tracked executor held by `op`.
-  auto executor = asio::prefer(op->executor, asio::execution::outstanding_work.untracked);
-  asio::post(executor, [op = std::move(op), ec, report = std::move(report)]() mutable {
-    if (op->slot.is_connected()) op->slot.clear();
-    auto completion = std::move(op->completion);
-    auto work = std::move(op->executor);
-    completion->complete(ec, std::move(report));
-  });
+  Finished finished{std::move(op), ec, std::move(report)};
+  if (current_batch != nullptr) {
+    current_batch->add(std::move(finished));
+    return;
+  }
+  std::vector<Finished> alone;
+  alone.push_back(std::move(finished));
+  post_completions(std::move(alone));
 }
 
 }  // namespace
@@ -192,8 +254,12 @@ Producer::Producer(ProducerOptions options, log::Logger& logger)
   deadlines_ = std::make_unique<Deadlines>();
   poller_ = std::jthread([this, rk = client_.get()](const std::stop_token& stop) {
     auto wait = std::chrono::milliseconds{100};
+    DeliveryBatch batch;
     while (!stop.stop_requested()) {
+      current_batch = &batch;
       rd_kafka_poll(rk, static_cast<int>(wait.count()));
+      current_batch = nullptr;
+      batch.post_all();
       wait = deadlines_->expire(std::chrono::milliseconds{100});
     }
   });

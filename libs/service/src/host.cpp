@@ -25,7 +25,6 @@ Host::Host(std::string name, Settings settings)
     : name_(std::move(name)),
       settings_(std::move(settings)),
       logger_({.service = name_, .min_level = settings_.log_level}),
-      io_(settings_.io_threads),
       registry_(std::make_shared<prometheus::Registry>()) {
   ops_options_.address = settings_.ops_address;
   ops_options_.port = settings_.ops_port;
@@ -49,6 +48,13 @@ Host::~Host() {
   // The service's objects first (they hold references to the clients and the pool), newest
   // first.
   while (!objects_.empty()) objects_.pop_back();
+}
+
+std::vector<asio::any_io_executor> Host::event_loops() {
+  if (!loops_) {
+    loops_ = std::make_unique<async::EventLoops>(static_cast<std::size_t>(settings_.io_threads));
+  }
+  return loops_->executors();
 }
 
 pg::Pool& Host::pool() {
@@ -154,8 +160,8 @@ int Host::run(const std::function<Component(Host&)>& build) {
   }
 
   int status = kExitOk;
-  // The start, the signal and the shutdown run on one strand (ingest runs the loop on several
-  // threads); the component's own work runs wherever it chooses.
+  // The start, the signal and the shutdown run on one strand; the component's own work runs
+  // wherever it chooses (ingest's connections on the event loops).
   const auto strand = asio::make_strand(io_);
   asio::signal_set signals(io_, SIGINT, SIGTERM);
   signals.async_wait(
@@ -200,10 +206,8 @@ int Host::run(const std::function<Component(Host&)>& build) {
         io_.stop();
       });
 
-  std::vector<std::jthread> threads;
-  for (int i = 1; i < settings_.io_threads; ++i) threads.emplace_back([this] { io_.run(); });
   io_.run();
-  for (auto& thread : threads) thread.join();
+  if (loops_) loops_->stop();
   return status;
 }
 

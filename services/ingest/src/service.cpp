@@ -37,8 +37,9 @@ void reserve_descriptors(const Settings& settings, log::Logger& logger) {
   }
 }
 
-Service::Service(asio::any_io_executor executor, kafka::Producer& producer,
-                 const Settings& settings, prometheus::Registry& registry, log::Logger& logger)
+Service::Service(asio::any_io_executor executor, std::vector<asio::any_io_executor> loops,
+                 kafka::Producer& producer, const Settings& settings,
+                 prometheus::Registry& registry, log::Logger& logger)
     : strand_(asio::make_strand(executor)),
       logger_(logger),
       publisher_(producer, settings.publish_deadline),
@@ -46,7 +47,7 @@ Service::Service(asio::any_io_executor executor, kafka::Producer& producer,
                publisher_, settings.topic, registry, logger, {}, kafka::kMaxRecordBytes,
                settings.command_topic),
       server_(
-          executor,
+          executor, std::move(loops),
           {.address = settings.address,
            .port = settings.port,
            .max_connections = settings.max_connections,

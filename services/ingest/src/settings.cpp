@@ -1,11 +1,54 @@
 #include <tracker/ingest/settings.hpp>
 
+#include <sched.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdint>
+#include <fstream>
+#include <string>
+#include <string_view>
+#include <thread>
+
 #include <tracker/kafka/limits.hpp>
 #include <tracker/messages/topics.hpp>
 
 namespace tracker::ingest {
 
 using namespace std::chrono_literals;
+
+int cores_allowed(int cpus, std::string_view cpu_max) {
+  int cores = std::max(cpus, 1);
+  // "max 100000" (no limit) or "<quota> <period>" in microseconds.
+  const auto space = cpu_max.find(' ');
+  if (space != std::string_view::npos) {
+    std::int64_t quota = 0;
+    std::int64_t period = 0;
+    const auto q = cpu_max.substr(0, space);
+    auto p = cpu_max.substr(space + 1);
+    while (!p.empty() && std::isspace(static_cast<unsigned char>(p.back()))) p.remove_suffix(1);
+    const bool parsed = std::from_chars(q.data(), q.data() + q.size(), quota).ec == std::errc{} &&
+                        std::from_chars(p.data(), p.data() + p.size(), period).ec == std::errc{};
+    if (parsed && quota > 0 && period > 0) {
+      const std::int64_t limit = (quota + period - 1) / period;  // a part of a core counts whole
+      cores = static_cast<int>(std::min<std::int64_t>(cores, limit));
+    }
+  }
+  return std::clamp(cores, 1, 64);
+}
+
+int default_io_threads() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  const int cpus = ::sched_getaffinity(0, sizeof set, &set) == 0
+                       ? CPU_COUNT(&set)
+                       : static_cast<int>(std::thread::hardware_concurrency());
+  std::ifstream file("/sys/fs/cgroup/cpu.max");
+  std::string cpu_max;
+  std::getline(file, cpu_max);
+  return cores_allowed(cpus, cpu_max);
+}
 
 Settings load_settings(config::Env& env) {
   Settings s;
@@ -35,7 +78,9 @@ Settings load_settings(config::Env& env) {
   s.idle_timeout = env.duration("TRACKER_IDLE_TIMEOUT", 60s, 100ms, 1h);
   s.header_timeout = env.duration("TRACKER_HEADER_TIMEOUT", 10s, 100ms, 5min);
   s.body_timeout = env.duration("TRACKER_BODY_TIMEOUT", 10s, 100ms, 5min);
-  s.common.io_threads = static_cast<int>(env.integer("TRACKER_IO_THREADS", 1, 1, 64));
+  // An event loop per core: a connection stays on the loop that took it.
+  s.common.io_threads =
+      static_cast<int>(env.integer("TRACKER_IO_THREADS", default_io_threads(), 1, 64));
   s.producer_queue_messages =
       static_cast<int>(env.integer("TRACKER_PRODUCER_QUEUE_MESSAGES", 100'000, 1, 10'000'000));
   s.producer_linger = env.duration("TRACKER_PRODUCER_LINGER", 0ms, 0ms, 1s);

@@ -8,23 +8,31 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iterator>
+#include <map>
 #include <thread>
 
 #include <prometheus/text_serializer.h>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include <tracker/async/event_loops.hpp>
 #include <tracker/http/server.hpp>
 #include <tracker/kafka/consumer.hpp>
 #include <tracker/slack/signature.hpp>
@@ -48,15 +56,9 @@ namespace {
 
 constexpr const char* kSecret = "integration-signing-secret-0001";
 
-// POSTs a Slack-signed body to 127.0.0.1:port and returns the status (0 if no answer).
-asio::awaitable<unsigned> post_event(std::uint16_t port, std::string body,
-                                     std::optional<int> retry_num = std::nullopt) {
-  beast::tcp_stream stream(co_await asio::this_coro::executor);
-  stream.expires_after(15s);
-  auto [connect_ec] = co_await stream.async_connect(
-      asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
-      asio::as_tuple(asio::use_awaitable));
-  if (connect_ec) co_return 0U;
+// A POST of a Slack-signed body to /slack/events.
+bh::request<bh::string_body> signed_request(std::string body,
+                                            std::optional<int> retry_num = std::nullopt) {
   bh::request<bh::string_body> request{bh::verb::post, "/slack/events", 11};
   request.set(bh::field::host, "127.0.0.1");
   request.set(bh::field::content_type, "application/json");
@@ -69,6 +71,22 @@ asio::awaitable<unsigned> post_event(std::uint16_t port, std::string body,
   }
   request.body() = std::move(body);
   request.prepare_payload();
+  return request;
+}
+
+asio::ip::tcp::endpoint loopback(std::uint16_t port) {
+  return {asio::ip::make_address("127.0.0.1"), port};
+}
+
+// POSTs a Slack-signed body to 127.0.0.1:port and returns the status (0 if no answer).
+asio::awaitable<unsigned> post_event(std::uint16_t port, std::string body,
+                                     std::optional<int> retry_num = std::nullopt) {
+  beast::tcp_stream stream(co_await asio::this_coro::executor);
+  stream.expires_after(15s);
+  auto [connect_ec] =
+      co_await stream.async_connect(loopback(port), asio::as_tuple(asio::use_awaitable));
+  if (connect_ec) co_return 0U;
+  auto request = signed_request(std::move(body), retry_num);
   auto [write_ec, written] =
       co_await bh::async_write(stream, request, asio::as_tuple(asio::use_awaitable));
   if (write_ec) co_return 0U;
@@ -115,9 +133,67 @@ std::vector<nlohmann::json> read_topic(asio::io_context& io, const std::string& 
   return out;
 }
 
+// A client that keeps `connections` keep-alive connections busy at once: each takes the next
+// event from `next_event` (empty: done) and POSTs it, reconnecting after a failure or a close.
+// `answered` is called with each event and its status (0: no answer).
+asio::awaitable<void> post_concurrently(
+    std::uint16_t port, std::size_t connections,
+    const std::function<std::optional<std::string>()>& next_event,
+    const std::function<void(const std::string& event_id, unsigned status)>& answered) {
+  auto executor = co_await asio::this_coro::executor;
+  std::size_t running = connections;
+  asio::steady_timer all_done(executor, std::chrono::steady_clock::time_point::max());
+  auto one = [&]() -> asio::awaitable<void> {
+    beast::tcp_stream stream(executor);
+    beast::flat_buffer buffer;
+    bool open = false;
+    while (auto event_id = next_event()) {
+      unsigned status = 0;
+      if (!open) {
+        stream.expires_after(15s);
+        auto [ec] =
+            co_await stream.async_connect(loopback(port), asio::as_tuple(asio::use_awaitable));
+        open = !ec;
+      }
+      if (open) {
+        auto request = signed_request(event_with_id(*event_id));
+        stream.expires_after(15s);
+        auto [write_ec, written] =
+            co_await bh::async_write(stream, request, asio::as_tuple(asio::use_awaitable));
+        bh::response<bh::string_body> response;
+        auto [read_ec, read] =
+            co_await bh::async_read(stream, buffer, response, asio::as_tuple(asio::use_awaitable));
+        if (!write_ec && !read_ec) status = response.result_int();
+        if (write_ec || read_ec || !response.keep_alive()) {
+          beast::error_code ignored;
+          stream.socket().close(ignored);
+          buffer.clear();
+          open = false;
+        }
+      }
+      answered(*event_id, status);
+    }
+    if (--running == 0) all_done.cancel();
+  };
+  for (std::size_t i = 0; i < connections; ++i) asio::co_spawn(executor, one(), asio::detached);
+  while (running > 0) co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+// How many times each event id is on the topic.
+std::map<std::string, int> occurrences(const std::vector<nlohmann::json>& messages) {
+  std::map<std::string, int> out;
+  for (const auto& message : messages) ++out[message["event_id"].get<std::string>()];
+  return out;
+}
+
+// ingest as it runs: the acceptor on the test's io_context, the connections on two
+// single-threaded event loops (the threading of the service; under the sanitizer build, each
+// test also checks it for races).
 struct IngestInProcess : ::testing::Test {
   tracker::testing::ScratchTopic topic{3};
   asio::io_context io;
+  // Before the producer: its delivery reports may be posted to the loops until it is gone.
+  tracker::async::EventLoops loops{2};
   prometheus::Registry registry;
   // 2.5 s: the default is 2 s, and the answer must come before Slack gives up at 3 s.
   static constexpr auto kDeadline = 2500ms;
@@ -131,6 +207,7 @@ struct IngestInProcess : ::testing::Test {
       tracker::slack::SignatureVerifier(tracker::config::Secret(kSecret)), publisher, topic.name(),
       registry, tracker::log::null_logger()};
   tracker::http::Server server{io.get_executor(),
+                               loops.executors(),
                                {.address = "127.0.0.1", .port = 0},
                                [this](tracker::http::Request& r) { return handler.handle(r); },
                                registry,
@@ -265,6 +342,145 @@ TEST_F(IngestInProcess, EventAtTheBodyLimitIsStored) {
   EXPECT_EQ(messages[0]["event_id"], "EvLARGE");
   EXPECT_EQ(messages[0]["payload"]["event"]["text"].get<std::string>().size(),
             1024 * 1024 - small.size() - 16);
+}
+
+// 400 events over 64 connections at once, the connections spread over both event loops: each
+// is answered 200 and is on the topic exactly once.
+TEST_F(IngestInProcess, ManyConnectionsAtOnceEachEventIsOnTheTopicExactlyOnce) {
+  ASSERT_EQ(post_until_ok(event_with_id("EvWARM"), 30s), 200U);
+  constexpr int kEvents = 400;
+  int next = 0;
+  std::map<std::string, unsigned> statuses;
+  run(io,
+      post_concurrently(
+          server.port(), 64,
+          [&]() -> std::optional<std::string> {
+            if (next == kEvents) return std::nullopt;
+            return "EvMANY" + std::to_string(next++);
+          },
+          [&](const std::string& id, unsigned status) { statuses[id] = status; }),
+      120s);
+  ASSERT_EQ(statuses.size(), static_cast<std::size_t>(kEvents));
+  for (const auto& [id, status] : statuses) EXPECT_EQ(status, 200U) << id;
+  const auto counts = occurrences(read_topic(io, topic.name(), kEvents + 1));
+  EXPECT_EQ(counts.size(), kEvents + 1U);
+  for (const auto& [id, count] : counts) EXPECT_EQ(count, 1) << id;
+}
+
+// A shutdown while 64 connections keep sending: the requests in progress are answered (200, and
+// on the topic once), none is closed by force, and no event is on the topic twice.
+TEST_F(IngestInProcess, ShutdownWithRequestsInFlightAnswersThemAndLosesNone) {
+  ASSERT_EQ(post_until_ok(event_with_id("EvWARM"), 30s), 200U);
+  int next = 0;
+  bool stopping = false;
+  int answered_while_stopping = 0;
+  std::size_t forced = 99;
+  std::map<std::string, unsigned> statuses;
+  run(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto executor = co_await asio::this_coro::executor;
+        asio::co_spawn(
+            executor,
+            [&]() -> asio::awaitable<void> {
+              asio::steady_timer wait(executor, 500ms);
+              co_await wait.async_wait(asio::use_awaitable);
+              stopping = true;
+              forced = co_await server.shutdown(10s);
+            },
+            asio::detached);
+        co_await post_concurrently(
+            server.port(), 64,
+            [&]() -> std::optional<std::string> {
+              if (stopping || next == 100'000) return std::nullopt;
+              return "EvSTOP" + std::to_string(next++);
+            },
+            [&](const std::string& id, unsigned status) {
+              statuses[id] = status;
+              if (stopping && status == 200) ++answered_while_stopping;
+            });
+        // Until the shutdown has finished.
+        while (forced == 99) {
+          asio::steady_timer wait(executor, 20ms);
+          co_await wait.async_wait(asio::use_awaitable);
+        }
+      }(),
+      60s);
+  EXPECT_EQ(forced, 0U);
+  EXPECT_EQ(server.open_connections(), 0U);
+  EXPECT_GT(answered_while_stopping, 0) << "no request was in progress when the shutdown began";
+  std::size_t ok = 0;
+  for (const auto& [id, status] : statuses) {
+    EXPECT_TRUE(status == 200 || status == 0) << id << ": " << status;
+    ok += status == 200 ? 1 : 0;
+  }
+  const auto counts = occurrences(read_topic(io, topic.name(), ok + 1));
+  for (const auto& [id, status] : statuses) {
+    if (status == 200) {
+      EXPECT_EQ(counts.count(id), 1U) << id << " was acknowledged and is lost";
+    }
+  }
+  for (const auto& [id, count] : counts) EXPECT_EQ(count, 1) << id;
+}
+
+// The broker stops under load from 16 connections and comes back: 200s before, 503s while it is
+// away, 200s again after; every acknowledged event is on the topic once, and none twice.
+TEST_F(IngestInProcess, BrokerDownMidLoadGives503sThen200sAndNothingTwice) {
+  ASSERT_EQ(post_until_ok(event_with_id("EvWARM"), 30s), 200U);
+  // 0: before the outage, 1: the broker stopped, 2: it is back.
+  std::atomic<int> phase{0};
+  std::string outage_error;
+  std::thread outage_thread([&] {
+    try {
+      std::this_thread::sleep_for(1s);
+      BrokerOutage outage;
+      phase = 1;
+      std::this_thread::sleep_for(6s);
+      outage.restore();
+    } catch (const std::exception& error) {
+      outage_error = error.what();
+    }
+    phase = 2;
+  });
+  std::array<std::map<unsigned, int>, 3> by_phase;
+  std::map<std::string, unsigned> statuses;
+  int next = 0;
+  const auto give_up = std::chrono::steady_clock::now() + 90s;
+  run(io,
+      post_concurrently(
+          server.port(), 16,
+          [&]() -> std::optional<std::string> {
+            // Until 200 events were acknowledged after the broker came back.
+            if (by_phase[2][200] >= 200 || std::chrono::steady_clock::now() > give_up) {
+              return std::nullopt;
+            }
+            return "EvLOAD" + std::to_string(next++);
+          },
+          [&](const std::string& id, unsigned status) {
+            statuses[id] = status;
+            ++by_phase[static_cast<std::size_t>(phase.load())][status];
+          }),
+      120s);
+  outage_thread.join();
+  ASSERT_EQ(outage_error, "");
+  EXPECT_GT(by_phase[0][200], 0) << "no event was acknowledged before the outage";
+  EXPECT_GT(by_phase[1][503], 0) << "no 503 while the broker was away";
+  EXPECT_GE(by_phase[2][200], 200) << "ingest did not recover after the broker came back";
+  std::size_t ok = 0;
+  for (const auto& [id, status] : statuses) {
+    EXPECT_TRUE(status == 200 || status == 503) << id << ": " << status;
+    ok += status == 200 ? 1 : 0;
+  }
+  std::printf("events %zu: 200 before %d, during %d, after %d; 503 during %d, after %d\n",
+              statuses.size(), by_phase[0][200], by_phase[1][200], by_phase[2][200],
+              by_phase[1][503], by_phase[2][503]);
+  const auto counts = occurrences(read_topic(io, topic.name(), ok + 1));
+  for (const auto& [id, status] : statuses) {
+    if (status == 200) {
+      EXPECT_EQ(counts.count(id), 1U) << id << " was acknowledged and is lost";
+    }
+  }
+  for (const auto& [id, count] : counts) EXPECT_EQ(count, 1) << id;
 }
 
 TEST(IngestBinary, StartsServesAndExitsZeroOnSigterm) {

@@ -1,4 +1,7 @@
-// tracker::http::Server over loopback: limits, timeouts, the connection cap and shutdown.
+// tracker::http::Server over loopback: limits, timeouts, the connection cap and shutdown. Every
+// test runs twice: with a strand per connection on the test's io_context, and with the
+// connections spread over two single-threaded event loops (async::EventLoops) while the
+// acceptor stays on the test's io_context.
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -6,7 +9,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
+#include <mutex>
+#include <optional>
+#include <set>
 #include <thread>
 
 #include <prometheus/text_serializer.h>
@@ -25,6 +32,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 
+#include <tracker/async/event_loops.hpp>
 #include <tracker/http/descriptors.hpp>
 #include <tracker/http/server.hpp>
 
@@ -38,28 +46,44 @@ using tracker::testing::run;
 
 namespace {
 
-struct HttpServer : ::testing::Test {
+enum class Threads { strands, loops };
+
+struct HttpServer : ::testing::TestWithParam<Threads> {
   asio::io_context io;
   prometheus::Registry registry;
-  int handled = 0;
+  std::atomic<int> handled{0};
+  std::optional<tracker::async::EventLoops> loops;
+  std::mutex threads_mutex;
+  std::set<std::thread::id> handler_threads;  // where the handler ran
   std::chrono::milliseconds handler_delay{0};
   std::unique_ptr<tracker::http::Server> server;
 
   void start(tracker::http::ServerOptions options) {
     options.address = "127.0.0.1";
     options.port = 0;
-    server = std::make_unique<tracker::http::Server>(
-        io.get_executor(), options,
+    tracker::http::Handler handler =
         [this](tracker::http::Request& request) -> asio::awaitable<tracker::http::Response> {
-          ++handled;
-          if (handler_delay.count() > 0) {
-            asio::steady_timer wait(co_await asio::this_coro::executor, handler_delay);
-            co_await wait.async_wait(asio::use_awaitable);
-          }
-          co_return tracker::http::json_response(
-              bh::status::ok, R"({"seen":")" + std::string(request.target()) + "\"}");
-        },
-        registry, tracker::log::null_logger());
+      ++handled;
+      {
+        std::lock_guard lock(threads_mutex);
+        handler_threads.insert(std::this_thread::get_id());
+      }
+      if (handler_delay.count() > 0) {
+        asio::steady_timer wait(co_await asio::this_coro::executor, handler_delay);
+        co_await wait.async_wait(asio::use_awaitable);
+      }
+      co_return tracker::http::json_response(
+          bh::status::ok, R"({"seen":")" + std::string(request.target()) + "\"}");
+    };
+    if (GetParam() == Threads::loops) {
+      loops.emplace(2);
+      server = std::make_unique<tracker::http::Server>(io.get_executor(), loops->executors(),
+                                                       options, std::move(handler), registry,
+                                                       tracker::log::null_logger());
+    } else {
+      server = std::make_unique<tracker::http::Server>(
+          io.get_executor(), options, std::move(handler), registry, tracker::log::null_logger());
+    }
     server->start();
   }
 
@@ -95,7 +119,12 @@ const std::string kGet = "GET /a HTTP/1.1\r\nHost: t\r\n\r\n";
 
 }  // namespace
 
-TEST_F(HttpServer, KeepAliveServesSeveralRequestsOnOneConnection) {
+INSTANTIATE_TEST_SUITE_P(Threads, HttpServer, ::testing::Values(Threads::strands, Threads::loops),
+                         [](const ::testing::TestParamInfo<Threads>& param) {
+                           return param.param == Threads::loops ? "TwoEventLoops" : "Strands";
+                         });
+
+TEST_P(HttpServer, KeepAliveServesSeveralRequestsOnOneConnection) {
   start({});
   auto statuses = run(io, [&]() -> asio::awaitable<std::vector<unsigned>> {
     auto socket = co_await connect();
@@ -104,10 +133,31 @@ TEST_F(HttpServer, KeepAliveServesSeveralRequestsOnOneConnection) {
     co_return out;
   }());
   EXPECT_EQ(statuses, (std::vector<unsigned>{200, 200, 200}));
-  EXPECT_EQ(handled, 3);
+  EXPECT_EQ(handled.load(), 3);
 }
 
-TEST_F(HttpServer, BodyOverTheLimitIs413WithoutReadingIt) {
+// With event loops, the connections are handed to the loops in turn, and a handler never runs
+// on the acceptor's thread (here the test's); with strands, everything runs on the test's thread.
+TEST_P(HttpServer, ConnectionsAreServedOnTheLoopsInTurn) {
+  start({});
+  run(io, [&]() -> asio::awaitable<void> {
+    std::vector<tcp::socket> sockets;
+    for (int i = 0; i < 4; ++i) sockets.push_back(co_await connect());
+    for (auto& socket : sockets) {
+      for (int i = 0; i < 2; ++i) EXPECT_EQ(co_await exchange(socket, kGet), 200U);
+    }
+  }());
+  EXPECT_EQ(handled.load(), 8);
+  std::lock_guard lock(threads_mutex);
+  if (GetParam() == Threads::loops) {
+    EXPECT_EQ(handler_threads.size(), 2U);
+    EXPECT_EQ(handler_threads.count(std::this_thread::get_id()), 0U);
+  } else {
+    EXPECT_EQ(handler_threads, std::set<std::thread::id>{std::this_thread::get_id()});
+  }
+}
+
+TEST_P(HttpServer, BodyOverTheLimitIs413WithoutReadingIt) {
   start({.body_limit = 1024});
   auto status = run(io, [&]() -> asio::awaitable<unsigned> {
     auto socket = co_await connect();
@@ -115,10 +165,10 @@ TEST_F(HttpServer, BodyOverTheLimitIs413WithoutReadingIt) {
                                 "POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n");
   }());
   EXPECT_EQ(status, 413U);
-  EXPECT_EQ(handled, 0);
+  EXPECT_EQ(handled.load(), 0);
 }
 
-TEST_F(HttpServer, HeadersOverTheLimitAre431) {
+TEST_P(HttpServer, HeadersOverTheLimitAre431) {
   start({.header_limit = 1024});
   auto status = run(io, [&]() -> asio::awaitable<unsigned> {
     auto socket = co_await connect();
@@ -126,10 +176,10 @@ TEST_F(HttpServer, HeadersOverTheLimitAre431) {
         socket, "GET /a HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(4096, 'x') + "\r\n\r\n");
   }());
   EXPECT_EQ(status, 431U);
-  EXPECT_EQ(handled, 0);
+  EXPECT_EQ(handled.load(), 0);
 }
 
-TEST_F(HttpServer, SlowHeadersAreCutOffAtTheHeaderTimeout) {
+TEST_P(HttpServer, SlowHeadersAreCutOffAtTheHeaderTimeout) {
   start({.header_timeout = 200ms});
   auto closed = run(
       io,
@@ -142,12 +192,12 @@ TEST_F(HttpServer, SlowHeadersAreCutOffAtTheHeaderTimeout) {
       }(),
       10s);
   EXPECT_TRUE(closed);
-  EXPECT_EQ(handled, 0);
+  EXPECT_EQ(handled.load(), 0);
   EXPECT_NE(metrics().find(R"(tracker_http_rejected_requests_total{reason="header_timeout"} 1)"),
             std::string::npos);
 }
 
-TEST_F(HttpServer, IdleConnectionIsClosedAtTheIdleTimeout) {
+TEST_P(HttpServer, IdleConnectionIsClosedAtTheIdleTimeout) {
   start({.idle_timeout = 200ms});
   auto closed = run(
       io,
@@ -161,7 +211,7 @@ TEST_F(HttpServer, IdleConnectionIsClosedAtTheIdleTimeout) {
   EXPECT_EQ(server->open_connections(), 0U);
 }
 
-TEST_F(HttpServer, ConnectionsBeyondTheCapAreRefusedWith503) {
+TEST_P(HttpServer, ConnectionsBeyondTheCapAreRefusedWith503) {
   start({.max_connections = 1});
   auto statuses = run(io, [&]() -> asio::awaitable<std::vector<unsigned>> {
     auto first = co_await connect();
@@ -175,7 +225,7 @@ TEST_F(HttpServer, ConnectionsBeyondTheCapAreRefusedWith503) {
   EXPECT_NE(metrics().find("tracker_http_connections_refused_total 1"), std::string::npos);
 }
 
-TEST_F(HttpServer, ShutdownAnswersTheRequestInFlightAndClosesIdleOnes) {
+TEST_P(HttpServer, ShutdownAnswersTheRequestInFlightAndClosesIdleOnes) {
   start({});
   handler_delay = 300ms;
   unsigned status = 0;
@@ -235,7 +285,7 @@ asio::awaitable<unsigned> exchange_within(tcp::socket& socket, const std::string
 
 // RFC 9110 9.3.2: the answer to HEAD has GET's headers and no body. A body would be read as the
 // next response by a client that keeps the connection.
-TEST_F(HttpServer, HeadIsAnsweredWithHeadersOnly) {
+TEST_P(HttpServer, HeadIsAnsweredWithHeadersOnly) {
   start({});
   auto result = run(io, [&]() -> asio::awaitable<std::pair<std::string, std::string>> {
     auto socket = co_await connect();
@@ -253,12 +303,12 @@ TEST_F(HttpServer, HeadIsAnsweredWithHeadersOnly) {
   EXPECT_EQ(result.first, std::to_string(std::string(R"({"seen":"/a"})").size()))
       << "HEAD keeps the Content-Length of GET";
   EXPECT_EQ(result.second, R"({"seen":"/a"})") << "the next response is read intact";
-  EXPECT_EQ(handled, 2);
+  EXPECT_EQ(handled.load(), 2);
 }
 
 // RFC 9112 3.2: an HTTP/1.1 request without Host is 400, and so is one with two; HTTP/1.0
 // needs none.
-TEST_F(HttpServer, Http11RequestWithoutHostIs400) {
+TEST_P(HttpServer, Http11RequestWithoutHostIs400) {
   start({});
   auto statuses = run(io, [&]() -> asio::awaitable<std::vector<unsigned>> {
     std::vector<unsigned> out;
@@ -271,11 +321,11 @@ TEST_F(HttpServer, Http11RequestWithoutHostIs400) {
     co_return out;
   }());
   EXPECT_EQ(statuses, (std::vector<unsigned>{400, 200, 400}));
-  EXPECT_EQ(handled, 1);
+  EXPECT_EQ(handled.load(), 1);
 }
 
 // RFC 9112 6.1: a transfer coding the server does not decode is refused, not ignored.
-TEST_F(HttpServer, TransferCodingsOtherThanChunkedAre501) {
+TEST_P(HttpServer, TransferCodingsOtherThanChunkedAre501) {
   start({});
   const std::string chunked_body = "\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
   auto statuses = run(io, [&]() -> asio::awaitable<std::vector<unsigned>> {
@@ -289,11 +339,11 @@ TEST_F(HttpServer, TransferCodingsOtherThanChunkedAre501) {
     co_return out;
   }());
   EXPECT_EQ(statuses, (std::vector<unsigned>{501, 200, 200}));
-  EXPECT_EQ(handled, 2);
+  EXPECT_EQ(handled.load(), 2);
 }
 
 // A probe port (evict_idle_when_full): idle connections at the cap make room for a newcomer.
-TEST_F(HttpServer, AtTheCapTheLongestIdleConnectionMakesRoomWhenEvictionIsOn) {
+TEST_P(HttpServer, AtTheCapTheLongestIdleConnectionMakesRoomWhenEvictionIsOn) {
   start({.max_connections = 2, .evict_idle_when_full = true});
   auto result = run(io, [&]() -> asio::awaitable<std::vector<unsigned>> {
     std::vector<unsigned> out;
@@ -324,7 +374,7 @@ TEST_F(HttpServer, AtTheCapTheLongestIdleConnectionMakesRoomWhenEvictionIsOn) {
 
 // With the process out of descriptors, the server still answers the connection it could not
 // accept (503, from its reserve descriptor) instead of leaving the client hanging.
-TEST_F(HttpServer, OutOfDescriptorsANewConnectionStillGets503) {
+TEST_P(HttpServer, OutOfDescriptorsANewConnectionStillGets503) {
 #if defined(__SANITIZE_ADDRESS__)
   // The sanitizers' runtime needs descriptors of its own to check memory (UBSan's vptr check
   // opens a pipe for a type it has not met yet), so a process left with none cannot be checked
@@ -427,7 +477,7 @@ TEST(DescriptorLimit, ShortfallNamesTheSettingAndBothNumbers) {
 
 // The server's own refusals carry the configured headers (ingest: x-slack-no-retry), so that a
 // client that retries on errors does not send the same request again.
-TEST_F(HttpServer, RefusalsCarryTheConfiguredHeaders) {
+TEST_P(HttpServer, RefusalsCarryTheConfiguredHeaders) {
   start({.body_limit = 1024, .refusal_headers = {{"x-slack-no-retry", "1"}}});
   auto headers = run(io, [&]() -> asio::awaitable<std::vector<std::string>> {
     std::vector<std::string> out;
@@ -444,12 +494,12 @@ TEST_F(HttpServer, RefusalsCarryTheConfiguredHeaders) {
     co_return out;
   }());
   EXPECT_EQ(headers, (std::vector<std::string>{"413 1", "400 1"}));
-  EXPECT_EQ(handled, 0);
+  EXPECT_EQ(handled.load(), 0);
 }
 
 // A client still sending a body too large to take reads its 413: the server drains what follows
 // the answer (a lingering close) instead of resetting the connection under it.
-TEST_F(HttpServer, ClientStillSendingATooLargeBodyReadsIts413) {
+TEST_P(HttpServer, ClientStillSendingATooLargeBodyReadsIts413) {
   start({.body_limit = 1024});
   auto statuses = run(io, [&]() -> asio::awaitable<std::vector<unsigned>> {
     std::vector<unsigned> out;
@@ -474,10 +524,10 @@ TEST_F(HttpServer, ClientStillSendingATooLargeBodyReadsIts413) {
     co_return out;
   }());
   EXPECT_EQ(statuses, (std::vector<unsigned>{413, 413, 413, 413, 413}));
-  EXPECT_EQ(handled, 0);
+  EXPECT_EQ(handled.load(), 0);
 }
 
-TEST_F(HttpServer, ABurstOfConnectionsIsTakenWholeAndTheCapStillHolds) {
+TEST_P(HttpServer, ABurstOfConnectionsIsTakenWholeAndTheCapStillHolds) {
   // 300 connections, each with its request sent, wait in the listen queue before the server's
   // loop runs at all: the accept loop takes them in bursts. Every one gets an answer, and the
   // cap (100) holds across a burst: 100 served, the rest refused with 503.
@@ -506,7 +556,7 @@ TEST_F(HttpServer, ABurstOfConnectionsIsTakenWholeAndTheCapStillHolds) {
   serving.join();
   EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 200U), 100);
   EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 503U), kConnections - 100);
-  EXPECT_EQ(handled, 100);
+  EXPECT_EQ(handled.load(), 100);
   EXPECT_NE(metrics().find("tracker_http_connections_refused_total 200"), std::string::npos)
       << metrics();
 }

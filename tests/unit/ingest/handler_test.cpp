@@ -265,6 +265,25 @@ TEST(RouteLabel, IsBounded) {
 }
 
 // The body limit and the record limit are one: a body ingest accepts always fits in a record.
+// An event loop per core the process may use: its CPUs, fewer under a container's CPU limit.
+TEST(IngestSettings, IoThreadsDefaultToTheCoresTheProcessMayUse) {
+  EXPECT_EQ(tracker::ingest::cores_allowed(8, "max 100000\n"), 8);
+  EXPECT_EQ(tracker::ingest::cores_allowed(8, "200000 100000\n"), 2);
+  EXPECT_EQ(tracker::ingest::cores_allowed(8, "150000 100000"), 2) << "a part of a core counts";
+  EXPECT_EQ(tracker::ingest::cores_allowed(8, "25000 100000"), 1);
+  EXPECT_EQ(tracker::ingest::cores_allowed(2, "800000 100000"), 2) << "never more than the CPUs";
+  EXPECT_EQ(tracker::ingest::cores_allowed(4, ""), 4) << "no cgroup v2 file";
+  EXPECT_EQ(tracker::ingest::cores_allowed(4, "garbage"), 4);
+  EXPECT_EQ(tracker::ingest::cores_allowed(0, ""), 1);
+  EXPECT_EQ(tracker::ingest::cores_allowed(256, "max 100000"), 64);
+  const std::map<std::string, std::string> minimal = {{"SLACK_SIGNING_SECRET", kSecret},
+                                                      {"KAFKA_BROKERS", "127.0.0.1:9092"}};
+  tracker::config::Env env(tracker::config::fixed_environment(minimal));
+  const auto settings = tracker::ingest::load_settings(env);
+  EXPECT_EQ(settings.common.io_threads, tracker::ingest::default_io_threads());
+  EXPECT_GE(settings.common.io_threads, 1);
+}
+
 TEST(IngestSettings, BodyLimitMustLeaveRoomForTheEnvelopeInARecord) {
   const std::map<std::string, std::string> minimal = {{"SLACK_SIGNING_SECRET", kSecret},
                                                       {"KAFKA_BROKERS", "127.0.0.1:9092"}};

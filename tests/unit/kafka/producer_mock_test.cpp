@@ -3,12 +3,15 @@
 // tests/integration/kafka.
 #include <gtest/gtest.h>
 
+#include <set>
 #include <thread>
+#include <utility>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <tracker/async/deadline.hpp>
@@ -63,6 +66,47 @@ TEST(ProducerMock, SendCompletesWithThePartitionAndOffsetTheBrokerAssigned) {
   ASSERT_FALSE(ec2);
   EXPECT_EQ(report2.partition, report.partition) << "same key, same partition";
   EXPECT_EQ(report2.offset, 1);
+}
+
+// Deliveries reported by one poll are handed over per executor in batches: whatever the mix of
+// executors (many strands, more than are grouped, and one event loop shared by many sends),
+// every send completes once, on its own executor, with its own message's report.
+TEST(ProducerMock, EachCompletionRunsOnItsOwnExecutorWhenManyAreReportedAtOnce) {
+  MockCluster cluster;
+  cluster.create_topic("events", 3);
+  Producer producer({.brokers = cluster.bootstraps(), .linger = 20ms}, tracker::log::null_logger());
+  asio::io_context io;
+  constexpr int kOnStrands = 40;
+  constexpr int kOnTheLoop = 40;
+  int completed = 0;
+  int on_the_wrong_executor = 0;
+  std::set<std::pair<std::int32_t, std::int64_t>> offsets;
+  auto check = [&](auto executor, const boost::system::error_code& ec, const DeliveryReport& r) {
+    ++completed;
+    if (!executor.running_in_this_thread()) ++on_the_wrong_executor;
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_TRUE(offsets.emplace(r.partition, r.offset).second) << "a report given twice";
+  };
+  for (int i = 0; i < kOnStrands + kOnTheLoop; ++i) {
+    tracker::kafka::OutgoingMessage message{
+        .topic = "events", .key = "T1:U" + std::to_string(i), .value = "{}"};
+    if (i < kOnStrands) {
+      auto strand = asio::make_strand(io);
+      producer.async_send(std::move(message),
+                          asio::bind_executor(strand, [&, strand](auto ec, DeliveryReport r) {
+                            check(strand, ec, r);
+                          }));
+    } else {
+      auto loop = io.get_executor();
+      producer.async_send(std::move(message), asio::bind_executor(loop, [&, loop](auto ec, auto r) {
+                            check(loop, ec, r);
+                          }));
+    }
+  }
+  io.run_for(10s);
+  EXPECT_EQ(completed, kOnStrands + kOnTheLoop);
+  EXPECT_EQ(on_the_wrong_executor, 0);
+  EXPECT_EQ(offsets.size(), static_cast<std::size_t>(kOnStrands + kOnTheLoop));
 }
 
 TEST(ProducerMock, FullLocalQueueIsRefusedAtOnceWithItsOwnError) {

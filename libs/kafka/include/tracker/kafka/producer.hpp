@@ -9,10 +9,11 @@
 //   if (ec == kafka::Failure::broker_unreachable) ...  // not acknowledged within message_timeout
 //
 // Threads: librdkafka's own threads do the I/O; one poller thread owned by the Producer serves
-// delivery reports and posts each completion to the awaiting handler's executor, so the handler
-// runs where it was started. A send that is cancelled (for example by a deadline raced with `||`)
-// completes at once with operation_aborted; the message itself may still be delivered later,
-// which at-least-once consumers absorb with idempotent writes.
+// delivery reports and posts the completions to the awaiting handlers' executors, so each handler
+// runs where it was started. The completions of one poll that share an executor (an event loop
+// serving many connections) go in one post. A send that is cancelled (for example by a deadline
+// raced with `||`) completes at once with operation_aborted; the message itself may still be
+// delivered later, which at-least-once consumers absorb with idempotent writes.
 #include <atomic>
 #include <chrono>
 #include <cstdint>

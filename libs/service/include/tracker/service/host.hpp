@@ -43,6 +43,7 @@
 #include <nlohmann/json.hpp>
 
 #include <tracker/async/event.hpp>
+#include <tracker/async/event_loops.hpp>
 #include <tracker/config/env.hpp>
 #include <tracker/config/secret.hpp>
 #include <tracker/http/client.hpp>
@@ -113,6 +114,10 @@ class Host {
   [[nodiscard]] log::Logger& logger() noexcept { return logger_; }
   [[nodiscard]] prometheus::Registry& registry() noexcept { return *registry_; }
   [[nodiscard]] asio::any_io_executor executor() { return io_.get_executor(); }
+  // Single-threaded event loops for the component's connections (TRACKER_IO_THREADS of them,
+  // made on the first call): see async::EventLoops and http::Server. They outlive the clients,
+  // so a producer's last delivery reports still find the loop they were awaited on.
+  [[nodiscard]] std::vector<asio::any_io_executor> event_loops();
   // The service's pool; throws std::logic_error for a service without a database.
   [[nodiscard]] pg::Pool& pool();
   // Threads for calls that block (librdkafka's close and flush).
@@ -168,7 +173,8 @@ class Host {
   std::string name_;
   Settings settings_;
   log::Logger logger_;
-  asio::io_context io_;
+  asio::io_context io_{1};
+  std::unique_ptr<async::EventLoops> loops_;
   asio::thread_pool blocking_{1};
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<pg::Pool> pool_;

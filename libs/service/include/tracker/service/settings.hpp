@@ -29,7 +29,9 @@ struct Settings {
   std::uint16_t ops_port = 0;                        // TRACKER_OPS_PORT
   std::chrono::milliseconds shutdown_grace{10'000};  // TRACKER_SHUTDOWN_GRACE
   log::Level log_level = log::Level::info;           // TRACKER_LOG_LEVEL
-  int io_threads = 1;  // threads running the event loop (ingest: TRACKER_IO_THREADS)
+  // Host::event_loops(), a thread each, for the component's connections (ingest:
+  // TRACKER_IO_THREADS); the host's own loop (ops port, signals, shutdown) has one thread.
+  int io_threads = 1;
 };
 
 // Each service's defaults for the common variables.

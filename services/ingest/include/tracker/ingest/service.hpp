@@ -10,6 +10,7 @@
 // and throws config::ConfigError when it cannot.
 #include <chrono>
 #include <cstdint>
+#include <vector>
 
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
@@ -31,12 +32,15 @@ namespace tracker::ingest {
 
 class Service {
  public:
-  Service(boost::asio::any_io_executor executor, kafka::Producer& producer,
-          const Settings& settings, prometheus::Registry& registry, log::Logger& logger);
+  // `executor`: the accept loop, the shutdown and the memory trim; `loops`: single-threaded
+  // event loops (async::EventLoops) that serve the connections, which must outlive `producer`.
+  Service(boost::asio::any_io_executor executor, std::vector<boost::asio::any_io_executor> loops,
+          kafka::Producer& producer, const Settings& settings, prometheus::Registry& registry,
+          log::Logger& logger);
 
   void listen();
   boost::asio::awaitable<bool> run();
-  // Thread-safe: the io_context runs on TRACKER_IO_THREADS threads.
+  // Thread-safe.
   void stop(std::chrono::milliseconds grace);
   [[nodiscard]] bool ready() const { return publisher_.ready(); }
   [[nodiscard]] std::uint16_t port() const noexcept { return server_.port(); }

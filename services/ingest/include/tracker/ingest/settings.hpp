@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include <tracker/config/env.hpp>
 #include <tracker/log/logger.hpp>
@@ -11,7 +12,7 @@ namespace tracker::ingest {
 
 struct Settings {
   // KAFKA_BROKERS, TRACKER_OPS_* (127.0.0.1:9464), TRACKER_SHUTDOWN_GRACE, TRACKER_LOG_LEVEL,
-  // TRACKER_IO_THREADS (1); no database
+  // TRACKER_IO_THREADS (default_io_threads()); no database
   service::Settings common;
   config::Secret signing_secret;           // SLACK_SIGNING_SECRET
   config::Secret previous_signing_secret;  // SLACK_SIGNING_SECRET_PREVIOUS (rotation), optional
@@ -36,6 +37,14 @@ struct Settings {
   // TRACKER_PRODUCER_COMPRESSION: none, lz4, snappy, zstd or gzip.
   std::string producer_compression = "none";
 };
+
+// TRACKER_IO_THREADS's default: an event loop per core the process may use. That is the CPUs
+// it may run on (sched_getaffinity), or fewer under a cgroup v2 CPU limit (/sys/fs/cgroup/
+// cpu.max, which a container's CPU limit sets; a part of a core counts as one); 1 to 64.
+int default_io_threads();
+// The same from its inputs: `cpus` the process may run on, and the text of cpu.max ("max
+// 100000", "150000 100000"; anything else: no limit).
+int cores_allowed(int cpus, std::string_view cpu_max);
 
 // Reads every setting; throws config::ConfigError naming each bad variable.
 Settings load_settings(config::Env& env);

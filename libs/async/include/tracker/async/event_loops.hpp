@@ -1,0 +1,73 @@
+#pragma once
+// Event loops with one thread each: an io_context per thread, made for one thread (concurrency
+// hint 1), so that what runs on a loop needs no strand. A server spreads its connections over
+// them (http::Server), and each connection's handlers, timers and completions then stay on the
+// thread that serves it.
+//
+//   async::EventLoops loops(2);
+//   http::Server server(acceptor_executor, loops.executors(), ...);
+//   ...
+//   loops.stop();  // the threads end; the io_contexts stay until the object is destroyed
+//
+// Posting to a stopped loop is allowed: the handler is destroyed with the loop, never run. So an
+// object that may still post (a Kafka producer's delivery reports) must be destroyed first, or
+// the loops made to outlive it.
+#include <cstddef>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+namespace tracker::async {
+
+class EventLoops {
+ public:
+  // Starts `count` threads (at least one), each running its own io_context until stop().
+  explicit EventLoops(std::size_t count) {
+    if (count == 0) count = 1;
+    loops_.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) {
+      auto loop = std::make_unique<Loop>();
+      Loop& ref = *loop;
+      loop->thread = std::jthread([&ref] { ref.io.run(); });
+      loops_.push_back(std::move(loop));
+    }
+  }
+  ~EventLoops() { stop(); }
+  EventLoops(const EventLoops&) = delete;
+  EventLoops& operator=(const EventLoops&) = delete;
+
+  [[nodiscard]] std::size_t size() const noexcept { return loops_.size(); }
+  [[nodiscard]] std::vector<boost::asio::any_io_executor> executors() const {
+    std::vector<boost::asio::any_io_executor> out;
+    out.reserve(loops_.size());
+    for (const auto& loop : loops_) out.emplace_back(loop->io.get_executor());
+    return out;
+  }
+
+  // Ends every loop's thread: what is queued and not yet run stays queued, and is destroyed with
+  // the loops. Idempotent; not from one of the loops' own threads.
+  void stop() {
+    for (auto& loop : loops_) {
+      loop->work.reset();
+      loop->io.stop();
+    }
+    for (auto& loop : loops_) {
+      if (loop->thread.joinable()) loop->thread.join();
+    }
+  }
+
+ private:
+  struct Loop {
+    boost::asio::io_context io{1};
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{
+        io.get_executor()};
+    std::jthread thread;
+  };
+  std::vector<std::unique_ptr<Loop>> loops_;
+};
+
+}  // namespace tracker::async
