@@ -104,6 +104,25 @@ def wait_listening(server: Server, timeout_s: float = 30) -> None:
     raise SystemExit(f"ingest-bench: {server.name} not listening on {server.port}")
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """utime + stime of a process so far (nan when it cannot be read)."""
+    if pid is None:
+        return float("nan")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def broker_pid() -> int | None:
+    """The local stack's Kafka broker (it may have been restarted since the last run)."""
+    try:
+        return int((ROOT / ".local/kafka/kafka.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def stack(*args: str) -> str:
     return subprocess.run(["bash", str(ROOT / "deploy/local/stack.sh"), *args], check=True,
                           capture_output=True, text=True).stdout
@@ -211,10 +230,18 @@ def main() -> int:
                 for server in servers:
                     out = work / f"{server.name}-{shape.connections}-{shape.rate}-{round_number}.json"
                     say(f"{shape.name}, round {round_number}: {server.name}")
+                    broker = broker_pid()
+                    server_cpu, broker_cpu = cpu_seconds(server.process.pid), cpu_seconds(broker)
                     subprocess.run([str(load), "--target", f"127.0.0.1:{server.port}", *shape.args(),
                                     "--label", server.name, "--json", str(out)],
                                    env=env, check=True, capture_output=True, timeout=240)
-                    server.runs.setdefault(shape.name, []).append(json.loads(out.read_text()))
+                    run = json.loads(out.read_text())
+                    # CPU time per request of the server and of the broker over the run.
+                    count = run.get("requests") or 1
+                    run["server_cpu_us"] = \
+                        (cpu_seconds(server.process.pid) - server_cpu) / count * 1e6
+                    run["broker_cpu_us"] = (cpu_seconds(broker) - broker_cpu) / count * 1e6
+                    server.runs.setdefault(shape.name, []).append(run)
                     server.rss_after[shape.name] = server.rss_mib()
                     time.sleep(3)  # the broker's and the kernel's queues settle
                     server.rss_settled[shape.name] = server.rss_mib()
@@ -268,7 +295,7 @@ def report(args, shapes: list[Shape], servers: list[Server], go_version: str, co
              f"{args.rounds} times in alternation; a cell shows the range over the rounds.", "",
              "```sh", command, "```", "",
              f"Contenders: hello-server (1 thread); {', '.join(s.name for s in ingests)} (ingest "
-             f"with that many io threads, acks=all, publish deadline 2 s"
+             f"with that many event loops, acks=all, publish deadline 2 s"
              f"{'; ' + ', '.join(args.ingest_env) if args.ingest_env else ''}); go-peer "
              f"(loadtest/peers/go-ingest, {go_version}, franz-go ProduceSync, acks=all, idempotent, "
              f"linger {args.go_linger}, {args.go_compression}). ingest and go-peer write to topics "
@@ -298,6 +325,7 @@ def report(args, shapes: list[Shape], servers: list[Server], go_version: str, co
                 f"{server.rss_settled.get(shape.name, float('nan')):.0f} |")
     lines += ["", "Peak RSS over the whole benchmark (VmHWM): " +
               ", ".join(f"{s.name} {s.rss_peak:.0f} MiB" for s in servers) + "."]
+    lines += cpu_per_request(shapes, servers)
     if len(shapes) == len(SHAPES) and hello:
         lines += targets(shapes, ingests, go, hello)
     lines += every_run(shapes, servers)
@@ -347,6 +375,26 @@ def targets(shapes: list[Shape], ingests: list[Server], go: Server, hello: Serve
     lines.append(f"| RSS ≤ 64 MiB after the 5,000-connection run | the largest ingest: {rss:.0f} "
                  f"MiB at its end, {settled:.0f} MiB 3 s later | "
                  f"{'yes' if rss <= 64 else ('3 s later' if settled <= 64 else 'no')} |")
+    return lines
+
+
+def cpu_per_request(shapes: list[Shape], servers: list[Server]) -> list[str]:
+    """Where the machine's CPU went per request: the server, the broker, the load client."""
+    lines = ["", "## CPU per request", "",
+             "CPU time (user + system, from /proc) over each run divided by its requests, in µs; "
+             "the range over the rounds. The broker's is the Kafka broker's whole process "
+             "(hello writes nothing to it). The three share the machine's 2 cores, so at "
+             "saturation their sum sets the rate.", "",
+             "| load | contender | server µs | broker µs | client µs |", "|---|---|---:|---:|---:|"]
+    for shape in shapes:
+        for server in servers:
+            runs = server.runs.get(shape.name, [])
+            client = [(r["client"]["cpu_user_s"] + r["client"]["cpu_system_s"]) /
+                      (r.get("requests") or 1) * 1e6 for r in runs if isinstance(r.get("client"), dict)]
+            lines.append(f"| {shape.name} | {server.name} | "
+                         f"{span([r.get('server_cpu_us', float('nan')) for r in runs])} | "
+                         f"{span([r.get('broker_cpu_us', float('nan')) for r in runs])} | "
+                         f"{span(client)} |")
     return lines
 
 

@@ -132,14 +132,14 @@ const prometheus::Histogram::BucketBoundaries& latency_buckets() {
 
 }  // namespace
 
-// Shared by the accept loop, every connection coroutine and the Server object. The acceptor
-// lives on its own strand; `connections` is guarded by `mutex`; counters are atomics.
+// Shared by the accept loops, every connection coroutine and the Server object. Each acceptor
+// lives on its own strand or loop; `connections` is guarded by `mutex`, the reserve descriptor
+// by `reserve_mutex`; counters are atomics.
 struct Server::State {
   State(asio::any_io_executor ex, std::vector<asio::any_io_executor> event_loops,
         ServerOptions opts, Handler h, prometheus::Registry& registry, log::Logger& log)
       : executor(ex),
         loops(std::move(event_loops)),
-        acceptor(asio::make_strand(ex)),
         options(std::move(opts)),
         handler(std::move(h)),
         logger(log),
@@ -164,11 +164,13 @@ struct Server::State {
   }
 
   asio::any_io_executor executor;
-  // Single-threaded event loops that serve the connections in turn; empty: each connection has
-  // a strand of `executor`.
+  // Single-threaded event loops, each accepting and serving its own connections; empty: each
+  // connection has a strand of `executor`.
   std::vector<asio::any_io_executor> loops;
-  std::size_t next_loop = 0;  // on the acceptor's strand
-  tcp::acceptor acceptor;
+  // One per loop (sharing the port with SO_REUSEPORT), or one on a strand of `executor`, made by
+  // start(). Each is owned by its accept loop's coroutine, so that it goes with its event loop
+  // if the loop's io_context is destroyed first.
+  std::vector<std::weak_ptr<tcp::acceptor>> acceptors;
   ServerOptions options;
   Handler handler;
   log::Logger& logger;
@@ -182,7 +184,8 @@ struct Server::State {
   prometheus::Counter& evicted;
 
   // A descriptor held in reserve: given up to accept (and refuse) a connection when the process
-  // has no other. Touched only on the acceptor's strand, and by the destructor.
+  // has no other. Guarded by reserve_mutex (the acceptors of several loops share it).
+  std::mutex reserve_mutex;
   int reserve_fd = -1;
   Clock::time_point last_descriptor_warning{};
 
@@ -200,31 +203,9 @@ struct Server::State {
 
   void reject(const char* reason) { rejected.Add({{"reason", reason}}).Increment(); }
 
-  // Where the next connection runs (called on the acceptor's strand).
-  asio::any_io_executor connection_executor() {
-    if (loops.empty()) return asio::make_strand(executor);
-    next_loop = (next_loop + 1) % loops.size();
-    return loops[next_loop];
-  }
-
-  // Where the socket of a pending asynchronous accept is made: with event loops, on the
-  // acceptor's executor, moved to its loop once accepted (move_to_loop). A pending accept holding
-  // a socket of a loop would outlive that loop if the loop's io_context went first.
-  asio::any_io_executor accept_executor() {
-    return loops.empty() ? connection_executor() : acceptor.get_executor();
-  }
-
-  // The accepted connection, now on the next event loop (closed on failure).
-  tcp::socket move_to_loop(tcp::socket socket) {
-    beast::error_code ec;
-    const auto protocol = socket.local_endpoint(ec).protocol();
-    tcp::socket moved(connection_executor());
-    if (ec) return moved;
-    const int fd = socket.release(ec);
-    if (ec) return moved;
-    moved.assign(protocol, fd, ec);
-    if (ec) ::close(fd);
-    return moved;
+  // Where a connection taken by `acceptor` runs: a strand of its own, or the acceptor's loop.
+  asio::any_io_executor connection_executor(tcp::acceptor& acceptor) {
+    return loops.empty() ? asio::make_strand(executor) : acceptor.get_executor();
   }
 
   // Closes the connection that has waited longest without a request (else the one that has
@@ -279,6 +260,22 @@ struct Server::State {
 namespace {
 
 using State = Server::State;
+
+// Closes every acceptor on its own executor.
+void close_acceptors(const std::shared_ptr<State>& state) {
+  for (const auto& weak : state->acceptors) {
+    if (auto acceptor = weak.lock()) {
+      asio::post(acceptor->get_executor(), [acceptor] {
+        beast::error_code ignored;
+        acceptor->close(ignored);
+      });
+    }
+  }
+}
+
+// SO_REUSEPORT, which Asio has no name for: the loops' acceptors share one port, and the kernel
+// spreads new connections over them.
+using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
 // What a refused client may still send after its answer that is read and dropped (a lingering
 // close), and for how long at most.
@@ -517,12 +514,14 @@ asio::awaitable<void> refuse(std::shared_ptr<State> state, tcp::socket socket) {
 // Out of descriptors: give up the reserve, take the waiting connection, answer it 503 at once
 // (a short write that fits the socket's buffer), close it and take the reserve back. Without
 // this the connection would wait in the backlog until its client gave up.
-bool refuse_without_descriptors(State& state) {
+bool refuse_without_descriptors(State& state, tcp::acceptor& acceptor) {
+  std::lock_guard lock(state.reserve_mutex);
+  if (state.reserve_fd < 0) return false;
   ::close(state.reserve_fd);
   state.reserve_fd = -1;
   beast::error_code ec;
   // The acceptor is non-blocking (accept_loop): no waiting here either.
-  tcp::socket socket = state.acceptor.accept(ec);
+  tcp::socket socket = acceptor.accept(ec);
   beast::error_code ignored;
   if (!ec) {
     state.refused.Increment();
@@ -544,12 +543,16 @@ bool refuse_without_descriptors(State& state) {
 // server is stopping.
 bool take(const std::shared_ptr<State>& state, tcp::socket socket) {
   const std::size_t max = state->options.max_connections;
-  if (state->open.load() >= max) {
+  // Counted before anything else: the acceptors of several loops take connections at once, and
+  // only one of them may take the last place.
+  const std::size_t before = state->open.fetch_add(1);
+  if (before >= max) {
     // Eviction makes room, but the closing connections take a moment to go: a few more than
     // max may be open meanwhile, never many.
-    const bool made_room = state->options.evict_idle_when_full &&
-                           state->open.load() < max + max / 4 + 1 && state->evict_one();
+    const bool made_room =
+        state->options.evict_idle_when_full && before < max + max / 4 + 1 && state->evict_one();
     if (!made_room) {
+      --state->open;
       state->refused.Increment();
       auto executor = socket.get_executor();
       asio::co_spawn(executor, refuse(state, std::move(socket)), asio::detached);
@@ -563,10 +566,12 @@ bool take(const std::shared_ptr<State>& state, tcp::socket socket) {
     // Under the mutex that shutdown's sweep takes: either the sweep sees this connection or
     // this sees that the server is stopping.
     std::lock_guard lock(state->mutex);
-    if (state->stopping) return false;
+    if (state->stopping) {
+      --state->open;
+      return false;
+    }
     state->connections.insert(connection);
   }
-  ++state->open;
   state->open_gauge.Increment();
   asio::co_spawn(connection->stream.get_executor(), serve(state, connection), asio::detached);
   return true;
@@ -575,33 +580,44 @@ bool take(const std::shared_ptr<State>& state, tcp::socket socket) {
 // Connections taken per wakeup of the accept loop beyond the one it waited for.
 constexpr int kAcceptBurst = 256;
 
-asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
+asio::awaitable<void> accept_loop(std::shared_ptr<State> state,
+                                  std::shared_ptr<tcp::acceptor> owned) {
+  tcp::acceptor& acceptor = *owned;
   asio::steady_timer backoff(co_await asio::this_coro::executor);
   // Non-blocking: after each wakeup the loop takes whatever else is waiting in the listen queue
   // at once. One accept per wakeup would let every other ready handler run between two accepts,
   // and the last of a burst of thousands of connections would wait seconds for its first read.
   beast::error_code ignored;
-  state->acceptor.non_blocking(true, ignored);
+  acceptor.non_blocking(true, ignored);
   // An aborted connection is reported rather than waited past: Asio's synchronous accept would
   // otherwise poll, ignoring non_blocking, until the next connection came.
-  state->acceptor.set_option(asio::socket_base::enable_connection_aborted(true), ignored);
+  acceptor.set_option(asio::socket_base::enable_connection_aborted(true), ignored);
   for (;;) {
-    auto [ec, socket] = co_await state->acceptor.async_accept(state->accept_executor(),
-                                                              asio::as_tuple(asio::use_awaitable));
+    auto [ec, socket] = co_await acceptor.async_accept(state->connection_executor(acceptor),
+                                                       asio::as_tuple(asio::use_awaitable));
     if (state->stopping || ec == asio::error::operation_aborted) break;
-    if (state->reserve_fd < 0) state->reserve_fd = open_reserve_descriptor();
+    bool have_reserve = false;
+    bool warn = false;
+    {
+      std::lock_guard lock(state->reserve_mutex);
+      if (state->reserve_fd < 0) state->reserve_fd = open_reserve_descriptor();
+      have_reserve = state->reserve_fd >= 0;
+      const auto now = Clock::now();
+      if (ec && now - state->last_descriptor_warning >= std::chrono::seconds{1}) {
+        state->last_descriptor_warning = now;
+        warn = true;
+      }
+    }
     if (ec == asio::error::connection_aborted) continue;  // the client gave up first
     if (ec) {
       const bool no_descriptors = out_of_descriptors(ec);
-      const auto now = Clock::now();
-      if (now - state->last_descriptor_warning >= std::chrono::seconds{1}) {
-        state->last_descriptor_warning = now;
+      if (warn) {
         state->logger.warn("http_accept_failed",
                            {{"error", ec.message()},
                             {"open_connections", state->open.load()},
-                            {"answered_503", no_descriptors && state->reserve_fd >= 0}});
+                            {"answered_503", no_descriptors && have_reserve}});
       }
-      if (no_descriptors && state->reserve_fd >= 0 && refuse_without_descriptors(*state)) {
+      if (no_descriptors && have_reserve && refuse_without_descriptors(*state, acceptor)) {
         continue;
       }
       // Give the process a moment instead of spinning on accept.
@@ -609,16 +625,12 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
       co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }
-    if (!state->loops.empty()) {
-      socket = state->move_to_loop(std::move(socket));
-      if (!socket.is_open()) continue;  // the client is gone already
-    }
     if (!take(state, std::move(socket))) break;
     bool stopped = false;
     for (int i = 0; i < kAcceptBurst && !stopped; ++i) {
-      tcp::socket next(state->connection_executor());
+      tcp::socket next(state->connection_executor(acceptor));
       beast::error_code accept_ec;
-      state->acceptor.accept(next, accept_ec);
+      acceptor.accept(next, accept_ec);
       // would_block: the queue is empty; any other failure is met by the next async_accept.
       if (accept_ec) break;
       stopped = !take(state, std::move(next));
@@ -634,42 +646,65 @@ Server::Server(asio::any_io_executor executor, ServerOptions options, Handler ha
     : state_(std::make_shared<State>(std::move(executor), std::vector<asio::any_io_executor>{},
                                      std::move(options), std::move(handler), registry, logger)) {}
 
-Server::Server(asio::any_io_executor acceptor_executor, std::vector<asio::any_io_executor> loops,
-               ServerOptions options, Handler handler, prometheus::Registry& registry,
-               log::Logger& logger)
-    : state_(std::make_shared<State>(std::move(acceptor_executor), std::move(loops),
-                                     std::move(options), std::move(handler), registry, logger)) {
-  if (state_->loops.empty()) throw std::invalid_argument("http::Server: no event loops given");
+Server::Server(std::vector<asio::any_io_executor> loops, ServerOptions options, Handler handler,
+               prometheus::Registry& registry, log::Logger& logger) {
+  if (loops.empty()) throw std::invalid_argument("http::Server: no event loops given");
+  auto first = loops.front();
+  state_ = std::make_shared<State>(std::move(first), std::move(loops), std::move(options),
+                                   std::move(handler), registry, logger);
 }
 
 Server::~Server() {
   state_->stopping = true;
-  asio::post(state_->acceptor.get_executor(), [state = state_] {
-    beast::error_code ignored;
-    state->acceptor.close(ignored);
-  });
+  close_acceptors(state_);
   state_->for_each_connection([](Connection& c) { c.stream.close(); });
 }
 
 void Server::start() {
-  const tcp::endpoint at{asio::ip::make_address(state_->options.address), state_->options.port};
-  state_->acceptor.open(at.protocol());
-  state_->acceptor.set_option(asio::socket_base::reuse_address(true));
-  state_->acceptor.bind(at);
-  state_->acceptor.listen(asio::socket_base::max_listen_connections);
-  port_ = state_->acceptor.local_endpoint().port();
-  if (state_->reserve_fd < 0) state_->reserve_fd = open_reserve_descriptor();
-  state_->logger.info("http_listening", {{"address", state_->options.address}, {"port", port_}});
-  asio::co_spawn(state_->acceptor.get_executor(), accept_loop(state_), asio::detached);
+  tcp::endpoint at{asio::ip::make_address(state_->options.address), state_->options.port};
+  std::vector<std::shared_ptr<tcp::acceptor>> acceptors;
+  if (state_->loops.empty()) {
+    acceptors.push_back(std::make_shared<tcp::acceptor>(asio::make_strand(state_->executor)));
+  } else {
+    for (const auto& loop : state_->loops)
+      acceptors.push_back(std::make_shared<tcp::acceptor>(loop));
+  }
+  const bool shared = acceptors.size() > 1;
+  if (shared && at.port() != 0) {
+    // A port another process listens on is refused here, as it would be without SO_REUSEPORT:
+    // a socket bound without it cannot join that listener (it throws, address in use).
+    tcp::acceptor probe(state_->executor);
+    probe.open(at.protocol());
+    probe.set_option(asio::socket_base::reuse_address(true));
+    probe.bind(at);
+  }
+  for (auto& acceptor : acceptors) {
+    acceptor->open(at.protocol());
+    acceptor->set_option(asio::socket_base::reuse_address(true));
+    if (shared) acceptor->set_option(reuse_port(true));
+    acceptor->bind(at);
+    acceptor->listen(asio::socket_base::max_listen_connections);
+    at.port(acceptor->local_endpoint().port());  // port 0: the others take the one chosen
+  }
+  port_ = at.port();
+  {
+    std::lock_guard lock(state_->reserve_mutex);
+    if (state_->reserve_fd < 0) state_->reserve_fd = open_reserve_descriptor();
+  }
+  state_->logger.info(
+      "http_listening",
+      {{"address", state_->options.address}, {"port", port_}, {"acceptors", acceptors.size()}});
+  for (auto& acceptor : acceptors) {
+    state_->acceptors.push_back(acceptor);
+    auto executor = acceptor->get_executor();
+    asio::co_spawn(executor, accept_loop(state_, std::move(acceptor)), asio::detached);
+  }
 }
 
 asio::awaitable<std::size_t> Server::shutdown(std::chrono::milliseconds grace) {
   auto state = state_;
   state->stopping = true;
-  asio::post(state->acceptor.get_executor(), [state] {
-    beast::error_code ignored;
-    state->acceptor.close(ignored);
-  });
+  close_acceptors(state);
   // Idle connections go now; busy ones close themselves after answering (Connection: close).
   state->for_each_connection([](Connection& c) {
     if (c.phase.load() == Phase::idle) c.stream.cancel();

@@ -1,5 +1,7 @@
 #include <tracker/kafka/producer.hpp>
 
+#include <pthread.h>
+
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -263,6 +265,7 @@ Producer::Producer(ProducerOptions options, log::Logger& logger)
       wait = deadlines_->expire(std::chrono::milliseconds{100});
     }
   });
+  ::pthread_setname_np(poller_.native_handle(), "kafka-poller");
   for (const std::string& topic : options_.topics) {
     topic_handles_.push_back(rd_kafka_topic_new(client_.get(), topic.c_str(), nullptr));
   }

@@ -47,7 +47,7 @@ Service::Service(asio::any_io_executor executor, std::vector<asio::any_io_execut
                publisher_, settings.topic, registry, logger, {}, kafka::kMaxRecordBytes,
                settings.command_topic),
       server_(
-          executor, std::move(loops),
+          std::move(loops),
           {.address = settings.address,
            .port = settings.port,
            .max_connections = settings.max_connections,

@@ -186,9 +186,9 @@ std::map<std::string, int> occurrences(const std::vector<nlohmann::json>& messag
   return out;
 }
 
-// ingest as it runs: the acceptor on the test's io_context, the connections on two
-// single-threaded event loops (the threading of the service; under the sanitizer build, each
-// test also checks it for races).
+// ingest as it runs: the connections accepted and served on two single-threaded event loops
+// (the threading of the service; under the sanitizer build, each test also checks it for
+// races).
 struct IngestInProcess : ::testing::Test {
   tracker::testing::ScratchTopic topic{3};
   asio::io_context io;
@@ -206,8 +206,7 @@ struct IngestInProcess : ::testing::Test {
   tracker::ingest::IngestHandler handler{
       tracker::slack::SignatureVerifier(tracker::config::Secret(kSecret)), publisher, topic.name(),
       registry, tracker::log::null_logger()};
-  tracker::http::Server server{io.get_executor(),
-                               loops.executors(),
+  tracker::http::Server server{loops.executors(),
                                {.address = "127.0.0.1", .port = 0},
                                [this](tracker::http::Request& r) { return handler.handle(r); },
                                registry,

@@ -1,7 +1,6 @@
 // tracker::http::Server over loopback: limits, timeouts, the connection cap and shutdown. Every
 // test runs twice: with a strand per connection on the test's io_context, and with the
-// connections spread over two single-threaded event loops (async::EventLoops) while the
-// acceptor stays on the test's io_context.
+// connections accepted and served on two single-threaded event loops (async::EventLoops).
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -58,9 +57,10 @@ struct HttpServer : ::testing::TestWithParam<Threads> {
   std::chrono::milliseconds handler_delay{0};
   std::unique_ptr<tracker::http::Server> server;
 
-  void start(tracker::http::ServerOptions options) {
+  // On 127.0.0.1, at any free port unless `port` is given.
+  void start(tracker::http::ServerOptions options, std::uint16_t port = 0) {
     options.address = "127.0.0.1";
-    options.port = 0;
+    options.port = port;
     tracker::http::Handler handler =
         [this](tracker::http::Request& request) -> asio::awaitable<tracker::http::Response> {
       ++handled;
@@ -77,9 +77,8 @@ struct HttpServer : ::testing::TestWithParam<Threads> {
     };
     if (GetParam() == Threads::loops) {
       loops.emplace(2);
-      server = std::make_unique<tracker::http::Server>(io.get_executor(), loops->executors(),
-                                                       options, std::move(handler), registry,
-                                                       tracker::log::null_logger());
+      server = std::make_unique<tracker::http::Server>(
+          loops->executors(), options, std::move(handler), registry, tracker::log::null_logger());
     } else {
       server = std::make_unique<tracker::http::Server>(
           io.get_executor(), options, std::move(handler), registry, tracker::log::null_logger());
@@ -136,18 +135,18 @@ TEST_P(HttpServer, KeepAliveServesSeveralRequestsOnOneConnection) {
   EXPECT_EQ(handled.load(), 3);
 }
 
-// With event loops, the connections are handed to the loops in turn, and a handler never runs
-// on the acceptor's thread (here the test's); with strands, everything runs on the test's thread.
-TEST_P(HttpServer, ConnectionsAreServedOnTheLoopsInTurn) {
+// With event loops, the kernel spreads the connections over the loops' acceptors and a handler
+// never runs on the test's thread; with strands, everything runs on the test's thread.
+TEST_P(HttpServer, ConnectionsAreServedOnTheLoops) {
   start({});
   run(io, [&]() -> asio::awaitable<void> {
     std::vector<tcp::socket> sockets;
-    for (int i = 0; i < 4; ++i) sockets.push_back(co_await connect());
+    for (int i = 0; i < 16; ++i) sockets.push_back(co_await connect());
     for (auto& socket : sockets) {
       for (int i = 0; i < 2; ++i) EXPECT_EQ(co_await exchange(socket, kGet), 200U);
     }
   }());
-  EXPECT_EQ(handled.load(), 8);
+  EXPECT_EQ(handled.load(), 32);
   std::lock_guard lock(threads_mutex);
   if (GetParam() == Threads::loops) {
     EXPECT_EQ(handler_threads.size(), 2U);
@@ -155,6 +154,28 @@ TEST_P(HttpServer, ConnectionsAreServedOnTheLoopsInTurn) {
   } else {
     EXPECT_EQ(handler_threads, std::set<std::thread::id>{std::this_thread::get_id()});
   }
+}
+
+// A port something else listens on is refused at start, even with the loops' acceptors sharing
+// their port among themselves (SO_REUSEPORT): by a plain listener and by another such server.
+TEST_P(HttpServer, APortAlreadyTakenIsRefusedAtStart) {
+  tcp::acceptor plain(io, {asio::ip::make_address("127.0.0.1"), 0});
+  EXPECT_THROW(start({}, plain.local_endpoint().port()), boost::system::system_error);
+  plain.close();
+  start({});
+  const std::uint16_t taken = server->port();
+  tracker::async::EventLoops other_loops(2);
+  tracker::http::Server other(
+      other_loops.executors(), {.address = "127.0.0.1", .port = taken},
+      [](tracker::http::Request&) -> asio::awaitable<tracker::http::Response> {
+        co_return tracker::http::json_response(bh::status::ok, "{}");
+      },
+      registry, tracker::log::null_logger());
+  EXPECT_THROW(other.start(), boost::system::system_error);
+  run(io, [&]() -> asio::awaitable<void> {
+    auto socket = co_await connect();
+    EXPECT_EQ(co_await exchange(socket, kGet), 200U) << "the first server still serves";
+  }());
 }
 
 TEST_P(HttpServer, BodyOverTheLimitIs413WithoutReadingIt) {

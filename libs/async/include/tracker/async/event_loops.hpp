@@ -12,8 +12,11 @@
 // Posting to a stopped loop is allowed: the handler is destroyed with the loop, never run. So an
 // object that may still post (a Kafka producer's delivery reports) must be destroyed first, or
 // the loops made to outlive it.
+#include <pthread.h>
+
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -25,7 +28,8 @@ namespace tracker::async {
 
 class EventLoops {
  public:
-  // Starts `count` threads (at least one), each running its own io_context until stop().
+  // Starts `count` threads (at least one), each running its own io_context until stop(), and
+  // named "io-loop-<n>" (as top -H and perf show them).
   explicit EventLoops(std::size_t count) {
     if (count == 0) count = 1;
     loops_.reserve(count);
@@ -33,6 +37,8 @@ class EventLoops {
       auto loop = std::make_unique<Loop>();
       Loop& ref = *loop;
       loop->thread = std::jthread([&ref] { ref.io.run(); });
+      const std::string name = "io-loop-" + std::to_string(i);
+      ::pthread_setname_np(loop->thread.native_handle(), name.c_str());
       loops_.push_back(std::move(loop));
     }
   }

@@ -19,11 +19,12 @@
 // Threads, one of two ways:
 //   - one executor: run its io_context on as many threads as wanted; each connection's
 //     coroutine runs on a strand of its own, and the handler is called there;
-//   - event loops (async::EventLoops): one io_context per thread. The acceptor runs on the
-//     executor given for it, and hands each connection to the next loop in turn; the
-//     connection's reads, timers, handler and write all run on that loop's one thread, with no
-//     strand and no hop between threads. The handler's own awaits should complete there too (a
-//     Kafka delivery report is posted to the executor it was awaited on).
+//   - event loops (async::EventLoops): one io_context per thread, each with an acceptor of its
+//     own on the shared port (SO_REUSEPORT: the kernel spreads new connections over them). A
+//     connection's accept, reads, timers, handler and write all run on its loop's one thread,
+//     with no strand and no hop between threads. The handler's own awaits should complete there
+//     too (a Kafka delivery report is posted to the executor it was awaited on). A port that
+//     another process listens on is still refused at start().
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -74,11 +75,10 @@ class Server {
   // Registers tracker_http_* metrics in `registry`.
   Server(asio::any_io_executor executor, ServerOptions options, Handler handler,
          prometheus::Registry& registry, log::Logger& logger);
-  // Connections spread over `loops`, each the executor of an io_context run by one thread only
+  // Connections served on `loops`, each the executor of an io_context run by one thread only
   // (see above); throws std::invalid_argument when `loops` is empty.
-  Server(asio::any_io_executor acceptor_executor, std::vector<asio::any_io_executor> loops,
-         ServerOptions options, Handler handler, prometheus::Registry& registry,
-         log::Logger& logger);
+  Server(std::vector<asio::any_io_executor> loops, ServerOptions options, Handler handler,
+         prometheus::Registry& registry, log::Logger& logger);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

@@ -32,8 +32,8 @@ namespace tracker::ingest {
 
 class Service {
  public:
-  // `executor`: the accept loop, the shutdown and the memory trim; `loops`: single-threaded
-  // event loops (async::EventLoops) that serve the connections, which must outlive `producer`.
+  // `executor`: the shutdown and the memory trim; `loops`: single-threaded event loops
+  // (async::EventLoops) that accept and serve the connections, which must outlive `producer`.
   Service(boost::asio::any_io_executor executor, std::vector<boost::asio::any_io_executor> loops,
           kafka::Producer& producer, const Settings& settings, prometheus::Registry& registry,
           log::Logger& logger);
