@@ -387,6 +387,9 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
   prometheus::Counter* requests = nullptr;
   prometheus::Histogram* durations = nullptr;
   for (;;) {
+    // A connection answered as kept alive just before a shutdown began is closed here rather
+    // than left waiting out its idle timeout (the shutdown's cancel found it busy).
+    if (state->stopping) break;
     // Idle: wait for the first byte of the next request.
     if (buffer.size() == 0) {
       if (!connection->enter(Phase::idle)) break;
@@ -603,7 +606,8 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> state,
       if (state->reserve_fd < 0) state->reserve_fd = open_reserve_descriptor();
       have_reserve = state->reserve_fd >= 0;
       const auto now = Clock::now();
-      if (ec && now - state->last_descriptor_warning >= std::chrono::seconds{1}) {
+      if (ec && ec != asio::error::connection_aborted &&
+          now - state->last_descriptor_warning >= std::chrono::seconds{1}) {
         state->last_descriptor_warning = now;
         warn = true;
       }

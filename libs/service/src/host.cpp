@@ -45,6 +45,9 @@ Host::Host(std::string name, Settings settings)
 }
 
 Host::~Host() {
+  // No loop thread may still run the service's handlers while its objects go (run() stops the
+  // loops as it ends; this covers the ways out of it that skip that).
+  if (loops_) loops_->stop();
   // The service's objects first (they hold references to the clients and the pool), newest
   // first.
   while (!objects_.empty()) objects_.pop_back();

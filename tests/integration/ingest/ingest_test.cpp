@@ -211,6 +211,9 @@ struct IngestInProcess : ::testing::Test {
                                [this](tracker::http::Request& r) { return handler.handle(r); },
                                registry,
                                tracker::log::null_logger()};
+  // The loops' threads end before the handler, the publisher and the producer they use go.
+  ~IngestInProcess() override { loops.stop(); }
+
   IngestInProcess() {
     server.start();
     // As /readyz would: serve once the producer is connected to the cluster.

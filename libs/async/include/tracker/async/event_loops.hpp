@@ -68,6 +68,15 @@ class EventLoops {
 
  private:
   struct Loop {
+    Loop() = default;
+    Loop(const Loop&) = delete;
+    Loop& operator=(const Loop&) = delete;
+    // Also when the constructor above fails half-way: the thread is ended before it is joined.
+    ~Loop() {
+      work.reset();
+      io.stop();
+      if (thread.joinable()) thread.join();
+    }
     boost::asio::io_context io{1};
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{
         io.get_executor()};
