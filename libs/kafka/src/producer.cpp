@@ -73,6 +73,12 @@ void post_completions(std::vector<Finished> batch) {
   });
 }
 
+void post_completion(Finished finished) {
+  std::vector<Finished> alone;
+  alone.push_back(std::move(finished));
+  post_completions(std::move(alone));
+}
+
 // The delivery reports of one rd_kafka_poll() on the poller thread, grouped by the executor to
 // complete on, so that a loop serving many connections is handed its completions in one post (and
 // woken once) rather than once per message.
@@ -92,9 +98,7 @@ class DeliveryBatch {
       groups_.emplace_back().push_back(std::move(finished));
       return;
     }
-    std::vector<Finished> alone;
-    alone.push_back(std::move(finished));
-    post_completions(std::move(alone));
+    post_completion(std::move(finished));
   }
 
   void post_all() {
@@ -118,9 +122,7 @@ void finish(std::shared_ptr<PendingDelivery> op, boost::system::error_code ec,
     current_batch->add(std::move(finished));
     return;
   }
-  std::vector<Finished> alone;
-  alone.push_back(std::move(finished));
-  post_completions(std::move(alone));
+  post_completion(std::move(finished));
 }
 
 }  // namespace

@@ -233,6 +233,27 @@ struct IngestInProcess : ::testing::Test {
     }
     return status;
   }
+
+  // Checks the answers against the topic: each status is 200 or `other`; every event answered
+  // 200 is on the topic exactly once, and no event (the warm-up's included) is on it twice.
+  // Returns how many times each event is on the topic.
+  std::map<std::string, int> expect_acknowledged_once(
+      const std::map<std::string, unsigned>& statuses, unsigned other) {
+    std::size_t ok = 0;
+    for (const auto& [id, status] : statuses) {
+      EXPECT_TRUE(status == 200 || status == other) << id << ": " << status;
+      ok += status == 200 ? 1 : 0;
+    }
+    // One more than the 200s: the test's warm-up event.
+    auto counts = occurrences(read_topic(io, topic.name(), ok + 1));
+    for (const auto& [id, status] : statuses) {
+      if (status == 200) {
+        EXPECT_EQ(counts.count(id), 1U) << id << " was acknowledged and is lost";
+      }
+    }
+    for (const auto& [id, count] : counts) EXPECT_EQ(count, 1) << id;
+    return counts;
+  }
 };
 
 // Stops the broker for the test and starts it again however the test ends. A test using it is
@@ -363,10 +384,8 @@ TEST_F(IngestInProcess, ManyConnectionsAtOnceEachEventIsOnTheTopicExactlyOnce) {
           [&](const std::string& id, unsigned status) { statuses[id] = status; }),
       120s);
   ASSERT_EQ(statuses.size(), static_cast<std::size_t>(kEvents));
-  for (const auto& [id, status] : statuses) EXPECT_EQ(status, 200U) << id;
-  const auto counts = occurrences(read_topic(io, topic.name(), kEvents + 1));
+  const auto counts = expect_acknowledged_once(statuses, 200);
   EXPECT_EQ(counts.size(), kEvents + 1U);
-  for (const auto& [id, count] : counts) EXPECT_EQ(count, 1) << id;
 }
 
 // A shutdown while 64 connections keep sending: the requests in progress are answered (200, and
@@ -411,18 +430,7 @@ TEST_F(IngestInProcess, ShutdownWithRequestsInFlightAnswersThemAndLosesNone) {
   EXPECT_EQ(forced, 0U);
   EXPECT_EQ(server.open_connections(), 0U);
   EXPECT_GT(answered_while_stopping, 0) << "no request was in progress when the shutdown began";
-  std::size_t ok = 0;
-  for (const auto& [id, status] : statuses) {
-    EXPECT_TRUE(status == 200 || status == 0) << id << ": " << status;
-    ok += status == 200 ? 1 : 0;
-  }
-  const auto counts = occurrences(read_topic(io, topic.name(), ok + 1));
-  for (const auto& [id, status] : statuses) {
-    if (status == 200) {
-      EXPECT_EQ(counts.count(id), 1U) << id << " was acknowledged and is lost";
-    }
-  }
-  for (const auto& [id, count] : counts) EXPECT_EQ(count, 1) << id;
+  expect_acknowledged_once(statuses, 0);
 }
 
 // The broker stops under load from 16 connections and comes back: 200s before, 503s while it is
@@ -468,21 +476,10 @@ TEST_F(IngestInProcess, BrokerDownMidLoadGives503sThen200sAndNothingTwice) {
   EXPECT_GT(by_phase[0][200], 0) << "no event was acknowledged before the outage";
   EXPECT_GT(by_phase[1][503], 0) << "no 503 while the broker was away";
   EXPECT_GE(by_phase[2][200], 200) << "ingest did not recover after the broker came back";
-  std::size_t ok = 0;
-  for (const auto& [id, status] : statuses) {
-    EXPECT_TRUE(status == 200 || status == 503) << id << ": " << status;
-    ok += status == 200 ? 1 : 0;
-  }
   std::printf("events %zu: 200 before %d, during %d, after %d; 503 during %d, after %d\n",
               statuses.size(), by_phase[0][200], by_phase[1][200], by_phase[2][200],
               by_phase[1][503], by_phase[2][503]);
-  const auto counts = occurrences(read_topic(io, topic.name(), ok + 1));
-  for (const auto& [id, status] : statuses) {
-    if (status == 200) {
-      EXPECT_EQ(counts.count(id), 1U) << id << " was acknowledged and is lost";
-    }
-  }
-  for (const auto& [id, count] : counts) EXPECT_EQ(count, 1) << id;
+  expect_acknowledged_once(statuses, 503);
 }
 
 TEST(IngestBinary, StartsServesAndExitsZeroOnSigterm) {

@@ -1,11 +1,11 @@
 #pragma once
 // Event loops with one thread each: an io_context per thread, made for one thread (concurrency
-// hint 1), so that what runs on a loop needs no strand. A server spreads its connections over
-// them (http::Server), and each connection's handlers, timers and completions then stay on the
-// thread that serves it.
+// hint 1), so that what runs on a loop needs no strand. A server accepts and serves connections
+// on each of them (http::Server), and each connection's handlers, timers and completions then
+// stay on the thread that accepted it.
 //
 //   async::EventLoops loops(2);
-//   http::Server server(acceptor_executor, loops.executors(), ...);
+//   http::Server server(loops.executors(), ...);
 //   ...
 //   loops.stop();  // the threads end; the io_contexts stay until the object is destroyed
 //
@@ -46,7 +46,6 @@ class EventLoops {
   EventLoops(const EventLoops&) = delete;
   EventLoops& operator=(const EventLoops&) = delete;
 
-  [[nodiscard]] std::size_t size() const noexcept { return loops_.size(); }
   [[nodiscard]] std::vector<boost::asio::any_io_executor> executors() const {
     std::vector<boost::asio::any_io_executor> out;
     out.reserve(loops_.size());
@@ -57,10 +56,7 @@ class EventLoops {
   // Ends every loop's thread: what is queued and not yet run stays queued, and is destroyed with
   // the loops. Idempotent; not from one of the loops' own threads.
   void stop() {
-    for (auto& loop : loops_) {
-      loop->work.reset();
-      loop->io.stop();
-    }
+    for (auto& loop : loops_) loop->end();
     for (auto& loop : loops_) {
       if (loop->thread.joinable()) loop->thread.join();
     }
@@ -73,9 +69,13 @@ class EventLoops {
     Loop& operator=(const Loop&) = delete;
     // Also when the constructor above fails half-way: the thread is ended before it is joined.
     ~Loop() {
+      end();
+      if (thread.joinable()) thread.join();
+    }
+    // Lets run() return (it does not wait for the work still queued).
+    void end() {
       work.reset();
       io.stop();
-      if (thread.joinable()) thread.join();
     }
     boost::asio::io_context io{1};
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{
