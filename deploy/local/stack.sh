@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Local development stack of the study tracker: a single-node Kafka (KRaft,
 # broker + controller in one JVM) and a PostgreSQL 15 server, both bound to
-# 127.0.0.1 only. State lives in <project>/.local/ (git ignores it).
+# 127.0.0.1 only; with --brokers 3, a three-node Kafka cluster beside them.
+# State lives in <project>/.local/ (git ignores it), or in TRACKER_STACK_DIR.
 #
-# Usage: deploy/local/stack.sh <command>
+# Usage: deploy/local/stack.sh <command> [--brokers 1|3] [options]
 #   up              start both servers (idempotent), create missing topics,
 #                   the tracker role and the tracker / tracker_test databases
 #   down [--purge]  stop both servers; --purge also deletes their data
@@ -22,16 +23,33 @@
 #   topic-create NAME PARTITIONS   a topic of one's own (benchmarks), like the project's
 #   topic-delete NAME              and gone again
 #
+# The three-node cluster (--brokers 3; the default is TRACKER_STACK_BROKERS, else 1):
+#   up --brokers 3      PostgreSQL as `up` does, and the three nodes; creates the topics
+#                       with 3 replicas (min.insync.replicas=2), waits until all are in sync
+#   down --brokers 3 [--purge]   stop only the cluster; --purge deletes its data
+#   status --brokers 3, env --brokers 3, logs kafka --broker N
+#   kafka-kill --broker N        SIGKILL node N (1-3), returns at once
+#   kafka-stop --broker N        SIGTERM node N and wait until it is gone
+#   kafka-start --broker N       start node N again, wait until it answers and is
+#                                back in the ISR of its partitions
+#   kafka-kill|kafka-stop|kafka-start --brokers 3 --all   every node at once
+#   cluster-leader TOPIC PARTITION   the node (1-3) leading that partition
+#
 # Environment: TRACKER_KAFKA_PORT (19092), TRACKER_KAFKA_CONTROLLER_PORT
 # (19093), TRACKER_PG_PORT (15432), TRACKER_PROMETHEUS_PORT (19090),
 # TRACKER_PROMETHEUS_SCRAPE_INTERVAL (2s), TRACKER_KAFKA_HEAP_OPTS
 # ("-Xms256m -Xmx512m"), TRACKER_KAFKA_JVM_OPTS (extra broker JVM options),
-# TRACKER_PG_BIN (/usr/lib/postgresql/15/bin).
+# TRACKER_PG_BIN (/usr/lib/postgresql/15/bin), TRACKER_STACK_DIR (<project>/.local),
+# TRACKER_KAFKA_CLUSTER_PORT (19192: node N listens on it + N - 1),
+# TRACKER_KAFKA_CLUSTER_CONTROLLER_PORT (19292, likewise),
+# TRACKER_KAFKA_CLUSTER_HEAP_OPTS ("-Xms128m -Xmx384m" per node).
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 ROOT=$(cd "$SCRIPT_DIR/../.." && pwd -P)
-STATE=$ROOT/.local
+DEFAULT_STATE=$ROOT/.local
+# A second, isolated stack (fault tests) lives in a directory of its own, on ports of its own.
+STATE=$(realpath -m "${TRACKER_STACK_DIR:-$DEFAULT_STATE}")
 
 HOST=127.0.0.1
 KAFKA_PORT=${TRACKER_KAFKA_PORT:-19092}
@@ -60,6 +78,12 @@ KAFKA_PID_FILE=$KAFKA_HOME/kafka.pid
 KAFKA_CLUSTER_ID_FILE=$KAFKA_HOME/cluster-id
 KAFKA_TOPICS_SNAPSHOT=$KAFKA_HOME/topics.describe
 KAFKA_HEAP_OPTS=${TRACKER_KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}
+# The names below change when a command acts on a node of the cluster (kafka-cluster.sh).
+KAFKA_NAME=kafka
+KAFKA_PORT_VARS='TRACKER_KAFKA_PORT / TRACKER_KAFKA_CONTROLLER_PORT'
+KAFKA_BOOTSTRAP=$HOST:$KAFKA_PORT
+TOPIC_REPLICAS=1
+TOPIC_CONFIG=()
 
 PROM_HOME=$STATE/prometheus
 PROM_DATA=$PROM_HOME/data
@@ -101,12 +125,20 @@ is_root() { [[ $(id -u) -eq 0 ]]; }
 pid_alive() {
   local stat
   [[ $1 =~ ^[0-9]+$ ]] || return 1
-  { stat=$(<"/proc/$1/stat"); } 2>/dev/null || return 1
+  read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
   stat=${stat##*) }  # fields after "pid (comm) ", the first is the state
   [[ ${stat:0:1} != Z ]]
 }
 
-root_hash() { printf '%s' "$ROOT" | sha256sum | cut -c1-12; }
+# Names this stack in paths outside it: the project's path for the default stack, the state
+# directory's for a relocated one.
+root_hash() {
+  if [[ $STATE == "$DEFAULT_STATE" ]]; then
+    printf '%s' "$ROOT" | sha256sum | cut -c1-12
+  else
+    printf '%s' "$STATE" | sha256sum | cut -c1-12
+  fi
+}
 
 # True when something accepts TCP connections on 127.0.0.1:$1.
 port_open() {
@@ -146,9 +178,20 @@ ensure_kafka_jars() {
   if [[ -f $stamp && $(<"$stamp") == "$sum" ]] && compgen -G "$KAFKA_LIBS/kafka_2.13-*.jar" >/dev/null; then
     return 0
   fi
-  command -v mvn >/dev/null 2>&1 || die "mvn not found; run scripts/install-deps.sh"
   mkdir -p "$KAFKA_HOME" "$KAFKA_LOGS"
   tmp=$KAFKA_HOME/libs.new
+  # A relocated stack (TRACKER_STACK_DIR) takes the project's jars when they are current.
+  local project_libs=$DEFAULT_STATE/kafka/libs
+  if [[ $KAFKA_LIBS != "$project_libs" && -f $project_libs/.pom.sha256 &&
+    $(<"$project_libs/.pom.sha256") == "$sum" ]]; then
+    rm -rf "$tmp"
+    if cp -al "$project_libs" "$tmp" 2>/dev/null || cp -a "$project_libs" "$tmp"; then
+      rm -rf "$KAFKA_LIBS"
+      mv "$tmp" "$KAFKA_LIBS"
+      return 0
+    fi
+  fi
+  command -v mvn >/dev/null 2>&1 || die "mvn not found; run scripts/install-deps.sh"
   mvn_log=$KAFKA_LOGS/mvn.log
   rm -rf "$tmp"
   log "resolving Kafka jars with Maven (first run only)"
@@ -173,12 +216,12 @@ kafka_tool() {
 
 topic_command() {
   kafka_tool org.apache.kafka.tools.TopicCommand \
-    --bootstrap-server "$HOST:$KAFKA_PORT" --command-config "$KAFKA_ADMIN_PROPS" "$@"
+    --bootstrap-server "$KAFKA_BOOTSTRAP" --command-config "$KAFKA_ADMIN_PROPS" "$@"
 }
 
 config_command() {
   kafka_tool kafka.admin.ConfigCommand \
-    --bootstrap-server "$HOST:$KAFKA_PORT" --command-config "$KAFKA_ADMIN_PROPS" "$@"
+    --bootstrap-server "$KAFKA_BOOTSTRAP" --command-config "$KAFKA_ADMIN_PROPS" "$@"
 }
 
 # Renders server.properties from the template. A running broker keeps the
@@ -315,7 +358,7 @@ launch_kafka() {
   local port pid_tmp=$KAFKA_PID_FILE.new pid='' i
   for port in "$KAFKA_PORT" "$CONTROLLER_PORT"; do
     if port_open "$port"; then
-      die "kafka: port $HOST:$port is already in use by another process ($(port_owner "$port")); stop it or set TRACKER_KAFKA_PORT / TRACKER_KAFKA_CONTROLLER_PORT"
+      die "$KAFKA_NAME: port $HOST:$port is already in use by another process ($(port_owner "$port")); stop it or set $KAFKA_PORT_VARS"
     fi
   done
   format_kafka_storage
@@ -343,12 +386,12 @@ launch_kafka() {
   # shellcheck disable=SC2016 # expanded by the inner shell
   setsid bash -c 'echo $$ >"$1"; shift; cd / || exit 1; exec nohup "$@"' _ "$pid_tmp" \
     "$JAVA" "${jvm_opts[@]}" -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_PROPS" \
-    >>"$KAFKA_LOGS/kafka.out" 2>&1 </dev/null 9>&- &
+    >>"$KAFKA_LOGS/kafka.out" 2>&1 </dev/null 8>&- 9>&- &
   for ((i = 0; i < 50; i++)); do
     [[ -s $pid_tmp ]] && pid=$(<"$pid_tmp") && [[ -n $pid ]] && break
     sleep 0.1
   done
-  [[ -n $pid ]] || die "kafka: the broker process did not start"
+  [[ -n $pid ]] || die "$KAFKA_NAME: the broker process did not start"
   mv "$pid_tmp" "$KAFKA_PID_FILE"
   printf '%s\n' "$pid"
 }
@@ -373,22 +416,22 @@ kafka_start() {
 kafka_stop() {
   local pid deadline
   if ! pid=$(kafka_pid); then
-    log "kafka: not running"
+    log "$KAFKA_NAME: not running"
     return 0
   fi
-  log "kafka: stopping (pid $pid)"
+  log "$KAFKA_NAME: stopping (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
   deadline=$((SECONDS + KAFKA_STOP_WAIT_S))
   while pid_alive "$pid" && ((SECONDS < deadline)); do
     sleep 0.2
   done
   if pid_alive "$pid"; then
-    log "kafka: no clean shutdown within ${KAFKA_STOP_WAIT_S}s, killing it"
+    log "$KAFKA_NAME: no clean shutdown within ${KAFKA_STOP_WAIT_S}s, killing it"
     kill -KILL "$pid" 2>/dev/null || true
     while pid_alive "$pid"; do sleep 0.1; done
   fi
   rm -f "$KAFKA_PID_FILE"
-  log "kafka: stopped"
+  log "$KAFKA_NAME: stopped"
 }
 
 # Compares schemas/topics.json with the describe snapshot; prints one line per
@@ -457,7 +500,7 @@ ensure_topics() {
       create)
         log "kafka: creating topic $name ($partitions partitions, retention.ms=$retention, max.message.bytes=$max_bytes)"
         topic_command --create --if-not-exists --topic "$name" \
-          --partitions "$partitions" --replication-factor 1 \
+          --partitions "$partitions" --replication-factor "$TOPIC_REPLICAS" "${TOPIC_CONFIG[@]}" \
           --config "retention.ms=$retention" --config "max.message.bytes=$max_bytes" \
           </dev/null >/dev/null \
           || die "kafka: could not create topic $name"
@@ -647,7 +690,7 @@ pg_start() {
     pg_make_dir "$sock"
     pg_write_conf "$datadir" "$sock"
     log "postgresql: starting ($datadir)"
-    if ! run_pg "$PG_BIN/pg_ctl" -D "$datadir" -l "$logfile" -w -t "$PG_WAIT_S" start >/dev/null 2>&1 9>&-; then
+    if ! run_pg "$PG_BIN/pg_ctl" -D "$datadir" -l "$logfile" -w -t "$PG_WAIT_S" start >/dev/null 2>&1 8>&- 9>&-; then
       show_log_tail "$logfile" 40
       die "postgresql failed to start (log: $logfile)"
     fi
@@ -727,7 +770,7 @@ prometheus_start() {
   fi
   setsid prometheus --config.file="$PROM_CONFIG" --storage.tsdb.path="$PROM_DATA" \
     --storage.tsdb.retention.time=2d --web.listen-address="$HOST:$PROM_PORT" \
-    --web.enable-lifecycle </dev/null >"$PROM_LOG" 2>&1 9>&- &
+    --web.enable-lifecycle </dev/null >"$PROM_LOG" 2>&1 8>&- 9>&- &
   pid=$!
   echo "$pid" >"$PROM_PID_FILE"
   log "prometheus: starting (pid $pid)"
@@ -800,8 +843,26 @@ cmd_down() {
   fi
 }
 
+# Prints PostgreSQL's state; fails unless it accepts connections.
+pg_status() {
+  local datadir port
+  datadir=$(pg_datadir)
+  if [[ -x $PG_BIN/pg_ctl ]] && pg_is_running "$datadir"; then
+    port=$(pg_running_port "$datadir")
+    if "$PG_BIN/pg_isready" -q -h "$HOST" -p "$port"; then
+      echo "postgresql: running on $HOST:$port ($datadir)"
+    else
+      echo "postgresql: running but not accepting connections on $HOST:$port ($datadir)"
+      return 3
+    fi
+  else
+    echo "postgresql: stopped"
+    return 3
+  fi
+}
+
 cmd_status() {
-  local pid datadir port rc=0
+  local pid rc=0
   if pid=$(kafka_pid); then
     if port_open "$KAFKA_PORT"; then
       echo "kafka: running (pid $pid) on $HOST:$KAFKA_PORT"
@@ -813,19 +874,7 @@ cmd_status() {
     echo "kafka: stopped"
     rc=3
   fi
-  datadir=$(pg_datadir)
-  if [[ -x $PG_BIN/pg_ctl ]] && pg_is_running "$datadir"; then
-    port=$(pg_running_port "$datadir")
-    if "$PG_BIN/pg_isready" -q -h "$HOST" -p "$port"; then
-      echo "postgresql: running on $HOST:$port ($datadir)"
-    else
-      echo "postgresql: running but not accepting connections on $HOST:$port ($datadir)"
-      rc=3
-    fi
-  else
-    echo "postgresql: stopped"
-    rc=3
-  fi
+  pg_status || rc=3
   if pid=$(prom_pid); then
     echo "prometheus: running (pid $pid) on $HOST:$PROM_PORT (optional)"
   else
@@ -885,20 +934,62 @@ lock_state() {
 }
 
 main() {
-  local cmd=${1:-}
+  local cmd=${1:-} brokers=${TRACKER_STACK_BROKERS:-1} node='' all=0 pid
+  local -a args=()
   [[ $# -gt 0 ]] && shift
+  while (($#)); do
+    case $1 in
+      --brokers) brokers=${2:-}; shift 2 || die "--brokers needs a number" ;;
+      --brokers=*) brokers=${1#*=}; shift ;;
+      --broker) node=${2:-}; shift 2 || die "--broker needs a number" ;;
+      --broker=*) node=${1#*=}; shift ;;
+      --all) all=1; shift ;;
+      *) args+=("$1"); shift ;;
+    esac
+  done
+  [[ $brokers == 1 || $brokers == 3 ]] || die "--brokers (or TRACKER_STACK_BROKERS) is 1 or 3, not '$brokers'"
+  if [[ -n $node ]]; then
+    [[ $node =~ ^[1-3]$ ]] || die "--broker names a node of the cluster: 1, 2 or 3, not '$node'"
+    brokers=3
+  fi
+  [[ $cmd == cluster-leader ]] && brokers=3
+  if [[ $brokers == 3 ]]; then
+    case $cmd in
+      up | down | status | env | logs | kafka-kill | kafka-stop | kafka-start | topic-create | \
+        topic-delete | cluster-leader)
+        # shellcheck source=deploy/local/kafka-cluster.sh
+        source "$SCRIPT_DIR/kafka-cluster.sh"
+        cluster_main "$cmd" "$node" "$all" "${args[@]}"
+        return ;;
+    esac
+  elif ((all)); then
+    die "--all applies to the cluster (--brokers 3)"
+  fi
+  set -- "${args[@]}"
   case $cmd in
-    up | down | kafka-start | kafka-stop | pg-start | pg-stop | prometheus-start | prometheus-stop)
+    up | down | kafka-start | kafka-stop | kafka-kill | pg-start | pg-stop | prometheus-start | prometheus-stop)
       lock_state ;;
   esac
   case $cmd in
     up) cmd_up "$@" ;;
     down) cmd_down "$@" ;;
     status) cmd_status "$@" ;;
-    env) cmd_env "$@" ;;
+    env)
+      cmd_env "$@"
+      # A shell that took the cluster's settings gets the single broker back.
+      if [[ -n ${TRACKER_STACK_BROKERS:-} ]]; then echo 'unset TRACKER_STACK_BROKERS'; fi ;;
     logs) cmd_logs "$@" ;;
     kafka-start) kafka_start ;;
     kafka-stop) kafka_stop ;;
+    kafka-kill)
+      if pid=$(kafka_pid); then
+        kill -KILL "$pid"
+        while pid_alive "$pid"; do sleep 0.05; done
+        rm -f "$KAFKA_PID_FILE"
+        log "kafka: killed (pid $pid)"
+      else
+        log "kafka: not running"
+      fi ;;
     pg-start) pg_preflight && pg_start ;;
     pg-stop) pg_stop ;;
     prometheus-start) prometheus_start ;;
