@@ -111,41 +111,42 @@ class Stack:
             return
         self.directory = ROOT / ".local" / "chaos" / f"stack-{self.run_id}"
         self.directory.mkdir(parents=True, exist_ok=True)
-        # Ports of its own: the controllers and brokers take consecutive ones from the base
-        # stack.sh is given, so leave room for three of each.
-        pg, kafka, controller, prometheus = self.pick_bases()
-        self.env = {"TRACKER_STACK_DIR": str(self.directory), "TRACKER_PG_PORT": str(pg),
-                    "TRACKER_KAFKA_PORT": str(kafka), "TRACKER_KAFKA_CONTROLLER_PORT": str(controller),
-                    "TRACKER_PROMETHEUS_PORT": str(prometheus)}
+        # Ports of its own, 16 in a row: PostgreSQL, the single broker's two (unused with three
+        # brokers, but stack.sh checks them), Prometheus's, the nodes' and their controllers'.
+        base = self.pick_base()
+        self.env = {"TRACKER_STACK_DIR": str(self.directory), "TRACKER_PG_PORT": str(base),
+                    "TRACKER_KAFKA_PORT": str(base + 1),
+                    "TRACKER_KAFKA_CONTROLLER_PORT": str(base + 2),
+                    "TRACKER_PROMETHEUS_PORT": str(base + 3),
+                    "TRACKER_KAFKA_CLUSTER_PORT": str(base + 4),
+                    "TRACKER_KAFKA_CLUSTER_CONTROLLER_PORT": str(base + 8)}
         self.started = True
         t0 = time.monotonic()
         self.sh("up", *self.brokers_args(), timeout=420)
         for line in self.sh("env", *self.brokers_args()).splitlines():
-            m = re.match(r"export ([A-Z_]+)=(.*)", line.strip())
+            m = re.match(r"export (KAFKA_BROKERS|DATABASE_URL)=(.*)", line.strip())
             if m:
                 os.environ[m.group(1)] = m.group(2).strip("'\"")
         self.topics = {"events": "slack-events", "events_dlq": "slack-events.dlq",
                        "requests": "summary-requests", "requests_dlq": "summary-requests.dlq",
                        "outbox": "slack-outbox", "outbox_dlq": "slack-outbox.dlq"}
         step("stack", f"{self.brokers} broker(s) at {os.environ.get('KAFKA_BROKERS')}, PostgreSQL "
-                      f":{pg}, state in {os.path.relpath(self.directory, ROOT)} "
+                      f":{base}, state in {os.path.relpath(self.directory, ROOT)} "
                       f"({time.monotonic() - t0:.0f} s)")
 
     @staticmethod
-    def pick_bases() -> tuple[int, int, int, int]:
-        """Four bases with the three ports after each free, away from the shared stack's."""
-        for _ in range(200):
-            base = 20000 + (os.getpid() * 37 + int(time.time() * 1000)) % 30000
-            base -= base % 10
-            candidates = [base + i for i in range(16)]
+    def pick_base() -> int:
+        """A base with the 15 ports after it free, away from the shared stack's."""
+        for attempt in range(200):
+            base = 21000 + (os.getpid() * 131 + attempt * 977 + int(time.time())) % 28000
+            base -= base % 16
             try:
-                for p in candidates:
+                for p in range(base, base + 16):
                     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
                         s.bind(("127.0.0.1", p))
             except OSError:
-                time.sleep(0.01)
                 continue
-            return base, base + 4, base + 8, base + 12
+            return base
         raise Failure("no free range of 16 loopback ports found for the stack")
 
     def down(self) -> None:
@@ -157,10 +158,12 @@ class Stack:
                     say(f"  note: topic {name} not deleted: {failure}")
             return
         if self.started:
-            try:
-                self.sh("down", *self.brokers_args(), "--purge", timeout=300)
-            except Failure as failure:
-                say(f"  note: the chaos stack did not stop cleanly: {failure}")
+            # With three brokers `down` stops the cluster only; then PostgreSQL.
+            for extra in ([self.brokers_args()] if self.brokers > 1 else []) + [[]]:
+                try:
+                    self.sh("down", *extra, "--purge", timeout=300)
+                except Failure as failure:
+                    say(f"  note: the chaos stack did not stop cleanly: {failure}")
             if self.directory and self.directory.is_dir():
                 shutil.rmtree(self.directory, ignore_errors=True)
 
@@ -175,12 +178,8 @@ class Stack:
 
     def kafka_libs(self) -> Path:
         for base in ([self.directory] if self.directory else []) + [ROOT / ".local"]:
-            for candidate in (base / "kafka" / "libs", base / "kafka-1" / "libs"):
-                if candidate.is_dir():
-                    return candidate
-        found = sorted((self.directory or ROOT / ".local").glob("**/libs/kafka-clients*.jar"))
-        if found:
-            return found[0].parent
+            if (base / "kafka" / "libs").is_dir():
+                return base / "kafka" / "libs"
         raise Failure("no Kafka libs found (stack.sh up downloads them)")
 
 
@@ -453,15 +452,19 @@ def start_pipeline(binaries: dict[str, Path], stack: Stack, log_dir: Path, teams
         "TRACKER_ALLOWED_TEAM_IDS": ",".join(teams),
         **({"TRACKER_WORKER_TOPIC": t["events"], "TRACKER_WORKER_DLQ_TOPIC": t["events_dlq"],
             "TRACKER_WORKER_GROUP": f"{group}-worker"} if own_topics else {})}, ops["worker"])
-    # Only the triggers claim summaries (the scheduler's own tick is an hour away); a job claimed
-    # and not published (a kill between the two) is published again after 10 s instead of 2 min,
-    # so that a run sees it through. On the shared stack no catch-up: other people's due days
-    # are not this run's to summarise.
+    # The triggers claim the summaries. On a stack of its own the scheduler ticks every 5 s, and
+    # its sweep publishes again a job claimed but not published (a kill between the two) after
+    # 10 s instead of 2 min, and one published but not finished (the summarizer deferred it
+    # through an OpenAI outage, or was killed) after 45 s instead of 30 min, so that a trial
+    # sees it through. On the shared stack the tick is an hour away and there is no catch-up:
+    # other people's due days are not this run's to claim (so there a deferred job stays open).
     sup.add("scheduler", [str(binaries["scheduler"])], {
         **common, "TRACKER_OPS_PORT": str(ops["scheduler"]), "TRACKER_ADMIN_TOKEN": admin_token,
-        "TRACKER_SCHEDULER_TICK_INTERVAL": "1h", "TRACKER_SCHEDULER_PUBLISH_GRACE": "10s",
-        **({"TRACKER_SCHEDULER_TOPIC": t["requests"],
-            "TRACKER_SCHEDULER_CATCH_UP_WINDOW": "0ms"} if own_topics else {})}, ops["scheduler"])
+        "TRACKER_SCHEDULER_PUBLISH_GRACE": "10s",
+        **({"TRACKER_SCHEDULER_TOPIC": t["requests"], "TRACKER_SCHEDULER_TICK_INTERVAL": "1h",
+            "TRACKER_SCHEDULER_CATCH_UP_WINDOW": "0ms"} if own_topics else
+           {"TRACKER_SCHEDULER_TICK_INTERVAL": "5s", "TRACKER_SUMMARY_JOB_TIMEOUT": "45s"})},
+        ops["scheduler"])
     sup.add("ingest", [str(binaries["ingest"])], {
         **common, "SLACK_SIGNING_SECRET": secret, "TRACKER_INGEST_ADDRESS": "127.0.0.1",
         "TRACKER_INGEST_PORT": str(ports["ingest"]), "TRACKER_OPS_PORT": str(ops["ingest"]),
