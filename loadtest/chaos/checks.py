@@ -140,7 +140,9 @@ def check_trials(records: list[TrialRecord], proxy_log: Path, slack_port: int,
         poison_ok = {e for e, s in r.poison.items() if s == 200}
         poison_in_dlq = {e: dlq_ids.get(e, 0) for e in r.poison}
         poison_rows = sorted(e for e in r.poison if e in rows)
+        aborted = [n for n in r.notes if n.startswith("aborted")]
         checks = [
+            ("the trial ran through", not aborted, aborted[0] if aborted else "yes"),
             ("every 200 is a row", not lost, f"{len(lost)} acknowledged events without a row"
              + (f" (first: {', '.join(lost[:3])})" if lost else "")),
             ("no row doubled", not doubled, f"{len(doubled)} event_ids with more than one row"),

@@ -7,7 +7,8 @@ services and HAProxy in front of ingest, then runs one trial per fault: SC1 or S
 (loadgen --scale, with SC3's trigger: 200 summaries), the fault at a moment drawn from a seeded
 generator, the time until every service is ready again and consumer lag is zero, and a wait
 until the trial's events, summaries and posts have settled. Each trial has a Slack team of its
-own, and sends two poison events (text PostgreSQL refuses) that the worker must dead-letter.
+own, and sends two poison events after its load (text PostgreSQL refuses: a NUL character)
+that the worker must dead-letter.
 
 Faults: SIGKILL of each service and of two at once (restarted 1-3 s later, as a supervisor
 would), SIGSTOP for 20 s, SIGKILL of the broker leading a slack-events partition (restarted),
@@ -220,7 +221,14 @@ def run_trials(ctx: Context, trials: list[tuple[Fault, Timing]], started: float)
         say()
         say(f"[{i + 1}/{len(trials)}] {fault.name} under {fault.scenario.upper()} ×{tm.scale:g}, "
             f"team {team}")
-        records.append(run_trial(ctx, i + 1, fault, tm, team, rng))
+        try:
+            records.append(run_trial(ctx, i + 1, fault, tm, team, rng))
+        except Failure as failure:
+            # One trial that could not be run through is reported, the rest still run.
+            step("aborted", str(failure))
+            ctx.findings.append(f"trial {i + 1} ({fault.name}) aborted: {failure}")
+            restore_all(ctx, fault)
+            records.append(aborted_record(ctx, i + 1, fault, tm, team, str(failure)))
     say()
     step("checks", "reading the dead-letter topics and the database")
     dlq = read_dead_letters(ctx)
@@ -332,7 +340,6 @@ def run_trial(ctx: Context, index: int, fault: Fault, tm: Timing, team: str,
         partition = rng.randrange(6)
         leader = ctx.stack.leader(ctx.stack.topics["events"], partition)
         rec.notes.append(f"broker {leader} led {ctx.stack.topics['events']}-{partition}")
-    rec.poison = send_poison(ctx, team, index)
 
     loadgen_out = ctx.out / "loadgen" / f"trial-{index:02d}"
     argv = [str(ctx.binaries["loadgen"]), "--scenario", str(SCENARIOS[fault.scenario]),
@@ -370,6 +377,9 @@ def run_trial(ctx: Context, index: int, fault: Fault, tm: Timing, team: str,
             loadgen.wait()
     if loadgen.returncode != 0:
         rec.notes.append(f"loadgen exited with {loadgen.returncode}")
+    # After the load, so that the worker's detour for them (a refused batch is written again one
+    # event at a time) does not hold up the logs SC3's trigger needs.
+    rec.poison = send_poison(ctx, team, index)
     try:
         result = json.loads((loadgen_out / "result.json").read_text())
         rec.loadgen_run = result["run_id"]
@@ -386,6 +396,45 @@ def run_trial(ctx: Context, index: int, fault: Fault, tm: Timing, team: str,
     step("trial", f"fault at {rec.fault_at_s} s, undone at {rec.undone_at_s} s; ready "
                   f"{rec.ready_after_s} s and lag 0 {rec.lag_zero_after_s} s after; settled in "
                   f"{rec.settle_s:.1f} s" + (f"; {'; '.join(rec.notes)}" if rec.notes else ""))
+    return rec
+
+
+def restore_all(ctx: Context, fault: Fault) -> None:
+    """After a trial that failed half-way: the fault undone whatever its state, every service
+    running, continued and ready."""
+    sup = ctx.pipeline.supervisor
+    stack = ctx.stack
+    try:
+        if fault.kind == "sim":
+            sim_config(ctx.pipeline.ports[fault.targets[0]], fault.settings["off"])
+        elif fault.kind == "pg-stop":
+            stack.sh("pg-start", timeout=120)
+        elif fault.kind in ("broker-leader", "brokers-all"):
+            stack.sh("kafka-start", *stack.brokers_args(), "--all", timeout=240)
+        for name in SERVICES:
+            sup.resume(name)
+            if not sup.services[name].running:
+                sup.start(name)
+        if fault.kind == "ingest-fd":
+            sup.terminate("ingest")
+            sup.start("ingest")
+        sup.wait_ready(SERVICES, timeout_s=120)
+    except Failure as failure:
+        raise Failure(f"could not restore the pipeline after trial with {fault.name}: {failure}")
+
+
+def aborted_record(ctx: Context, index: int, fault: Fault, tm: Timing, team: str,
+                   why: str) -> TrialRecord:
+    rec = TrialRecord(index=index, fault=fault.name, scenario=fault.scenario, team=team,
+                      scale=tm.scale, seed_moment_s=tm.moment_s)
+    rec.notes.append(f"aborted: {why}")
+    out = ctx.out / "loadgen" / f"trial-{index:02d}" / "result.json"
+    try:
+        result = json.loads(out.read_text())
+        rec.loadgen_run = result["run_id"]
+        rec.loadgen_samples = next(r for r in result["rows"] if r["label"] == "slack events")["samples"]
+    except (OSError, ValueError, StopIteration, KeyError):
+        pass
     return rec
 
 
