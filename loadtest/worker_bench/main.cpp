@@ -1,7 +1,7 @@
 // worker-bench: how fast the worker turns slack-events records into committed study_logs rows.
 //
-//   worker-bench --worker build/services/worker/worker [--run BATCH:EVENTS]... [--users N]
-//                [--partitions N] [--time-limit S]
+//   worker-bench --worker build/services/worker/worker [--run BATCH:EVENTS[:POISON]]...
+//                [--users N] [--partitions N] [--time-limit S]
 //
 // For each run: a fresh topic is filled with EVENTS envelopes exactly as ingest publishes them
 // (Slack `message` events, signed-body shape of slack-load's factory), then the worker binary is
@@ -12,6 +12,11 @@
 // group's join and the migrations are left out (they are reported separately as "first row after").
 // The worker's CPU time and peak RSS come from /proc, its mean batch and transaction time from its
 // own /metrics.
+//
+// POISON (a percentage, default 0) makes that share of the records, spread evenly among the
+// others, something other than an envelope (what a misconfigured producer would write): the
+// worker must send each to the dead-letter topic, and the rate counts every record finished
+// (stored, skipped as a duplicate, or dead-lettered), from the worker's counters as well.
 //
 //   worker-bench --worker PATH --latency RATE:EVENTS --ingest PATH --load PATH
 //
@@ -63,6 +68,7 @@ using namespace std::chrono_literals;
 struct RunSpec {
   int batch = 0;
   std::size_t events = 0;
+  int poison = 0;  // percent of the records that are not envelopes
 };
 
 struct Options {
@@ -80,12 +86,13 @@ struct Options {
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
-  std::fprintf(stderr,
-               "worker-bench: %s\nusage: worker-bench --worker PATH [--run BATCH:EVENTS]... "
-               "[--users N] [--partitions N] [--time-limit S] [--env TRACKER_X=V]...\n"
-               "       worker-bench --worker PATH --latency RATE:EVENTS --ingest PATH --load PATH\n"
-               "       worker-bench --worker PATH --outage SECONDS:EVENTS [--stack PATH]\n",
-               message.c_str());
+  std::fprintf(
+      stderr,
+      "worker-bench: %s\nusage: worker-bench --worker PATH [--run BATCH:EVENTS[:POISON]]... "
+      "[--users N] [--partitions N] [--time-limit S] [--env TRACKER_X=V]...\n"
+      "       worker-bench --worker PATH --latency RATE:EVENTS --ingest PATH --load PATH\n"
+      "       worker-bench --worker PATH --outage SECONDS:EVENTS [--stack PATH]\n",
+      message.c_str());
   std::exit(2);
 }
 
@@ -105,12 +112,17 @@ Options parse_options(int argc, char** argv) {
       o.worker = value;
     } else if (flag == "--run") {
       const auto colon = value.find(':');
-      if (colon == std::string::npos)
-        usage_error("--run takes BATCH:EVENTS, not \"" + value + "\"");
+      if (colon == std::string::npos) {
+        usage_error("--run takes BATCH:EVENTS[:POISON], not \"" + value + "\"");
+      }
+      const auto second = value.find(':', colon + 1);
+      const std::string events = value.substr(colon + 1, second - colon - 1);
       o.runs.push_back(
           {static_cast<int>(parse_long("--run BATCH", value.substr(0, colon), 1, 10'000)),
-           static_cast<std::size_t>(
-               parse_long("--run EVENTS", value.substr(colon + 1), 1, 5'000'000))});
+           static_cast<std::size_t>(parse_long("--run EVENTS", events, 1, 5'000'000)),
+           second == std::string::npos
+               ? 0
+               : static_cast<int>(parse_long("--run POISON", value.substr(second + 1), 0, 100))});
     } else if (flag == "--latency") {
       const auto colon = value.find(':');
       if (colon == std::string::npos) usage_error("--latency takes RATE:EVENTS");
@@ -211,14 +223,15 @@ Clock::duration limit(const Options& options) {
       std::chrono::duration<double>(options.time_limit_s));
 }
 
-// Committed events, as the worker counts them after each commit: stored (any kind of change)
-// plus duplicates. Read from its /metrics, which costs the database nothing (counting rows
-// every few milliseconds would load the very server being measured).
+// Finished records, as the worker counts them: events committed (stored, any kind of change,
+// plus duplicates) and records dead-lettered. Read from its /metrics, which costs the database
+// nothing (counting rows every few milliseconds would load the very server being measured).
 std::optional<std::size_t> committed_events(std::uint16_t ops_port) {
   const std::string text = http_get(ops_port, "/metrics");
   if (text.empty()) return std::nullopt;
   return static_cast<std::size_t>(sum_of(text, "tracker_worker_events_stored_total") +
-                                  sum_of(text, "tracker_worker_events_duplicate_total"));
+                                  sum_of(text, "tracker_worker_events_duplicate_total") +
+                                  sum_of(text, "tracker_worker_dead_letters_total"));
 }
 
 // Polls every 20 ms until `expected` events are committed or the deadline passes.
@@ -269,11 +282,20 @@ struct RunResult {
   double rss_mib = 0;
   double mean_batch = 0;
   double mean_transaction_ms = 0;
+  std::size_t poison = 0;        // records fed that are not envelopes
+  std::size_t dead_letters = 0;  // acknowledged by the dead-letter topic, as the worker counts
   bool complete = false;
 };
 
+// Whether record i of a run with `percent` poison is poison: spread evenly (i * percent / 100
+// steps up at each poison record).
+bool poison_at(std::size_t i, int percent) {
+  const auto p = static_cast<std::size_t>(percent);
+  return (i + 1) * p / 100 > i * p / 100;
+}
+
 double feed(const std::string& brokers, const std::string& topic, const std::string& run_id,
-            int users, std::size_t count) {
+            int users, std::size_t count, int poison_percent = 0) {
   // What ingest would have published for `count` Slack message events.
   const auto unix_now = std::chrono::duration_cast<std::chrono::seconds>(
                             std::chrono::system_clock::now().time_since_epoch())
@@ -284,6 +306,12 @@ double feed(const std::string& brokers, const std::string& topic, const std::str
                                     tracker::log::null_logger());
   const auto started = Clock::now();
   auto message_at = [&](std::size_t i) {
+    if (poison_at(i, poison_percent)) {
+      return tracker::kafka::OutgoingMessage{
+          .topic = topic,
+          .key = "poison-" + std::to_string(i),
+          .value = "not an envelope: record " + std::to_string(i) + " of a misconfigured producer"};
+    }
     const std::string body = events.body(static_cast<std::int64_t>(i), unix_now);
     const auto request = tracker::slack::classify(body, tracker::slack::BodyFormat::json);
     const auto& callback = std::get<tracker::slack::EventCallback>(request);
@@ -306,13 +334,18 @@ double feed(const std::string& brokers, const std::string& topic, const std::str
 
 RunResult run_one(const Options& options, const RunSpec& spec, const std::string& run_id) {
   const std::string brokers = env_or_die("KAFKA_BROKERS");
-  const Scratch names = scratch_names(run_id, "b" + std::to_string(spec.batch));
+  const Scratch names =
+      scratch_names(run_id, "b" + std::to_string(spec.batch) + "p" + std::to_string(spec.poison));
   tracker::kafka::Admin admin(brokers);
   create_topics(admin, names, options.partitions);
   RunResult result{.spec = spec};
-  result.feed_s = feed(brokers, names.topic, run_id, options.users, spec.events);
-  std::fprintf(stderr, "worker-bench: batch %d: %zu events in %s (%.1f s); starting the worker\n",
-               spec.batch, spec.events, names.topic.c_str(), result.feed_s);
+  result.feed_s = feed(brokers, names.topic, run_id, options.users, spec.events, spec.poison);
+  for (std::size_t i = 0; i < spec.events; ++i)
+    if (poison_at(i, spec.poison)) ++result.poison;
+  std::fprintf(stderr,
+               "worker-bench: batch %d: %zu records (%zu poison) in %s (%.1f s); starting the "
+               "worker\n",
+               spec.batch, spec.events, result.poison, names.topic.c_str(), result.feed_s);
 
   Database db(env_or_die("DATABASE_URL"));
   const std::uint16_t ops_port = tracker::testkit::free_loopback_port();
@@ -337,6 +370,8 @@ RunResult run_one(const Options& options, const RunSpec& spec, const std::string
       }
     }
   }
+  result.dead_letters =
+      static_cast<std::size_t>(sum_of(metrics, "tracker_worker_dead_letters_total"));
   const auto batches = sample(metrics, "tracker_worker_batch_size_count").value_or(0);
   if (batches > 0) {
     result.mean_batch = sample(metrics, "tracker_worker_batch_size_sum").value_or(0) / batches;
@@ -497,18 +532,37 @@ int main(int argc, char** argv) {
     if (options.outage) return run_outage(options, *options.outage, run_id);
     std::vector<RunResult> results;
     for (const RunSpec& spec : options.runs) results.push_back(run_one(options, spec, run_id));
-    std::printf(
-        "| batch max | events | rows stored | first row after s | first → last row s | "
-        "events/s | mean batch | mean transaction ms | worker CPU µs/event | worker peak RSS "
-        "MiB |\n"
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    const bool any_poison = std::any_of(results.begin(), results.end(),
+                                        [](const RunResult& r) { return r.spec.poison > 0; });
+    if (any_poison) {
+      std::printf(
+          "| batch max | records | poison %% | rows stored | dead letters | first finished "
+          "after s | first → last s | records/s | worker CPU µs/record | worker peak RSS MiB "
+          "|\n"
+          "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    } else {
+      std::printf(
+          "| batch max | events | rows stored | first row after s | first → last row s | "
+          "events/s | mean batch | mean transaction ms | worker CPU µs/event | worker peak RSS "
+          "MiB |\n"
+          "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    }
     bool all_complete = true;
     for (const RunResult& r : results) {
-      all_complete = all_complete && r.complete && r.stored == r.spec.events;
-      std::printf("| %d | %zu | %zu%s | %.2f | %.2f | %.0f | %.1f | %.2f | %.1f | %.1f |\n",
-                  r.spec.batch, r.spec.events, r.stored, r.complete ? "" : " (time limit)",
-                  r.first_row_s, r.drain_s, r.events_per_s, r.mean_batch, r.mean_transaction_ms,
-                  r.drained > 0 ? 1e6 * r.cpu_s / static_cast<double>(r.drained) : 0.0, r.rss_mib);
+      all_complete = all_complete && r.complete && r.stored == r.spec.events - r.poison &&
+                     r.dead_letters == r.poison;
+      const double cpu_us = r.drained > 0 ? 1e6 * r.cpu_s / static_cast<double>(r.drained) : 0.0;
+      if (any_poison) {
+        std::printf("| %d | %zu | %d | %zu%s | %zu | %.2f | %.2f | %.0f | %.1f | %.1f |\n",
+                    r.spec.batch, r.spec.events, r.spec.poison, r.stored,
+                    r.complete ? "" : " (time limit)", r.dead_letters, r.first_row_s, r.drain_s,
+                    r.events_per_s, cpu_us, r.rss_mib);
+      } else {
+        std::printf("| %d | %zu | %zu%s | %.2f | %.2f | %.0f | %.1f | %.2f | %.1f | %.1f |\n",
+                    r.spec.batch, r.spec.events, r.stored, r.complete ? "" : " (time limit)",
+                    r.first_row_s, r.drain_s, r.events_per_s, r.mean_batch, r.mean_transaction_ms,
+                    cpu_us, r.rss_mib);
+      }
     }
     return all_complete ? 0 : 1;
   } catch (const std::exception& error) {

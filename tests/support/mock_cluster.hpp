@@ -7,6 +7,7 @@
 #include <array>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace tracker::testing {
 
@@ -36,6 +37,11 @@ class MockCluster {
   }
   void broker_down(int id = 1) { rd_kafka_mock_broker_set_down(cluster_, id); }
   void broker_up(int id = 1) { rd_kafka_mock_broker_set_up(cluster_, id); }
+  // The next produce requests (one per error, in order) are answered with these errors.
+  void fail_next_produce_requests(const std::vector<rd_kafka_resp_err_t>& errors) {
+    rd_kafka_mock_push_request_errors_array(cluster_, 0 /* Produce */, errors.size(),
+                                            errors.data());
+  }
 
  private:
   rd_kafka_t* host_ = nullptr;

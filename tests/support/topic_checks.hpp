@@ -79,7 +79,11 @@ struct DeadLetter {
   std::map<std::string, std::string> headers;
 };
 
-inline std::vector<DeadLetter> read_dead_letters(const std::string& topic, std::size_t expected) {
+// Reads `topic` from the start until it holds at least `expected` records (at most 60 s), then,
+// with `settle`, goes on reading that much longer to catch any extra.
+inline std::vector<DeadLetter> read_dead_letters(
+    const std::string& topic, std::size_t expected,
+    std::chrono::milliseconds settle = std::chrono::milliseconds{0}) {
   asio::io_context io;
   tracker::kafka::Consumer consumer(io.get_executor(),
                                     {.brokers = tracker::testing::kafka_brokers(),
@@ -88,8 +92,13 @@ inline std::vector<DeadLetter> read_dead_letters(const std::string& topic, std::
                                     tracker::log::null_logger());
   std::vector<DeadLetter> out;
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds{60};
-  while (out.size() < expected && std::chrono::steady_clock::now() < until) {
-    auto batch = run(io, consumer.poll_batch(100, std::chrono::milliseconds{500}));
+  std::optional<std::chrono::steady_clock::time_point> settled;
+  while (std::chrono::steady_clock::now() < until) {
+    if (out.size() >= expected) {
+      if (!settled) settled = std::chrono::steady_clock::now() + settle;
+      if (std::chrono::steady_clock::now() >= *settled) break;
+    }
+    auto batch = run(io, consumer.poll_batch(500, std::chrono::milliseconds{200}));
     if (!batch) break;
     for (const auto& message : *batch) {
       DeadLetter letter{std::string(message.value()), {}};

@@ -12,9 +12,9 @@ namespace tracker::kafka {
 
 namespace asio = boost::asio;
 
-asio::awaitable<SendAllResult> send_all(Producer& producer, std::size_t count,
-                                        std::function<OutgoingMessage(std::size_t)> message_at,
-                                        std::size_t window) {
+asio::awaitable<SendAllResult> send_all(
+    Producer& producer, std::size_t count, std::function<OutgoingMessage(std::size_t)> message_at,
+    std::size_t window, std::function<void(std::size_t, const DeliveryReport&)> on_delivered) {
   window = std::max<std::size_t>(window, 1);
   auto executor = co_await asio::this_coro::executor;
   SendAllResult result;
@@ -39,12 +39,13 @@ asio::awaitable<SendAllResult> send_all(Producer& producer, std::size_t count,
     in_flight.add();
     producer.async_send(std::move(message),
                         asio::bind_executor(executor, [&, i](boost::system::error_code ec,
-                                                             const DeliveryReport& /*report*/) {
+                                                             const DeliveryReport& report) {
                           if (ec) {
                             if (result.failed++ == 0) result.first_error = ec;
                           } else {
                             ++result.acknowledged;
                             result.delivered[i] = true;
+                            if (on_delivered) on_delivered(i, report);
                           }
                           in_flight.done();
                         }));

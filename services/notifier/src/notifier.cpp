@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <optional>
+#include <span>
+#include <vector>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -291,6 +293,12 @@ void Notifier::dispatch(kafka::Message record) {
 asio::awaitable<void> Notifier::run_channel(std::string key) {
   ChannelQueue& queue = *channels_.at(key);
   while (!queue.items.empty()) {
+    if (queue.items.front().decoded.has_error()) {
+      // Undecodable records (they share one queue) go to the dead-letter topic together, so
+      // that a flood of them drains at the speed of good records.
+      if (co_await dead_letter_undecodable(queue) != async::Outcome::done) break;
+      continue;
+    }
     Item& item = queue.items.front();
     // Anything but done (abandoned, or a bound reached) leaves the record and those behind it
     // unacknowledged, for the partition's next owner.
@@ -306,6 +314,35 @@ asio::awaitable<void> Notifier::run_channel(std::string key) {
     channels_.erase(key);  // `queue` is gone from here on
   }
   channel_tasks_.done();
+}
+
+asio::awaitable<async::Outcome> Notifier::dead_letter_undecodable(ChannelQueue& queue) {
+  constexpr std::size_t kMaxLetters = 500;  // a poll's worth
+  // The undecodable records at the front of the queue. References to a deque's elements
+  // survive records being appended behind them meanwhile.
+  std::size_t count = 0;
+  while (count < queue.items.size() && count < kMaxLetters &&
+         queue.items[count].decoded.has_error()) {
+    ++count;
+  }
+  std::vector<kafka::DeadLetter> letters;
+  letters.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const Item& item = queue.items[i];
+    const messages::DecodeError& error = item.decoded.error();
+    letters.push_back({.original = &item.record, .reason = error.reason, .error = error.detail});
+  }
+  const std::span<const kafka::DeadLetter> all(letters);
+  const async::Outcome sent = co_await dead_letters_.send_all(all);
+  if (sent != async::Outcome::done) co_return sent;
+  for (std::size_t i = 0; i < count; ++i) {
+    metrics_->dead_letters.Add({{"error", error_label(letters[i].reason)}}).Increment();
+    finish(queue.items.front());
+    queue.items.pop_front();
+  }
+  queue.depth->Set(static_cast<double>(queue.items.size()));
+  limit_buffer();
+  co_return async::Outcome::done;
 }
 
 void Notifier::finish(Item& item) {

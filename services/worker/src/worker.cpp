@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <string_view>
 #include <utility>
 
@@ -318,13 +319,13 @@ asio::awaitable<void> Worker::run_pruner() {
 asio::awaitable<void> Worker::process(std::vector<Item> batch) {
   std::vector<const Event*> writes;
   std::vector<const Item*> origins;
+  // The batch's undecodable records go to the dead-letter topic together: a flood of them must
+  // drain at the speed of good records, not at a broker round trip each.
+  std::vector<kafka::DeadLetter> poison;
   for (const Item& item : batch) {
     if (item.decoded.has_error()) {
-      const messages::DecodeError& poison = item.decoded.error();
-      if (co_await dead_letters_.send(item.message, poison.reason, poison.detail) !=
-          async::Outcome::done) {
-        co_return;
-      }
+      const messages::DecodeError& error = item.decoded.error();
+      poison.push_back({.original = &item.message, .reason = error.reason, .error = error.detail});
       continue;
     }
     const Event& event = *item.decoded;
@@ -334,6 +335,10 @@ asio::awaitable<void> Worker::process(std::vector<Item> batch) {
     }
     writes.push_back(&event);
     origins.push_back(&item);
+  }
+  if (!poison.empty()) {
+    const std::span<const kafka::DeadLetter> letters(poison);
+    if (co_await dead_letters_.send_all(letters) != async::Outcome::done) co_return;
   }
   if (!writes.empty() && co_await write_events(writes, origins) != async::Outcome::done) co_return;
 

@@ -223,6 +223,46 @@ TEST_F(NotifierTest, APermanentErrorIsDeadLetteredWithoutARetry) {
             "channel_not_found: Slack answered channel_not_found");
 }
 
+// A backlog that is mostly undecodable: the bad records are dead-lettered together, once each,
+// and the good ones among them are posted.
+TEST_F(NotifierTest, AFloodOfUndecodableRecordsIsDeadLetteredOnceEachAndTheRestPosted) {
+  SimulatorThread slack(fast_slack());
+  constexpr int kRecords = 1'200;
+  std::vector<Record> records;
+  std::set<std::string> bad;
+  int good = 0;
+  for (int i = 0; i < kRecords; ++i) {
+    if (i % 100 == 0) {
+      records.push_back(outbox("flood-" + std::to_string(i), "C0FLOOD" + std::to_string(i % 3),
+                               "message " + std::to_string(i)));
+      ++good;
+    } else {
+      std::string value = "not JSON " + std::to_string(i);
+      bad.insert(value);
+      records.push_back({"C0BAD", std::move(value)});
+    }
+  }
+  produce(topic.name(), records);
+  auto notifier = start_notifier(slack);
+  const auto letters =
+      tracker::testing::read_dead_letters(dlq.name(), bad.size(), std::chrono::seconds{2});
+  std::set<std::string> seen;
+  for (const auto& letter : letters) {
+    EXPECT_TRUE(bad.contains(letter.value)) << letter.value;
+    EXPECT_TRUE(seen.insert(letter.value).second) << "twice: " << letter.value;
+    EXPECT_EQ(letter.headers.at("x-error-reason"), "invalid_json");
+    EXPECT_EQ(letter.headers.at("x-failed-by"), "notifier");
+  }
+  EXPECT_EQ(seen.size(), bad.size());
+  ASSERT_EQ(wait_for(q("SELECT count(*) FROM slack_deliveries WHERE state = 'posted'"),
+                     std::to_string(good)),
+            std::to_string(good));
+  EXPECT_EQ(copies_at(slack).posted_twice, 0);
+  EXPECT_EQ(metric(*notifier, "tracker_notifier_dead_letters_total"),
+            static_cast<double>(bad.size()));
+  EXPECT_EQ(metric(*notifier, "tracker_notifier_consumed_total"), static_cast<double>(kRecords));
+}
+
 TEST_F(NotifierTest, ALongSummaryIsPostedInPartsInItsThreadAsADirectMessage) {
   SimulatorThread slack(fast_slack());
   auto notifier = start_notifier(slack);

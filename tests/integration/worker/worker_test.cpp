@@ -3,6 +3,11 @@
 // the rows.
 #include <gtest/gtest.h>
 
+#include <iostream>
+#include <map>
+#include <set>
+#include <string>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -229,6 +234,63 @@ TEST_F(WorkerTest, RecordsItCannotProcessGoToTheDeadLetterTopicAndConsumptionMov
   // PostgreSQL refuses NUL characters in text; only that record is dead-lettered.
   EXPECT_NE(by_reason.at("database")->headers.at("x-error").find("22P05"), std::string::npos)
       << by_reason.at("database")->headers.at("x-error");
+  EXPECT_EQ(worker->terminate(), 0);
+}
+
+// A misconfigured producer's flood: every other record is not an envelope. The worker
+// dead-letters them a batch at a time; killed part-way through and started again, it loses no
+// good record, stores none twice, and every bad one is in the dead-letter topic (those whose
+// offsets the kill left uncommitted may be there twice: they were sent again).
+TEST_F(WorkerTest, AFloodOfPoisonIsDeadLetteredInBatchesAndAKillLosesNothing) {
+  constexpr int kRecords = 8'000;
+  std::vector<Record> records;
+  std::set<std::string> poison;
+  for (int i = 0; i < kRecords; ++i) {
+    if (i % 2 == 1) {
+      std::string value = "not an envelope: record " + std::to_string(i);
+      poison.insert(value);
+      records.push_back({"poison-" + std::to_string(i), std::move(value)});
+    } else {
+      records.push_back(study_message(i));
+    }
+  }
+  produce(topic.name(), records);
+  auto worker = start_worker({"TRACKER_BATCH_MAX_EVENTS=100"});
+  const auto dead_lettered = [&] {
+    std::string metrics;
+    http_get(worker->ops_port(), "/metrics", &metrics);
+    const std::string name = "\ntracker_worker_dead_letters_total{reason=\"bad_json\"} ";
+    const auto at = metrics.find(name);
+    return at == std::string::npos ? 0.0 : std::stod(metrics.substr(at + name.size()));
+  };
+  const auto until = std::chrono::steady_clock::now() + 60s;
+  double at_kill = 0;
+  while (std::chrono::steady_clock::now() < until && (at_kill = dead_lettered()) < 400) {
+    std::this_thread::sleep_for(10ms);
+  }
+  worker->kill_hard();
+  ASSERT_GE(at_kill, 400);
+  ASSERT_LT(at_kill, kRecords / 2) << "the worker finished before it could be killed";
+  worker->start();
+  ASSERT_EQ(
+      wait_for(q("SELECT count(*) FROM processed_events"), std::to_string(kRecords / 2), 120s),
+      std::to_string(kRecords / 2));
+  EXPECT_EQ(number(q("SELECT count(*) FROM study_logs")), kRecords / 2);
+  const auto letters = read_dead_letters(dlq.name(), kRecords / 2, 2s);
+  std::map<std::string, int> copies;
+  for (const auto& letter : letters) {
+    ++copies[letter.value];
+    EXPECT_EQ(letter.headers.at("x-error-reason"), "bad_json");
+    EXPECT_EQ(letter.headers.at("x-original-topic"), topic.name());
+  }
+  std::size_t twice = 0;
+  for (const auto& [value, n] : copies) {
+    EXPECT_TRUE(poison.contains(value)) << "dead-lettered but not poison: " << value;
+    twice += static_cast<std::size_t>(n - 1);
+  }
+  EXPECT_EQ(copies.size(), poison.size()) << "a poison record is missing from the topic";
+  std::cout << "killed after " << at_kill << " of " << kRecords / 2 << " dead letters; " << twice
+            << " sent again after the restart\n";
   EXPECT_EQ(worker->terminate(), 0);
 }
 

@@ -1,10 +1,11 @@
 #pragma once
-// Sends a record that cannot be processed to the dead-letter topic (as kafka::dead_letter_of
-// makes it), retrying with the given policy until the broker acknowledges it. While sends fail,
-// the pause gate is held ("dead_letter" by default; once per failing send), so consumption
-// pauses, and the service can report itself not ready (failing() > 0). Each acknowledged dead
-// letter counts in `dead_letters{reason}` and logs `dead_lettered` (warn); each failed attempt
-// logs `dead_letter_failed` (warn).
+// Sends records that cannot be processed to the dead-letter topic (as kafka::dead_letter_of
+// makes them), retrying with the given policy until the broker acknowledges them. While sends
+// fail, the pause gate is held ("dead_letter" by default; once per failing send or batch), so
+// consumption pauses, and the service can report itself not ready (failing() > 0). Each
+// acknowledged dead letter counts in `dead_letters{reason}`; a send logs `dead_lettered` (warn)
+// once, with the record for one and the counts by reason for a batch; each failed attempt logs
+// `dead_letter_failed` (warn).
 //
 //   kafka::DeadLetterSender dlq(producer, gate, stop, metrics.dead_letters, logger,
 //                               {.topic = "slack-events.dlq", .failed_by = "worker",
@@ -14,12 +15,21 @@
 //     default: leave it unacknowledged (exhausted: the policy's bound; abandoned: the grace)
 //   }
 //
+// A flood of bad records goes as fast as good ones with send_all: every dead letter of a batch
+// is produced at once and their acknowledgements awaited together (one broker round trip, not
+// one per record); those that failed are sent again together, with the policy. `done` only
+// once every one is durable, so the caller stores the offsets after it, as after send():
+//
+//   std::vector<kafka::DeadLetter> letters;  // {&record, reason, error} for each bad record
+//   if (co_await dlq.send_all(letters) != async::Outcome::done) co_return;  // none acknowledged
+//
 // A dead letter is never refused on its own: every send failure is retried (a topic that
 // rejects the record for good keeps the gate held until the policy's bound or the grace).
 // The original record must outlive the send; it is only read.
 //
 // Threads: the gate, the stop and the counters belong to the caller's executor, where send()
 // must run (the producer posts its completions there).
+#include <span>
 #include <string>
 
 #include <prometheus/counter.h>
@@ -43,6 +53,14 @@ struct DeadLetterOptions {
   std::string gate_reason = "dead_letter";
 };
 
+// One record for send_all(): the original (which must outlive the send), why it is refused (a
+// short code, the metric label), and the detail.
+struct DeadLetter {
+  const Message* original = nullptr;
+  std::string reason;
+  std::string error;
+};
+
 class DeadLetterSender {
  public:
   DeadLetterSender(Producer& producer, async::PauseGate& gate, async::GracefulStop& stop,
@@ -56,6 +74,11 @@ class DeadLetterSender {
   // `error` the detail (cut to 1,000 bytes in the header).
   boost::asio::awaitable<async::Outcome> send(const Message& original, std::string reason,
                                               std::string error);
+
+  // Every letter at once, as above: done once all are acknowledged (at once for none). On
+  // another outcome some may have been written; the caller acknowledges none of the originals,
+  // and their next reader dead-letters them again (a dead-letter topic may hold a record twice).
+  boost::asio::awaitable<async::Outcome> send_all(std::span<const DeadLetter> letters);
 
   // Sends failing now (each holds the gate once).
   [[nodiscard]] int failing() const noexcept { return failing_; }

@@ -26,8 +26,10 @@ struct SendAllResult {
 // lambda converted to std::function) are gone. An exception from `message_at` ends the sending;
 // it is rethrown once the messages already sent have completed. The caller must not destroy the
 // coroutine (stop its io_context) while it runs: the completions refer to its frame.
+// `on_delivered`, when given, is called with a message's index and where the broker put it, on
+// the caller's executor, for each acknowledged message.
 boost::asio::awaitable<SendAllResult> send_all(
     Producer& producer, std::size_t count, std::function<OutgoingMessage(std::size_t)> message_at,
-    std::size_t window);
+    std::size_t window, std::function<void(std::size_t, const DeliveryReport&)> on_delivered = {});
 
 }  // namespace tracker::kafka

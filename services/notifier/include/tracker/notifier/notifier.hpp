@@ -163,6 +163,9 @@ class Notifier {
   [[nodiscard]] bool holds_partition(const kafka::Message& record) const;
   asio::awaitable<async::Outcome> give_up(Item& item, const std::string& delivery_id,
                                           std::string reason, std::string detail);
+  // The undecodable records at the front of `queue`, dead-lettered together, acknowledged, and
+  // taken off it.
+  asio::awaitable<async::Outcome> dead_letter_undecodable(ChannelQueue& queue);
   asio::awaitable<async::Outcome> dead_letter(const Item& item, const std::string& reason,
                                               const std::string& detail);
   // Waits until the limits let a post to `channel` of workspace `team` go; with `take`, spends
