@@ -158,7 +158,8 @@ def run(args) -> int:
     say(f"Chaos run {run_id}: {'quick' if args.quick else 'full matrix'}, seed {seed} "
         f"(--seed {seed} replays it), {len(trials)} trials, stack {args.stack}")
     for f, t in trials:
-        step("plan", f"{f.name} under {f.scenario.upper()} ×{t.scale:g}: at {t.moment_s:.1f} s"
+        step("plan", f"{f.name} under {f.scenario.upper()} ×{t.scale:g}: "
+                     + ("for the whole load" if f.kind == "ingest-fd" else f"at {t.moment_s:.1f} s")
                      + (f" for {f.duration_s:g} s" if f.duration_s else "")
                      + (f", back after {t.restart_after_s:.1f} s" if f.kind in ("kill", "broker-leader") else ""))
     for s in ctx.skipped:
