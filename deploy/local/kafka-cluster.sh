@@ -9,12 +9,17 @@ CLUSTER_NODES=(1 2 3)
 CLUSTER_PORT=${TRACKER_KAFKA_CLUSTER_PORT:-19192}
 CLUSTER_CONTROLLER_PORT=${TRACKER_KAFKA_CLUSTER_CONTROLLER_PORT:-19292}
 CLUSTER_HEAP_OPTS=${TRACKER_KAFKA_CLUSTER_HEAP_OPTS:--Xms128m -Xmx384m}
+# Only the quick compiler: three JVMs starting at once on two cores come up in about 11-15 s
+# instead of 18-20 s (measured under load), and a local cluster is for faults, not throughput.
+CLUSTER_JVM_OPTS=${TRACKER_KAFKA_CLUSTER_JVM_OPTS:--XX:TieredStopAtLevel=1}
 CLUSTER_HOME=$STATE/kafka-cluster
 CLUSTER_TEMPLATE=$SCRIPT_DIR/cluster.properties.in
 CLUSTER_METADATA=$SCRIPT_DIR/kafka_metadata.py
 CLUSTER_WAIT_S=${TRACKER_KAFKA_CLUSTER_WAIT_S:-120}
 CLUSTER_ISR_WAIT_S=${TRACKER_KAFKA_CLUSTER_ISR_WAIT_S:-90}
 CLUSTER_KILL_WAIT_S=10
+# When all nodes stop at once, the last may wait for a quorum that is gone: it is killed sooner.
+CLUSTER_STOP_ALL_WAIT_S=15
 
 for port in "$CLUSTER_PORT" "$CLUSTER_CONTROLLER_PORT"; do
   if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1 || port > 65533)); then
@@ -46,6 +51,7 @@ select_node() {
   KAFKA_PORT=$(node_port "$1")
   CONTROLLER_PORT=$(node_controller_port "$1")
   KAFKA_HEAP_OPTS=$CLUSTER_HEAP_OPTS
+  KAFKA_JVM_OPTS=$CLUSTER_JVM_OPTS
 }
 
 # Settings shared by the nodes: one cluster id, and the admin tools aimed at all three.
@@ -194,8 +200,9 @@ cluster_start() {
 
 # SIGTERM to every node of $@ at once, then waits (bounded; SIGKILL after that).
 cluster_stop() {
-  local n pid deadline
+  local n pid deadline i grace=$KAFKA_STOP_WAIT_S
   local -a pids=() names=()
+  (($# > 1)) && grace=$CLUSTER_STOP_ALL_WAIT_S
   for n in "$@"; do
     if pid=$(node_pid "$n"); then
       log "kafka-$n: stopping (pid $pid)"
@@ -206,11 +213,11 @@ cluster_stop() {
       log "kafka-$n: not running"
     fi
   done
-  deadline=$((SECONDS + KAFKA_STOP_WAIT_S))
+  deadline=$((SECONDS + grace))
   for i in "${!pids[@]}"; do
     while pid_alive "${pids[i]}" && ((SECONDS < deadline)); do sleep 0.2; done
     if pid_alive "${pids[i]}"; then
-      log "kafka-${names[i]}: no clean shutdown within ${KAFKA_STOP_WAIT_S}s, killing it"
+      log "kafka-${names[i]}: no clean shutdown within ${grace}s, killing it"
       kill -KILL "${pids[i]}" 2>/dev/null || true
     fi
   done
@@ -292,7 +299,8 @@ lock_cluster() {
   fi
 }
 
-# The commands with --brokers 3. <node> is --broker's number or '', <all> 1 for --all.
+# The commands with --brokers 3. <node> is --broker's number, or '' for every node (--all
+# says so explicitly: <all> is 1).
 cluster_main() { # <command> <node> <all> [arguments]
   local cmd=$1 node=$2 all=$3 which=all follow=0 lines=40 purge=0 arg
   shift 3
@@ -300,7 +308,7 @@ cluster_main() { # <command> <node> <all> [arguments]
   [[ -n $node ]] && targets=("$node")
   case $cmd in
     kafka-kill | kafka-stop | kafka-start)
-      [[ -n $node || $all == 1 ]] || die "$cmd: name a node with --broker N (1-3), or --all"
+      # Without --broker, every node: a test written for the single broker stops "Kafka".
       [[ -n $node && $all == 1 ]] && die "$cmd: --broker and --all exclude each other"
       (($# == 0)) || die "$cmd: unexpected argument $1"
       ;;

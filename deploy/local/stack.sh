@@ -32,8 +32,10 @@
 #   kafka-stop --broker N        SIGTERM node N and wait until it is gone
 #   kafka-start --broker N       start node N again, wait until it answers and is
 #                                back in the ISR of its partitions
-#   kafka-kill|kafka-stop|kafka-start --brokers 3 --all   every node at once
+#   kafka-kill|kafka-stop|kafka-start --brokers 3 [--all]   every node at once
 #   cluster-leader TOPIC PARTITION   the node (1-3) leading that partition
+#   topic-create NAME PARTITIONS --brokers 3, topic-delete NAME --brokers 3
+#   (kafka-kill without --brokers 3 SIGKILLs the single broker)
 #
 # Environment: TRACKER_KAFKA_PORT (19092), TRACKER_KAFKA_CONTROLLER_PORT
 # (19093), TRACKER_PG_PORT (15432), TRACKER_PROMETHEUS_PORT (19090),
@@ -42,7 +44,8 @@
 # TRACKER_PG_BIN (/usr/lib/postgresql/15/bin), TRACKER_STACK_DIR (<project>/.local),
 # TRACKER_KAFKA_CLUSTER_PORT (19192: node N listens on it + N - 1),
 # TRACKER_KAFKA_CLUSTER_CONTROLLER_PORT (19292, likewise),
-# TRACKER_KAFKA_CLUSTER_HEAP_OPTS ("-Xms128m -Xmx384m" per node).
+# TRACKER_KAFKA_CLUSTER_HEAP_OPTS ("-Xms128m -Xmx384m" per node),
+# TRACKER_KAFKA_CLUSTER_JVM_OPTS ("-XX:TieredStopAtLevel=1"), TRACKER_STACK_BROKERS.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
@@ -78,6 +81,7 @@ KAFKA_PID_FILE=$KAFKA_HOME/kafka.pid
 KAFKA_CLUSTER_ID_FILE=$KAFKA_HOME/cluster-id
 KAFKA_TOPICS_SNAPSHOT=$KAFKA_HOME/topics.describe
 KAFKA_HEAP_OPTS=${TRACKER_KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}
+KAFKA_JVM_OPTS=${TRACKER_KAFKA_JVM_OPTS:-}
 # The names below change when a command acts on a node of the cluster (kafka-cluster.sh).
 KAFKA_NAME=kafka
 KAFKA_PORT_VARS='TRACKER_KAFKA_PORT / TRACKER_KAFKA_CONTROLLER_PORT'
@@ -373,7 +377,7 @@ launch_kafka() {
     -Djava.awt.headless=true
     "-Dkafka.logs.dir=$KAFKA_LOGS"
     "-Dlog4j2.configurationFile=$KAFKA_LOG4J"
-    ${TRACKER_KAFKA_JVM_OPTS:-})
+    $KAFKA_JVM_OPTS)
   : >"$KAFKA_LOGS/kafka.out"
   if [[ -f $KAFKA_LOGS/server.log ]]; then
     wc -l <"$KAFKA_LOGS/server.log" >"$KAFKA_HOME/server.log.mark"
@@ -1011,4 +1015,6 @@ main() {
   esac
 }
 
-main "$@"
+# exit on the same line: bash has read it whole, so a change to this file while a command runs
+# (a checkout, an edit) cannot make it read on from a shifted offset.
+main "$@"; exit
