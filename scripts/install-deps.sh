@@ -7,6 +7,7 @@
 #   all         (default) everything below but containers: build, test, run the local stack
 #   build       the compiler and the C++ libraries only (what the container image's build stage uses)
 #   containers  podman, runc, podman-compose and debootstrap (scripts/images.sh, deploy/compose)
+#   fuzz        clang 16 and its sanitizer/libFuzzer runtimes (scripts/fuzz.sh, fuzz/)
 set -euo pipefail
 
 BUILD_PACKAGES=(
@@ -33,6 +34,9 @@ TEST_PACKAGES=(
 # runc can (deploy/container/containers.conf selects it).
 CONTAINER_PACKAGES=(podman runc catatonit golang-github-containernetworking-plugin-dnsname dnsmasq-base
   podman-compose debootstrap uidmap slirp4netns curl)
+# libFuzzer ships with clang's runtimes (libclang-rt-16-dev); llvm-16 has the symbolizer for
+# the sanitizers' reports. GCC has no equivalent.
+FUZZ_PACKAGES=(clang-16 libclang-rt-16-dev llvm-16)
 
 groups=("$@")
 [[ ${#groups[@]} -gt 0 ]] || groups=(all)
@@ -43,7 +47,8 @@ for group in "${groups[@]}"; do
     all) PACKAGES+=("${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"); with_build=1 ;;
     build) PACKAGES+=("${BUILD_PACKAGES[@]}"); with_build=1 ;;
     containers) PACKAGES+=("${CONTAINER_PACKAGES[@]}") ;;
-    *) printf 'install-deps: unknown group %s (all, build or containers)\n' "$group" >&2; exit 2 ;;
+    fuzz) PACKAGES+=("${FUZZ_PACKAGES[@]}") ;;
+    *) printf 'install-deps: unknown group %s (all, build, containers or fuzz)\n' "$group" >&2; exit 2 ;;
   esac
 done
 
