@@ -3,7 +3,8 @@
 # installs what is missing, checks the Prometheus rules (promtool's unit tests of every alert)
 # and the Helm chart (helm lint, kubeconform),
 # builds (plus an ASan/UBSan build), checks formatting, starts the
-# local Kafka + PostgreSQL stack, runs the unit and integration tests of both builds, and the
+# local Kafka + PostgreSQL stack, runs the unit and integration tests of both builds (those of
+# ingest and worker once more on a three-broker cluster), and the
 # main job (scripts/main_job.py --check: one day through all five services) and the load
 # scenarios SC1-SC4 at 2 % of their size (loadtest/run_scenarios.py --check), both scraped by a
 # local Prometheus whose rules' queries are then checked (scripts/check_prometheus_queries.py);
@@ -126,6 +127,23 @@ run_ctest build-asan unit "unit tests (asan)" 2
 # (NotifierTest.TwoNotifiersTakingUpTheSameDeliveriesPostEachOnce), which a second test's load on
 # two cores can prevent at ASan's speed.
 run_ctest build-asan integration "integration tests (asan)" 1
+
+# The ingest and worker integration tests again on a three-broker KRaft cluster beside the single
+# broker (every topic with three replicas, min.insync.replicas=2); the tests that stop "the
+# broker" stop and start all three nodes. The cluster is taken down afterwards.
+say "integration tests of ingest and worker on three brokers (release)"
+if bash deploy/local/stack.sh up --brokers 3; then
+  if ! (eval "$(bash deploy/local/stack.sh env --brokers 3)" &&
+    export KAFKA_BROKERS TRACKER_STACK_BROKERS &&
+    ctest --test-dir build -L integration -R '^(Ingest|Worker)' --output-on-failure \
+      --no-tests=error --timeout 300 -j2); then
+    status=1
+  fi
+else
+  status=1
+fi
+bash deploy/local/stack.sh down --brokers 3 || status=1
+phase "integration, 3 brokers"
 
 # The images (podman; the base made with debootstrap) and the compose stack: Kafka, PostgreSQL,
 # two ingest replicas behind HAProxy, two workers, two schedulers, summarizer, notifier,

@@ -14,8 +14,9 @@ namespace tracker::testing {
 class ScratchTopic {
  public:
   explicit ScratchTopic(int partitions) : name_(unique_name("test")), admin_(kafka_brokers()) {
-    if (auto ec = admin_.create_topics({{.name = name_, .partitions = partitions}},
-                                       std::chrono::seconds{30})) {
+    if (auto ec = admin_.create_topics(
+            {{.name = name_, .partitions = partitions, .replication_factor = -1}},
+            std::chrono::seconds{30})) {
       throw std::runtime_error("cannot create topic " + name_ + ": " + ec.message());
     }
   }

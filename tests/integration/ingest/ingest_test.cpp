@@ -347,7 +347,9 @@ TEST_F(IngestInProcess, BrokerDownMeans503AtOnceAnd200SoonAfterItIsBack) {
   std::printf("broker ready %lld ms and first 200 %lld ms after its start began\n",
               static_cast<long long>(broker_ready.count()),
               static_cast<long long>(recovered.count()));
-  EXPECT_LT(recovered, 15s);
+  // Ingest's own part, from the broker answering again to the first 200: the broker's boot
+  // (three JVMs on a cluster, on a busy machine) is not ingest's to bound.
+  EXPECT_LT(recovered - broker_ready, 10s);
 }
 
 // A signed event near the body limit fits in a record with its envelope: 200, and on the topic.
