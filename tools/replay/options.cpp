@@ -46,9 +46,13 @@ void expect(std::string_view option, std::string_view text, std::size_t at, char
 
 std::chrono::system_clock::time_point parse_time(std::string_view option, std::string_view text) {
   using namespace std::chrono;
+  // system_clock counts nanoseconds in 64 bits (1677-09-21 to 2262-04-11): a time outside that
+  // is refused here rather than overflowing when converted.
+  constexpr auto kEarliest = time_point_cast<microseconds>(system_clock::time_point::min());
+  constexpr auto kLatest = time_point_cast<microseconds>(system_clock::time_point::max());
   if (!text.empty() && text.find_first_not_of("0123456789") == std::string_view::npos) {
-    return system_clock::time_point{
-        milliseconds{parse_number<std::int64_t>(option, text, 0, 100'000'000'000'000LL)}};
+    return system_clock::time_point{milliseconds{parse_number<std::int64_t>(
+        option, text, 0, duration_cast<milliseconds>(kLatest.time_since_epoch()).count())}};
   }
   const int y = digits(option, text, 0, 4);
   expect(option, text, 4, '-');
@@ -91,7 +95,13 @@ std::chrono::system_clock::time_point parse_time(std::string_view option, std::s
   if (!date.ok() || h > 23 || mi > 59 || s > 60) {
     throw UsageError(std::string(option) + ": '" + std::string(text) + "' is not a valid time");
   }
-  return sys_days{date} + hours{h} + minutes{mi} + seconds{s} + fraction - offset;
+  const sys_time<microseconds> time =
+      sys_days{date} + hours{h} + minutes{mi} + seconds{s} + fraction - offset;
+  if (time < kEarliest || time > kLatest) {
+    throw UsageError(std::string(option) + ": '" + std::string(text) +
+                     "' is outside the times this tool can hold (1678 to 2262)");
+  }
+  return time_point_cast<system_clock::duration>(time);
 }
 
 Options parse_options(const std::vector<std::string_view>& args) {

@@ -1,5 +1,6 @@
 #include <tracker/log/timestamp.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <string>
@@ -33,6 +34,12 @@ std::optional<std::chrono::system_clock::time_point> parse_iso8601_utc(std::stri
   if (std::sscanf(copy.c_str(), "%4d-%2u-%2uT%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute,
                   &second, &consumed) != 6 ||
       consumed != 19 || copy[4] != '-' || copy[7] != '-' || copy[10] != 'T') {
+    return std::nullopt;
+  }
+  // Four digits, no sign; and a year system_clock can hold: it counts nanoseconds in 64 bits,
+  // from 1677-09-21 to 2262-04-11, and a time outside that would overflow, not fail.
+  if (!std::all_of(copy.begin(), copy.begin() + 4, [](char c) { return c >= '0' && c <= '9'; }) ||
+      year < 1678 || year > 2261) {
     return std::nullopt;
   }
   const std::chrono::year_month_day date{std::chrono::year{year}, std::chrono::month{month},

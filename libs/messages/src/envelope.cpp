@@ -92,6 +92,11 @@ std::string make_envelope(const slack::EventCallback& event, std::string_view ra
   out.append(R"(,"retry_num":)").append(std::to_string(delivery.retry_num));
   out.append(R"(,"retry_reason":)")
       .append(delivery.retry_reason ? json_string(*delivery.retry_reason) : "null");
+  // The JSON parser (slack::classify) skips a UTF-8 byte order mark before the document; inside
+  // the envelope it would make the record unreadable, and the event lost after ingest
+  // acknowledged it.
+  constexpr std::string_view kByteOrderMark = "\xEF\xBB\xBF";
+  if (raw_body.starts_with(kByteOrderMark)) raw_body.remove_prefix(kByteOrderMark.size());
   out.append(R"(,"payload":)").append(raw_body).append("}");
   return out;
 }
@@ -107,7 +112,14 @@ std::optional<std::string_view> raw_payload(std::string_view envelope) {
   if (at == std::string_view::npos || !envelope.ends_with('}')) return std::nullopt;
   const std::string_view body =
       envelope.substr(at + kMember.size(), envelope.size() - at - kMember.size() - 1);
-  if (!body.starts_with('{') || !body.ends_with('}')) return std::nullopt;
+  // The body as Slack signed it, whitespace around the object included (JSON allows it, and
+  // ingest embeds the body byte for byte).
+  constexpr std::string_view kWhitespace = " \t\r\n";
+  const auto first = body.find_first_not_of(kWhitespace);
+  const auto last = body.find_last_not_of(kWhitespace);
+  if (first == std::string_view::npos || body[first] != '{' || body[last] != '}') {
+    return std::nullopt;
+  }
   return body;
 }
 
@@ -115,7 +127,8 @@ DecodeResult<Envelope> decode_envelope(std::string_view value) {
   json envelope;
   try {
     envelope = json::parse(value);
-  } catch (const json::parse_error& error) {
+  } catch (const json::exception& error) {
+    // parse_error, and out_of_range for a number no double holds ("1e999").
     return DecodeError{"bad_json", std::string("not JSON: ") + error.what()};
   }
   if (!envelope.is_object()) return DecodeError{"bad_json", "not a JSON object"};

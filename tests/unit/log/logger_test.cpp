@@ -4,6 +4,7 @@
 
 #include <tracker/log/logger.hpp>
 #include <tracker/log/redaction.hpp>
+#include <tracker/log/timestamp.hpp>
 
 using tracker::log::Level;
 using tracker::log::Logger;
@@ -131,4 +132,21 @@ TEST(Level, ParsesKnownNames) {
   EXPECT_EQ(tracker::log::parse_level("warning"), Level::warn);
   EXPECT_EQ(tracker::log::parse_level("debug"), Level::debug);
   EXPECT_FALSE(tracker::log::parse_level("verbose").has_value());
+}
+
+// Found by fuzz/worker_event: a record whose received_at was "9436-11-19T00:00:01.250Z"
+// overflowed system_clock's 64-bit nanoseconds (undefined behaviour) instead of being refused.
+TEST(Timestamp, RefusesTimesSystemClockCannotHold) {
+  using tracker::log::parse_iso8601_utc;
+  for (const char* text :
+       {"9436-11-19T00:00:01.250Z", "2262-04-12T00:00:00Z", "1677-09-20T00:00:00Z",
+        "0000-01-01T00:00:00Z", "-999-01-01T00:00:00Z", "+202-01-01T00:00:00Z"}) {
+    EXPECT_FALSE(parse_iso8601_utc(text).has_value()) << text;
+  }
+  const auto latest = parse_iso8601_utc("2261-12-31T23:59:59.999Z");
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_EQ(tracker::log::iso8601_utc(*latest), "2261-12-31T23:59:59.999Z");
+  const auto earliest = parse_iso8601_utc("1678-01-01T00:00:00Z");
+  ASSERT_TRUE(earliest.has_value());
+  EXPECT_EQ(tracker::log::iso8601_utc(*earliest), "1678-01-01T00:00:00.000Z");
 }

@@ -190,3 +190,56 @@ TEST(Envelope, FieldsWithQuotesBackslashesAndControlsStayValidJson) {
   EXPECT_EQ(parsed["user_id"], "U\x01한");
   EXPECT_EQ(parsed["schema"], "slack-event-envelope/v1");
 }
+
+// Found by fuzz/messages: json::parse threw out_of_range (not a parse_error) for a number no
+// double holds, and the exception escaped decode_envelope, which the worker relies on not to throw.
+TEST(Envelope, NumberNoDoubleHoldsIsBadJsonNotAnException) {
+  auto record = message_envelope().dump();
+  record.replace(record.find("\"retry_num\":2"), 13, "\"retry_num\":1e999");
+  const auto decoded = decode_envelope(record);
+  ASSERT_TRUE(decoded.has_error());
+  EXPECT_EQ(decoded.error().reason, "bad_json");
+}
+
+// Found by fuzz/worker_event: a received_at past 2262 overflowed system_clock; it is delivery
+// metadata, so the record still decodes, without it.
+TEST(Envelope, ReceivedAtBeyondTheClockIsLeftOut) {
+  auto record = message_envelope();
+  record["received_at"] = "9436-11-19T00:00:01.250Z";
+  const auto decoded = decode_envelope(record.dump());
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().detail;
+  EXPECT_FALSE(decoded->received_at.has_value());
+}
+
+// Found by fuzz/ingest_handler: ingest accepts a signed body with whitespace around the object
+// (valid JSON) and embeds it byte for byte, but raw_payload refused such an envelope, so
+// tracker-replay --to-ingest counted the event "not_an_envelope" and did not replay it.
+TEST(Envelope, RawPayloadKeepsWhitespaceAroundTheBody) {
+  const std::string raw = fixture("slack/message.json");
+  const auto event = std::get<EventCallback>(classify(raw, BodyFormat::json));
+  for (const std::string& body : {raw + "\n", " \r\n\t" + raw + " \n"}) {
+    ASSERT_TRUE(std::holds_alternative<EventCallback>(classify(body, BodyFormat::json)));
+    const std::string envelope = make_envelope(event, body, {.received_at = {}});
+    const auto payload = raw_payload(envelope);
+    ASSERT_TRUE(payload.has_value());
+    EXPECT_EQ(*payload, body);
+    EXPECT_TRUE(decode_envelope(envelope).has_value());
+  }
+  EXPECT_FALSE(raw_payload(R"({"schema":"x","payload": })").has_value());
+}
+
+// Found by fuzz/ingest_handler's invariant (a published envelope decodes) with a body that starts
+// with a UTF-8 byte order mark: classify() accepts it (the JSON parser skips the mark), ingest
+// answered 200 once the broker had the record, and the worker could not decode the record.
+TEST(Envelope, BodyWithAByteOrderMarkMakesADecodableEnvelope) {
+  const std::string raw = fixture("slack/message.json");
+  const std::string body = "\xEF\xBB\xBF" + raw;
+  const auto classified = classify(body, BodyFormat::json);
+  ASSERT_TRUE(std::holds_alternative<EventCallback>(classified));
+  const std::string envelope =
+      make_envelope(std::get<EventCallback>(classified), body, {.received_at = {}});
+  const auto decoded = decode_envelope(envelope);
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().detail;
+  EXPECT_EQ(decoded->payload, nlohmann::json::parse(raw));
+  EXPECT_EQ(raw_payload(envelope), std::optional<std::string_view>(raw));
+}

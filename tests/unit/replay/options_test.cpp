@@ -93,6 +93,19 @@ TEST(ReplayOptions, ReadsTimesWithAZoneOrAsEpochMilliseconds) {
   }
 }
 
+// Found by fuzz/replay_options: "3026-12-01T09:00:00.123456-05:30" (and epoch milliseconds up to
+// 10^14) overflowed system_clock's 64-bit nanoseconds instead of being a usage error.
+TEST(ReplayOptions, RefusesTimesTheClockCannotHold) {
+  for (const char* bad :
+       {"3026-12-01T09:00:00.123456-05:30", "2262-04-12T00:00:00Z", "1677-09-21T00:00:00Z",
+        "0000-01-01T00:00:00Z", "9223372036855", "100000000000000"}) {
+    EXPECT_THROW(parse_time("--from-time", bad), UsageError) << bad;
+  }
+  EXPECT_EQ(epoch_ms(parse_time("t", "9223372036854")), 9223372036854);
+  EXPECT_EQ(epoch_ms(parse_time("t", "2262-04-11T00:00:00Z")), 9223286400000);
+  EXPECT_EQ(epoch_ms(parse_time("t", "1677-09-22T00:00:00Z")), -9223286400000);
+}
+
 TEST(ReplayOptions, PacesBySpeedOrRate) {
   const auto start = std::chrono::steady_clock::time_point{} + 100s;
   const auto first = std::chrono::system_clock::time_point{} + 1'000s;

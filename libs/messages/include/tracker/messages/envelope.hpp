@@ -23,7 +23,7 @@ struct Delivery {
 };
 
 // The envelope as JSON text. `raw_body` is embedded byte for byte as "payload" (it was parsed
-// by slack::classify(), so it is valid JSON).
+// by slack::classify(), so it is valid JSON), less a UTF-8 byte order mark before it.
 std::string make_envelope(const slack::EventCallback& event, std::string_view raw_body,
                           const Delivery& delivery);
 
