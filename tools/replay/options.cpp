@@ -1,5 +1,6 @@
 #include "options.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <functional>
@@ -241,8 +242,11 @@ std::chrono::steady_clock::time_point due_time(const Options& options,
                        duration<double>(static_cast<double>(index) / options.rate));
   }
   if (options.speed <= 0 || record_time <= first_time) return start;
+  // At most a year: a tiny --speed ("1e-300") would make the delay larger than steady_clock's
+  // 64-bit nanoseconds hold; a run stops after --time-limit (a week at most) anyway.
+  constexpr duration<double> kLongest = hours{24 * 365};
   const duration<double> spacing = record_time - first_time;
-  return start + duration_cast<steady_clock::duration>(spacing / options.speed);
+  return start + duration_cast<steady_clock::duration>(std::min(spacing / options.speed, kLongest));
 }
 
 std::string usage() {

@@ -39,6 +39,13 @@ std::optional<std::chrono::milliseconds> parse_retry_after(
   if (end == nullptr || *end != '\0') return std::nullopt;
   const std::time_t at = ::timegm(&tm);
   if (at == static_cast<std::time_t>(-1)) return std::nullopt;
+  // Compared in seconds first: system_clock counts nanoseconds in 64 bits, and a date before
+  // 1678 or after 2261 (strptime takes years up to 9999) would overflow it. A day at most, as
+  // for delay-seconds.
+  const auto now_seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  if (at < now_seconds) return std::chrono::milliseconds{0};
+  if (at - now_seconds >= 86'400) return std::chrono::milliseconds{86'400'000};
   const auto wait = std::chrono::system_clock::from_time_t(at) - now;
   return std::chrono::duration_cast<std::chrono::milliseconds>(
       std::max(wait, std::chrono::system_clock::duration::zero()));

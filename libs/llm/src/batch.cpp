@@ -1,5 +1,6 @@
 #include "tracker/llm/batch.hpp"
 
+#include <cstdint>
 #include <random>
 #include <stdexcept>
 
@@ -85,7 +86,12 @@ std::vector<BatchResult> parse_batch_results(std::string_view jsonl, int& bad_li
     out.custom_id = parsed["custom_id"].get<std::string>();
     const auto response = parsed.find("response");
     if (response != parsed.end() && response->is_object()) {
-      const unsigned status = response->value("status_code", 0U);
+      // Type-checked: json::value() throws for a status that is not a number.
+      const auto code = response->find("status_code");
+      const unsigned status =
+          code != response->end() && code->is_number_unsigned() && code->get<std::uint64_t>() <= 999
+              ? static_cast<unsigned>(code->get<std::uint64_t>())
+              : 0U;
       const nlohmann::json body =
           response->contains("body") ? (*response)["body"] : nlohmann::json::object();
       out.result = interpret_chat_body(status, body);
@@ -94,9 +100,14 @@ std::vector<BatchResult> parse_batch_results(std::string_view jsonl, int& bad_li
       const auto error = parsed.find("error");
       out.result.outcome = Outcome::retryable;
       out.result.error_code = "batch_error";
-      out.result.message = error != parsed.end() && error->is_object()
-                               ? error->value("message", std::string("batch request failed"))
-                               : "batch request failed";
+      const nlohmann::json* message = nullptr;
+      if (error != parsed.end() && error->is_object()) {
+        if (const auto it = error->find("message"); it != error->end() && it->is_string()) {
+          message = &*it;
+        }
+      }
+      out.result.message =
+          message != nullptr ? message->get<std::string>() : "batch request failed";
     }
     results.push_back(std::move(out));
   }

@@ -1,5 +1,8 @@
 #include "tracker/llm/chat.hpp"
 
+#include <cstdint>
+#include <limits>
+
 namespace tracker::llm {
 
 std::string_view to_string(Outcome outcome) noexcept {
@@ -28,6 +31,15 @@ std::string string_field(const nlohmann::json& object, const char* name) {
   if (!object.is_object()) return {};
   const auto it = object.find(name);
   return it != object.end() && it->is_string() ? it->get<std::string>() : std::string{};
+}
+
+// A count the server reports, 0 unless it is an integer an int holds (json::value() would
+// convert 1e300 to int, which is undefined).
+int count_field(const nlohmann::json& object, const char* name) {
+  const auto it = object.find(name);
+  if (it == object.end() || !it->is_number_integer()) return 0;
+  const auto value = it->get<std::int64_t>();
+  return value >= 0 && value <= std::numeric_limits<int>::max() ? static_cast<int>(value) : 0;
 }
 
 Outcome outcome_of_error(unsigned status, const std::string& code, const std::string& type) {
@@ -64,8 +76,8 @@ ChatResult interpret_chat_body(unsigned status, const nlohmann::json& body) {
     result.finish_reason = string_field(choice, "finish_reason");
     result.model = string_field(body, "model");
     if (const auto usage = body.find("usage"); usage != body.end() && usage->is_object()) {
-      result.prompt_tokens = usage->value("prompt_tokens", 0);
-      result.completion_tokens = usage->value("completion_tokens", 0);
+      result.prompt_tokens = count_field(*usage, "prompt_tokens");
+      result.completion_tokens = count_field(*usage, "completion_tokens");
     }
   } catch (const nlohmann::json::exception& error) {
     result.outcome = Outcome::retryable;

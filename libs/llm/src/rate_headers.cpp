@@ -1,5 +1,6 @@
 #include "tracker/llm/rate_headers.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <string>
@@ -91,7 +92,10 @@ RateLimitHeaders read_rate_limit_headers(const http::Response& response) {
 
 std::optional<std::chrono::milliseconds> read_retry_after(const http::Response& response) {
   if (const auto ms = header_number(response, "retry-after-ms")) {
-    return std::chrono::milliseconds{static_cast<std::int64_t>(std::ceil(*ms))};
+    // A day at most, as http::parse_retry_after caps retry-after; a larger double would not
+    // fit the milliseconds' integer.
+    return std::chrono::milliseconds{
+        static_cast<std::int64_t>(std::ceil(std::min(*ms, 86'400'000.0)))};
   }
   const auto it = response.find("retry-after");
   if (it == response.end()) return std::nullopt;

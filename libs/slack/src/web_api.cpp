@@ -145,7 +145,10 @@ boost::system::result<json, ApiFailure> interpret_api(unsigned http_status, std:
     return ApiFailure{"invalid_response", true, std::nullopt};
   }
   if (!parsed["ok"].get<bool>()) {
-    const std::string error = parsed.value("error", "unknown_error");
+    // Type-checked: json::value() throws for an "error" that is not a string.
+    const auto it = parsed.find("error");
+    const std::string error =
+        it != parsed.end() && it->is_string() ? it->get<std::string>() : "unknown_error";
     return ApiFailure{error, classify_error(error) != PostOutcome::permanent, std::nullopt};
   }
   return boost::system::result<json, ApiFailure>(boost::system::in_place_value, std::move(parsed));
@@ -159,14 +162,21 @@ boost::system::result<UserInfo, ApiFailure> interpret_users_info(
   if (user == parsed->end() || !user->is_object()) {
     return ApiFailure{"invalid_response", false, std::nullopt};
   }
+  // Every field type-checked: json::value() throws for a value of another type.
+  const auto text = [&](const char* name) {
+    const auto it = user->find(name);
+    return it != user->end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  const auto flag = [&](const char* name) {
+    const auto it = user->find(name);
+    return it != user->end() && it->is_boolean() && it->get<bool>();
+  };
   UserInfo info;
-  info.id = user->value("id", "");
-  if (auto tz = user->find("tz"); tz != user->end() && tz->is_string()) info.tz = *tz;
-  if (auto locale = user->find("locale"); locale != user->end() && locale->is_string()) {
-    info.locale = *locale;
-  }
-  info.is_bot = user->value("is_bot", false);
-  info.deleted = user->value("deleted", false);
+  info.id = text("id");
+  info.tz = text("tz");
+  info.locale = text("locale");
+  info.is_bot = flag("is_bot");
+  info.deleted = flag("deleted");
   return info;
 }
 

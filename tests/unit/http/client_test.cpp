@@ -103,6 +103,17 @@ TEST(ParseRetryAfter, SecondsAndHttpDates) {
   }
 }
 
+// Found by fuzz/slack_web_api and fuzz/llm_response: strptime takes years up to 9999, and the
+// date was converted to system_clock (64-bit nanoseconds, up to 2262) before being compared:
+// signed overflow, from a header any server may send.
+TEST(ParseRetryAfter, DatesSystemClockCannotHoldAreADayOrNothingToWait) {
+  const auto now = std::chrono::system_clock::from_time_t(1445412480);  // 2015-10-21 07:28:00
+  EXPECT_EQ(tracker::http::parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now), 86'400s);
+  EXPECT_EQ(tracker::http::parse_retry_after("Sat, 01 Jan 2000 00:00:00 GMT", now), 0s);
+  EXPECT_EQ(tracker::http::parse_retry_after("Mon, 01 Jan 0001 00:00:00 GMT", now), 0s);
+  EXPECT_EQ(tracker::http::parse_retry_after("Thu, 22 Oct 2015 07:27:59 GMT", now), 86'399s);
+}
+
 namespace {
 
 using Reply = boost::system::result<tracker::http::Response, tracker::http::Failure>;

@@ -54,3 +54,17 @@ TEST(Batch, ReadsOutputAndErrorLines) {
   EXPECT_EQ(results[2].result.outcome, tracker::llm::Outcome::retryable);
   EXPECT_EQ(results[2].result.message, "expired");
 }
+
+// Found by fuzz/llm_response: a status_code or an error message of another type made
+// json::value() throw out of parse_batch_results, whose bad lines are counted, not thrown.
+TEST(Batch, ResultLinesWithFieldsOfAnotherTypeAreReadNotThrown) {
+  const std::string jsonl = R"({"custom_id":"job-1","response":{"status_code":"200","body":{}}})"
+                            "\n"
+                            R"({"custom_id":"job-2","response":null,"error":{"message":5}})";
+  int bad = 0;
+  const auto results = tracker::llm::parse_batch_results(jsonl, bad);
+  ASSERT_EQ(results.size(), 2U);
+  EXPECT_EQ(bad, 0);
+  EXPECT_EQ(results[0].result.status, 0U);
+  EXPECT_EQ(results[1].result.message, "batch request failed");
+}

@@ -99,3 +99,14 @@ TEST(ChatResponse, AnUnreadable200IsRetriedAndAnEmptyOneIsNot) {
   EXPECT_EQ(refused.outcome, Outcome::permanent);
   EXPECT_NE(refused.message.find("content_filter"), std::string::npos);
 }
+
+// Found by fuzz/llm_response: usage counts were read with json::value<int>, which converts
+// 1e300 to int (undefined behaviour) and throws for a string.
+TEST(ChatResponse, UsageCountsOfAnotherTypeOrRangeAreZero) {
+  const auto result = tracker::llm::interpret_chat_response(answer(
+      200,
+      R"({"choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":1e300,"completion_tokens":"7"}})"));
+  EXPECT_EQ(result.outcome, Outcome::ok);
+  EXPECT_EQ(result.prompt_tokens, 0);
+  EXPECT_EQ(result.completion_tokens, 0);
+}

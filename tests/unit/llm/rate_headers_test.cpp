@@ -49,3 +49,11 @@ TEST(RetryAfter, PrefersMillisecondsOverSeconds) {
   tracker::http::Response none;
   EXPECT_FALSE(tracker::llm::read_retry_after(none).has_value());
 }
+
+// Found by fuzz/llm_response: retry-after-ms of 1e300 was cast to an integer it does not fit
+// (undefined behaviour); it is capped at a day, as retry-after is.
+TEST(RetryAfter, HugeMillisecondsAreADay) {
+  tracker::http::Response response;
+  response.set("retry-after-ms", "1" + std::string(300, '0'));
+  EXPECT_EQ(tracker::llm::read_retry_after(response), 86'400'000ms);
+}

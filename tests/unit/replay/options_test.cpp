@@ -106,6 +106,15 @@ TEST(ReplayOptions, RefusesTimesTheClockCannotHold) {
   EXPECT_EQ(epoch_ms(parse_time("t", "1677-09-22T00:00:00Z")), -9223286400000);
 }
 
+// Found by fuzz/replay_options: --speed 1e-300 passes the (0, 1000000] check, and the spacing
+// divided by it overflowed steady_clock's nanoseconds (undefined behaviour).
+TEST(ReplayOptions, ATinySpeedDelaysAYearAtMost) {
+  const auto options = parse({"--dry-run", "--speed", "1e-300"});
+  const auto start = std::chrono::steady_clock::time_point{};
+  const auto first = std::chrono::system_clock::time_point{std::chrono::hours{1}};
+  EXPECT_EQ(due_time(options, start, first, first + 1h, 1), start + std::chrono::hours{24 * 365});
+}
+
 TEST(ReplayOptions, PacesBySpeedOrRate) {
   const auto start = std::chrono::steady_clock::time_point{} + 100s;
   const auto first = std::chrono::system_clock::time_point{} + 1'000s;

@@ -137,3 +137,21 @@ TEST(InterpretUsersInfo, FailuresSaySlacksReasonAndWhetherToAskAgain) {
   EXPECT_EQ(no_user.error().error, "invalid_response");
   EXPECT_FALSE(no_user.error().retryable);
 }
+
+// Found by fuzz/slack_web_api: json::value() threw type_error for an "error" that is not a
+// string, or users.info fields of another type, out of functions whose failures are values.
+TEST(InterpretUsersInfo, FieldsOfAnotherTypeAreAFailureOrLeftOutNotAnException) {
+  const auto odd_error =
+      tracker::slack::interpret_api(200, R"({"ok":false,"error":5})", std::nullopt);
+  ASSERT_FALSE(odd_error.has_value());
+  EXPECT_EQ(odd_error.error().error, "unknown_error");
+  EXPECT_FALSE(odd_error.error().retryable);
+
+  const auto odd_user = tracker::slack::interpret_users_info(
+      200, R"({"ok":true,"user":{"id":5,"tz":1,"is_bot":"yes","deleted":null}})", std::nullopt);
+  ASSERT_TRUE(odd_user.has_value());
+  EXPECT_EQ(odd_user->id, "");
+  EXPECT_EQ(odd_user->tz, "");
+  EXPECT_FALSE(odd_user->is_bot);
+  EXPECT_FALSE(odd_user->deleted);
+}
