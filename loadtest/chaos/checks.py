@@ -37,6 +37,8 @@ class TrialRecord:
     undone_at_s: float | None = None
     ready_after_s: float | None = None  # from undone, every /readyz 200
     lag_zero_after_s: float | None = None  # from undone, ready and consumer lag 0
+    stored_after_s: float | None = None  # from undone, a canary event sent once ready is a row
+    canaries: dict = field(default_factory=dict)  # event_id -> status ingest gave it
     notes: list[str] = field(default_factory=list)
     settle_s: float = 0.0
 
@@ -105,6 +107,8 @@ def check_trials(records: list[TrialRecord], proxy_log: Path, slack_port: int,
     for r in records:
         prefix = f"EvLOAD{r.loadgen_run}"
         sent = {f"{prefix}{seq:09d}" for seq in range(r.loadgen_samples)}
+        # The canaries of the recovery probe are events like the others.
+        sent |= set(r.canaries)
         acked = {e for e in sent if status_of.get(e) == 200}
         rows = rows_by_team[r.team]
         lost = sorted(acked - rows.keys())
@@ -175,6 +179,7 @@ def check_trials(records: list[TrialRecord], proxy_log: Path, slack_port: int,
                        "dlq_copies": sum(poison_in_dlq.values()), "stored": len(poison_rows)},
             "fault_at_s": r.fault_at_s, "undone_at_s": r.undone_at_s,
             "ready_after_s": r.ready_after_s, "lag_zero_after_s": r.lag_zero_after_s,
+            "stored_after_s": r.stored_after_s, "canaries": len(r.canaries),
             "settle_s": round(r.settle_s, 1), "notes": r.notes,
             "checks": [{"check": c, "ok": ok, "detail": d} for c, ok, d in checks],
             "ok": all(ok for _, ok, _ in checks),
@@ -201,8 +206,8 @@ def sec(value: float | None) -> str:
 def table(results: list[dict]) -> str:
     lines = ["| # | fault | load | sent | 200 | stored | lost | doubled | not 200 | summaries claimed "
              "| done | posted | posted twice (in window) | poison → DLQ | fault at (s) | ready after (s) "
-             "| lag 0 after (s) | checks |",
-             "|---:|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| lag 0 after (s) | new event stored after (s) | checks |",
+             "|---:|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:
         s = r["summaries"]
         refused = ", ".join(f"{v} {k}" for k, v in sorted(r["refused"].items())) or "-"
@@ -213,6 +218,7 @@ def table(results: list[dict]) -> str:
             f"{refused} | {s['claimed']} | {s['states'].get('done', 0)} | {s['posted']} | "
             f"{s['doubled']} ({s['doubled_in_window']}) | {r['poison']['in_dlq']}/{r['poison']['sent']} | "
             f"{sec(r['fault_at_s'])} | {sec(r['ready_after_s'])} | {sec(r['lag_zero_after_s'])} | "
+            f"{sec(r['stored_after_s'])} | "
             f"{'ok' if r['ok'] else 'FAILED: ' + '; '.join(failed)} |")
     return "\n".join(lines) + "\n"
 
@@ -223,8 +229,9 @@ def by_fault(results: list[dict]) -> str:
     for r in results:
         groups.setdefault(r["fault"], []).append(r)
     lines = ["| fault | runs | sent | 200 | stored | lost | doubled | summaries claimed | posted | "
-             "posted twice: in window / outside | ready after (s, max) | lag 0 after (s, max) | all checks |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "posted twice: in window / outside | ready after (s, max) | lag 0 after (s, max) | "
+             "new event stored after (s, max) | all checks |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for fault, rs in groups.items():
         def mx(key):
             values = [r[key] for r in rs if r[key] is not None]
@@ -236,5 +243,6 @@ def by_fault(results: list[dict]) -> str:
             f"{sum(r['summaries']['claimed'] for r in rs)} | {sum(r['summaries']['posted'] for r in rs)} | "
             f"{sum(r['summaries']['doubled_in_window'] for r in rs)} / "
             f"{sum(r['summaries']['doubled_outside_window'] for r in rs)} | {mx('ready_after_s')} | "
-            f"{mx('lag_zero_after_s')} | {'yes' if all(r['ok'] for r in rs) else 'NO'} |")
+            f"{mx('lag_zero_after_s')} | {mx('stored_after_s')} | "
+            f"{'yes' if all(r['ok'] for r in rs) else 'NO'} |")
     return "\n".join(lines) + "\n"

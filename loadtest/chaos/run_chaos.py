@@ -240,31 +240,35 @@ def run_trials(ctx: Context, trials: list[tuple[Fault, Timing]], started: float)
     return report(ctx, trials, results, overall, wall, stack_ready)
 
 
+def send_event(ctx: Context, team: str, event_id: str, user: str, text: str, micros: int) -> int:
+    """One signed event_callback through HAProxy (so it is in the ledger); ingest's status, or
+    -1 when none came."""
+    now = time.time()
+    ts = f"{int(now)}.{micros % 1_000_000:06d}"
+    body = json.dumps({
+        "token": "x", "team_id": team, "api_app_id": "A0TRACKER", "type": "event_callback",
+        "event_id": event_id, "event_time": int(now),
+        "event": {"type": "message", "channel": "C0CHAOS", "user": user, "text": text, "ts": ts,
+                  "event_ts": ts, "channel_type": "channel"},
+        "authorizations": [{"team_id": team, "user_id": "U0TRACKER", "is_bot": True}]}).encode()
+    stamp = str(int(now))
+    try:
+        status, _ = http_request(ctx.pipeline.ports["proxy"], "POST", "/slack/events", body=body,
+                                 headers={"Content-Type": "application/json",
+                                          "X-Slack-Request-Timestamp": stamp,
+                                          "X-Slack-Signature": sign(ctx.pipeline.secret, stamp, body)},
+                                 timeout=3)
+    except OSError:
+        status = -1
+    return status
+
+
 def send_poison(ctx: Context, team: str, index: int) -> dict[str, int]:
     """Two events whose text PostgreSQL refuses (a NUL character): ingest takes them (valid JSON,
     signed), the worker must dead-letter them."""
-    out = {}
-    port = ctx.pipeline.ports["proxy"]
-    for k in range(2):
-        event_id = f"EvPOISON{team}{k}"
-        now = time.time()
-        ts = f"{int(now)}.{k:06d}"
-        body = json.dumps({
-            "token": "x", "team_id": team, "api_app_id": "A0TRACKER", "type": "event_callback",
-            "event_id": event_id, "event_time": int(now),
-            "event": {"type": "message", "channel": "C0CHAOS", "user": f"UCHAOS{k}",
-                      "text": f"poison \u0000 {k}", "ts": ts, "event_ts": ts,
-                      "channel_type": "channel"},
-            "authorizations": [{"team_id": team, "user_id": "U0TRACKER", "is_bot": True}]}).encode()
-        stamp = str(int(now))
-        try:
-            status, _ = http_request(port, "POST", "/slack/events", body=body, headers={
-                "Content-Type": "application/json", "X-Slack-Request-Timestamp": stamp,
-                "X-Slack-Signature": sign(ctx.pipeline.secret, stamp, body)}, timeout=10)
-        except OSError:
-            status = -1
-        out[event_id] = status
-    return out
+    return {f"EvPOISON{team}{k}": send_event(ctx, team, f"EvPOISON{team}{k}", f"UCHAOS{k}",
+                                             f"poison \u0000 {k}", k)
+            for k in range(2)}
 
 
 class Watch:
@@ -278,6 +282,7 @@ class Watch:
         self.down: set[str] = set()
         self.undone_mono: float | None = None
         self.last_probe = 0.0
+        self.canary: tuple[str, float] | None = None  # (event_id, sent at) awaiting its row
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -298,7 +303,7 @@ class Watch:
                 sup.start(name)
             else:
                 raise Failure(f"{name} exited: {note}")
-        if self.undone_mono is None or self.rec.lag_zero_after_s is not None:
+        if self.undone_mono is None or self.recovered():
             return
         if time.monotonic() - self.last_probe < 0.25:
             return
@@ -310,12 +315,35 @@ class Watch:
         # The lag gauges are refreshed from librdkafka's statistics once a second: a process
         # just continued after SIGSTOP still shows what it had before, so a zero counts only
         # once a fresh one can have been taken.
-        if self.rec.ready_after_s is not None and since >= LAG_FRESH_S and sup.lag() == 0:
+        if self.rec.lag_zero_after_s is None and self.rec.ready_after_s is not None \
+                and since >= LAG_FRESH_S and sup.lag() == 0:
             self.rec.lag_zero_after_s = round(since, 2)
+        if self.rec.ready_after_s is not None and self.rec.stored_after_s is None:
+            self.probe_end_to_end(since)
         if since > RECOVERY_DEADLINE_S:
             self.rec.notes.append(f"not recovered within {RECOVERY_DEADLINE_S} s of the fault's end")
             self.rec.lag_zero_after_s = self.rec.lag_zero_after_s  # stays None
             self.undone_mono = None
+
+    def probe_end_to_end(self, since: float) -> None:
+        """A canary event through ingest once every service is ready, again every 2 s until one
+        has its row: readiness and a zero lag gauge do not prove that events flow (a consumer
+        still rejoining its group shows both)."""
+        if self.canary is not None:
+            event_id, sent = self.canary
+            if psql(f"SELECT count(*) FROM study_logs WHERE event_id = '{event_id}'")[0][0] != "0":
+                self.rec.stored_after_s = round(since, 2)
+                return
+            if time.monotonic() - sent < 2:
+                return
+        n = len(self.rec.canaries)
+        event_id = f"EvCANARY{self.rec.team}{n:03d}"
+        status = send_event(self.ctx, self.rec.team, event_id, "UCANARY", f"canary {n}", 500_000 + n)
+        self.rec.canaries[event_id] = status
+        self.canary = (event_id, time.monotonic()) if status == 200 else None
+
+    def recovered(self) -> bool:
+        return self.rec.lag_zero_after_s is not None and self.rec.stored_after_s is not None
 
     def undone(self) -> None:
         self.undone_mono = time.monotonic()
@@ -373,7 +401,7 @@ def run_trial(ctx: Context, index: int, fault: Fault, tm: Timing, team: str,
             sup.terminate("ingest")
             sup.start("ingest")
             watch.undone()
-        while watch.undone_mono is not None and rec.lag_zero_after_s is None:
+        while watch.undone_mono is not None and not watch.recovered():
             watch.poll()
             time.sleep(0.2)
     finally:
@@ -399,7 +427,8 @@ def run_trial(ctx: Context, index: int, fault: Fault, tm: Timing, team: str,
                       f"its log: {log_path}")
     settle(ctx, rec, watch)
     step("trial", f"fault at {rec.fault_at_s} s, undone at {rec.undone_at_s} s; ready "
-                  f"{rec.ready_after_s} s and lag 0 {rec.lag_zero_after_s} s after; settled in "
+                  f"{rec.ready_after_s} s, lag 0 {rec.lag_zero_after_s} s, a new event stored "
+                  f"{rec.stored_after_s} s after; settled in "
                   f"{rec.settle_s:.1f} s" + (f"; {'; '.join(rec.notes)}" if rec.notes else ""))
     return rec
 
