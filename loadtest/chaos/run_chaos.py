@@ -331,7 +331,11 @@ class Watch:
         still rejoining its group shows both)."""
         if self.canary is not None:
             event_id, sent = self.canary
-            if psql(f"SELECT count(*) FROM study_logs WHERE event_id = '{event_id}'")[0][0] != "0":
+            try:
+                stored = psql(f"SELECT count(*) FROM study_logs WHERE event_id = '{event_id}'")[0][0]
+            except Failure:
+                stored = "0"  # the database not back yet: asked again at the next poll
+            if stored != "0":
                 self.rec.stored_after_s = round(since, 2)
                 return
             if time.monotonic() - sent < 2:
