@@ -170,6 +170,10 @@ class EnvelopeFields final : public nlohmann::json_sax<nlohmann::json> {
 
 SlackRequest classify(std::string_view body, BodyFormat format) {
   if (format == BodyFormat::form) return classify_form(body);
+  // JSON has no raw NUL byte (in a string it is escaped), and nlohmann's lexer takes one for the
+  // end of the input: "{...}\0garbage" would pass here, and the envelope that embeds the body
+  // would then not parse.
+  if (body.find('\0') != std::string_view::npos) return Malformed{"body is not valid JSON"};
   EnvelopeFields fields;
   if (!nlohmann::json::sax_parse(body, &fields)) return Malformed{"body is not valid JSON"};
   if (!fields.top_is_object) return Malformed{"body is not a JSON object"};

@@ -142,3 +142,16 @@ TEST(Classify, AppRateLimitedMinuteMayBeAnyInteger) {
                        BodyFormat::json);
   EXPECT_EQ(std::get<AppRateLimited>(text).minute_rate_limited, 0);
 }
+
+// Found by fuzz/ingest_handler: "{...}\0\"" was classified as an event (the JSON parser reads a
+// NUL byte as the end of the input), ingest answered 200 once the broker had the envelope, and
+// the envelope, with the whole body embedded, did not parse: the worker dead-lettered the event.
+TEST(Classify, BodyWithANulByteIsNotJson) {
+  const std::string raw = fixture("slack/message.json");
+  for (const std::string& body :
+       {raw + std::string(1, '\0') + "\"", std::string(1, '\0'), raw.substr(0, 20) + '\0' + raw}) {
+    const auto classified = classify(body, BodyFormat::json);
+    ASSERT_TRUE(std::holds_alternative<Malformed>(classified));
+    EXPECT_EQ(std::get<Malformed>(classified).reason, "body is not valid JSON");
+  }
+}
