@@ -31,6 +31,9 @@ double seconds(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
 }
 
+// 429s one delivery may meet before it is given up (besides the delivery deadline).
+constexpr int kMaxRateLimitedAnswers = 100;
+
 // A metrics label from a Slack error code: Slack's codes are short snake_case words; anything
 // else (a proxy's text) is folded into "other" so that a label cannot grow without bound.
 std::string error_label(std::string_view error) {
@@ -566,15 +569,24 @@ asio::awaitable<async::Outcome> Notifier::deliver(Item& item,
   }
   const config::Secret bot_token = std::move(token->token);
   int failures = 0;
+  // Attempts Slack answered 429 here: a 429 says Slack posted nothing, so it does not use up an
+  // attempt (a storm of them would otherwise dead-letter messages Slack never saw). They are
+  // bounded by the delivery deadline, each after its Retry-After, and in count by
+  // kMaxRateLimitedAnswers.
+  int rate_limited = 0;
   // From the first lease: time spent waiting for another notifier is not this one's delivery.
   std::optional<Clock::time_point> deadline;
+  const auto attempts_used = [&] { return attempt - rate_limited; };
   const auto exhausted = [&] {
-    return attempt >= options_.max_attempts || (deadline && Clock::now() >= *deadline);
+    return attempts_used() >= options_.max_attempts || rate_limited >= kMaxRateLimitedAnswers ||
+           (deadline && Clock::now() >= *deadline);
   };
   const auto give_up_exhausted = [&]() -> asio::awaitable<async::Outcome> {
-    const std::string why = attempt >= options_.max_attempts
-                                ? "gave up after " + std::to_string(attempt) + " attempts"
-                                : "gave up at the delivery deadline";
+    const std::string why =
+        attempts_used() >= options_.max_attempts || rate_limited >= kMaxRateLimitedAnswers
+            ? "gave up after " + std::to_string(attempt) + " attempts (" +
+                  std::to_string(rate_limited) + " answered 429)"
+            : "gave up at the delivery deadline";
     // Arguments named before the co_await: GCC 12 destroys some temporaries of a co_await
     // expression twice.
     std::string reason = "retries_exhausted";
@@ -702,6 +714,7 @@ asio::awaitable<async::Outcome> Notifier::deliver(Item& item,
     metrics_->retries.Add({{"cause", error_label(result.error)}}).Increment();
     if (result.in_doubt) metrics_->in_doubt.Add({{"reason", result.error}}).Increment();
     if (result.outcome == slack::PostOutcome::rate_limited) {
+      ++rate_limited;
       metrics_->rate_limited.Increment();
       const auto told =
           result.retry_after.value_or(http::backoff_delay(options_.backoff, failures, rng_));

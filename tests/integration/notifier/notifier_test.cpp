@@ -192,6 +192,37 @@ TEST_F(NotifierTest, PostsEveryMessageOnceInChannelOrderDespite429s) {
   EXPECT_EQ(notifier->terminate(), 0);
 }
 
+// A storm of 429s uses up no attempts: with one attempt allowed and half the requests answered
+// 429, every message is still posted, once, and none is dead-lettered.
+TEST_F(NotifierTest, A429StormUsesUpNoAttemptsAndEveryMessageIsPostedOnce) {
+  SimulatorOptions options = fast_slack();
+  options.inject_429_rate = 0.5;
+  options.inject_retry_after_s = 0;
+  options.seed = 7;
+  SimulatorThread slack(options);
+  auto notifier = start_notifier(
+      slack, {"TRACKER_SLACK_MAX_ATTEMPTS=1", "TRACKER_SLACK_RETRY_AFTER_JITTER=10ms"});
+  ASSERT_EQ(tracker::testing::wait_ready(notifier->ops_port()).first, 200U);
+  constexpr int kMessages = 200;
+  std::vector<Record> records;
+  for (int i = 0; i < kMessages; ++i) {
+    records.push_back(outbox("storm-" + std::to_string(i), "C" + std::to_string(500 + i % 10),
+                             "message " + std::to_string(i)));
+  }
+  produce(topic.name(), records);
+  ASSERT_EQ(wait_for(q("SELECT count(*) FROM slack_deliveries WHERE state = 'posted'"),
+                     std::to_string(kMessages), 120s),
+            std::to_string(kMessages));
+  const Copies copies = copies_at(slack);
+  EXPECT_EQ(copies.deliveries, static_cast<std::size_t>(kMessages));
+  EXPECT_EQ(copies.posted_twice, 0);
+  EXPECT_GT(slack.simulator().stats().injected_429, 50U);
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT count(*) FROM slack_deliveries WHERE state = 'failed'")),
+            "0");
+  EXPECT_EQ(metric(*notifier, "tracker_notifier_dead_letters_total"), 0.0);
+  EXPECT_EQ(notifier->terminate(), 0);
+}
+
 TEST_F(NotifierTest, APermanentErrorIsDeadLetteredWithoutARetry) {
   SimulatorOptions options = fast_slack();
   options.channel_errors["C0GONE"] = "channel_not_found";

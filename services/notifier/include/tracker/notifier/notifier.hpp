@@ -25,9 +25,10 @@
 // ledger with a capped backoff, ends when the service stops, and lasts as long as what it waits
 // for: the holder's bounded attempts, or the new owner's progress through the partition.
 //
-// Every delivery is bounded: at most max_attempts requests (a 429 counts) within
-// delivery_deadline; then it goes to the dead-letter topic with the last error. A permanent
-// error goes there at once. So a storm of 429s slows posting down but cannot multiply it.
+// Every delivery is bounded: at most max_attempts requests that Slack did not answer 429 (a 429
+// proves nothing was posted; 100 of them at most) within delivery_deadline; then it goes to the
+// dead-letter topic with the last error. A permanent error goes there at once. So a storm of
+// 429s slows posting down but can neither multiply it nor make it give up early.
 //
 // Memory is bounded: past max_buffered records held, the consumer pauses (and keeps polling so
 // that it stays in its group), resuming at half. A database outage is waited out with capped
