@@ -4,7 +4,8 @@
 # and the Helm chart (helm lint, kubeconform),
 # builds (plus an ASan/UBSan build), checks formatting, starts the
 # local Kafka + PostgreSQL stack, runs the unit and integration tests of both builds (those of
-# ingest and worker once more on a three-broker cluster), and the
+# ingest and worker once more on a three-broker cluster), a short seeded chaos run through the
+# whole pipeline on a stack of its own (loadtest/chaos/run_chaos.py --quick), and the
 # main job (scripts/main_job.py --check: one day through all five services) and the load
 # scenarios SC1-SC4 at 2 % of their size (loadtest/run_scenarios.py --check), both scraped by a
 # local Prometheus whose rules' queries are then checked (scripts/check_prometheus_queries.py);
@@ -144,6 +145,15 @@ else
 fi
 bash deploy/local/stack.sh down --brokers 3 || status=1
 phase "integration, 3 brokers"
+
+# The pipeline under faults on a three-broker stack of its own (loadtest/chaos/run_chaos.py
+# --quick: services SIGKILLed, the partition leader SIGKILLed, PostgreSQL stopped): nothing
+# acknowledged lost or doubled, no summary posted twice outside the notifier's documented window.
+say "chaos, quick (a stack of its own, three brokers)"
+if ! python3 loadtest/chaos/run_chaos.py --build build --quick --out "$root/.local/chaos-ci"; then
+  status=1
+fi
+phase "chaos, quick"
 
 # The images (podman; the base made with debootstrap) and the compose stack: Kafka, PostgreSQL,
 # two ingest replicas behind HAProxy, two workers, two schedulers, summarizer, notifier,

@@ -45,7 +45,7 @@ Settings load_settings(config::Env& env) {
       static_cast<double>(env.integer("TRACKER_SLACK_WORKSPACE_BURST", 10, 1, 100'000));
   o.pacing.headroom =
       static_cast<double>(env.integer("TRACKER_SLACK_PACING_HEADROOM_PERCENT", 2, 0, 50)) / 100.0;
-  o.max_attempts = static_cast<int>(env.integer("TRACKER_SLACK_MAX_ATTEMPTS", 6, 1, 50));
+  o.max_attempts = static_cast<int>(env.integer("TRACKER_SLACK_MAX_ATTEMPTS", 10, 1, 50));
   o.delivery_deadline =
       env.duration("TRACKER_SLACK_DELIVERY_DEADLINE", 15min, 1s, std::chrono::hours{24});
   o.backoff.initial = env.duration("TRACKER_SLACK_RETRY_INITIAL", 1s, 1ms, 10min);

@@ -26,7 +26,7 @@ TEST(NotifierSettings, DefaultsFollowSlacksLimits) {
   EXPECT_EQ(s.options.dlq_topic, "slack-outbox.dlq");
   EXPECT_DOUBLE_EQ(s.options.pacing.channel_per_second, 1.0);
   EXPECT_DOUBLE_EQ(s.options.pacing.workspace_per_minute, 100.0);
-  EXPECT_EQ(s.options.max_attempts, 6);
+  EXPECT_EQ(s.options.max_attempts, 10);
   EXPECT_DOUBLE_EQ(s.options.pacing.headroom, 0.02);
   EXPECT_EQ(s.options.part_characters, 4000U);
   EXPECT_EQ(s.common.ops_port, 9468);

@@ -91,7 +91,7 @@ struct NotifierOptions {
   std::string instance = "notifier";
   LeasePolicy lease;
   PacingOptions pacing;
-  int max_attempts = 6;
+  int max_attempts = 10;
   std::chrono::milliseconds delivery_deadline{std::chrono::minutes{15}};
   http::BackoffPolicy backoff{.initial = std::chrono::seconds{1},
                               .max = std::chrono::seconds{30},
