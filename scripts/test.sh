@@ -2,7 +2,8 @@
 # Runs every test of the project on a fresh Debian bookworm machine or an existing checkout:
 # installs what is missing, checks the Prometheus rules (promtool's unit tests of every alert)
 # and the Helm chart (helm lint, kubeconform),
-# builds (plus an ASan/UBSan build), checks formatting, starts the
+# builds (plus an ASan/UBSan build), runs every libFuzzer target briefly (scripts/fuzz.sh, clang),
+# checks formatting, starts the
 # local Kafka + PostgreSQL stack, runs the unit and integration tests of both builds (those of
 # ingest and worker once more on a three-broker cluster), a short seeded chaos run through the
 # whole pipeline on a stack of its own (loadtest/chaos/run_chaos.py --quick), and the
@@ -26,7 +27,7 @@ phase() {
 say() { printf '\n== %s\n' "$*"; }
 
 say "dependencies"
-bash scripts/install-deps.sh all containers
+bash scripts/install-deps.sh all containers fuzz
 phase "install dependencies"
 
 say "formatting (clang-format)"
@@ -50,6 +51,14 @@ phase "build release"
 say "build (AddressSanitizer + UndefinedBehaviorSanitizer)"
 bash scripts/build.sh asan -DTRACKER_BUILD_LOADTEST=OFF
 phase "build asan"
+
+# libFuzzer targets (fuzz/): every reader of outside bytes, 10 s each under clang's ASan + UBSan;
+# a crash, leak, hang, failed invariant or UB report fails the run (inputs in build-fuzz/artifacts/).
+say "fuzz targets (libFuzzer, 10 s each)"
+if ! bash scripts/fuzz.sh --seconds 10; then
+  status=1
+fi
+phase "fuzz (short)"
 
 say "local stack (Kafka + PostgreSQL)"
 bash deploy/local/stack.sh up
