@@ -200,9 +200,9 @@ def wait_listening(process: Process, timeout_s: float = 20) -> int:
     raise Failure(f"{process.name} did not start listening within {timeout_s:.0f} s")
 
 
-def metrics(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
+def metrics(port: int, timeout: float = 10) -> dict[str, list[tuple[dict[str, str], float]]]:
     """Prometheus text: metric name -> [(labels, value)]."""
-    status, body = http_request(port, "GET", "/metrics")
+    status, body = http_request(port, "GET", "/metrics", timeout=timeout)
     if status != 200:
         raise Failure(f"GET /metrics on port {port} answered {status}")
     out: dict[str, list[tuple[dict[str, str], float]]] = {}

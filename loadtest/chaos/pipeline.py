@@ -350,7 +350,7 @@ class Supervisor:
             if s is None or not s.running or s.paused:
                 return None
             try:
-                sum_ += total(metrics_quick(s.ops_port), metric)
+                sum_ += total(metrics(s.ops_port, timeout=2), metric)
             except (OSError, Failure):
                 return None
         return sum_
@@ -367,21 +367,6 @@ class Supervisor:
                 raise Failure(f"not ready within {timeout_s:.0f} s: {', '.join(pending)}")
             time.sleep(0.1)
         return time.monotonic() - started
-
-
-def metrics_quick(port: int) -> dict:
-    status, body = http_request(port, "GET", "/metrics", timeout=2)
-    if status != 200:
-        raise Failure(f"GET /metrics on port {port} answered {status}")
-    out: dict[str, list[tuple[dict[str, str], float]]] = {}
-    for line in body.decode().splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)", line)
-        if m:
-            labels = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
-            out.setdefault(m.group(1), []).append((labels, float(m.group(4))))
-    return out
 
 
 def wait_listening(log_path: Path, popen: subprocess.Popen, name: str, timeout_s: float = 20) -> int:
