@@ -5,7 +5,6 @@
 
 #include <map>
 #include <memory>
-#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -38,21 +37,6 @@ using tracker::testing::run;
 
 namespace {
 
-// The first record `consumer` receives.
-Message first_record(asio::io_context& io, Consumer& consumer) {
-  std::optional<Message> first;
-  run(io, [&]() -> asio::awaitable<void> {
-    const auto until = std::chrono::steady_clock::now() + 30s;
-    while (!first && std::chrono::steady_clock::now() < until) {
-      auto batch = co_await consumer.poll_batch(1, 200ms);
-      if (!batch) throw std::runtime_error(batch.error().message());
-      if (!batch->empty()) first.emplace(std::move(batch->front()));
-    }
-  }());
-  if (!first) throw std::runtime_error("nothing arrived");
-  return std::move(*first);
-}
-
 // The first `count` records `consumer` receives (fewer if 30 s pass first).
 std::vector<Message> first_records(asio::io_context& io, Consumer& consumer, std::size_t count) {
   std::vector<Message> records;
@@ -65,6 +49,13 @@ std::vector<Message> first_records(asio::io_context& io, Consumer& consumer, std
     }
   }());
   return records;
+}
+
+// The first record `consumer` receives.
+Message first_record(asio::io_context& io, Consumer& consumer) {
+  std::vector<Message> first = first_records(io, consumer, 1);
+  if (first.empty()) throw std::runtime_error("nothing arrived");
+  return std::move(first.front());
 }
 
 // Everything `consumer` receives: at least `expected` records (unless 30 s pass first), then
@@ -116,6 +107,12 @@ std::map<std::string, int> letters_by_origin(const std::vector<Message>& dead_le
   for (const Message& letter : dead_letters)
     ++seen[std::string(letter.header("x-original-offset").value_or(""))];
   return seen;
+}
+
+// How many of the dead letters in `seen` (letters_by_origin) are of `original`: 0 when missing.
+int copies_of(const std::map<std::string, int>& seen, const Message& original) {
+  const auto it = seen.find(std::to_string(original.offset()));
+  return it == seen.end() ? 0 : it->second;
 }
 
 tracker::kafka::ConsumerOptions dead_letter_consumer_options(const MockCluster& cluster,
@@ -270,7 +267,7 @@ TEST(DeadLetterSenderMock, SendAllWritesEveryLetterOnceWithItsOwnReasonAndCounts
   ASSERT_EQ(written.size(), static_cast<std::size_t>(kCount));
   const std::map<std::string, int> seen = letters_by_origin(written);
   for (const Message& original : originals) {
-    EXPECT_EQ(seen.count(std::to_string(original.offset())), 1u) << original.offset();
+    EXPECT_EQ(copies_of(seen, original), 1) << original.offset();
   }
   for (const Message& letter : written) {
     const std::string offset(letter.header("x-original-offset").value_or(""));
@@ -315,9 +312,7 @@ TEST(DeadLetterSenderMock, SendAllSendsOnlyTheRefusedLettersAgainAndHoldsTheGate
                tracker::log::null_logger());
   const std::map<std::string, int> seen = letters_by_origin(all_records(f.io, dlq, kCount));
   for (const Message& original : originals) {
-    const auto it = seen.find(std::to_string(original.offset()));
-    ASSERT_NE(it, seen.end()) << "missing: " << original.offset();
-    EXPECT_EQ(it->second, 1) << "twice: " << original.offset();
+    EXPECT_EQ(copies_of(seen, original), 1) << original.offset();
   }
   EXPECT_EQ(seen.size(), static_cast<std::size_t>(kCount));
 }
@@ -374,6 +369,6 @@ TEST(DeadLetterSenderMock, SendAllWaitsOutABrokerOutageAndWritesEveryLetter) {
                tracker::log::null_logger());
   const std::map<std::string, int> seen = letters_by_origin(all_records(f.io, dlq, kCount));
   for (const Message& original : originals) {
-    EXPECT_EQ(seen.count(std::to_string(original.offset())), 1u) << original.offset();
+    EXPECT_GE(copies_of(seen, original), 1) << original.offset();
   }
 }
