@@ -1,6 +1,7 @@
 #include <tracker/kafka/dead_letter_sender.hpp>
 
 #include <array>
+#include <functional>
 #include <map>
 #include <numeric>
 #include <string_view>
@@ -62,15 +63,19 @@ asio::awaitable<async::Outcome> DeadLetterSender::send_all(std::span<const DeadL
   // The letters not acknowledged yet, by index; each attempt sends all of them at once.
   std::vector<std::size_t> pending(letters.size());
   std::iota(pending.begin(), pending.end(), std::size_t{0});
-  std::vector<DeliveryReport> reports(letters.size());
+  // Where a lone letter went, for its log line (a batch's line names no positions).
+  DeliveryReport lone_report;
+  std::function<void(std::size_t, const DeliveryReport&)> on_delivered;
+  if (letters.size() == 1) {
+    on_delivered = [&](std::size_t /*i*/, const DeliveryReport& report) { lone_report = report; };
+  }
   auto attempt = [&]() -> asio::awaitable<boost::system::result<std::size_t>> {
     std::vector<std::size_t> sending = pending;
-    // Every send of the attempt is awaited before it returns, so `sending` and `reports`
+    // Every send of the attempt is awaited before it returns, so `sending` and `lone_report`
     // outlive their completions.
     auto sent = co_await kafka::send_all(
         producer_, sending.size(), [&](std::size_t i) { return messages[sending[i]]; },
-        sending.size(),
-        [&](std::size_t i, const DeliveryReport& report) { reports[sending[i]] = report; });
+        sending.size(), on_delivered);
     pending.clear();
     for (std::size_t i = 0; i < sending.size(); ++i) {
       const std::size_t index = sending[i];
@@ -126,8 +131,8 @@ asio::awaitable<async::Outcome> DeadLetterSender::send_all(std::span<const DeadL
                                    {"error", letter.error},
                                    {"partition", letter.original->partition()},
                                    {"offset", letter.original->offset()},
-                                   {"dlq_partition", reports.front().partition},
-                                   {"dlq_offset", reports.front().offset}});
+                                   {"dlq_partition", lone_report.partition},
+                                   {"dlq_offset", lone_report.offset}});
   } else {
     // One line for the batch: a flood of bad records must not become a flood of log lines.
     // The dead-letter records themselves carry each one's origin and error.
