@@ -1,6 +1,7 @@
 #include "tracker/llm/batch.hpp"
 
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <stdexcept>
 
@@ -38,6 +39,25 @@ bool BatchStatus::finished() const {
          status == "cancelled";
 }
 
+namespace {
+
+// A request count: an integer in [0, INT_MAX], else 0 (another type, a fraction, or a number an
+// int cannot hold, whose conversion would be undefined).
+int count_of(const nlohmann::json& counts, const char* name) {
+  const auto it = counts.find(name);
+  if (it == counts.end() || !it->is_number_integer()) return 0;
+  if (it->is_number_unsigned()) {
+    const auto value = it->get<std::uint64_t>();
+    return value <= static_cast<std::uint64_t>(std::numeric_limits<int>::max())
+               ? static_cast<int>(value)
+               : 0;
+  }
+  const auto value = it->get<std::int64_t>();
+  return value >= 0 && value <= std::numeric_limits<int>::max() ? static_cast<int>(value) : 0;
+}
+
+}  // namespace
+
 BatchStatus parse_batch(const nlohmann::json& batch) {
   if (!batch.is_object() || !batch.contains("id") || !batch["id"].is_string() ||
       !batch.contains("status") || !batch["status"].is_string()) {
@@ -54,15 +74,17 @@ BatchStatus parse_batch(const nlohmann::json& batch) {
   }
   if (batch.contains("request_counts") && batch["request_counts"].is_object()) {
     const auto& counts = batch["request_counts"];
-    status.total = counts.value("total", 0);
-    status.completed = counts.value("completed", 0);
-    status.failed = counts.value("failed", 0);
+    status.total = count_of(counts, "total");
+    status.completed = count_of(counts, "completed");
+    status.failed = count_of(counts, "failed");
   }
   if (batch.contains("errors") && batch["errors"].is_object() && batch["errors"].contains("data") &&
       batch["errors"]["data"].is_array()) {
     for (const auto& error : batch["errors"]["data"]) {
       if (!status.errors.empty()) status.errors += "; ";
-      status.errors += error.is_object() ? error.value("message", std::string("?")) : "?";
+      const auto message = error.find("message");  // end() when error is not an object
+      status.errors += message != error.end() && message->is_string() ? message->get<std::string>()
+                                                                      : std::string("?");
     }
   }
   return status;

@@ -68,3 +68,24 @@ TEST(Batch, ResultLinesWithFieldsOfAnotherTypeAreReadNotThrown) {
   EXPECT_EQ(results[0].result.status, 0U);
   EXPECT_EQ(results[1].result.message, "batch request failed");
 }
+
+// A request count of another type made json::value() throw a type error out of parse_batch (whose
+// only documented exception is std::invalid_argument), and one like 1e300 or 3e9 was converted
+// to int, which is undefined; an error message of another type threw too. Counts that are not
+// integers in [0, INT_MAX] are read as 0, and such a message as "?".
+TEST(Batch, CountsAndMessagesOfAnotherTypeOrRangeAreZeroOrUnknownNotThrownOrUndefined) {
+  const auto status = tracker::llm::parse_batch(nlohmann::json::parse(R"({
+    "id":"batch_1","status":"in_progress",
+    "request_counts":{"total":1e300,"completed":"2","failed":3000000000},
+    "errors":{"data":[{"message":7},{"message":"quota"}]}})"));
+  EXPECT_EQ(status.total, 0);
+  EXPECT_EQ(status.completed, 0);
+  EXPECT_EQ(status.failed, 0);
+  EXPECT_EQ(status.errors, "?; quota");
+
+  const auto negative = tracker::llm::parse_batch(nlohmann::json::parse(
+      R"({"id":"b","status":"failed","request_counts":{"total":-4,"completed":2.5,"failed":2}})"));
+  EXPECT_EQ(negative.total, 0);
+  EXPECT_EQ(negative.completed, 0);
+  EXPECT_EQ(negative.failed, 2);
+}
