@@ -106,6 +106,28 @@ TEST_F(Handler, SlackRetryIsPublishedWithItsNumberAndReason) {
             std::string::npos);
 }
 
+// X-Slack-Retry-Reason is outside the signature: a reason Slack does not document is kept in
+// the envelope but counted as "other", so that no header text becomes a time series of its own.
+TEST_F(Handler, RetryReasonsSlackDoesNotDocumentAreCountedAsOther) {
+  const std::string reasons[] = {"ssl_error", "made-up-1", "made-up-2", ""};
+  for (const auto& reason : reasons) {
+    auto request = signed_request(fixture("slack/message.json"));
+    request.set("X-Slack-Retry-Num", "2");
+    request.set("X-Slack-Retry-Reason", reason);
+    EXPECT_EQ(handle(std::move(request)).result(), bh::status::ok) << reason;
+  }
+  ASSERT_EQ(publisher.published.size(), 4U);
+  EXPECT_EQ(nlohmann::json::parse(publisher.published[1].value)["retry_reason"], "made-up-1");
+  const std::string text = metrics();
+  EXPECT_NE(text.find(R"(tracker_ingest_slack_retries_total{reason="ssl_error"} 1)"),
+            std::string::npos);
+  EXPECT_NE(text.find(R"(tracker_ingest_slack_retries_total{reason="other"} 2)"),
+            std::string::npos);
+  EXPECT_NE(text.find(R"(tracker_ingest_slack_retries_total{reason="unknown"} 1)"),
+            std::string::npos);
+  EXPECT_EQ(text.find("made-up"), std::string::npos);
+}
+
 TEST_F(Handler, EventNotDurableIs503WithoutNoRetrySoSlackRetries) {
   for (auto outcome :
        {PublishOutcome::queue_full, PublishOutcome::broker_down, PublishOutcome::timed_out,
