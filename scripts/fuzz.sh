@@ -47,7 +47,7 @@ bash "$root/scripts/install-deps.sh" build fuzz
 # As scripts/build.sh: one locale for the compiler, ccache keyed on paths relative to the checkout.
 export LANG=C.UTF-8
 unset LC_ALL LC_CTYPE LC_MESSAGES
-args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1"
+args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1"
   -DTRACKER_BUILD_FUZZ=ON -DTRACKER_BUILD_TESTS=OFF -DTRACKER_BUILD_LOADTEST=OFF
   -DTRACKER_SANITIZE=OFF)
 if command -v ccache >/dev/null 2>&1; then
