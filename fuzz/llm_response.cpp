@@ -5,8 +5,9 @@
 // result file, and each header value as a duration.
 //
 // Checked: nothing throws but parse_batch's documented std::invalid_argument; ok only for a 200
-// with content; a 429 is rate_limited or quota; every duration and retry_after is non-negative;
-// parse_batch_results accounts for each non-blank line once (a result or a bad line).
+// with content; a 429 is rate_limited or quota; every duration, retry_after and batch count is
+// non-negative; parse_batch_results accounts for each non-blank line once (a result or a bad
+// line); an error answer of the Files or Batch API always has a message.
 #include <stdexcept>
 #include <string>
 
@@ -74,11 +75,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_duration(line.result.retry_after, "negative batch retry_after");
   }
 
+  require(!llm::api_error_message(result.status, body).empty(), "empty API error message");
+
   const auto json = nlohmann::json::parse(body, nullptr, false);
   if (!json.is_discarded()) {
     try {
       const auto batch = llm::parse_batch(json);
       require(!batch.id.empty() || json.at("id") == "", "batch id");
+      require(batch.total >= 0 && batch.completed >= 0 && batch.failed >= 0, "negative count");
     } catch (const std::invalid_argument&) {
       // documented: not a batch object
     }

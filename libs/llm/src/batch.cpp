@@ -1,7 +1,8 @@
 #include "tracker/llm/batch.hpp"
 
+#include "json_fields.hpp"
+
 #include <cstdint>
-#include <limits>
 #include <random>
 #include <stdexcept>
 
@@ -39,24 +40,13 @@ bool BatchStatus::finished() const {
          status == "cancelled";
 }
 
-namespace {
-
-// A request count: an integer in [0, INT_MAX], else 0 (another type, a fraction, or a number an
-// int cannot hold, whose conversion would be undefined).
-int count_of(const nlohmann::json& counts, const char* name) {
-  const auto it = counts.find(name);
-  if (it == counts.end() || !it->is_number_integer()) return 0;
-  if (it->is_number_unsigned()) {
-    const auto value = it->get<std::uint64_t>();
-    return value <= static_cast<std::uint64_t>(std::numeric_limits<int>::max())
-               ? static_cast<int>(value)
-               : 0;
-  }
-  const auto value = it->get<std::int64_t>();
-  return value >= 0 && value <= std::numeric_limits<int>::max() ? static_cast<int>(value) : 0;
+std::string api_error_message(unsigned status, std::string_view body) {
+  const auto parsed = nlohmann::json::parse(body, nullptr, false);
+  std::string message =
+      parsed.is_object() ? detail::string_field(parsed.value("error", nlohmann::json{}), "message")
+                         : std::string{};
+  return message.empty() ? "HTTP " + std::to_string(status) : message;
 }
-
-}  // namespace
 
 BatchStatus parse_batch(const nlohmann::json& batch) {
   if (!batch.is_object() || !batch.contains("id") || !batch["id"].is_string() ||
@@ -74,17 +64,16 @@ BatchStatus parse_batch(const nlohmann::json& batch) {
   }
   if (batch.contains("request_counts") && batch["request_counts"].is_object()) {
     const auto& counts = batch["request_counts"];
-    status.total = count_of(counts, "total");
-    status.completed = count_of(counts, "completed");
-    status.failed = count_of(counts, "failed");
+    status.total = detail::count_field(counts, "total");
+    status.completed = detail::count_field(counts, "completed");
+    status.failed = detail::count_field(counts, "failed");
   }
   if (batch.contains("errors") && batch["errors"].is_object() && batch["errors"].contains("data") &&
       batch["errors"]["data"].is_array()) {
     for (const auto& error : batch["errors"]["data"]) {
       if (!status.errors.empty()) status.errors += "; ";
-      const auto message = error.find("message");  // end() when error is not an object
-      status.errors += message != error.end() && message->is_string() ? message->get<std::string>()
-                                                                      : std::string("?");
+      const std::string message = detail::string_field(error, "message");
+      status.errors += message.empty() ? std::string("?") : message;
     }
   }
   return status;
@@ -119,17 +108,12 @@ std::vector<BatchResult> parse_batch_results(std::string_view jsonl, int& bad_li
       out.result = interpret_chat_body(status, body);
     } else {
       // {"response": null, "error": {"code": ..., "message": ...}}: the request never ran.
-      const auto error = parsed.find("error");
       out.result.outcome = Outcome::retryable;
       out.result.error_code = "batch_error";
-      const nlohmann::json* message = nullptr;
-      if (error != parsed.end() && error->is_object()) {
-        if (const auto it = error->find("message"); it != error->end() && it->is_string()) {
-          message = &*it;
-        }
-      }
+      const auto error = parsed.find("error");
       out.result.message =
-          message != nullptr ? message->get<std::string>() : "batch request failed";
+          error != parsed.end() ? detail::string_field(*error, "message") : std::string{};
+      if (out.result.message.empty()) out.result.message = "batch request failed";
     }
     results.push_back(std::move(out));
   }

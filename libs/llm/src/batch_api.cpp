@@ -35,11 +35,7 @@ asio::awaitable<BatchApiResult<http::Response>> BatchApi::send(bh::verb method, 
         co_return out;
       }
       out.error.status = status;
-      const auto parsed = nlohmann::json::parse(reply->body(), nullptr, false);
-      out.error.message =
-          parsed.is_object() && parsed.contains("error") && parsed["error"].is_object()
-              ? parsed["error"].value("message", std::string("HTTP error"))
-              : "HTTP " + std::to_string(status);
+      out.error.message = api_error_message(status, reply->body());
       if (status != 429 && status < 500 && status != 408 && status != 409) co_return out;
     } else {
       out.error.status = 0;

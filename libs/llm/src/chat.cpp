@@ -1,9 +1,11 @@
 #include "tracker/llm/chat.hpp"
 
-#include <cstdint>
-#include <limits>
+#include "json_fields.hpp"
 
 namespace tracker::llm {
+
+using detail::count_field;
+using detail::string_field;
 
 std::string_view to_string(Outcome outcome) noexcept {
   switch (outcome) {
@@ -26,21 +28,6 @@ nlohmann::json ChatRequest::to_json() const {
 }
 
 namespace {
-
-std::string string_field(const nlohmann::json& object, const char* name) {
-  if (!object.is_object()) return {};
-  const auto it = object.find(name);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string{};
-}
-
-// A count the server reports, 0 unless it is an integer an int holds (json::value() would
-// convert 1e300 to int, which is undefined).
-int count_field(const nlohmann::json& object, const char* name) {
-  const auto it = object.find(name);
-  if (it == object.end() || !it->is_number_integer()) return 0;
-  const auto value = it->get<std::int64_t>();
-  return value >= 0 && value <= std::numeric_limits<int>::max() ? static_cast<int>(value) : 0;
-}
 
 Outcome outcome_of_error(unsigned status, const std::string& code, const std::string& type) {
   if (status == 429) {

@@ -89,3 +89,15 @@ TEST(Batch, CountsAndMessagesOfAnotherTypeOrRangeAreZeroOrUnknownNotThrownOrUnde
   EXPECT_EQ(negative.completed, 0);
   EXPECT_EQ(negative.failed, 2);
 }
+
+// An error answer of the Files or Batch API whose message is not a string made json::value()
+// throw out of BatchApi::send; it reads as "HTTP <status>", as a body without one does.
+TEST(Batch, ApiErrorMessagesOfAnotherTypeAreTheStatus) {
+  using tracker::llm::api_error_message;
+  EXPECT_EQ(api_error_message(400, R"({"error":{"message":"bad file","type":"invalid"}})"),
+            "bad file");
+  EXPECT_EQ(api_error_message(400, R"({"error":{"message":null}})"), "HTTP 400");
+  EXPECT_EQ(api_error_message(500, R"({"error":{"message":7}})"), "HTTP 500");
+  EXPECT_EQ(api_error_message(502, R"({"error":"bad gateway"})"), "HTTP 502");
+  EXPECT_EQ(api_error_message(503, "<html>busy</html>"), "HTTP 503");
+}

@@ -37,6 +37,10 @@ struct BatchStatus {
   std::string errors;                   // errors.data[*].message, joined
   [[nodiscard]] bool finished() const;  // nothing more will change
 };
+// The message of an error answer of the Files or Batch API ({"error": {"message": ...}}), or
+// "HTTP <status>" when the body has none of type string.
+std::string api_error_message(unsigned status, std::string_view body);
+
 // Reads a batch object; throws std::invalid_argument when it is not one.
 BatchStatus parse_batch(const nlohmann::json& batch);
 
