@@ -26,10 +26,12 @@ std::optional<std::chrono::milliseconds> parse_retry_after(
   while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
   if (value.empty()) return std::nullopt;
   if (std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    // A day at most: a larger value is either a mistake or a ban, and either way not a wait;
+    // so is one of more digits than a long long holds.
     long long seconds = 0;
     const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+    if (ec == std::errc::result_out_of_range) return std::chrono::milliseconds{86'400'000};
     if (ec != std::errc{} || end != value.data() + value.size()) return std::nullopt;
-    // A day at most: a larger value is either a mistake or a ban, and either way not a wait.
     return std::chrono::milliseconds{std::min(seconds, 86'400LL) * 1000};
   }
   // IMF-fixdate, the form senders must use: "Sun, 06 Nov 1994 08:49:37 GMT".

@@ -98,6 +98,8 @@ TEST(ParseRetryAfter, SecondsAndHttpDates) {
   EXPECT_EQ(tracker::http::parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now), 10s);
   EXPECT_EQ(tracker::http::parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now), 0s);
   EXPECT_EQ(tracker::http::parse_retry_after("99999999", now), 86'400s);  // capped at a day
+  // More digits than a long long holds are a day too, not "no Retry-After".
+  EXPECT_EQ(tracker::http::parse_retry_after("99999999999999999999999", now), 86'400s);
   for (const char* bad : {"", "-1", "1.5", "soon", "Wed, 21 Oct 2015"}) {
     EXPECT_FALSE(tracker::http::parse_retry_after(bad, now).has_value()) << bad;
   }

@@ -24,8 +24,8 @@ std::chrono::milliseconds backoff_delay(const BackoffPolicy& policy, int retry,
 
 // Retry-After (RFC 9110 10.2.3): delay-seconds ("120") or an HTTP-date
 // ("Wed, 21 Oct 2015 07:28:00 GMT", measured from `now`; a date in the past is 0), at most a
-// day: a larger value is a mistake or a ban, not a wait, and a far date would overflow the clock.
-// Anything else, negative numbers included, is std::nullopt.
+// day, however many digits or however far the date: a larger value is a mistake or a ban, not a
+// wait. Anything else, negative numbers included, is std::nullopt.
 std::optional<std::chrono::milliseconds> parse_retry_after(
     std::string_view value,
     std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
