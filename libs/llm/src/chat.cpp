@@ -18,6 +18,16 @@ std::string_view to_string(Outcome outcome) noexcept {
   return "unknown";
 }
 
+std::string_view rate_limit_label(std::string_view error_code) noexcept {
+  static constexpr std::string_view kKnown[] = {"rate_limit_exceeded", "insufficient_quota",
+                                                "requests", "tokens"};
+  if (error_code.empty()) return kKnown[0];
+  for (const auto known : kKnown) {
+    if (error_code == known) return known;
+  }
+  return "other";
+}
+
 nlohmann::json ChatRequest::to_json() const {
   nlohmann::json body{{"model", model}, {"max_completion_tokens", max_completion_tokens}};
   auto& list = body["messages"] = nlohmann::json::array();

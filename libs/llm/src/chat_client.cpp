@@ -216,7 +216,8 @@ asio::awaitable<CompletionResult> ChatClient::complete(ChatRequest request,
         case Outcome::quota:
         case Outcome::permanent:
           if (last.status == 429) {
-            metrics_->rate_limited.Add({{"code", last.error_code}}).Increment();
+            metrics_->rate_limited.Add({{"code", std::string(rate_limit_label(last.error_code))}})
+                .Increment();
           }
           breaker_.success();  // the server answered: it is up
           record_breaker();
@@ -230,8 +231,7 @@ asio::awaitable<CompletionResult> ChatClient::complete(ChatRequest request,
           breaker_.neutral();
           rate_limited = true;
           retry_after = last.retry_after;
-          metrics_->rate_limited
-              .Add({{"code", last.error_code.empty() ? "rate_limit_exceeded" : last.error_code}})
+          metrics_->rate_limited.Add({{"code", std::string(rate_limit_label(last.error_code))}})
               .Increment();
           break;
         case Outcome::retryable: breaker_.failure(Clock::now()); break;

@@ -2,6 +2,7 @@
 // retries what can succeed, never what cannot, and stays within its bounds.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include <boost/asio/io_context.hpp>
@@ -111,6 +112,13 @@ TEST(ChatClient, InsufficientQuotaIsNeverRetried) {
   EXPECT_NE(call.error().reason.find("not retried"), std::string::npos);
   EXPECT_EQ(call.error().outcome, tracker::llm::Outcome::quota);
   EXPECT_FALSE(call.error().transient()) << "no later try can succeed";
+  const auto families = h.registry.Collect();
+  const auto family = std::find_if(families.begin(), families.end(), [](const auto& f) {
+    return f.name == "tracker_llm_rate_limited_total";
+  });
+  ASSERT_NE(family, families.end());
+  ASSERT_EQ(family->metric.size(), 1U);
+  EXPECT_EQ(family->metric[0].label[0].value, "insufficient_quota");
   // value() on a failure throws, with the reason (throw_exception_from_error, found by ADL).
   EXPECT_THROW(static_cast<void>(call.value()), std::runtime_error);
 }

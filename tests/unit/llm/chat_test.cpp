@@ -110,3 +110,16 @@ TEST(ChatResponse, UsageCountsOfAnotherTypeOrRangeAreZero) {
   EXPECT_EQ(result.prompt_tokens, 0);
   EXPECT_EQ(result.completion_tokens, 0);
 }
+
+// The 429 counter's label is one of OpenAI's rate-limit codes or "other": an error code is the
+// server's text, and each distinct one would be a time series of its own.
+TEST(RateLimitLabel, OpenAiCodesAreThemselvesAndAnythingElseIsOther) {
+  using tracker::llm::rate_limit_label;
+  EXPECT_EQ(rate_limit_label("rate_limit_exceeded"), "rate_limit_exceeded");
+  EXPECT_EQ(rate_limit_label(""), "rate_limit_exceeded");
+  EXPECT_EQ(rate_limit_label("insufficient_quota"), "insufficient_quota");
+  EXPECT_EQ(rate_limit_label("tokens"), "tokens");
+  EXPECT_EQ(rate_limit_label("requests"), "requests");
+  EXPECT_EQ(rate_limit_label("slow_down_please"), "other");
+  EXPECT_EQ(rate_limit_label(std::string(5000, 'x')), "other");
+}

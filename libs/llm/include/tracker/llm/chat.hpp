@@ -56,4 +56,9 @@ ChatResult interpret_chat_response(const http::Response& response);
 // Interprets a status and JSON body (a batch output line's response); no headers.
 ChatResult interpret_chat_body(unsigned status, const nlohmann::json& body);
 
+// The label of a 429 in tracker_llm_rate_limited_total: the error code of OpenAI's rate limits
+// ("rate_limit_exceeded", also for an empty one, "insufficient_quota", or the types "requests"
+// and "tokens"), else "other": the server's text must not become a time series of its own.
+std::string_view rate_limit_label(std::string_view error_code) noexcept;
+
 }  // namespace tracker::llm
