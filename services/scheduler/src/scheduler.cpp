@@ -91,14 +91,17 @@ WITH due AS (
 SELECT (SELECT count(*) FROM open) AS due,
 )sql" + kJobsAsJson};
 
-// The manual trigger: each person in scope, for the given day or their local today. Without
-// force a day that has a job is left alone; with force it gets the next version.
+// The manual trigger: each person in scope, for the given day or else the day whose period is
+// running (a day's period ends at its summary hour: after that hour, what is posted belongs to the
+// next day's summary). Without force a day that has a job is left alone; with force it gets the
+// next version.
 //   $1 now, $2 team or NULL, $3 user or NULL, $4 day or NULL, $5 force, $6 require activity,
 //   $7 claimed_by
 const pg::Statement kTrigger{"scheduler_trigger", R"sql(
 WITH scope AS (
   SELECT u.team_id, u.user_id, u.time_zone, u.summary_hour,
-         coalesce($4::date, ($1::timestamptz AT TIME ZONE u.time_zone)::date) AS day
+         coalesce($4::date, (($1::timestamptz AT TIME ZONE u.time_zone) -
+                             make_interval(hours => u.summary_hour))::date + 1) AS day
   FROM users u
   WHERE NOT u.opted_out AND ($2::text IS NULL OR u.team_id = $2::text)
     AND ($3::text IS NULL OR u.user_id = $3::text)

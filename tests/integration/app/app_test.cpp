@@ -665,7 +665,11 @@ TEST_F(StudyCommand, OpeningTheAppHomePublishesThePersonsWeekAndItsButtonPausesT
 }
 
 TEST_F(StudyCommand, SummaryClaimsTodaysFeedbackWithTheSchedulersClaimOnceUnlessAskedAgain) {
-  sql("INSERT INTO users (team_id, user_id) VALUES ('T1', 'U1'); "
+  // The summary hour twelve hours from now in Seoul: the log a minute old is in the running
+  // period whatever the time of day the test runs (SchedulerTest covers the hour's edges).
+  sql("INSERT INTO users (team_id, user_id, time_zone, summary_hour) VALUES ('T1', 'U1', "
+      "'Asia/Seoul', "
+      "(extract(hour FROM now() AT TIME ZONE 'Asia/Seoul')::int + 12) % 24); "
       "INSERT INTO study_logs (team_id, user_id, channel_id, ts, event_id, body, posted_at) "
       "VALUES ('T1', 'U1', 'C1', '1.1', 'Ev1', 'kafka 1h', now() - interval '1 minute')");
 

@@ -211,30 +211,42 @@ TEST_F(SchedulerTest, TriggerIsIdempotentUnlessForced) {
   // Everyone, logs or not, for a given past day.
   const auto everyone = s.trigger({.day = "2026-11-30", .require_activity = false}, now + 4min);
   EXPECT_EQ(everyone.claimed, 6U);
-  // U00007, who joins later, asks just after the summary hour: that trigger covers the whole
-  // period, so the tick does not claim U00007's day again.
+  // U00007, who joins later, asks just after the summary hour: the day that just ended is the
+  // scheduler's to summarize, and the running period (since 21:00) holds nothing of U00007's.
   tracker::testing::seed_people(schema.name(), 1, "Asia/Seoul", 21, 1,
                                 "'2026-12-01T02:00:00Z'::timestamptz", 7);
   const auto on_the_hour =
       s.trigger({.team_id = "T1", .user_id = "U00007"}, at("2026-12-01T12:00:10Z"));
-  ASSERT_EQ(on_the_hour.jobs.size(), 1U);
-  EXPECT_EQ(on_the_hour.jobs[0], "T1:U00007:2026-12-01:v1");
+  EXPECT_EQ(on_the_hour.matched, 0U);
+  EXPECT_TRUE(on_the_hour.jobs.empty());
   // The triggers at 15:00 covered the day until then. At 21:00 the day's scheduled summary still
   // comes, covering the whole period, as the day's next version; once.
   const auto scheduled = s.tick(at("2026-12-01T12:00:30Z"));
-  EXPECT_EQ(scheduled.claimed, 5U);
+  EXPECT_EQ(scheduled.claimed, 6U);
   EXPECT_EQ(scheduled.catch_up, 0U);
   EXPECT_EQ(ScratchSchema::exec(q("SELECT string_agg(job_id, ',' ORDER BY user_id) FROM "
                                   "summary_jobs WHERE reason = 'scheduled' AND "
                                   "period_start = '2026-11-30T12:00:00Z' AND "
                                   "period_end = '2026-12-01T12:00:00Z'")),
             "T1:U00001:2026-12-01:v3,T1:U00002:2026-12-01:v2,T1:U00003:2026-12-01:v2,"
-            "T1:U00004:2026-12-01:v2,T1:U00005:2026-12-01:v2");
+            "T1:U00004:2026-12-01:v2,T1:U00005:2026-12-01:v2,T1:U00007:2026-12-01:v1");
   EXPECT_EQ(s.tick(at("2026-12-01T12:01:30Z")).claimed, 0U);
   // Moving one's summary hour later, once the day's summary was claimed, brings no second one.
   ScratchSchema::exec(q("UPDATE users SET summary_hour = 22 WHERE user_id = 'U00001'"));
   EXPECT_EQ(s.tick(at("2026-12-01T13:00:30Z")).claimed, 0U);
-  EXPECT_EQ(requests_in(topic.name(), 18).size(), 18U);
+  // What is posted after the summary hour is the next day's: U00008 posts at 22:05 in Seoul and
+  // asks at 22:10, and gets a summary of the period running since 21:00, as 2 December's.
+  tracker::testing::seed_people(schema.name(), 1, "Asia/Seoul", 21, 1,
+                                "'2026-12-01T13:05:00Z'::timestamptz", 8);
+  const auto after_the_hour =
+      s.trigger({.team_id = "T1", .user_id = "U00008"}, at("2026-12-01T13:10:00Z"));
+  ASSERT_EQ(after_the_hour.jobs.size(), 1U);
+  EXPECT_EQ(after_the_hour.jobs[0], "T1:U00008:2026-12-02:v1");
+  EXPECT_EQ(ScratchSchema::exec(q("SELECT period_start = '2026-12-01T12:00:00Z' AND "
+                                  "period_end = '2026-12-01T13:10:00Z' FROM summary_jobs "
+                                  "WHERE user_id = 'U00008'")),
+            "t");
+  EXPECT_EQ(requests_in(topic.name(), 19).size(), 19U);
 }
 
 TEST_F(SchedulerTest, TriggerEndpointNeedsTheAdminToken) {
@@ -263,22 +275,32 @@ TEST_F(SchedulerTest, TriggerEndpointNeedsTheAdminToken) {
   const auto bad = post(R"({"user_id":"U00001"})", "admin-token-for-tests");
   EXPECT_EQ(bad.first, 400U);
   EXPECT_NE(bad.second.find("needs team_id"), std::string::npos) << bad.second;
-  // The scheduler's own first tick has claimed today for the three; a trigger without force
-  // changes nothing, one with force claims a second version.
+  // The scheduler's own first tick has claimed today for the three (the period that ended at
+  // midnight). A trigger is for the period running since then: once each has posted in it, a
+  // trigger claims it, a second one without force changes nothing, one with force claims a
+  // second version.
   ASSERT_EQ(wait_for(q("SELECT count(*) FROM summary_jobs"), "3", 30s), "3");
+  ScratchSchema::exec(
+      q("INSERT INTO study_logs (team_id, user_id, channel_id, ts, event_id, body, posted_at) "
+        "SELECT 'T1', user_id, 'C1', '2.' || user_id, 'EvNow' || user_id, 'kafka 1h', "
+        "greatest(now() - interval '1 minute', date_trunc('day', now())) FROM users"));
+  const auto first = post(R"({"team_id":"T1"})", "admin-token-for-tests");
+  ASSERT_EQ(first.first, 200U) << first.second;
+  EXPECT_EQ(nlohmann::json::parse(first.second)["claimed"], 3) << first.second;
   const auto same = post(R"({"team_id":"T1"})", "admin-token-for-tests");
   ASSERT_EQ(same.first, 200U) << same.second;
-  EXPECT_EQ(nlohmann::json::parse(same.second)["already_claimed"], 3);
+  EXPECT_EQ(nlohmann::json::parse(same.second)["already_claimed"], 3) << same.second;
   const auto ok = post(R"({"team_id":"T1","force":true})", "admin-token-for-tests");
   ASSERT_EQ(ok.first, 200U) << ok.second;
   const auto body = nlohmann::json::parse(ok.second);
   EXPECT_EQ(body["claimed"], 3);
-  EXPECT_TRUE(body["jobs"][0].get<std::string>().ends_with(":v2")) << ok.second;
+  ASSERT_EQ(body["jobs"].size(), 3U) << ok.second;
+  EXPECT_TRUE(body["jobs"].at(0).get<std::string>().ends_with(":v2")) << ok.second;
   EXPECT_EQ(body["published"], 3);
   EXPECT_EQ(body["scope"], "team");
   std::string metrics;
   ASSERT_EQ(tracker::testing::http_get(scheduler.port(), "/metrics", &metrics), 200U);
-  EXPECT_NE(metrics.find("tracker_scheduler_claimed_total{reason=\"trigger\"} 3"),
+  EXPECT_NE(metrics.find("tracker_scheduler_claimed_total{reason=\"trigger\"} 6"),
             std::string::npos);
   EXPECT_EQ(scheduler.terminate(), 0);
 }

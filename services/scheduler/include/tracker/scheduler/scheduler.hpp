@@ -74,7 +74,7 @@ struct TickReport {
 struct TriggerRequest {
   std::optional<std::string> team_id;  // none: everyone
   std::optional<std::string> user_id;  // needs team_id
-  std::optional<std::string> day;      // YYYY-MM-DD; none: each person's local today
+  std::optional<std::string> day;      // YYYY-MM-DD; none: each person's running period's day
   bool force = false;                  // a new version even if the day was claimed
   std::optional<bool> require_activity;
 };
