@@ -684,10 +684,14 @@ def start_local(args, processes: Processes, zone_name: str, team: str, run_id: s
                     {**common, "TRACKER_OPS_PORT": str(ports["worker"]),
                      "TRACKER_DEFAULT_TIME_ZONE": zone_name, "TRACKER_DEFAULT_SUMMARY_HOUR": "21",
                      "TRACKER_ALLOWED_TEAM_IDS": team})
-    # The scheduler's own ticks would find the day due too; here the trigger claims it.
+    # The scheduler's own ticks would find the day due too; here the trigger claims it. No
+    # catch-up either: on a stack that earlier runs and load tests have filled, the first tick
+    # would claim the due days of every person in the database (thousands after a load test),
+    # and this day's five summaries would wait behind them at OpenAI's rate limits.
     processes.start("scheduler", [str(binaries["scheduler"])],
                     {**common, "TRACKER_OPS_PORT": str(ports["scheduler"]),
-                     "TRACKER_ADMIN_TOKEN": admin_token, "TRACKER_SCHEDULER_TICK_INTERVAL": "1h"})
+                     "TRACKER_ADMIN_TOKEN": admin_token, "TRACKER_SCHEDULER_TICK_INTERVAL": "1h",
+                     "TRACKER_SCHEDULER_CATCH_UP_WINDOW": "0s"})
     study = slack_sim_port is not None
     if study:
         # The app: /study, and each person's time zone from users.info, which the simulator
@@ -783,15 +787,19 @@ def run_day(args, target: Target, processes: Processes, team: str, zone: dt.time
     people = len(PEOPLE)
 
     def summarized():
-        rows = psql(f"SELECT count(*) FILTER (WHERE j.state = 'done'), "
-                    f"count(*) FILTER (WHERE j.state = 'failed') FROM summary_jobs j "
-                    f"WHERE j.team_id = '{team}'")
-        done, failed = (int(x) for x in rows[0])
+        rows = psql(f"SELECT count(*) FILTER (WHERE j.team_id = '{team}' AND j.state = 'done'), "
+                    f"count(*) FILTER (WHERE j.team_id = '{team}' AND j.state = 'failed'), "
+                    f"count(*) FILTER (WHERE j.team_id <> '{team}' "
+                    f"AND j.state IN ('claimed', 'published')) FROM summary_jobs j")
+        done, failed, others = (int(x) for x in rows[0])
         if failed:
             reasons = psql(f"SELECT user_id, last_error FROM summary_jobs WHERE team_id = '{team}' "
                            f"AND state = 'failed'")
             raise Failure("summaries failed: " + "; ".join(f"{u}: {e}" for u, e in reasons))
-        return done == people, f"{done} of {people} done"
+        # What else the summarizer has to write: jobs of other teams that an earlier run claimed
+        # and did not finish are published again (and written) by this run's scheduler too.
+        busy = f"; {others} jobs of other teams claimed and unfinished" if others else ""
+        return done == people, f"{done} of {people} done{busy}"
 
     detail, took = wait_until("the summarizer writing the summaries", summarized, 90, processes)
     step("summaries", f"{detail} in {took * 1000:.0f} ms after the trigger")

@@ -689,6 +689,16 @@ pg_start() {
     if port_open "$PG_PORT"; then
       die "postgresql: port $HOST:$PG_PORT is already in use by another process ($(port_owner "$PG_PORT")); stop it or set TRACKER_PG_PORT"
     fi
+    # Run as root, the data directory lives outside the checkout, keyed by its path; the
+    # broker's data lives in the checkout. Without this checkout's record of it, the directory
+    # was left by an earlier checkout at this path (a fresh clone, or .local removed) whose
+    # Kafka data went with it: its jobs and offsets would refer to records this broker never
+    # had. The stack starts afresh, as the fresh checkout's broker does.
+    if is_root && [[ $datadir == /var/tmp/study-tracker/* && -f $datadir/PG_VERSION &&
+                     ! -f $PG_DATADIR_RECORD ]]; then
+      log "postgresql: $datadir was left by an earlier checkout at $ROOT (its Kafka data went with it); starting with an empty one"
+      rm -rf "$datadir"
+    fi
     [[ -f $datadir/PG_VERSION ]] || pg_init "$datadir"
     printf '%s\n' "$datadir" >"$PG_DATADIR_RECORD"
     pg_make_dir "$sock"
