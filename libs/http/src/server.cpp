@@ -7,6 +7,7 @@
 #include <array>
 #include <cctype>
 #include <cerrno>
+#include <iterator>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -114,6 +115,10 @@ std::optional<Response> framing_problem(const Request& request) {
     }
   }
   return std::nullopt;
+}
+
+std::size_t field_count(const Request& request) {
+  return static_cast<std::size_t>(std::distance(request.begin(), request.end()));
 }
 
 // A response to HEAD: the headers of the response to GET, Content-Length included, and no body.
@@ -444,6 +449,10 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
       co_await write_and_close(stream, std::move(*problem), options);
       break;
     }
+    // Beast adds a chunked body's trailer fields to the request's fields (RFC 9110 6.5 keeps
+    // them apart), where a handler would read a trailer "Host" or "X-Slack-Signature" as a
+    // header: counted here, so that a request that has any is refused below.
+    const std::size_t header_fields = parser.chunked() ? field_count(parser.get()) : 0;
     stream.expires_after(options.body_timeout);
     const beast::error_code body_ec = co_await read_until(stream, buffer, parser, Part::message);
     if (body_ec) {
@@ -456,6 +465,19 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
         state->reject("bad_request");
       }
       break;
+    }
+    if (parser.chunked()) {
+      if (const std::size_t trailers = field_count(parser.get()) - header_fields; trailers > 0) {
+        state->reject("trailer_fields");
+        co_await write_and_close(
+            stream,
+            error_response(beast_http::status::bad_request, "trailer_fields",
+                           "trailer fields after a chunked body are not accepted (" +
+                               std::to_string(trailers) + " given)",
+                           parser.get().version()),
+            options);
+        break;
+      }
     }
 
     Request request = parser.release();

@@ -369,6 +369,25 @@ TEST_P(HttpServer, TransferCodingsOtherThanChunkedAre501) {
   EXPECT_EQ(handled.load(), 2);
 }
 
+// RFC 9110 6.5: trailer fields are not header fields. Beast's parser adds a chunked body's trailer
+// fields to the request's fields, where a handler would take a trailer "Host" for a second Host
+// header, or a trailer "X-Slack-Signature" for the signature header; such a request is refused.
+TEST_P(HttpServer, ChunkedRequestsWithTrailerFieldsAre400) {
+  start({});
+  const std::string head = "POST /a HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+  auto statuses = run(io, [&]() -> asio::awaitable<std::vector<unsigned>> {
+    std::vector<unsigned> out;
+    for (const char* trailer :
+         {"Host: x\r\n", "X-Slack-Signature: v0=00\r\n", "X-Checksum: 1\r\nX-Other: 2\r\n", ""}) {
+      auto socket = co_await connect();
+      out.push_back(co_await exchange(socket, head + "5\r\nhello\r\n0\r\n" + trailer + "\r\n"));
+    }
+    co_return out;
+  }());
+  EXPECT_EQ(statuses, (std::vector<unsigned>{400, 400, 400, 200}));
+  EXPECT_EQ(handled.load(), 1) << "only the request without trailer fields reaches the handler";
+}
+
 // A probe port (evict_idle_when_full): idle connections at the cap make room for a newcomer.
 TEST_P(HttpServer, AtTheCapTheLongestIdleConnectionMakesRoomWhenEvictionIsOn) {
   start({.max_connections = 2, .evict_idle_when_full = true});
