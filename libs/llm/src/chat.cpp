@@ -2,6 +2,8 @@
 
 #include "json_fields.hpp"
 
+#include <tracker/metrics/declare.hpp>
+
 namespace tracker::llm {
 
 using detail::count_field;
@@ -21,11 +23,7 @@ std::string_view to_string(Outcome outcome) noexcept {
 std::string_view rate_limit_label(std::string_view error_code) noexcept {
   static constexpr std::string_view kKnown[] = {"rate_limit_exceeded", "insufficient_quota",
                                                 "requests", "tokens"};
-  if (error_code.empty()) return kKnown[0];
-  for (const auto known : kKnown) {
-    if (error_code == known) return known;
-  }
-  return "other";
+  return metrics::known_or_other(error_code, kKnown, "rate_limit_exceeded");
 }
 
 nlohmann::json ChatRequest::to_json() const {

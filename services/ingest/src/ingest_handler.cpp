@@ -30,11 +30,7 @@ std::string_view retry_reason_label(std::string_view reason) {
   static constexpr std::string_view kDocumented[] = {"http_timeout",      "too_many_redirects",
                                                      "connection_failed", "ssl_error",
                                                      "http_error",        "unknown_error"};
-  if (reason.empty()) return "unknown";
-  for (const auto documented : kDocumented) {
-    if (reason == documented) return documented;
-  }
-  return "other";
+  return metrics::known_or_other(reason, kDocumented, "unknown");
 }
 
 std::string_view path_of(std::string_view target) {

@@ -3,6 +3,7 @@
 
 #include <limits>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <prometheus/metric_family.h>
@@ -124,4 +125,22 @@ TEST(DeclareTest, EndToEndBucketsRunFromFiftyMillisecondsToAQuarterOfAnHour) {
   EXPECT_EQ(tracker::metrics::kEndToEndBuckets,
             (prometheus::Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
                                                      300, 900}));
+}
+
+// A label value from outside is one of the known values, the given one when empty, else "other";
+// the view returned is of the known value (static), never of the text that came in.
+TEST(KnownOrOther, KnownValuesAreThemselvesEmptyIsTheDefaultAnythingElseIsOther) {
+  static constexpr std::string_view kKnown[] = {"a", "bc"};
+  using tracker::metrics::known_or_other;
+  std::string incoming = "bc";
+  const std::string_view label = known_or_other(incoming, kKnown, "none");
+  EXPECT_EQ(label, "bc");
+  EXPECT_EQ(label.data(), kKnown[1].data()) << "the known value's storage, not the input's";
+  EXPECT_EQ(known_or_other("a", kKnown, "none"), "a");
+  EXPECT_EQ(known_or_other("", kKnown, "none"), "none");
+  EXPECT_EQ(known_or_other("b", kKnown, "none"), "other");
+  EXPECT_EQ(known_or_other("bcd", kKnown, "none"), "other");
+  EXPECT_EQ(known_or_other("A", kKnown, "none"), "other") << "compared exactly";
+  EXPECT_EQ(known_or_other("x", {}, "none"), "other");
+  static_assert(known_or_other("a", kKnown, "none") == "a");
 }

@@ -6,7 +6,9 @@
 // Header-only on prometheus-cpp alone (target tracker::metrics_declare), so that every library
 // declares its metrics this way, tracker::http included: tracker::metrics itself sits above http,
 // whose server answers the ops endpoint.
+#include <span>
 #include <string>
+#include <string_view>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -51,6 +53,19 @@ inline prometheus::Histogram& histogram(prometheus::Registry& registry, const st
                                         const std::string& help,
                                         const prometheus::Histogram::BucketBoundaries& buckets) {
   return histograms(registry, name, help).Add({}, buckets);
+}
+
+// A label value read from outside (a request header, a server's error code): the value itself when
+// it is one of `known`, `when_empty` when it is empty, and "other" for anything else, so that text
+// nobody vetted cannot add a time series per distinct value.
+constexpr std::string_view known_or_other(std::string_view value,
+                                          std::span<const std::string_view> known,
+                                          std::string_view when_empty) noexcept {
+  if (value.empty()) return when_empty;
+  for (const std::string_view k : known) {
+    if (value == k) return k;
+  }
+  return "other";
 }
 
 // Bucket sets that more than one metric uses (upper bounds, in seconds).
