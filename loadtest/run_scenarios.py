@@ -131,10 +131,13 @@ def run_all(args, binaries, processes: Processes, scenarios, teams, run_id, log_
     processes.start("worker", [str(binaries["worker"])],
                     {**common, "TRACKER_OPS_PORT": str(ports["worker"]),
                      "TRACKER_ALLOWED_TEAM_IDS": ",".join(teams.values())})
-    # Only the scenarios' triggers claim summaries; the scheduler's own tick is an hour away.
+    # Only the scenarios' triggers claim summaries: the scheduler's next tick is an hour away, and
+    # its first (at start) claims nothing, with no catch-up window (the due days of everyone an
+    # earlier run left in the database would otherwise be claimed and written first).
     processes.start("scheduler", [str(binaries["scheduler"])],
                     {**common, "TRACKER_OPS_PORT": str(ports["scheduler"]),
-                     "TRACKER_ADMIN_TOKEN": admin_token, "TRACKER_SCHEDULER_TICK_INTERVAL": "1h"})
+                     "TRACKER_ADMIN_TOKEN": admin_token, "TRACKER_SCHEDULER_TICK_INTERVAL": "1h",
+                     "TRACKER_SCHEDULER_CATCH_UP_WINDOW": "0s"})
     processes.start("ingest", [str(binaries["ingest"])],
                     {**common, "SLACK_SIGNING_SECRET": secret,
                      "TRACKER_INGEST_ADDRESS": "127.0.0.1",
