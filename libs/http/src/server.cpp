@@ -325,6 +325,17 @@ Response payload_too_large(std::uint64_t limit) {
 
 using RequestParser = beast_http::request_parser<beast_http::string_body>;
 
+// Bytes read from the socket at most per read.
+constexpr std::size_t kReadSize = 65536;
+
+// What a connection's read buffer may hold: the unparsed rest of a request, and one read more.
+// Beast bounds the headers by header_limit and a chunked body's data by body_limit, but neither
+// a chunk's size line (with its extensions) nor the trailer: without this bound a client could
+// make the server hold an endless one until the body timeout. Such a request is refused.
+std::size_t read_buffer_limit(const ServerOptions& options) {
+  return std::size_t{options.header_limit} + kReadSize;
+}
+
 enum class Part { header, message };
 
 // Reads a request up to the end of `part` into `parser`, the way Beast's async_read_header and
@@ -344,7 +355,7 @@ asio::awaitable<beast::error_code> read_until(beast::tcp_stream& stream, beast::
       if (ec && ec != beast_http::error::need_more) co_return ec;
       if (!ec && used > 0) continue;
     }
-    const std::size_t size = beast::read_size(buffer, 65536);
+    const std::size_t size = beast::read_size(buffer, kReadSize);
     if (size == 0) co_return beast_http::error::buffer_overflow;
     auto [ec, n] =
         co_await stream.async_read_some(buffer.prepare(size), asio::as_tuple(asio::use_awaitable));
@@ -384,7 +395,7 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
     stream.socket().non_blocking(true, ignored);
   }
   const auto& options = state->options;
-  beast::flat_buffer buffer;
+  beast::flat_buffer buffer(read_buffer_limit(options));
   // The metrics of the connection's last route and status: looking a labelled metric up in its
   // family (a hash of the labels under the family's lock) is skipped while they stay the same.
   std::string metric_route;
@@ -458,7 +469,17 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
     if (body_ec) {
       if (body_ec == beast_http::error::body_limit) {  // chunked bodies have no length up front
         state->reject("body_too_large");
-        co_await write_and_close(stream, payload_too_large(options.body_limit), options);
+        auto response = payload_too_large(options.body_limit);
+        fit_to_method(response, method);
+        co_await write_and_close(stream, std::move(response), options);
+      } else if (body_ec == beast_http::error::buffer_overflow) {
+        state->reject("chunk_framing_too_large");
+        auto response = error_response(beast_http::status::bad_request, "chunk_framing_too_large",
+                                       "a chunk's size line or the trailer exceeds " +
+                                           std::to_string(read_buffer_limit(options)) + " bytes",
+                                       parser.get().version());
+        fit_to_method(response, method);
+        co_await write_and_close(stream, std::move(response), options);
       } else if (body_ec == beast::error::timeout) {
         state->reject("body_timeout");
       } else {
@@ -469,13 +490,12 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
     if (parser.chunked()) {
       if (const std::size_t trailers = field_count(parser.get()) - header_fields; trailers > 0) {
         state->reject("trailer_fields");
-        co_await write_and_close(
-            stream,
-            error_response(beast_http::status::bad_request, "trailer_fields",
-                           "trailer fields after a chunked body are not accepted (" +
-                               std::to_string(trailers) + " given)",
-                           parser.get().version()),
-            options);
+        auto response = error_response(beast_http::status::bad_request, "trailer_fields",
+                                       "trailer fields after a chunked body are not accepted (" +
+                                           std::to_string(trailers) + " given)",
+                                       parser.get().version());
+        fit_to_method(response, method);
+        co_await write_and_close(stream, std::move(response), options);
         break;
       }
     }

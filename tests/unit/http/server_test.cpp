@@ -235,6 +235,8 @@ TEST_P(HttpServer, IdleConnectionIsClosedAtTheIdleTimeout) {
       }(),
       10s);
   EXPECT_TRUE(closed);
+  // Counted out just after the close the client saw, on the server's own thread.
+  for (int i = 0; i < 200 && server->open_connections() > 0; ++i) std::this_thread::sleep_for(10ms);
   EXPECT_EQ(server->open_connections(), 0U);
 }
 
@@ -386,6 +388,9 @@ TEST_P(HttpServer, ChunkedRequestsWithTrailerFieldsAre400) {
   }());
   EXPECT_EQ(statuses, (std::vector<unsigned>{400, 400, 400, 200}));
   EXPECT_EQ(handled.load(), 1) << "only the request without trailer fields reaches the handler";
+  EXPECT_NE(metrics().find(R"(tracker_http_rejected_requests_total{reason="trailer_fields"} 3)"),
+            std::string::npos)
+      << metrics();
 }
 
 // A probe port (evict_idle_when_full): idle connections at the cap make room for a newcomer.
@@ -546,6 +551,31 @@ TEST_P(HttpServer, RefusalsCarryTheConfiguredHeaders) {
   }());
   EXPECT_EQ(headers, (std::vector<std::string>{"413 1", "400 1"}));
   EXPECT_EQ(handled.load(), 0);
+}
+
+// Beast bounds headers by header_limit and chunk data by body_limit, but not a chunk's size line
+// or the trailer: the server's read buffer is bounded instead (header_limit and one read), so an
+// endless one is refused at once rather than held until the body timeout.
+TEST_P(HttpServer, EndlessChunkLinesAndTrailersAre400NotHeldUntilTheBodyTimeout) {
+  start({.header_limit = 1024, .body_timeout = 30s});
+  const std::string head = "POST /a HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string pad(200 * 1024, 'a');
+  auto statuses = run(io, [&]() -> asio::awaitable<std::vector<unsigned>> {
+    std::vector<unsigned> out;
+    for (const std::string& unfinished :
+         {head + "5;ext=" + pad, head + "5\r\nhello\r\n0\r\nX-Pad: " + pad}) {
+      auto socket = co_await connect();
+      out.push_back(co_await exchange_within(socket, unfinished, 10s));
+    }
+    co_return out;
+  }());
+  EXPECT_EQ(statuses, (std::vector<unsigned>{400, 400}))
+      << "0: no answer within 10 s (the server kept reading)";
+  EXPECT_EQ(handled.load(), 0);
+  EXPECT_NE(
+      metrics().find(R"(tracker_http_rejected_requests_total{reason="chunk_framing_too_large"} 2)"),
+      std::string::npos)
+      << metrics();
 }
 
 // A client still sending a body too large to take reads its 413: the server drains what follows
