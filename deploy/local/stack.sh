@@ -694,8 +694,8 @@ pg_start() {
     # was left by an earlier checkout at this path (a fresh clone, or .local removed) whose
     # Kafka data went with it: its jobs and offsets would refer to records this broker never
     # had. The stack starts afresh, as the fresh checkout's broker does.
-    if is_root && [[ $datadir == /var/tmp/study-tracker/* && -f $datadir/PG_VERSION &&
-                     ! -f $PG_DATADIR_RECORD ]]; then
+    if is_root && [[ $STATE == "$DEFAULT_STATE" && $datadir == /var/tmp/study-tracker/* &&
+                     -f $datadir/PG_VERSION && ! -f $PG_DATADIR_RECORD ]]; then
       log "postgresql: $datadir was left by an earlier checkout at $ROOT (its Kafka data went with it); starting with an empty one"
       rm -rf "$datadir"
     fi
