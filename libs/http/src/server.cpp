@@ -318,6 +318,16 @@ asio::awaitable<void> write_and_close(beast::tcp_stream& stream, Response respon
                   kLingerBytes);
 }
 
+// A refusal of a request whose method is known: counted by reason, answered as write_and_close
+// does, without a body for HEAD.
+asio::awaitable<void> refuse_request(State& state, beast::tcp_stream& stream, const char* reason,
+                                     Response response, beast_http::verb method,
+                                     const ServerOptions& options) {
+  state.reject(reason);
+  fit_to_method(response, method);
+  co_await write_and_close(stream, std::move(response), options);
+}
+
 Response payload_too_large(std::uint64_t limit) {
   return error_response(beast_http::status::payload_too_large, "payload_too_large",
                         "request body exceeds " + std::to_string(limit) + " bytes");
@@ -426,10 +436,9 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
     if (connection->phase.load() == Phase::evicted) break;
     if (header_ec == beast_http::error::body_limit) {
       // Beast checks Content-Length against the body limit as soon as the headers are in.
-      state->reject("body_too_large");
-      auto response = payload_too_large(options.body_limit);
-      fit_to_method(response, parser.get().method());
-      co_await write_and_close(stream, std::move(response), options);
+      co_await refuse_request(*state, stream, "body_too_large",
+                              payload_too_large(options.body_limit), parser.get().method(),
+                              options);
       break;
     }
     if (header_ec) {
@@ -454,10 +463,9 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
     }
     const beast_http::verb method = parser.get().method();
     if (auto problem = framing_problem(parser.get())) {
-      state->reject(problem->result() == beast_http::status::bad_request ? "missing_host"
-                                                                         : "transfer_coding");
-      fit_to_method(*problem, method);
-      co_await write_and_close(stream, std::move(*problem), options);
+      const char* reason =
+          problem->result() == beast_http::status::bad_request ? "missing_host" : "transfer_coding";
+      co_await refuse_request(*state, stream, reason, std::move(*problem), method, options);
       break;
     }
     // Beast adds a chunked body's trailer fields to the request's fields (RFC 9110 6.5 keeps
@@ -468,18 +476,16 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
     const beast::error_code body_ec = co_await read_until(stream, buffer, parser, Part::message);
     if (body_ec) {
       if (body_ec == beast_http::error::body_limit) {  // chunked bodies have no length up front
-        state->reject("body_too_large");
-        auto response = payload_too_large(options.body_limit);
-        fit_to_method(response, method);
-        co_await write_and_close(stream, std::move(response), options);
+        co_await refuse_request(*state, stream, "body_too_large",
+                                payload_too_large(options.body_limit), method, options);
       } else if (body_ec == beast_http::error::buffer_overflow) {
-        state->reject("chunk_framing_too_large");
-        auto response = error_response(beast_http::status::bad_request, "chunk_framing_too_large",
-                                       "a chunk's size line or the trailer exceeds " +
-                                           std::to_string(read_buffer_limit(options)) + " bytes",
-                                       parser.get().version());
-        fit_to_method(response, method);
-        co_await write_and_close(stream, std::move(response), options);
+        co_await refuse_request(
+            *state, stream, "chunk_framing_too_large",
+            error_response(beast_http::status::bad_request, "chunk_framing_too_large",
+                           "a chunk's size line or the trailer exceeds " +
+                               std::to_string(read_buffer_limit(options)) + " bytes",
+                           parser.get().version()),
+            method, options);
       } else if (body_ec == beast::error::timeout) {
         state->reject("body_timeout");
       } else {
@@ -489,13 +495,13 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<Connec
     }
     if (parser.chunked()) {
       if (const std::size_t trailers = field_count(parser.get()) - header_fields; trailers > 0) {
-        state->reject("trailer_fields");
-        auto response = error_response(beast_http::status::bad_request, "trailer_fields",
-                                       "trailer fields after a chunked body are not accepted (" +
-                                           std::to_string(trailers) + " given)",
-                                       parser.get().version());
-        fit_to_method(response, method);
-        co_await write_and_close(stream, std::move(response), options);
+        co_await refuse_request(
+            *state, stream, "trailer_fields",
+            error_response(beast_http::status::bad_request, "trailer_fields",
+                           "trailer fields after a chunked body are not accepted (" +
+                               std::to_string(trailers) + " given)",
+                           parser.get().version()),
+            method, options);
         break;
       }
     }
