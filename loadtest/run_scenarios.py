@@ -35,8 +35,9 @@ OPENAI_RPM = "5000"
 OPENAI_TPM = "4000000"
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from main_job import (Failure, Processes, built, free_port, print_stage_rows, run_main,  # noqa: E402
-                      say, stage_rows, step, wait_listening, wait_ready)
+from main_job import (TRIGGER_ONLY_SCHEDULER, Failure, Processes, built, free_port,  # noqa: E402
+                      print_stage_rows, run_main, say, stage_rows, step, wait_listening,
+                      wait_ready)
 
 
 def main() -> int:
@@ -131,13 +132,10 @@ def run_all(args, binaries, processes: Processes, scenarios, teams, run_id, log_
     processes.start("worker", [str(binaries["worker"])],
                     {**common, "TRACKER_OPS_PORT": str(ports["worker"]),
                      "TRACKER_ALLOWED_TEAM_IDS": ",".join(teams.values())})
-    # Only the scenarios' triggers claim summaries: the scheduler's next tick is an hour away, and
-    # its first (at start) claims nothing, with no catch-up window (the due days of everyone an
-    # earlier run left in the database would otherwise be claimed and written first).
+    # Only the scenarios' triggers claim summaries.
     processes.start("scheduler", [str(binaries["scheduler"])],
-                    {**common, "TRACKER_OPS_PORT": str(ports["scheduler"]),
-                     "TRACKER_ADMIN_TOKEN": admin_token, "TRACKER_SCHEDULER_TICK_INTERVAL": "1h",
-                     "TRACKER_SCHEDULER_CATCH_UP_WINDOW": "0s"})
+                    {**common, **TRIGGER_ONLY_SCHEDULER, "TRACKER_OPS_PORT": str(ports["scheduler"]),
+                     "TRACKER_ADMIN_TOKEN": admin_token})
     processes.start("ingest", [str(binaries["ingest"])],
                     {**common, "SLACK_SIGNING_SECRET": secret,
                      "TRACKER_INGEST_ADDRESS": "127.0.0.1",

@@ -406,6 +406,15 @@ def minutes_text(minutes: int) -> str:
     return f"{minutes // 60}h {minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
 
 
+# A scheduler that only the run's triggers make claim anything: its next tick is an hour away, and
+# its first (at start) claims nothing, with no catch-up window. On a stack that earlier runs and
+# load tests have filled, that first tick would otherwise claim the due days of every person in
+# the database (thousands after a load test), and the run's summaries would wait behind them at
+# OpenAI's rate limits. (Its log counts those days as skipped: this scheduler does not claim them;
+# one with a window does.)
+TRIGGER_ONLY_SCHEDULER = {"TRACKER_SCHEDULER_TICK_INTERVAL": "1h",
+                          "TRACKER_SCHEDULER_CATCH_UP_WINDOW": "0s"}
+
 BINARIES = {
     "ingest": "services/ingest/ingest", "worker": "services/worker/worker",
     "scheduler": "services/scheduler/scheduler", "summarizer": "services/summarizer/summarizer",
@@ -684,15 +693,10 @@ def start_local(args, processes: Processes, zone_name: str, team: str, run_id: s
                     {**common, "TRACKER_OPS_PORT": str(ports["worker"]),
                      "TRACKER_DEFAULT_TIME_ZONE": zone_name, "TRACKER_DEFAULT_SUMMARY_HOUR": "21",
                      "TRACKER_ALLOWED_TEAM_IDS": team})
-    # The scheduler's own ticks would find the day due too; here the trigger claims it. No
-    # catch-up either: on a stack that earlier runs and load tests have filled, the first tick
-    # would claim the due days of every person in the database (thousands after a load test),
-    # and this day's five summaries would wait behind them at OpenAI's rate limits. (Its log
-    # counts those days as skipped: this scheduler does not claim them; one with a window does.)
+    # The scheduler's own ticks would find the day due too; here the trigger claims it.
     processes.start("scheduler", [str(binaries["scheduler"])],
-                    {**common, "TRACKER_OPS_PORT": str(ports["scheduler"]),
-                     "TRACKER_ADMIN_TOKEN": admin_token, "TRACKER_SCHEDULER_TICK_INTERVAL": "1h",
-                     "TRACKER_SCHEDULER_CATCH_UP_WINDOW": "0s"})
+                    {**common, **TRIGGER_ONLY_SCHEDULER, "TRACKER_OPS_PORT": str(ports["scheduler"]),
+                     "TRACKER_ADMIN_TOKEN": admin_token})
     study = slack_sim_port is not None
     if study:
         # The app: /study, and each person's time zone from users.info, which the simulator
